@@ -1,0 +1,1 @@
+"""Pure market-data logic: numpy, numba and the standard library only. No I/O, no clock, no env."""
