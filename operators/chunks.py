@@ -1,0 +1,73 @@
+"""The items that flow out of every source: batches of decoded records, or faults.
+
+Sources (DBN files today, Kafka tomorrow) produce these; nothing downstream knows which source
+made them. A chunk carries its own provenance (``source_id`` and the offset of its first record)
+so that sinks can be idempotent and dead letters can point at the exact input position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+Schema = Literal["mbo", "definition", "statistics"]
+InstrumentType = Literal["FUT", "OPT", "STK", "SPREAD", "UNKNOWN"]
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentInfo:
+    """What the flow needs to know about one instrument id.
+
+    ``tick`` is the minimum price increment in 1e-9 units, 0 when unknown (a file with no
+    definitions). ``source`` says where the facts came from: ``definition`` or ``symbology``.
+    """
+
+    instrument_id: int
+    raw_symbol: str
+    underlier: str
+    instrument_type: InstrumentType
+    tick: int = 0
+    multiplier: float = 0.0
+    expiration_ns: int = 0
+    strike_price: int = 0
+    source: Literal["definition", "symbology"] = "definition"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordChunk:
+    """A batch of consecutive records from one source partition.
+
+    ``records`` is a numpy structured array in Databento's own layout for ``schema``
+    (``operators.records.MBO_DTYPE`` for MBO). ``first_record`` is the offset of
+    ``records[0]`` in its source (a record index in a file, or a message offset on a topic).
+    ``instruments`` maps every instrument id the source knows about to its facts.
+    """
+
+    source_id: str
+    first_record: int
+    schema: Schema
+    dataset: str
+    records: np.ndarray
+    instruments: dict[int, InstrumentInfo] = field(default_factory=dict)
+
+    @property
+    def end_record(self) -> int:
+        """Offset one past the last record: the resume position after this chunk."""
+        return self.first_record + len(self.records)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFault:
+    """Input that could not be decoded: a truncated file, a corrupt record, garbage on a topic.
+
+    It becomes a dead letter; the flow goes on. ``raw`` holds the undecodable bytes (possibly
+    truncated to a bounded length) so nothing is silently lost.
+    """
+
+    source_id: str
+    record_offset: int
+    reason: str
+    detail: str
+    raw: bytes = b""
