@@ -71,3 +71,24 @@ class SourceFault:
     reason: str
     detail: str
     raw: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceEnd:
+    """The last item of a finite source partition: what was read, for the manifest.
+
+    ``book_keys`` are the ``instrument_id:YYYYMMDD`` (contract, session) keys that the partition
+    fed, so the end can be fanned out to exactly the books it closes.
+    """
+
+    source_id: str
+    path: str
+    schema: str
+    records: int
+    faults: int
+    first_ts_recv: int
+    last_ts_recv: int
+    book_keys: tuple[str, ...]
+    session_days: tuple[int, ...]
+    sha256: str
+    size_bytes: int

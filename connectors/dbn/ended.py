@@ -1,0 +1,134 @@
+"""Finite partitions that say when they are done: a ``SourceEnd`` after the last item.
+
+Downstream uses the end to close the books a file fed and to write the file's manifest row, so
+completion is an item in the stream, ordered after every record of the file, rather than
+Bytewax's global EOF (which would make results depend on what else a worker is reading).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from typing_extensions import override
+
+from connectors.dbn.source import DbnReplaySource
+from operators.chunks import RecordChunk, SourceEnd, SourceFault
+from operators.sessions import trade_date_days
+
+Item = RecordChunk | SourceFault | SourceEnd
+
+
+@dataclass(frozen=True, slots=True)
+class _Tally:
+    """What a partition has read so far; part of its resume state."""
+
+    faults: int = 0
+    first_ts_recv: int = -1
+    last_ts_recv: int = -1
+    book_keys: frozenset[str] = frozenset()
+    session_days: frozenset[int] = frozenset()
+    ended: bool = False
+
+
+def _tally_chunk(tally: _Tally, chunk: RecordChunk) -> _Tally:
+    r = chunk.records
+    if len(r) == 0:
+        return tally
+    ts = r["ts_recv"]
+    first = int(ts[0]) if tally.first_ts_recv < 0 else tally.first_ts_recv
+    if chunk.schema != "mbo":
+        return replace(tally, first_ts_recv=first, last_ts_recv=int(ts[-1]))
+    ends = trade_date_days(ts[[0, -1]])
+    days = np.full(len(r), ends[0], np.int32) if ends[0] == ends[1] else trade_date_days(ts)
+    pairs = np.unique((r["instrument_id"].astype(np.int64) << 32) | days.astype(np.int64))
+    keys = {f"{int(p >> 32)}:{int(p & 0xFFFFFFFF)}" for p in pairs}
+    return replace(
+        tally,
+        first_ts_recv=first,
+        last_ts_recv=int(ts[-1]),
+        book_keys=tally.book_keys | keys,
+        session_days=tally.session_days | {int(d) for d in np.unique(days)},
+    )
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class _EndedPartition(StatefulSourcePartition[Item, tuple[int | None, _Tally]]):
+    def __init__(self, inner: StatefulSourcePartition, source_id: str, path: Path, schema: str,
+                 inner_state: int | None, tally: _Tally) -> None:
+        self._inner, self._id, self._path, self._schema = inner, source_id, path, schema
+        self._inner_state, self._tally = inner_state, tally
+        self._records = inner_state or 0
+
+    @override
+    def next_batch(self) -> list[Item]:
+        if self._tally.ended:
+            raise StopIteration
+        try:
+            items = self._inner.next_batch()
+        except StopIteration:
+            self._tally = replace(self._tally, ended=True)
+            return [self._end()]
+        for item in items:
+            if isinstance(item, RecordChunk):
+                self._tally = _tally_chunk(self._tally, item)
+                self._records = item.end_record
+            elif isinstance(item, SourceFault):
+                self._tally = replace(self._tally, faults=self._tally.faults + 1)
+        return items
+
+    def _end(self) -> SourceEnd:
+        t = self._tally
+        return SourceEnd(
+            source_id=self._id,
+            path=str(self._path),
+            schema=self._schema,
+            records=self._records,
+            faults=t.faults,
+            first_ts_recv=t.first_ts_recv,
+            last_ts_recv=t.last_ts_recv,
+            book_keys=tuple(sorted(t.book_keys)),
+            session_days=tuple(sorted(t.session_days)),
+            sha256=file_sha256(self._path),
+            size_bytes=self._path.stat().st_size,
+        )
+
+    @override
+    def next_awake(self) -> datetime | None:
+        return self._inner.next_awake()
+
+    @override
+    def snapshot(self) -> tuple[int | None, _Tally]:
+        return self._inner.snapshot(), self._tally
+
+    @override
+    def close(self) -> None:
+        self._inner.close()
+
+
+class EndedDbnSource(FixedPartitionedSource[Item, tuple[int | None, _Tally]]):
+    """``DbnReplaySource`` whose partitions end with a ``SourceEnd`` (same delivery guarantee)."""
+
+    def __init__(self, inner: DbnReplaySource, schemas: dict[str, str]) -> None:
+        self._inner, self._schemas = inner, schemas
+
+    @override
+    def list_parts(self) -> list[str]:
+        return self._inner.list_parts()
+
+    @override
+    def build_part(self, step_id: str, for_part: str, resume_state: tuple[int | None, _Tally] | None) -> _EndedPartition:
+        inner_state, tally = resume_state if resume_state is not None else (None, _Tally())
+        inner = self._inner.build_part(step_id, for_part, inner_state)
+        return _EndedPartition(inner, for_part, self._inner.path_of(for_part), self._schemas[for_part], inner_state, tally)

@@ -1,0 +1,59 @@
+"""Everything between a configuration and a runnable dataflow: inputs, plan, lake, source."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from bytewax.dataflow import Dataflow
+
+from connectors.dbn.ended import EndedDbnSource
+from connectors.dbn.source import DbnReplaySource, resolve_inputs
+from connectors.delta.lake import Lake
+from flows.config import AppConfig
+from flows.graph import Sinks, build_flow
+from flows.plan import ReplayPlan, plan_replay
+from operators.errors import ConfigError, SourceError
+
+log = logging.getLogger("spymaster")
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRun:
+    cfg: AppConfig
+    lake: Lake
+    plan: ReplayPlan
+    flow: Dataflow
+    sinks: Sinks
+
+
+def sample_inputs(sample_dir: Path) -> list[Path]:
+    """The built-in sample, generated deterministically on first use."""
+    files = sorted(sample_dir.glob("*.dbn.zst"))
+    if files:
+        return files
+    from replay.synth import write_sample
+
+    log.info("generating the built-in sample in %s (first use)", sample_dir)
+    write_sample(sample_dir)
+    return sorted(sample_dir.glob("*.dbn.zst"))
+
+
+def prepare(cfg: AppConfig) -> PreparedRun:
+    """Resolve inputs, plan the replay, create the tables and wire the flow."""
+    if not cfg.run.run_id:
+        cfg = replace(cfg, run=replace(cfg.run, run_id=uuid.uuid4().hex[:12]))
+    try:
+        inputs = resolve_inputs(cfg.source.inputs) if cfg.source.inputs else sample_inputs(cfg.source.sample_dir)
+    except SourceError as err:
+        raise ConfigError(str(err)) from None
+    lake = Lake(cfg.lake.root, dict(cfg.lake.storage_options))
+    lake.ensure_all()
+    plan = plan_replay(cfg, lake, inputs)
+    paths = [f.path for f in plan.files]
+    inner = DbnReplaySource(paths, batch_records=cfg.source.batch_records, speed=cfg.source.speed)
+    source = EndedDbnSource(inner, {f.source_id: f.schema for f in plan.files})
+    sinks = Sinks.delta(cfg, lake)
+    return PreparedRun(cfg, lake, plan, build_flow(cfg, source, plan, sinks), sinks)

@@ -1,0 +1,1 @@
+"""One module per ``spymaster`` subcommand; each has ``register(subparsers)``."""

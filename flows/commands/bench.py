@@ -1,0 +1,152 @@
+"""``spymaster bench``: throughput of each layer of the replay spine on a simulated day."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+
+@dataclass(frozen=True, slots=True)
+class BenchResult:
+    records: int
+    decode_rps: float
+    floor_rps: float
+    book_kernel_rps: float
+    flow_rps: float
+    flow_vs_floor: float
+    peak_rss_mib: float
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="measure decode, Delta write, book kernel and whole-flow throughput",
+        description=(
+            "Generate (or reuse, under --cache) one simulated day of about --records MBO records and print "
+            "records/s for (a) decode (DBN -> arrays), (b) decode + one Delta write, (c) the book kernel "
+            "alone, (d) the whole flow to Bronze + Silver Delta tables; then (d)/(b) and peak RSS."
+        ),
+    )
+    p.add_argument("--records", type=int, default=5_000_000, help="MBO records in the simulated day (default 5M)")
+    p.add_argument("--workers", type=int, default=2, help="Bytewax workers for the whole-flow run (default 2)")
+    p.add_argument("--cache", type=Path, default=Path(".bench"), help="where simulated days are kept (default .bench)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.set_defaults(run=run)
+
+
+def bench_day(cache: Path, records: int) -> Path:
+    """The MBO file of a cached simulated day, generated on first use."""
+    from replay.synth import write_sample
+
+    day = cache / f"day-{records}"
+    found = sorted(day.glob("*.mbo.dbn.zst"))
+    if not found:
+        shutil.rmtree(day, ignore_errors=True)
+        write_sample(day, days=1, seed=11, events_per_day=records, truth=False)
+        found = sorted(day.glob("*.mbo.dbn.zst"))
+    return found[0]
+
+
+def _decode(path: Path):
+    from connectors.dbn.files import read_mbo_file
+
+    started = time.perf_counter()
+    records, instruments, _ = read_mbo_file(path)
+    return records, instruments, time.perf_counter() - started
+
+
+def _floor(path: Path, scratch: Path) -> float:
+    """Decode + Arrow + one Delta commit: what any DBN-to-Delta pipeline must pay."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    started = time.perf_counter()
+    records, _, _ = _decode(path)
+    table = pa.table({name: records[name] if records.dtype[name].kind != "S" else records[name].view("u1")
+                      for name in records.dtype.names})
+    write_deltalake(str(scratch / "floor"), table, mode="overwrite")
+    return time.perf_counter() - started
+
+
+def _kernel(records, instruments) -> float:
+    import numpy as np
+
+    from operators.book import L3Book
+
+    parts = [(instruments[int(i)].tick if int(i) in instruments else 0, records[records["instrument_id"] == i])
+             for i in np.unique(records["instrument_id"])]
+    warm = L3Book(parts[0][0])
+    warm.apply_only(parts[0][1][:1000])  # JIT compile / load from cache outside the timing
+    elapsed = 0.0
+    for tick, mine in parts:
+        book = L3Book(tick)
+        started = time.perf_counter()
+        book.apply_only(mine)
+        elapsed += time.perf_counter() - started
+    return elapsed
+
+
+def _flow(path: Path, scratch: Path, workers: int) -> float:
+    from flows.app import prepare
+    from flows.config import load_config
+    from flows.runner import run_flow
+
+    cfg = load_config({})
+    inputs = tuple(str(p) for p in sorted(path.parent.glob("*.dbn.zst")))
+    cfg = replace(cfg, source=replace(cfg.source, inputs=inputs), lake=replace(cfg.lake, root=str(scratch / "lake")),
+                  run=replace(cfg.run, workers=workers))
+    started = time.perf_counter()
+    run_flow(prepare(cfg), workers=workers)
+    return time.perf_counter() - started
+
+
+def measure(records_wanted: int, workers: int, cache: Path) -> BenchResult:
+    path = bench_day(cache, records_wanted)
+    scratch = Path(tempfile.mkdtemp(prefix="spymaster-bench-"))
+    try:
+        _decode(path)  # warm the page cache
+        records, instruments, decode_s = _decode(path)
+        n = len(records)
+        floor_s = _floor(path, scratch)
+        kernel_s = _kernel(records, instruments)
+        del records
+        flow_s = _flow(path, scratch, workers)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return BenchResult(
+        records=n,
+        decode_rps=round(n / decode_s),
+        floor_rps=round(n / floor_s),
+        book_kernel_rps=round(n / kernel_s),
+        flow_rps=round(n / flow_s),
+        flow_vs_floor=round(floor_s / flow_s, 3),
+        peak_rss_mib=round(peak, 1),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    result = measure(args.records, args.workers, args.cache)
+    if args.json:
+        print(json.dumps(asdict(result)))
+        return 0
+    table = Table(title=f"spymaster bench: {result.records:,} MBO records, {args.workers} worker(s)")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("(a) decode, records/s", f"{result.decode_rps:,.0f}")
+    table.add_row("(b) decode + Delta write floor, records/s", f"{result.floor_rps:,.0f}")
+    table.add_row("(c) book kernel alone, records/s", f"{result.book_kernel_rps:,.0f}")
+    table.add_row("(d) whole flow to Bronze + Silver, records/s", f"{result.flow_rps:,.0f}")
+    table.add_row("flow_vs_floor = (d) / (b)", f"{result.flow_vs_floor:.2f}")
+    table.add_row("peak RSS, MiB", f"{result.peak_rss_mib:,.0f}")
+    Console().print(table)
+    return 0

@@ -1,0 +1,220 @@
+"""Configuration: defaults, then a TOML file, then environment variables, in that order.
+
+This is the only module that reads the environment. Every value is checked once, here, and a
+problem is one sentence naming the value and the fix.
+
+TOML layout (every key optional)::
+
+    [source]
+    inputs = ["data/*.dbn.zst"]   # files, directories or globs
+    batch_records = 65536
+    speed = 10.0                  # real time x factor; omit for as fast as possible
+    dates = "2025-11-03:2025-11-05"
+
+    [lake]
+    root = "./lake"               # local path or any URI delta-rs accepts
+    flush_rows = 1000000
+    sink_partitions = 4
+
+    [run]
+    workers = 1
+    overwrite = false
+
+Environment: SPYMASTER_CONFIG (TOML path), SPYMASTER_INPUT (comma-separated inputs),
+SPYMASTER_LAKE, SPYMASTER_BATCH_RECORDS, SPYMASTER_WORKERS, SPYMASTER_SPEED, SPYMASTER_DATES,
+SPYMASTER_OVERWRITE (1/true), SPYMASTER_SAMPLE (where the built-in sample lives).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from operators.errors import ConfigError
+
+log = logging.getLogger("spymaster.config")
+
+DEFAULT_SAMPLE_DIR = Path("sample")
+DEFAULT_LAKE = "lake"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DateRange:
+    """Inclusive range of session dates."""
+
+    first: date
+    last: date
+
+    @staticmethod
+    def parse(text: str) -> DateRange:
+        try:
+            a, _, b = text.partition(":")
+            first = date.fromisoformat(a.strip())
+            last = date.fromisoformat(b.strip()) if b.strip() else first
+        except ValueError:
+            msg = f"dates {text!r} are not YYYY-MM-DD:YYYY-MM-DD"
+            raise ConfigError(msg) from None
+        if last < first:
+            msg = f"dates {text!r} end before they start"
+            raise ConfigError(msg)
+        return DateRange(first=first, last=last)
+
+    def __contains__(self, d: date) -> bool:
+        return self.first <= d <= self.last
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceConfig:
+    inputs: tuple[str, ...] = ()
+    """Files, directories or globs. Empty means the built-in sample."""
+    batch_records: int = 65_536
+    speed: float | None = None
+    """Replay pacing: real time × speed; None replays as fast as possible."""
+    dates: DateRange | None = None
+    sample_dir: Path = DEFAULT_SAMPLE_DIR
+
+    def __post_init__(self) -> None:
+        if self.batch_records <= 0:
+            msg = f"[source].batch_records must be positive, got {self.batch_records}"
+            raise ConfigError(msg)
+        if self.speed is not None and self.speed <= 0:
+            msg = f"[source].speed must be positive (or omitted for maximum speed), got {self.speed}"
+            raise ConfigError(msg)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LakeConfig:
+    root: str = DEFAULT_LAKE
+    flush_rows: int = 1_000_000
+    sink_partitions: int = 4
+    storage_options: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.flush_rows <= 0 or self.sink_partitions <= 0:
+            msg = "[lake].flush_rows and [lake].sink_partitions must be positive"
+            raise ConfigError(msg)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BookConfig:
+    depth: int = 10
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.depth <= 10:
+            msg = f"[book].depth must be between 1 and 10, got {self.depth}"
+            raise ConfigError(msg)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunConfig:
+    workers: int = 1
+    overwrite: bool = False
+    run_id: str = ""
+
+    def __post_init__(self) -> None:
+        if self.workers <= 0:
+            msg = f"[run].workers must be positive, got {self.workers}"
+            raise ConfigError(msg)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppConfig:
+    source: SourceConfig = field(default_factory=SourceConfig)
+    lake: LakeConfig = field(default_factory=LakeConfig)
+    book: BookConfig = field(default_factory=BookConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+
+def load_config(env: Mapping[str, str] | None = None, toml_path: Path | None = None) -> AppConfig:
+    """Merge defaults, the TOML file (``toml_path`` or ``SPYMASTER_CONFIG``) and the environment."""
+    env = os.environ if env is None else env
+    path = toml_path or (Path(env["SPYMASTER_CONFIG"]) if env.get("SPYMASTER_CONFIG") else None)
+    doc = _read_toml(path) if path else {}
+    src, lake, book, run = (doc.get(k, {}) for k in ("source", "lake", "book", "run"))
+    cfg = AppConfig(
+        source=SourceConfig(
+            inputs=_inputs(env.get("SPYMASTER_INPUT"), src.get("inputs")),
+            batch_records=_int("SPYMASTER_BATCH_RECORDS", env, src.get("batch_records", 65_536)),
+            speed=_float_or_none(env.get("SPYMASTER_SPEED"), src.get("speed")),
+            dates=_dates(env.get("SPYMASTER_DATES") or src.get("dates")),
+            sample_dir=Path(env.get("SPYMASTER_SAMPLE") or src.get("sample_dir") or DEFAULT_SAMPLE_DIR),
+        ),
+        lake=LakeConfig(
+            root=str(env.get("SPYMASTER_LAKE") or lake.get("root") or DEFAULT_LAKE),
+            flush_rows=int(lake.get("flush_rows", 1_000_000)),
+            sink_partitions=int(lake.get("sink_partitions", 4)),
+            storage_options=dict(lake.get("storage_options", {})),
+        ),
+        book=BookConfig(depth=int(book.get("depth", 10))),
+        run=RunConfig(
+            workers=_int("SPYMASTER_WORKERS", env, run.get("workers", 1)),
+            overwrite=_bool(env.get("SPYMASTER_OVERWRITE"), run.get("overwrite", False)),
+            run_id=str(env.get("SPYMASTER_RUN_ID") or run.get("run_id", "")),
+        ),
+    )
+    log.info("effective configuration: %s", describe(cfg))
+    return cfg
+
+
+def describe(cfg: AppConfig) -> str:
+    """One line for the log, with storage secrets masked."""
+    masked = {k: "***" for k in cfg.lake.storage_options}
+    return f"{replace(cfg, lake=replace(cfg.lake, storage_options=masked))}"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        msg = f"config file {path} does not exist; fix SPYMASTER_CONFIG or create it"
+        raise ConfigError(msg) from None
+    except tomllib.TOMLDecodeError as err:
+        msg = f"config file {path} is not valid TOML: {err}"
+        raise ConfigError(msg) from None
+
+
+def _inputs(env_value: str | None, toml_value: Any) -> tuple[str, ...]:
+    if env_value:
+        return tuple(p.strip() for p in env_value.split(",") if p.strip())
+    if toml_value is None:
+        return ()
+    if isinstance(toml_value, str):
+        return (toml_value,)
+    return tuple(str(p) for p in toml_value)
+
+
+def _int(name: str, env: Mapping[str, str], default: Any) -> int:
+    raw = env.get(name)
+    try:
+        return int(raw) if raw else int(default)
+    except ValueError:
+        msg = f"{name}={raw!r} is not an integer"
+        raise ConfigError(msg) from None
+
+
+def _float_or_none(env_value: str | None, toml_value: Any) -> float | None:
+    raw = env_value if env_value else toml_value
+    if raw in (None, "", "max"):
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        msg = f"speed {raw!r} is not a number (or 'max')"
+        raise ConfigError(msg) from None
+
+
+def _bool(env_value: str | None, default: Any) -> bool:
+    if env_value is None or env_value == "":
+        return bool(default)
+    return env_value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _dates(text: str | None) -> DateRange | None:
+    return DateRange.parse(text) if text else None

@@ -1,0 +1,93 @@
+"""The one Spymaster dataflow: source → check → Bronze; → books → Silver.
+
+The graph does not know which source feeds it: anything that yields ``RecordChunk``,
+``SourceFault`` and ``SourceEnd`` items (DBN files today, a Kafka topic next) plugs in at
+``mbo_in``. Step ids are stable names of what comes out; recovery is keyed by them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow
+from bytewax.inputs import Source
+from bytewax.outputs import Sink
+
+from connectors.delta.lake import Lake
+from connectors.delta.sink import DeltaAppendSink, TableWrite
+from connectors.delta.tables import (
+    BRONZE_DEFINITIONS,
+    BRONZE_MANIFEST,
+    BRONZE_MBO,
+    BRONZE_MBO_DLQ,
+    BRONZE_STATISTICS,
+    SILVER_BOOK_1S,
+    SILVER_BOOK_ANOMALIES,
+    TableSpec,
+)
+from flows.book_logic import BookLogicState, BookSecondsLogic
+from flows.config import AppConfig
+from flows.items import BookRows, Checked, CheckedChunk
+from flows.plan import ReplayPlan
+from flows.steps import BronzeWrites, SilverWrites, book_slices, check
+from operators.chunks import RecordChunk, SourceEnd
+
+
+@dataclass(frozen=True, slots=True)
+class Sinks:
+    """Where each table goes. Tests swap in other sinks; the default is the Delta lake."""
+
+    by_table: dict[str, Sink[TableWrite]]
+
+    @staticmethod
+    def delta(cfg: AppConfig, lake: Lake) -> Sinks:
+        specs = (BRONZE_MBO, BRONZE_MBO_DLQ, BRONZE_DEFINITIONS, BRONZE_STATISTICS, BRONZE_MANIFEST,
+                 SILVER_BOOK_1S, SILVER_BOOK_ANOMALIES)
+        return Sinks({
+            s.name: DeltaAppendSink(lake, s, partitions=cfg.lake.sink_partitions, flush_rows=cfg.lake.flush_rows)
+            for s in specs
+        })
+
+    def __getitem__(self, spec: TableSpec) -> Sink[TableWrite]:
+        return self.by_table[spec.name]
+
+
+def _of_schema(schema: str, item: Checked) -> bool:
+    if isinstance(item, CheckedChunk):
+        return schema == "mbo"
+    if isinstance(item, RecordChunk | SourceEnd):
+        return item.schema == schema
+    return False
+
+
+def _new_book(depth: int, resume: BookLogicState | None) -> BookSecondsLogic:
+    return BookSecondsLogic(depth, resume)
+
+
+def _value(kv: tuple[str, BookRows]) -> BookRows:
+    return kv[1]
+
+
+def build_flow(cfg: AppConfig, source: Source, plan: ReplayPlan, sinks: Sinks) -> Dataflow:
+    """Wire the graph. ``source`` yields chunks, faults and ends; ``plan`` names the streams."""
+    flow = Dataflow("spymaster")
+    items = op.input("mbo_in", flow, source)
+    checked = op.map("checked", items, check)
+
+    bronze = BronzeWrites(plan, cfg.run.run_id)
+    for schema, spec in (("mbo", BRONZE_MBO), ("definition", BRONZE_DEFINITIONS), ("statistics", BRONZE_STATISTICS)):
+        mine = op.filter(f"{schema}_items", checked, partial(_of_schema, schema))
+        op.output(spec.name, op.flat_map(f"{spec.name}_rows", mine, bronze.records), sinks[spec])
+    op.output(BRONZE_MBO_DLQ.name, op.flat_map("dead_letters", checked, bronze.dead_letters), sinks[BRONZE_MBO_DLQ])
+    op.output(BRONZE_MANIFEST.name, op.flat_map("manifest_rows", checked, bronze.manifest), sinks[BRONZE_MANIFEST])
+
+    slices = op.flat_map("book_slices", checked, book_slices)
+    seconds = op.stateful("book_1s", slices, partial(_new_book, cfg.book.depth))
+    seconds = op.map("book_rows", seconds, _value)
+    silver = SilverWrites(plan)
+    op.output(SILVER_BOOK_1S.name, op.flat_map("book_1s_rows", seconds, silver.seconds), sinks[SILVER_BOOK_1S])
+    op.output(SILVER_BOOK_ANOMALIES.name, op.flat_map("book_anomaly_rows", seconds, silver.anomalies),
+              sinks[SILVER_BOOK_ANOMALIES])
+    return flow

@@ -1,0 +1,174 @@
+"""What a replay will read: inputs resolved, dates filtered, finished files skipped.
+
+A file is *finished* when the manifest says so and every table it feeds carries its completion
+mark (an app transaction committed with the file's last rows). Only then is it skipped; a file
+cut short by a crash is replayed and the sinks drop what was already committed. ``--overwrite``
+deletes a finished file's rows and replays it under the next *generation*, so the new rows are
+not mistaken for duplicates of the old ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pyarrow as pa
+
+from connectors.dbn.reader import BadHeader, DbnFileReader
+from connectors.dbn.source import resolve_inputs, source_id_of
+from connectors.delta.lake import Lake
+from connectors.delta.tables import (
+    BRONZE_DEFINITIONS,
+    BRONZE_MANIFEST,
+    BRONZE_MBO,
+    BRONZE_MBO_DLQ,
+    BRONZE_STATISTICS,
+    SILVER_BOOK_1S,
+    SILVER_BOOK_ANOMALIES,
+    TableSpec,
+)
+from flows.config import AppConfig
+from operators.sessions import day_to_date, trade_date_of
+
+log = logging.getLogger("spymaster.plan")
+
+TABLE_OF_SCHEMA: dict[str, TableSpec] = {
+    "mbo": BRONZE_MBO,
+    "definition": BRONZE_DEFINITIONS,
+    "statistics": BRONZE_STATISTICS,
+}
+
+
+def stream_of(source_id: str, generation: int) -> str:
+    """The app-transaction stream of one source under one generation."""
+    return f"{source_id}#g{generation}"
+
+
+def end_mark(stream: str) -> str:
+    return f"end|{stream}"
+
+
+def book_end_mark(stream: str, key: str) -> str:
+    return f"end|{stream}|{key}"
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedFile:
+    path: Path
+    source_id: str
+    schema: str
+    generation: int
+
+    @property
+    def stream(self) -> str:
+        return stream_of(self.source_id, self.generation)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayPlan:
+    files: tuple[PlannedFile, ...]
+    skipped: tuple[Path, ...] = ()
+    outside_dates: tuple[Path, ...] = ()
+    overwritten: tuple[Path, ...] = ()
+    generations: dict[str, int] = field(default_factory=dict)
+
+    def stream(self, source_id: str) -> str:
+        return stream_of(source_id, self.generations.get(source_id, 0))
+
+
+def plan_replay(cfg: AppConfig, lake: Lake, inputs: list[Path]) -> ReplayPlan:
+    """Decide which of ``inputs`` to read, under which generation; delete rows to overwrite."""
+    manifest = lake.read(BRONZE_MANIFEST, ["source", "generation", "status", "book_keys"]).to_pylist()
+    files, skipped, outside, overwritten = [], [], [], []
+    for path in inputs:
+        schema, first, last = _header_facts(path)
+        if cfg.source.dates is not None and first is not None and last is not None:
+            if last < cfg.source.dates.first or first > cfg.source.dates.last:
+                outside.append(path)
+                continue
+        sid = source_id_of(path)
+        rows = [r for r in manifest if r["source"] == sid]
+        generation = max((r["generation"] for r in rows), default=0)
+        finished = _finished(lake, sid, schema, generation, rows)
+        if finished and not cfg.run.overwrite:
+            skipped.append(path)
+            continue
+        if finished or (cfg.run.overwrite and rows):
+            _delete_source(lake, sid, schema, rows)
+            generation += 1
+            _record_start(lake, sid, path, schema, generation, cfg.run.run_id)
+            overwritten.append(path)
+        files.append(PlannedFile(path, sid, schema, generation))
+    return ReplayPlan(
+        files=tuple(files),
+        skipped=tuple(skipped),
+        outside_dates=tuple(outside),
+        overwritten=tuple(overwritten),
+        generations={f.source_id: f.generation for f in files},
+    )
+
+
+def _header_facts(path: Path) -> tuple[str, date | None, date | None]:
+    try:
+        reader = DbnFileReader(path)
+    except BadHeader:
+        return "mbo", None, None  # replayed so that the bad header lands in the DLQ
+    try:
+        meta = reader.header.metadata
+        schema = reader.header.schema or "mbo"
+        first = trade_date_of(meta.start) if meta.start else None
+        last = trade_date_of(meta.end - 1) if meta.end else first
+        return schema, first, last
+    finally:
+        reader.close()
+
+
+def _finished(lake: Lake, sid: str, schema: str, generation: int, rows: list[dict]) -> bool:
+    done = [r for r in rows if r["generation"] == generation and r["status"] == "complete"]
+    if not done:
+        return False
+    stream = stream_of(sid, generation)
+    tables = [TABLE_OF_SCHEMA.get(schema, BRONZE_MBO), BRONZE_MBO_DLQ]
+    for spec in tables:
+        table = lake.open(spec)
+        if table is None or table.transaction_version(end_mark(stream)) is None:
+            return False
+    keys = done[-1]["book_keys"] or []
+    if keys:
+        silver = lake.open(SILVER_BOOK_1S)
+        if silver is None or any(silver.transaction_version(book_end_mark(stream, k)) is None for k in keys):
+            return False
+    return True
+
+
+def _delete_source(lake: Lake, sid: str, schema: str, rows: list[dict]) -> None:
+    quoted = sid.replace("'", "''")
+    for spec in (TABLE_OF_SCHEMA.get(schema, BRONZE_MBO), BRONZE_MBO_DLQ):
+        table = lake.open(spec)
+        if table is not None:
+            table.delete(f"source = '{quoted}'")
+    keys = sorted({k for r in rows for k in (r["book_keys"] or [])})
+    for spec in (SILVER_BOOK_1S, SILVER_BOOK_ANOMALIES):
+        table = lake.open(spec)
+        if table is None:
+            continue
+        for key in keys:
+            iid, day = key.split(":")
+            table.delete(f"instrument_id = {int(iid)} AND session_date = '{day_to_date(int(day)).isoformat()}'")
+    log.info("overwrite: deleted the rows of %s", sid)
+
+
+def _record_start(lake: Lake, sid: str, path: Path, schema: str, generation: int, run_id: str) -> None:
+    """A manifest row saying a new generation began, so a crash mid-overwrite is not 'finished'."""
+    from deltalake import write_deltalake
+
+    row = {
+        "source": sid, "path": str(path), "sha256": "", "size_bytes": path.stat().st_size,
+        "schema": schema, "records": 0, "faults": 0, "first_ts_recv": -1, "last_ts_recv": -1,
+        "session_dates": [], "book_keys": [], "generation": generation, "status": "started",
+        "run_id": run_id, "ts_ingest": datetime.now(UTC),
+    }
+    write_deltalake(lake.uri(BRONZE_MANIFEST), pa.Table.from_pylist([row], BRONZE_MANIFEST.schema), mode="append",
+                    storage_options=lake.storage_options or None)

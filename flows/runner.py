@@ -1,0 +1,67 @@
+"""Run a prepared flow in this process, with optional recovery, and watch its progress."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from bytewax._bytewax import cli_main
+from bytewax.recovery import RecoveryConfig, init_db_dir
+
+from connectors.delta.sink import DeltaAppendSink
+from connectors.delta.tables import BRONZE_MANIFEST, BRONZE_MBO, BRONZE_MBO_DLQ
+from flows.app import PreparedRun
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    records: int
+    files_done: int
+
+
+def recovery_config(directory: Path, partitions: int = 1) -> RecoveryConfig:
+    """A Bytewax recovery store in ``directory``, initialized on first use."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if not any(directory.glob("part-*.sqlite3")):
+        init_db_dir(directory, partitions)
+    return RecoveryConfig(str(directory))
+
+
+def progress_of(run: PreparedRun) -> Progress:
+    """Rows committed so far in this process (records that reached Bronze or its DLQ)."""
+    def rows(name: str) -> int:
+        sink = run.sinks.by_table[name]
+        return sink.stats.rows if isinstance(sink, DeltaAppendSink) else 0
+
+    return Progress(rows(BRONZE_MBO.name) + rows(BRONZE_MBO_DLQ.name), rows(BRONZE_MANIFEST.name))
+
+
+def run_flow(
+    run: PreparedRun,
+    *,
+    workers: int = 1,
+    recovery: Path | None = None,
+    epoch_interval: timedelta | None = None,
+    on_tick: Callable[[Progress], None] | None = None,
+) -> None:
+    """Run to completion; ``on_tick`` is called about 5 times a second from this thread."""
+    config = recovery_config(recovery) if recovery is not None else None
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            cli_main(run.flow, workers_per_process=workers, epoch_interval=epoch_interval, recovery_config=config)
+        except BaseException as err:  # re-raised in the caller's thread
+            errors.append(err)
+
+    worker = threading.Thread(target=target, name="spymaster-flow", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.2)
+        if on_tick is not None:
+            on_tick(progress_of(run))
+    if errors:
+        raise errors[0]

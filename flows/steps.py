@@ -1,0 +1,156 @@
+"""The pure-ish steps of the graph: each turns one item into items for the next step.
+
+Nothing here does I/O; sinks and sources live in ``connectors``. Functions are module level
+(not lambdas) so that the flow can be pickled for multi-process runs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from connectors.delta.rows import (
+    anomaly_rows,
+    book_second_rows,
+    dead_letter_rows,
+    definition_rows,
+    manifest_row,
+    mbo_rows,
+    statistics_rows,
+)
+from connectors.delta.sink import TableWrite
+from connectors.delta.tables import (
+    BRONZE_DEFINITIONS,
+    BRONZE_MBO,
+    BRONZE_MBO_DLQ,
+    BRONZE_STATISTICS,
+    SILVER_BOOK_1S,
+    SILVER_BOOK_ANOMALIES,
+    TableSpec,
+)
+from flows.items import BookRows, BookSlice, Checked, CheckedChunk, book_key
+from flows.plan import TABLE_OF_SCHEMA, ReplayPlan, book_end_mark, end_mark
+from operators.chunks import RecordChunk, SourceEnd, SourceFault
+from operators.normalize import DeadLetter, fault_letter, split_valid
+from operators.sessions import trade_date_days
+
+Keyed = tuple[str, TableWrite]
+
+
+def check(item: RecordChunk | SourceFault | SourceEnd) -> Checked:
+    """Validate MBO chunks and date their records; pass every other item through."""
+    if not isinstance(item, RecordChunk) or item.schema != "mbo":
+        return item
+    valid, letters = split_valid(item)
+    days = trade_date_days(valid.records["ts_recv"]) if valid is not None else np.zeros(0, np.int32)
+    return CheckedChunk(item, valid, days, tuple(letters))
+
+
+def book_slices(item: Checked) -> list[tuple[str, BookSlice | SourceEnd]]:
+    """Split a checked chunk by (contract, session); fan a file's end out to the books it fed.
+
+    Both come out of this one step so a book always sees its file's end after its last records.
+    """
+    if isinstance(item, SourceEnd):
+        return [(key, item) for key in item.book_keys]
+    if not isinstance(item, CheckedChunk) or item.valid is None:
+        return []
+    records, days = item.valid.records, item.session_days
+    pair = (records["instrument_id"].astype(np.int64) << 32) | days.astype(np.int64)
+    if pair[0] == pair[-1] and (pair == pair[0]).all():
+        groups = [(int(pair[0]), slice(None))]
+    else:
+        order = np.argsort(pair, kind="stable")
+        uniq, starts = np.unique(pair[order], return_index=True)
+        bounds = [*starts[1:], len(order)]
+        groups = [(int(u), np.sort(order[s:e])) for u, s, e in zip(uniq, starts, bounds, strict=True)]
+    out: list[tuple[str, BookSlice | SourceEnd]] = []
+    for value, index in groups:
+        iid, day = value >> 32, value & 0xFFFFFFFF
+        info = item.chunk.instruments[iid]
+        out.append((book_key(iid, day), BookSlice(item.chunk.source_id, records[index], info, day)))
+    return out
+
+
+class BronzeWrites:
+    """Turns checked items into keyed Delta writes for each Bronze table."""
+
+    def __init__(self, plan: ReplayPlan, run_id: str) -> None:
+        self._plan, self._run_id = plan, run_id
+
+    def records(self, item: Checked) -> list[Keyed]:
+        """bronze.mbo, bronze.instrument_definitions and bronze.statistics rows, and end marks."""
+        if isinstance(item, CheckedChunk):
+            if item.valid is None:
+                return []
+            stream = self._plan.stream(item.chunk.source_id)
+            return [(stream, TableWrite(stream, mbo_rows(item.valid, item.session_days), item.valid.offsets))]
+        if isinstance(item, RecordChunk):
+            rows = definition_rows(item) if item.schema == "definition" else statistics_rows(item)
+            stream = self._plan.stream(item.source_id)
+            positions = np.arange(item.first_record, item.end_record, dtype=np.int64)
+            return [(stream, TableWrite(stream, rows, positions))]
+        if isinstance(item, SourceEnd):
+            return self._end(item, TABLE_OF_SCHEMA.get(item.schema, BRONZE_MBO))
+        return []
+
+    def dead_letters(self, item: Checked) -> list[Keyed]:
+        """bronze.mbo_dlq rows: invalid records, source faults; and every file's end mark."""
+        letters: list[DeadLetter]
+        if isinstance(item, CheckedChunk):
+            letters = list(item.letters)
+            source = item.chunk.source_id
+        elif isinstance(item, SourceFault):
+            letters, source = [fault_letter(item)], item.source_id
+        elif isinstance(item, SourceEnd):
+            return self._end(item, BRONZE_MBO_DLQ)
+        else:
+            return []
+        if not letters:
+            return []
+        stream = self._plan.stream(source)
+        positions = np.array([d.record_offset for d in letters], np.int64)
+        return [(stream, TableWrite(stream, dead_letter_rows(letters), positions))]
+
+    def manifest(self, item: Checked) -> list[Keyed]:
+        if not isinstance(item, SourceEnd):
+            return []
+        generation = self._plan.generations.get(item.source_id, 0)
+        stream = self._plan.stream(item.source_id)
+        return [(stream, TableWrite(stream, manifest_row(item, generation, self._run_id), np.zeros(1, np.int64)))]
+
+    def _end(self, end: SourceEnd, spec: TableSpec) -> list[Keyed]:
+        stream = self._plan.stream(end.source_id)
+        return [(stream, TableWrite.mark(stream, spec, (end_mark(stream),)))]
+
+
+def is_definition(item: Checked) -> bool:
+    return isinstance(item, RecordChunk) and item.schema == "definition"
+
+
+def is_statistics(item: Checked) -> bool:
+    return isinstance(item, RecordChunk) and item.schema == "statistics"
+
+
+class SilverWrites:
+    """Turns closed book rows into keyed Delta writes for the Silver book tables."""
+
+    def __init__(self, plan: ReplayPlan) -> None:
+        self._plan = plan
+
+    def seconds(self, rows: BookRows) -> list[Keyed]:
+        stream = f"{rows.key}@{self._plan.stream(rows.source_id)}"
+        marks = (book_end_mark(self._plan.stream(rows.source_id), rows.key),) if rows.final else ()
+        table = book_second_rows(rows.rows, rows.info, rows.session_day)
+        positions = rows.rows["ts_recv"].view(np.int64)
+        if table.num_rows == 0 and not marks:
+            return []
+        return [(stream, TableWrite(stream, table, positions, marks))]
+
+    def anomalies(self, rows: BookRows) -> list[Keyed]:
+        if not rows.final or not rows.anomalies:
+            return []
+        stream = f"{rows.key}@{self._plan.stream(rows.source_id)}"
+        table = anomaly_rows(rows.anomalies, rows.info, rows.session_day)
+        if table.num_rows == 0:
+            return []
+        return [(stream, TableWrite(stream, table, np.zeros(table.num_rows, np.int64)))]

@@ -1,0 +1,48 @@
+"""The closing summary of a replay: rows per table, dead letters, book anomalies."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pyarrow.compute as pc
+from rich.table import Table
+
+from connectors.delta.tables import ALL_TABLES, BRONZE_MBO_DLQ, SILVER_BOOK_ANOMALIES
+from flows.app import PreparedRun
+
+
+def table_counts(run: PreparedRun) -> dict[str, int]:
+    counts = {}
+    for spec in ALL_TABLES:
+        table = run.lake.open(spec)
+        counts[spec.name] = 0 if table is None else table.to_pyarrow_dataset().count_rows()
+    return counts
+
+
+def summarize(run: PreparedRun, seconds: float) -> Table:
+    sources = [f.source_id for f in run.plan.files]
+    dlq = run.lake.read(BRONZE_MBO_DLQ, ["source", "reason"])
+    dlq = dlq.filter(pc.is_in(dlq["source"], value_set=_strings(sources)))
+    reasons = Counter(dlq["reason"].to_pylist())
+    anomalies = Counter()
+    for row in run.lake.read(SILVER_BOOK_ANOMALIES).to_pylist():
+        anomalies[row["anomaly"]] += row["count"]
+    table = Table(title=f"replay: {len(run.plan.files)} file(s) in {seconds:,.1f} s"
+                  f" ({len(run.plan.skipped)} skipped as already ingested)")
+    table.add_column("table / counter")
+    table.add_column("rows", justify="right")
+    for name, count in table_counts(run).items():
+        table.add_row(name, f"{count:,}")
+    table.add_row("dead letters (this run)", f"{sum(reasons.values()):,}")
+    for reason, count in sorted(reasons.items()):
+        table.add_row(f"  dlq: {reason}", f"{count:,}")
+    table.add_row("book anomalies (lake)", f"{sum(anomalies.values()):,}")
+    for name, count in sorted(anomalies.items()):
+        table.add_row(f"  anomaly: {name}", f"{count:,}")
+    return table
+
+
+def _strings(values: list[str]):
+    import pyarrow as pa
+
+    return pa.array(values, pa.string())
