@@ -54,6 +54,11 @@ class Sinks:
         return self.by_table[spec.name]
 
 
+def _step(spec: TableSpec) -> str:
+    """Step ids may not contain dots: ``bronze.mbo`` → ``bronze_mbo``."""
+    return spec.name.replace(".", "_")
+
+
 def _of_schema(schema: str, item: Checked) -> bool:
     if isinstance(item, CheckedChunk):
         return schema == "mbo"
@@ -79,15 +84,15 @@ def build_flow(cfg: AppConfig, source: Source, plan: ReplayPlan, sinks: Sinks) -
     bronze = BronzeWrites(plan, cfg.run.run_id)
     for schema, spec in (("mbo", BRONZE_MBO), ("definition", BRONZE_DEFINITIONS), ("statistics", BRONZE_STATISTICS)):
         mine = op.filter(f"{schema}_items", checked, partial(_of_schema, schema))
-        op.output(spec.name, op.flat_map(f"{spec.name}_rows", mine, bronze.records), sinks[spec])
-    op.output(BRONZE_MBO_DLQ.name, op.flat_map("dead_letters", checked, bronze.dead_letters), sinks[BRONZE_MBO_DLQ])
-    op.output(BRONZE_MANIFEST.name, op.flat_map("manifest_rows", checked, bronze.manifest), sinks[BRONZE_MANIFEST])
+        op.output(_step(spec), op.flat_map(f"{_step(spec)}_rows", mine, bronze.records), sinks[spec])
+    op.output(_step(BRONZE_MBO_DLQ), op.flat_map("dead_letters", checked, bronze.dead_letters), sinks[BRONZE_MBO_DLQ])
+    op.output(_step(BRONZE_MANIFEST), op.flat_map("manifest_rows", checked, bronze.manifest), sinks[BRONZE_MANIFEST])
 
     slices = op.flat_map("book_slices", checked, book_slices)
     seconds = op.stateful("book_1s", slices, partial(_new_book, cfg.book.depth))
     seconds = op.map("book_rows", seconds, _value)
     silver = SilverWrites(plan)
-    op.output(SILVER_BOOK_1S.name, op.flat_map("book_1s_rows", seconds, silver.seconds), sinks[SILVER_BOOK_1S])
-    op.output(SILVER_BOOK_ANOMALIES.name, op.flat_map("book_anomaly_rows", seconds, silver.anomalies),
+    op.output(_step(SILVER_BOOK_1S), op.flat_map("book_1s_rows", seconds, silver.seconds), sinks[SILVER_BOOK_1S])
+    op.output(_step(SILVER_BOOK_ANOMALIES), op.flat_map("book_anomaly_rows", seconds, silver.anomalies),
               sinks[SILVER_BOOK_ANOMALIES])
     return flow

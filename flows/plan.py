@@ -117,7 +117,7 @@ def _header_facts(path: Path) -> tuple[str, date | None, date | None]:
         return "mbo", None, None  # replayed so that the bad header lands in the DLQ
     try:
         meta = reader.header.metadata
-        schema = reader.header.schema or "mbo"
+        schema = str(reader.header.schema) if reader.header.schema is not None else "mbo"
         first = trade_date_of(meta.start) if meta.start else None
         last = trade_date_of(meta.end - 1) if meta.end else first
         return schema, first, last

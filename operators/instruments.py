@@ -1,0 +1,147 @@
+"""What an instrument id is: futures symbol parsing and ``InstrumentInfo`` from DBN facts.
+
+Pure (stdlib + numpy scalars): the connector reads definitions and symbology from files and hands
+the rows and strings here.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+import numpy as np
+
+from operators.chunks import InstrumentInfo, InstrumentType
+from operators.records import UNDEF_PRICE
+
+UNDEF_TIMESTAMP: Final = int(np.iinfo(np.uint64).max)
+"""Databento's "no timestamp" sentinel (u64 max)."""
+UNDEF_I32: Final = int(np.iinfo(np.int32).max)
+"""Databento's "no value" sentinel for i32 fields such as ``contract_multiplier``."""
+
+MONTH_CODES: Final = "FGHJKMNQUVXZ"
+"""CME month codes, January (F) to December (Z)."""
+
+_FUTURE = re.compile(r"^([A-Z0-9]*[A-Z])([FGHJKMNQUVXZ])(\d{1,2})$")
+_OPTION = re.compile(r"^(\S+)\s+([CP])(\d+(?:\.\d+)?)$")
+
+_CLASS_TYPES: Final[dict[str, InstrumentType]] = {
+    "F": "FUT",
+    "C": "OPT",
+    "P": "OPT",
+    "K": "STK",
+    "S": "SPREAD",  # future spread
+    "T": "SPREAD",  # option spread
+    "M": "SPREAD",  # mixed spread
+}
+"""Databento ``InstrumentClass`` codes to our types; the rest (bond, FX, commodity spot) are UNKNOWN."""
+
+
+def parse_future_symbol(raw: str) -> tuple[str, str, int] | None:
+    """``"ESZ5"`` → ``("ES", "Z", 5)``; ``"ESH26"`` → ``("ES", "H", 26)``; ``None`` if not an outright."""
+    m = _FUTURE.match(raw.strip())
+    if m is None:
+        return None
+    return m.group(1), m.group(2), int(m.group(3))
+
+
+def _spread_legs(raw: str) -> list[str] | None:
+    """Legs of a calendar spread (``"ESZ5-ESH6"``) or of a strategy (``"ES:BF Z5-H6-M6"``)."""
+    s = raw.strip()
+    if ":" in s:
+        return [s.split(":", 1)[0]]
+    if "-" in s:
+        legs = s.split("-")
+        return legs if all(legs) else None
+    return None
+
+
+def underlier_of(raw_symbol: str) -> str:
+    """The product a symbol trades: the futures root (``"ESZ5"`` → ``"ES"``), the root of an
+    option's or spread's first leg, or the symbol itself (a stock)."""
+    s = raw_symbol.strip()
+    if (fut := parse_future_symbol(s)) is not None:
+        return fut[0]
+    if (opt := _OPTION.match(s)) is not None:
+        return underlier_of(opt.group(1))
+    if (legs := _spread_legs(s)) is not None:
+        return underlier_of(legs[0])
+    return s
+
+
+def instrument_type_of(raw_symbol: str, instrument_class: bytes | str | None = None) -> InstrumentType:
+    """The instrument type: from Databento's ``instrument_class`` when given, else the symbol's shape.
+
+    By shape: an outright future (``ESZ5``) is FUT, ``"<symbol> C4500"``/``"P4500"`` is OPT, a
+    symbol with ``-`` or ``:`` legs is SPREAD, anything else UNKNOWN (a bare ``MSFT`` could be many
+    things).
+    """
+    if instrument_class is not None:
+        code = instrument_class.decode("ascii", "replace") if isinstance(instrument_class, bytes) else instrument_class
+        code = code.strip("\x00 ")
+        if code:
+            return _CLASS_TYPES.get(code, "UNKNOWN")
+    s = raw_symbol.strip()
+    if parse_future_symbol(s) is not None:
+        return "FUT"
+    if _OPTION.match(s) is not None:
+        return "OPT"
+    if _spread_legs(s) is not None:
+        return "SPREAD"
+    return "UNKNOWN"
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes | np.bytes_):
+        return bytes(value).split(b"\x00", 1)[0].decode("ascii", "replace").strip()
+    return str(value).strip()
+
+
+def _multiplier(row: Any) -> float:
+    """Contract size: ``unit_of_measure_qty`` (1e-9 fixed point) if set, else ``contract_multiplier``."""
+    names = row.dtype.names
+    if "unit_of_measure_qty" in names:
+        qty = int(row["unit_of_measure_qty"])
+        if qty != UNDEF_PRICE:
+            return qty / 1e9
+    if "contract_multiplier" in names:
+        mult = int(row["contract_multiplier"])
+        if mult != UNDEF_I32:
+            return float(mult)
+    return 0.0
+
+
+def instrument_from_definition(row: Any) -> InstrumentInfo:
+    """``InstrumentInfo`` from one row of Databento's InstrumentDefMsg numpy array (any DBN version).
+
+    ``tick`` is ``min_price_increment`` in 1e-9 units (0 when undefined); ``underlier`` is ``asset``
+    when set, else the parsed root of ``raw_symbol``; sentinel expirations and strikes become 0.
+    """
+    raw_symbol = _text(row["raw_symbol"])
+    asset = _text(row["asset"])
+    tick = int(row["min_price_increment"])
+    expiration = int(row["expiration"])
+    strike = int(row["strike_price"])
+    return InstrumentInfo(
+        instrument_id=int(row["instrument_id"]),
+        raw_symbol=raw_symbol,
+        underlier=asset or underlier_of(raw_symbol),
+        instrument_type=instrument_type_of(raw_symbol, bytes(row["instrument_class"])),
+        tick=0 if tick == UNDEF_PRICE else tick,
+        multiplier=_multiplier(row),
+        expiration_ns=0 if expiration == UNDEF_TIMESTAMP else expiration,
+        strike_price=0 if strike == UNDEF_PRICE else strike,
+        source="definition",
+    )
+
+
+def instrument_from_symbology(instrument_id: int, raw_symbol: str) -> InstrumentInfo:
+    """``InstrumentInfo`` from a symbology mapping alone: no tick, type from the symbol's shape."""
+    return InstrumentInfo(
+        instrument_id=int(instrument_id),
+        raw_symbol=raw_symbol,
+        underlier=underlier_of(raw_symbol),
+        instrument_type=instrument_type_of(raw_symbol),
+        tick=0,
+        source="symbology",
+    )
