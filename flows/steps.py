@@ -30,6 +30,7 @@ from connectors.delta.tables import (
 from flows.items import BookRows, BookSlice, Checked, CheckedChunk, book_key
 from flows.plan import TABLE_OF_SCHEMA, ReplayPlan, book_end_mark, end_mark
 from operators.chunks import RecordChunk, SourceEnd, SourceFault
+from operators.grouping import group_rows
 from operators.normalize import DeadLetter, fault_letter, split_valid
 from operators.sessions import trade_date_days
 
@@ -56,13 +57,7 @@ def book_slices(item: Checked) -> list[tuple[str, BookSlice | SourceEnd]]:
         return []
     records, days = item.valid.records, item.session_days
     pair = (records["instrument_id"].astype(np.int64) << 32) | days.astype(np.int64)
-    if pair[0] == pair[-1] and (pair == pair[0]).all():
-        groups = [(int(pair[0]), slice(None))]
-    else:
-        order = np.argsort(pair, kind="stable")
-        uniq, starts = np.unique(pair[order], return_index=True)
-        bounds = [*starts[1:], len(order)]
-        groups = [(int(u), np.sort(order[s:e])) for u, s, e in zip(uniq, starts, bounds, strict=True)]
+    groups = group_rows(pair)
     out: list[tuple[str, BookSlice | SourceEnd]] = []
     for value, index in groups:
         iid, day = value >> 32, value & 0xFFFFFFFF

@@ -34,11 +34,13 @@ def _utc_offset_ns(hour: int) -> int:
 
 def new_york_offsets(ts_ns: np.ndarray) -> np.ndarray:
     """UTC offset of New York (int64 ns, negative) at each timestamp."""
-    hours = (ts_ns.astype(np.int64) // NS_PER_HOUR).astype(np.int64)
+    hours = ts_ns.astype(np.int64) // NS_PER_HOUR
     if hours.size == 0:
         return np.zeros(0, np.int64)
-    if hours[0] == hours[-1] and (hours.size < 3 or hours.min() == hours.max()):
-        return np.full(hours.size, _utc_offset_ns(int(hours[0])), np.int64)
+    low, high = int(hours.min()), int(hours.max())
+    if _utc_offset_ns(low) == _utc_offset_ns(high) and high - low < 24 * 180:
+        # Offsets change at most twice a year, so equal ends within half a year mean no change.
+        return np.full(hours.size, _utc_offset_ns(low), np.int64)
     unique, inverse = np.unique(hours, return_inverse=True)
     table = np.array([_utc_offset_ns(int(h)) for h in unique], np.int64)
     return table[inverse]

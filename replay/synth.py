@@ -67,10 +67,11 @@ def _name(day: date, schema: str) -> str:
     return f"glbx-mdp3-{day:%Y%m%d}.{schema}.dbn.zst"
 
 
-def _write_chunk(chunk: Chunk, mbo: ZstWriter, truth: ZstWriter) -> None:
+def _write_chunk(chunk: Chunk, mbo: ZstWriter, truth: ZstWriter | None) -> None:
     records = pack_mbo(chunk.rec, INSTRUMENT_IDS)
     mbo.write(records, len(records))
-    truth.write(pack_mbp10(records, chunk.tru_idx, chunk.tru_lv), len(chunk.tru_idx))
+    if truth is not None:
+        truth.write(pack_mbp10(records, chunk.tru_idx, chunk.tru_lv), len(chunk.tru_idx))
 
 
 def _write_small(path: Path, schema: dbn.Schema, sess: Session, payload: list[bytes]) -> int:
@@ -82,14 +83,15 @@ def _write_small(path: Path, schema: dbn.Schema, sess: Session, payload: list[by
 
 
 def _write_day(sim: Simulator, out_dir: Path, sess: Session, day_index: int, events_per_day: int,
-               progress: Callable[[str], None] | None) -> DayFiles:
+               progress: Callable[[str], None] | None, with_truth: bool) -> DayFiles:
     day = sess.trade_date
     paths = {s: out_dir / _name(day, s) for s in ("definition", "mbo", "statistics")}
     paths["truth"] = out_dir / "truth" / _name(day, "mbp-10")
     n_def = _write_small(paths["definition"], dbn.Schema.DEFINITION, sess,
                          [definition(c, sess.start_ns) for c in CONTRACTS])
     mbo = ZstWriter.open(paths["mbo"], metadata(dbn.Schema.MBO, CONTRACTS, day, sess.start_ns, sess.end_ns))
-    truth = ZstWriter.open(paths["truth"], metadata(dbn.Schema.MBP_10, CONTRACTS, day, sess.start_ns, sess.end_ns))
+    truth = (ZstWriter.open(paths["truth"], metadata(dbn.Schema.MBP_10, CONTRACTS, day, sess.start_ns, sess.end_ns))
+             if with_truth else None)
     sim.begin_day(sess, events_per_day)
     _write_chunk(sim.snapshot(), mbo, truth)
     for chunk in sim.events():
@@ -97,7 +99,8 @@ def _write_day(sim: Simulator, out_dir: Path, sess: Session, day_index: int, eve
         if progress:
             progress(f"{day}: {mbo.records:,} MBO records")
     mbo.close()
-    truth.close()
+    if truth is not None:
+        truth.close()
     stats = []
     for i, c in enumerate(CONTRACTS):
         s = sim.day_stats(i)
@@ -105,7 +108,7 @@ def _write_day(sim: Simulator, out_dir: Path, sess: Session, day_index: int, eve
         stats.extend(statistics(c, i, day_index, sess.end_ns, sess.start_ns, values))
     n_stat = _write_small(paths["statistics"], dbn.Schema.STATISTICS, sess, stats)
     return DayFiles(day, paths["definition"], paths["mbo"], paths["statistics"], paths["truth"],
-                    n_def, mbo.records, n_stat, truth.records)
+                    n_def, mbo.records, n_stat, truth.records if truth is not None else 0)
 
 
 def write_sample(
@@ -117,16 +120,18 @@ def write_sample(
     start_date: date = date(2025, 11, 3),
     progress: Callable[[str], None] | None = None,
     params: MarketParams = MarketParams(),
+    truth: bool = True,
 ) -> SampleManifest:
     """Simulate ``days`` consecutive trading days from ``start_date`` and write their files.
 
     ``events_per_day`` is the approximate number of MBO records per day over both contracts.
+    ``truth=False`` skips the MBP-10 true book (large at benchmark sizes).
     """
     out_dir = Path(out_dir)
     sim = Simulator(seed, params)
     written = []
     for k, day in enumerate(trading_days(start_date, days)):
-        written.append(_write_day(sim, out_dir, session(day), k, events_per_day, progress))
+        written.append(_write_day(sim, out_dir, session(day), k, events_per_day, progress, truth))
         if progress:
             progress(f"{day}: done")
     return SampleManifest(out_dir, seed, events_per_day, tuple(written))

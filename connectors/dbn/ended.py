@@ -18,6 +18,7 @@ from typing_extensions import override
 
 from connectors.dbn.source import DbnReplaySource
 from operators.chunks import RecordChunk, SourceEnd, SourceFault
+from operators.grouping import group_codes
 from operators.sessions import trade_date_days
 
 Item = RecordChunk | SourceFault | SourceEnd
@@ -45,14 +46,14 @@ def _tally_chunk(tally: _Tally, chunk: RecordChunk) -> _Tally:
         return replace(tally, first_ts_recv=first, last_ts_recv=int(ts[-1]))
     ends = trade_date_days(ts[[0, -1]])
     days = np.full(len(r), ends[0], np.int32) if ends[0] == ends[1] else trade_date_days(ts)
-    pairs = np.unique((r["instrument_id"].astype(np.int64) << 32) | days.astype(np.int64))
+    pairs, _ = group_codes((r["instrument_id"].astype(np.int64) << 32) | days.astype(np.int64))
     keys = {f"{int(p >> 32)}:{int(p & 0xFFFFFFFF)}" for p in pairs}
     return replace(
         tally,
         first_ts_recv=first,
         last_ts_recv=int(ts[-1]),
         book_keys=tally.book_keys | keys,
-        session_days=tally.session_days | {int(d) for d in np.unique(days)},
+        session_days=tally.session_days | {int(p & 0xFFFFFFFF) for p in pairs},
     )
 
 

@@ -182,6 +182,10 @@ class DbnFileReader:
         schema = self.header.schema
         self._rtype = SUPPORTED_SCHEMAS.get(schema or "", -1)
         self.dtype = record_dtype(schema, self.header.version, self.header.ts_out) if self._rtype >= 0 else None
+        self._keep_bad_records = schema == "mbo"
+        """MBO records are validated one by one downstream (bad ones become dead letters), and a
+        single-schema file keeps every record at a fixed size, so one corrupt MBO record does not
+        cost the rest of the file: it is passed on. Other schemas stop at the first bad record."""
 
     def _read_header(self) -> DbnHeader:
         prefix = bytes(self._stream.read(8))
@@ -217,7 +221,7 @@ class DbnFileReader:
         whole = len(buf) // size
         records = np.frombuffer(buf, dtype=self.dtype, count=whole)
         bad = (records["length"] != size // 4) | (records["rtype"] != self._rtype)
-        if bad.any():
+        if bad.any() and not self._keep_bad_records:
             i = int(bad.argmax())
             tail = bytes(buf[i * size :]) + bytes(self._stream.read(RAW_LIMIT))
             self._stop(self.position + i, "corrupt_record", self._record_detail(records[i], tail), tail[:RAW_LIMIT])

@@ -23,6 +23,7 @@ from connectors.delta.tables import (
 )
 from operators.chunks import InstrumentInfo, RecordChunk, SourceEnd
 from operators.instruments import instrument_from_definition
+from operators.grouping import group_codes
 from operators.normalize import DeadLetter, ValidChunk, dedupe_keys
 from operators.sessions import day_to_date, trade_date_days
 
@@ -54,9 +55,9 @@ def mbo_rows(valid: ValidChunk, session_days: np.ndarray) -> pa.Table:
     """The ``bronze.mbo`` rows of a validated MBO chunk."""
     r = valid.records
     n = len(r)
-    ids, inverse = np.unique(r["instrument_id"], return_inverse=True)
+    ids, inverse = group_codes(r["instrument_id"])
     infos: list[InstrumentInfo] = [valid.chunk.instruments[int(i)] for i in ids]
-    pubs, pub_inverse = np.unique(r["publisher_id"], return_inverse=True)
+    pubs, pub_inverse = group_codes(r["publisher_id"])
     columns = {
         "ts_event": pa.array(r["ts_event"].view(np.int64)),
         "ts_recv": pa.array(r["ts_recv"].view(np.int64)),

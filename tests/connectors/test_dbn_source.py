@@ -271,16 +271,16 @@ def test_zstd_frame_holding_a_partial_record(tmp_path: Path) -> None:
     )
 
 
-def test_garbage_tail_is_a_corrupt_record(tmp_path: Path) -> None:
+def test_garbage_tail_passes_whole_records_on_and_faults_the_rest(tmp_path: Path) -> None:
     ref = mbo_records(5)
     garbage = b"\xff" * 100
     path = write_dbn(tmp_path / "tail.mbo.dbn", ref, tail=garbage)
     items = drain(DbnReplaySource([path]))
-    assert records_of(items).tobytes() == ref.tobytes()
+    # MBO records keep a fixed size, so the first 56 garbage bytes are one (bad) record, which
+    # validation turns into a dead letter; the 44 bytes left are a truncated record.
+    assert records_of(items).tobytes() == ref.tobytes() + garbage[:56]
     fault = items[-1]
-    assert (fault.source_id, fault.record_offset, fault.reason, fault.raw) == ("dbn:tail.mbo.dbn", 5, "corrupt_record", garbage)
-    # the decoder waits for 1020 bytes that never come, so it has no message of its own
-    assert fault.detail == "record has length 1020 bytes and rtype 0xff; the mbo schema needs 56 bytes and rtype 0xa0"
+    assert (fault.source_id, fault.record_offset, fault.reason, fault.raw) == ("dbn:tail.mbo.dbn", 6, "truncated_file", garbage[56:])
 
 
 def test_garbage_after_zstd_frame_is_corrupt_compression(tmp_path: Path) -> None:
@@ -295,25 +295,26 @@ def test_garbage_after_zstd_frame_is_corrupt_compression(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("name", ["bad.mbo.dbn", "bad.mbo.dbn.zst"])
-def test_corrupt_record_mid_file(tmp_path: Path, name: str) -> None:
+def test_corrupt_mbo_record_mid_file_is_passed_on_and_reading_goes_on(tmp_path: Path, name: str) -> None:
     ref = mbo_records(8)
     bad = ref.copy()
     bad[3]["rtype"] = 0x77
     path = write_dbn(tmp_path / name, bad)
     items = drain(DbnReplaySource([path], batch_records=2))
     assert [(type(i).__name__, getattr(i, "first_record", None)) for i in items] == [
-        ("RecordChunk", 0),
-        ("RecordChunk", 2),
-        ("SourceFault", None),
-    ]
-    assert records_of(items).tobytes() == ref[:3].tobytes()
+        ("RecordChunk", 0), ("RecordChunk", 2), ("RecordChunk", 4), ("RecordChunk", 6)]
+    assert records_of(items).tobytes() == bad.tobytes()
+
+
+def test_corrupt_definition_record_stops_the_file_with_a_fault(tmp_path: Path) -> None:
+    ref = definition_records([{"instrument_id": i, "raw_symbol": f"ESH{i}".encode()} for i in range(1, 5)])
+    bad = ref.copy()
+    bad[2]["rtype"] = 0x77
+    path = write_dbn(tmp_path / "bad.definition.dbn", bad, schema=dbn.Schema.DEFINITION)
+    items = drain(DbnReplaySource([path]))
+    assert records_of(items).tobytes() == ref[:2].tobytes()
     fault = items[-1]
-    assert (fault.record_offset, fault.reason) == (3, "corrupt_record")
-    assert fault.raw == bad[3:].tobytes()
-    assert fault.detail == (
-        "record has length 56 bytes and rtype 0x77; the mbo schema needs 56 bytes and rtype 0xa0 "
-        "(databento_dbn: couldn't convert 0x77 to dbn::enums::RType)"
-    )
+    assert (fault.record_offset, fault.reason, fault.raw[:len(bad[2:].tobytes())]) == (2, "corrupt_record", bad[2:].tobytes())
 
 
 @pytest.mark.parametrize("content", [b"hello, this is not a DBN file at all", b""])

@@ -1,0 +1,63 @@
+"""Group a chunk's rows by a small set of keys (instruments, sessions) in one linear pass.
+
+A chunk holds a handful of distinct instruments and session dates, so a sort (``np.unique``,
+``argsort``) is far more work than needed; this finds the distinct keys in first-seen order and
+gives every row its group code.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True)
+def _codes(keys: np.ndarray, distinct: np.ndarray, codes: np.ndarray) -> int:
+    n_distinct = 0
+    last_key = keys[0]
+    last_code = -1
+    for i in range(keys.shape[0]):
+        k = keys[i]
+        if last_code >= 0 and k == last_key:
+            codes[i] = last_code
+            continue
+        code = -1
+        for j in range(n_distinct):
+            if distinct[j] == k:
+                code = j
+                break
+        if code < 0:
+            if n_distinct == distinct.shape[0]:
+                return -1  # more distinct keys than expected: the caller falls back to a sort
+            distinct[n_distinct] = k
+            code = n_distinct
+            n_distinct += 1
+        codes[i] = code
+        last_key, last_code = k, code
+    return n_distinct
+
+
+def group_codes(keys: np.ndarray, max_groups: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct keys (sorted ascending) and each row's index into them."""
+    keys = np.ascontiguousarray(keys, dtype=np.int64)
+    if keys.size == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int32)
+    distinct = np.empty(max_groups, np.int64)
+    codes = np.empty(keys.size, np.int32)
+    n = _codes(keys, distinct, codes)
+    if n < 0:
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        return uniq, inverse.astype(np.int32)
+    found = distinct[:n]
+    order = np.argsort(found)
+    rank = np.empty(n, np.int32)
+    rank[order] = np.arange(n, dtype=np.int32)
+    return found[order], rank[codes]
+
+
+def group_rows(keys: np.ndarray) -> list[tuple[int, np.ndarray | slice]]:
+    """``(key, rows)`` per distinct key, ascending; rows keep their order (a slice if all rows)."""
+    uniq, codes = group_codes(keys)
+    if uniq.size == 1:
+        return [(int(uniq[0]), slice(None))]
+    return [(int(k), np.flatnonzero(codes == c)) for c, k in enumerate(uniq)]
