@@ -1,0 +1,62 @@
+"""Output row layouts of the L3 book: top of book per event, and the 1-second snapshot row."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from operators.records import BOOK_DEPTH
+
+
+def top_dtype(depth: int = BOOK_DEPTH) -> np.dtype:
+    """One row per F_LAST record, like Databento's MBP-10 but with (depth,) subarray fields."""
+    return np.dtype(
+        [
+            ("ts_recv", "<u8"),
+            ("ts_event", "<u8"),
+            ("instrument_id", "<u4"),
+            ("sequence", "<u4"),
+            ("book_valid", "?"),
+            ("bid_px", "<i8", (depth,)),
+            ("bid_sz", "<u4", (depth,)),
+            ("bid_ct", "<u4", (depth,)),
+            ("ask_px", "<i8", (depth,)),
+            ("ask_sz", "<u4", (depth,)),
+            ("ask_ct", "<u4", (depth,)),
+        ]
+    )
+
+
+def second_dtype(depth: int = BOOK_DEPTH) -> np.dtype:
+    """One ``silver.book_snapshot_1s`` row: the book at ``ts_recv`` = end of the second."""
+    return np.dtype(
+        [
+            ("ts_recv", "<u8"),
+            ("instrument_id", "<u4"),
+            ("book_valid", "?"),
+            ("bid_px", "<i8", (depth,)),
+            ("bid_sz", "<u4", (depth,)),
+            ("bid_ct", "<u4", (depth,)),
+            ("ask_px", "<i8", (depth,)),
+            ("ask_sz", "<u4", (depth,)),
+            ("ask_ct", "<u4", (depth,)),
+            ("best_bid_px", "<i8"),
+            ("best_ask_px", "<i8"),
+            ("mid_px", "<f8"),
+            ("spread_ticks", "<i4"),
+            ("microprice", "<f8"),
+            ("last_trade_px", "<i8"),
+            ("last_trade_sz", "<u4"),
+            ("volume", "<u8"),
+            ("buy_volume", "<u8"),
+            ("sell_volume", "<u8"),
+            ("trade_count", "<u4"),
+            ("add_count", "<u4"),
+            ("cancel_count", "<u4"),
+            ("modify_count", "<u4"),
+            ("event_count", "<u4"),
+        ]
+    )
+
+
+TOP_DTYPE = top_dtype()
+SECOND_DTYPE = second_dtype()
