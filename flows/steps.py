@@ -17,7 +17,9 @@ from connectors.delta.rows import (
     mbo_rows,
     statistics_rows,
 )
-from connectors.delta.sink import TableWrite
+import pyarrow as pa
+
+from connectors.delta.sink import TableWrite, lane_of
 from connectors.delta.tables import (
     BRONZE_DEFINITIONS,
     BRONZE_MBO,
@@ -30,7 +32,7 @@ from connectors.delta.tables import (
 from flows.items import BookRows, BookSlice, Checked, CheckedChunk, book_key
 from flows.plan import TABLE_OF_SCHEMA, ReplayPlan, book_end_mark, end_mark
 from operators.chunks import RecordChunk, SourceEnd, SourceFault
-from operators.grouping import group_rows
+from operators.grouping import group_rows, take_records
 from operators.normalize import DeadLetter, fault_letter, split_valid
 from operators.sessions import trade_date_days
 
@@ -62,7 +64,27 @@ def book_slices(item: Checked) -> list[tuple[str, BookSlice | SourceEnd]]:
     for value, index in groups:
         iid, day = value >> 32, value & 0xFFFFFFFF
         info = item.chunk.instruments[iid]
-        out.append((book_key(iid, day), BookSlice(item.chunk.source_id, records[index], info, day)))
+        out.append((book_key(iid, day), BookSlice(item.chunk.source_id, take_records(records, index), info, day)))
+    return out
+
+
+BRONZE_LANES = 2
+LANE_BLOCK = 65_536
+"""Bronze MBO rows of one file go to two lanes by blocks of 64k record offsets, so two commits
+(Parquet encoding in delta-rs, off the GIL) run at once. Lanes depend only on offsets, never on
+batch size or worker count, so a resumed run puts every row in the lane it was committed in."""
+
+
+def _in_lanes(stream: str, rows: pa.Table, offsets: np.ndarray) -> list[Keyed]:
+    lanes = (offsets // LANE_BLOCK) % BRONZE_LANES
+    out = []
+    for lane in range(BRONZE_LANES):
+        mask = lanes == lane
+        if not mask.any():
+            continue
+        lane_stream = lane_of(stream, lane)
+        mine = rows if mask.all() else rows.filter(pa.array(mask))
+        out.append((lane_stream, TableWrite(lane_stream, mine, offsets[mask])))
     return out
 
 
@@ -78,7 +100,7 @@ class BronzeWrites:
             if item.valid is None:
                 return []
             stream = self._plan.stream(item.chunk.source_id)
-            return [(stream, TableWrite(stream, mbo_rows(item.valid, item.session_days), item.valid.offsets))]
+            return _in_lanes(stream, mbo_rows(item.valid, item.session_days), item.valid.offsets)
         if isinstance(item, RecordChunk):
             rows = definition_rows(item) if item.schema == "definition" else statistics_rows(item)
             stream = self._plan.stream(item.source_id)

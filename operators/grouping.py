@@ -61,3 +61,18 @@ def group_rows(keys: np.ndarray) -> list[tuple[int, np.ndarray | slice]]:
     if uniq.size == 1:
         return [(int(uniq[0]), slice(None))]
     return [(int(k), np.flatnonzero(codes == c)) for c, k in enumerate(uniq)]
+
+
+def take_records(records: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
+    """``records[rows]`` for a structured array, as a plain gather of fixed-size rows.
+
+    numpy's fancy indexing on structured dtypes copies field by field; gathering the rows as
+    opaque 8-byte words is several times faster and gives the same bytes.
+    """
+    if isinstance(rows, slice):
+        return records[rows]
+    itemsize = records.dtype.itemsize
+    if itemsize % 8 or not records.flags.c_contiguous:
+        return records[rows]
+    words = records.view(np.uint64).reshape(len(records), itemsize // 8)
+    return np.take(words, rows, axis=0).view(records.dtype).reshape(len(rows))

@@ -14,6 +14,7 @@ import numba
 import numpy as np
 
 from operators.chunks import RecordChunk, SourceFault
+from operators.grouping import take_records
 from operators.records import (
     ACTION_ADD,
     ACTION_MODIFY,
@@ -41,8 +42,7 @@ REASONS: Final = (
 )
 """Dead-letter reasons, by code. The first failing rule in this order names the reason."""
 
-_VALID_ACTIONS = np.frombuffer(b"ACMRTFN", np.uint8)
-_UNDEF_TS = np.iinfo(np.uint64).max
+_UNDEF_TS = np.uint64(np.iinfo(np.uint64).max)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,23 +58,45 @@ class DeadLetter:
     ts_recv: int = -1
 
 
+@numba.njit(cache=True)
+def _reason_kernel(rtype, length, action, side, price, size, instrument, ts_recv, known, code) -> None:
+    for i in range(rtype.shape[0]):
+        a = action[i]
+        c = 0
+        if rtype[i] != RTYPE_MBO:
+            c = 1
+        elif length[i] != MBO_LENGTH_WORDS:
+            c = 2
+        elif not (a == 65 or a == 67 or a == 77 or a == 82 or a == 84 or a == 70 or a == 78):  # ACMRTFN
+            c = 3
+        elif side[i] != SIDE_BID and side[i] != SIDE_ASK and side[i] != SIDE_NONE:
+            c = 4
+        elif (a == ACTION_ADD or a == ACTION_MODIFY) and price[i] == UNDEF_PRICE:
+            c = 5
+        elif a == ACTION_ADD and size[i] == 0:
+            c = 6
+        else:
+            found = False
+            for k in range(known.shape[0]):
+                if known[k] == instrument[i]:
+                    found = True
+                    break
+            if not found:
+                c = 7
+            elif ts_recv[i] == 0 or ts_recv[i] == _UNDEF_TS:
+                c = 8
+        code[i] = c
+
+
 def reason_codes(records: np.ndarray, known_instruments: np.ndarray) -> np.ndarray:
-    """Per-record reason code (index into ``REASONS``); 0 means the record is good."""
-    code = np.zeros(len(records), np.int8)
-    action = records["action"].view(np.uint8)
-    side = records["side"].view(np.uint8)
-    rules = (
-        (records["rtype"] != RTYPE_MBO, 1),
-        (records["length"] != MBO_LENGTH_WORDS, 2),
-        (~np.isin(action, _VALID_ACTIONS), 3),
-        ((side != SIDE_BID) & (side != SIDE_ASK) & (side != SIDE_NONE), 4),
-        (((action == ACTION_ADD) | (action == ACTION_MODIFY)) & (records["price"] == UNDEF_PRICE), 5),
-        ((action == ACTION_ADD) & (records["size"] == 0), 6),
-        (~np.isin(records["instrument_id"], known_instruments), 7),
-        ((records["ts_recv"] == 0) | (records["ts_recv"] == _UNDEF_TS), 8),
-    )
-    for failed, value in reversed(rules):  # the earliest rule wins, so apply it last
-        code[failed] = value
+    """Per-record reason code (index into ``REASONS``); 0 means the record is good.
+
+    The first failing rule, in the order of ``REASONS``, names the reason.
+    """
+    code = np.empty(len(records), np.int8)
+    _reason_kernel(records["rtype"], records["length"], records["action"].view(np.uint8),
+                   records["side"].view(np.uint8), records["price"], records["size"],
+                   records["instrument_id"], records["ts_recv"], known_instruments.astype(np.uint32), code)
     return code
 
 
@@ -118,7 +140,7 @@ def split_valid(chunk: RecordChunk) -> tuple[ValidChunk | None, list[DeadLetter]
     keep = np.flatnonzero(codes == 0)
     if keep.size == 0:
         return None, letters
-    return ValidChunk(chunk, chunk.records[keep], keep.astype(np.int64) + chunk.first_record), letters
+    return ValidChunk(chunk, take_records(chunk.records, keep), keep.astype(np.int64) + chunk.first_record), letters
 
 
 def fault_letter(fault: SourceFault) -> DeadLetter:

@@ -38,12 +38,41 @@ def venue_of(publisher_id: int) -> str:
 
 
 def _repeat(values: list[str], index: np.ndarray) -> pa.Array:
+    """Plain strings, one per row, from a few distinct values (partition columns must be plain)."""
+    if len(values) == 1:
+        return pa.repeat(pa.scalar(values[0], pa.string()), len(index))
     return pa.array(values, pa.string()).take(pa.array(index, pa.int32()))
 
 
+def _categorical(values: list[str], index: np.ndarray) -> pa.Array:
+    """Dictionary-encoded strings: the Parquet writer stores them as such without hashing rows."""
+    return pa.DictionaryArray.from_arrays(pa.array(index, pa.int32()), pa.array(values, pa.string()))
+
+
+_ASCII = pa.array([chr(i) for i in range(256)], pa.string())
+
+
 def _ascii(column: np.ndarray) -> pa.Array:
-    """An ``S1`` numpy column as an Arrow string column, without a Python loop."""
-    return pa.array(column, pa.binary(1)).cast(pa.string())
+    """An ``S1`` numpy column as dictionary-encoded one-character strings, without a Python loop."""
+    return pa.DictionaryArray.from_arrays(pa.array(column.view(np.uint8).astype(np.int16)), _ASCII)
+
+
+def _write_schema(schema: pa.Schema, categorical: dict[str, pa.DataType]) -> pa.Schema:
+    """The schema rows are built with: ``categorical`` string columns are dictionary-encoded.
+
+    Delta stores them as plain strings; only the in-memory batches differ.
+    """
+    for name, index_type in categorical.items():
+        i = schema.get_field_index(name)
+        schema = schema.set(i, pa.field(name, pa.dictionary(index_type, pa.string())))
+    return schema
+
+
+_MBO_WRITE_SCHEMA = _write_schema(
+    BRONZE_MBO.schema,
+    {"dataset": pa.int32(), "venue": pa.int32(), "contract_id": pa.int32(), "action": pa.int16(),
+     "side": pa.int16(), "source": pa.int32()},
+)
 
 
 def _placeholder_ingest(n: int) -> pa.Array:
@@ -62,11 +91,11 @@ def mbo_rows(valid: ValidChunk, session_days: np.ndarray) -> pa.Table:
         "ts_event": pa.array(r["ts_event"].view(np.int64)),
         "ts_recv": pa.array(r["ts_recv"].view(np.int64)),
         "ts_ingest": _placeholder_ingest(n),
-        "dataset": _repeat([valid.chunk.dataset], np.zeros(n, np.int32)),
-        "venue": _repeat([venue_of(int(p)) for p in pubs], pub_inverse),
+        "dataset": _categorical([valid.chunk.dataset], np.zeros(n, np.int32)),
+        "venue": _categorical([venue_of(int(p)) for p in pubs], pub_inverse),
         "publisher_id": pa.array(r["publisher_id"].astype(np.int32)),
         "instrument_id": pa.array(r["instrument_id"].astype(np.int64)),
-        "contract_id": _repeat([i.raw_symbol for i in infos], inverse),
+        "contract_id": _categorical([i.raw_symbol for i in infos], inverse),
         "underlier": _repeat([i.underlier for i in infos], inverse),
         "instrument_type": _repeat([i.instrument_type for i in infos], inverse),
         "action": _ascii(r["action"]),
@@ -79,11 +108,11 @@ def mbo_rows(valid: ValidChunk, session_days: np.ndarray) -> pa.Table:
         "channel_id": pa.array(r["channel_id"].astype(np.int32)),
         "ts_in_delta": pa.array(r["ts_in_delta"]),
         "session_date": pa.array(session_days, pa.int32()).cast(pa.date32()),
-        "source": _repeat([valid.chunk.source_id], np.zeros(n, np.int32)),
+        "source": _categorical([valid.chunk.source_id], np.zeros(n, np.int32)),
         "source_offset": pa.array(valid.offsets),
         "dedupe_key": pa.array(dedupe_keys(r)),
     }
-    return pa.Table.from_pydict(columns, schema=BRONZE_MBO.schema)
+    return pa.Table.from_pydict(columns, schema=_MBO_WRITE_SCHEMA)
 
 
 def dead_letter_rows(letters: list[DeadLetter]) -> pa.Table:

@@ -28,6 +28,12 @@ class TableSpec:
     name: str
     schema: pa.Schema
     partition_by: tuple[str, ...] = ()
+    delta_encoded: tuple[str, ...] = ()
+    """Increasing integer columns (times, offsets): DELTA_BINARY_PACKED, no dictionary."""
+    high_cardinality: tuple[str, ...] = ()
+    """Columns with nearly unique values (ids, hashes): no dictionary attempt."""
+    statistics: tuple[str, ...] | None = None
+    """Columns with min/max statistics (for data skipping); None means every column."""
 
     @property
     def relative_path(self) -> str:
@@ -66,6 +72,9 @@ BRONZE_MBO: Final = TableSpec(
         ]
     ),
     ("session_date", "underlier", "instrument_type"),
+    delta_encoded=("ts_event", "ts_recv", "sequence", "source_offset"),
+    high_cardinality=("order_id", "dedupe_key", "ts_in_delta"),
+    statistics=("ts_recv", "instrument_id", "source_offset", "price"),
 )
 
 BRONZE_MBO_DLQ: Final = TableSpec(
@@ -191,6 +200,7 @@ SILVER_BOOK_1S: Final = TableSpec(
         ]
     ),
     ("session_date", "underlier"),
+    delta_encoded=("ts_recv",),
 )
 
 SILVER_BOOK_ANOMALIES: Final = TableSpec(

@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--records", type=int, default=5_000_000, help="MBO records in the simulated day (default 5M)")
-    p.add_argument("--workers", type=int, default=2, help="Bytewax workers for the whole-flow run (default 2)")
+    p.add_argument("--workers", type=int, default=1, help="Bytewax workers for the whole-flow run (default 1: one file is one partition)")
     p.add_argument("--cache", type=Path, default=Path(".bench"), help="where simulated days are kept (default .bench)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.set_defaults(run=run)
@@ -71,10 +71,22 @@ def _floor(path: Path, scratch: Path) -> float:
 
     started = time.perf_counter()
     records, _, _ = _decode(path)
-    table = pa.table({name: records[name] if records.dtype[name].kind != "S" else records[name].view("u1")
-                      for name in records.dtype.names})
+    table = pa.table({name: _signed(records[name]) for name in records.dtype.names})
     write_deltalake(str(scratch / "floor"), table, mode="overwrite")
     return time.perf_counter() - started
+
+
+def _signed(column):
+    """Delta has no unsigned types: reinterpret u8 as i8, widen the narrower ones."""
+    import numpy as np
+
+    if column.dtype.kind == "S":
+        return column.view(np.uint8).astype(np.int16)
+    if column.dtype == np.uint64:
+        return column.view(np.int64)
+    if column.dtype.kind == "u":
+        return column.astype({1: np.int16, 2: np.int32, 4: np.int64}[column.dtype.itemsize])
+    return column
 
 
 def _kernel(records, instruments) -> float:
@@ -104,8 +116,9 @@ def _flow(path: Path, scratch: Path, workers: int) -> float:
     inputs = tuple(str(p) for p in sorted(path.parent.glob("*.dbn.zst")))
     cfg = replace(cfg, source=replace(cfg.source, inputs=inputs), lake=replace(cfg.lake, root=str(scratch / "lake")),
                   run=replace(cfg.run, workers=workers))
+    prepared = prepare(cfg)  # creates the (empty) tables: a one-time cost of a new lake, not timed
     started = time.perf_counter()
-    run_flow(prepare(cfg), workers=workers)
+    run_flow(prepared, workers=workers)
     return time.perf_counter() - started
 
 
