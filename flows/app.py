@@ -34,10 +34,19 @@ def sample_inputs(sample_dir: Path) -> list[Path]:
     files = sorted(sample_dir.glob("*.dbn.zst"))
     if files:
         return files
+    import shutil
+    import tempfile
+
     from replay.synth import write_sample
 
     log.info("generating the built-in sample in %s (first use)", sample_dir)
-    write_sample(sample_dir)
+    sample_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".sample-", dir=sample_dir.parent))
+    write_sample(staging)
+    try:  # atomic: another process (a second Bytewax process) may have won the race
+        staging.rename(sample_dir)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
     return sorted(sample_dir.glob("*.dbn.zst"))
 
 

@@ -1,0 +1,47 @@
+"""Configuration: defaults < TOML < environment, and one clear sentence per mistake."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from flows.config import DateRange, load_config
+from operators.errors import ConfigError
+
+
+def test_defaults_replay_the_sample_into_lake() -> None:
+    cfg = load_config({})
+    assert (cfg.source.inputs, cfg.lake.root, cfg.source.batch_records, cfg.run.workers) == ((), "lake", 65_536, 1)
+
+
+def test_environment_overrides_toml(tmp_path: Path) -> None:
+    toml = tmp_path / "s.toml"
+    toml.write_text('[source]\ninputs = ["a.dbn"]\nbatch_records = 100\n[lake]\nroot = "x"\n[run]\nworkers = 3\n')
+    cfg = load_config({"SPYMASTER_CONFIG": str(toml), "SPYMASTER_LAKE": "s3://b/l", "SPYMASTER_INPUT": "d1, d2"})
+    assert cfg.source.inputs == ("d1", "d2")
+    assert cfg.lake.root == "s3://b/l"
+    assert (cfg.source.batch_records, cfg.run.workers) == (100, 3)
+
+
+def test_dates_and_speed_parse() -> None:
+    cfg = load_config({"SPYMASTER_DATES": "2025-11-03:2025-11-05", "SPYMASTER_SPEED": "10"})
+    assert cfg.source.dates == DateRange(first=date(2025, 11, 3), last=date(2025, 11, 5))
+    assert cfg.source.speed == 10.0
+    assert load_config({"SPYMASTER_SPEED": "max"}).source.speed is None
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SPYMASTER_BATCH_RECORDS": "many"}, "SPYMASTER_BATCH_RECORDS='many' is not an integer"),
+        ({"SPYMASTER_BATCH_RECORDS": "0"}, "batch_records must be positive"),
+        ({"SPYMASTER_DATES": "2025-11-05:2025-11-03"}, "end before they start"),
+        ({"SPYMASTER_SPEED": "-1"}, "speed must be positive"),
+        ({"SPYMASTER_CONFIG": "/nonexistent/spymaster.toml"}, "does not exist"),
+    ],
+)
+def test_mistakes_are_one_sentence(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(env)
