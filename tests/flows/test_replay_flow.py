@@ -94,3 +94,24 @@ def test_rerun_skips_finished_files_and_overwrite_recomputes(sample_dir: Path, t
     assert table_content(lake, SILVER_BOOK_1S).num_rows == table_content(lake, SILVER_BOOK_1S).num_rows
     generations = sorted(r["generation"] for r in lake.read(BRONZE_MANIFEST).to_pylist() if r["status"] == "complete")
     assert generations == [0, 0, 1, 1]
+
+
+def test_file_without_definitions_replays_from_symbology(sample_dir: Path, tmp_path: Path, replay, lake_once) -> None:
+    import shutil
+
+    mbo = sorted(sample_dir.glob("*.mbo.dbn.zst"))[0]
+    alone = tmp_path / "in"
+    alone.mkdir()
+    shutil.copy(mbo, alone / mbo.name)
+
+    lake = replay([alone], tmp_path / "lake")
+
+    mbo_rows = lake.read(BRONZE_MBO, ["contract_id", "underlier", "instrument_type"])
+    assert set(mbo_rows["contract_id"].to_pylist()) == {"ESZ5", "ESH6"}
+    assert set(mbo_rows["underlier"].to_pylist()) == {"ES"}
+    assert set(mbo_rows["instrument_type"].to_pylist()) == {"FUT"}
+    # the tick is inferred from the prices, so the book (and its spread in ticks) is unchanged
+    mine = table_content(lake, SILVER_BOOK_1S)
+    full = table_content(lake_once, SILVER_BOOK_1S)
+    assert mine.num_rows > 0
+    assert mine.equals(full.filter(pc.equal(full["session_date"], mine["session_date"][0])))
