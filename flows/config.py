@@ -36,7 +36,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from operators.approach import ApproachParams
+from operators.calendar import SessionWindows
 from operators.errors import ConfigError
+from operators.labels import LabelParams
 
 log = logging.getLogger("spymaster.config")
 
@@ -112,6 +115,15 @@ class BookConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AnalyticsConfig:
+    """Session windows, approach and label thresholds (``[sessions]``, ``[approach]``, ``[labels]``)."""
+
+    windows: SessionWindows = field(default_factory=SessionWindows)
+    approach: ApproachParams = field(default_factory=ApproachParams)
+    labels: LabelParams = field(default_factory=LabelParams)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunConfig:
     workers: int = 1
     overwrite: bool = False
@@ -129,6 +141,7 @@ class AppConfig:
     lake: LakeConfig = field(default_factory=LakeConfig)
     book: BookConfig = field(default_factory=BookConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
 
 
 def load_config(env: Mapping[str, str] | None = None, toml_path: Path | None = None) -> AppConfig:
@@ -137,6 +150,7 @@ def load_config(env: Mapping[str, str] | None = None, toml_path: Path | None = N
     path = toml_path or (Path(env["SPYMASTER_CONFIG"]) if env.get("SPYMASTER_CONFIG") else None)
     doc = _read_toml(path) if path else {}
     src, lake, book, run = (doc.get(k, {}) for k in ("source", "lake", "book", "run"))
+    analytics = _analytics(doc.get("sessions", {}), doc.get("approach", {}), doc.get("labels", {}))
     cfg = AppConfig(
         source=SourceConfig(
             inputs=_inputs(env.get("SPYMASTER_INPUT"), src.get("inputs")),
@@ -157,6 +171,7 @@ def load_config(env: Mapping[str, str] | None = None, toml_path: Path | None = N
             overwrite=_bool(env.get("SPYMASTER_OVERWRITE"), run.get("overwrite", False)),
             run_id=str(env.get("SPYMASTER_RUN_ID") or run.get("run_id", "")),
         ),
+        analytics=analytics,
     )
     log.info("effective configuration: %s", describe(cfg))
     return cfg
@@ -166,6 +181,34 @@ def describe(cfg: AppConfig) -> str:
     """One line for the log, with storage secrets masked."""
     masked = {k: "***" for k in cfg.lake.storage_options}
     return f"{replace(cfg, lake=replace(cfg.lake, storage_options=masked))}"
+
+
+def _analytics(sessions: dict[str, Any], approach: dict[str, Any], labels: dict[str, Any]) -> AnalyticsConfig:
+    """``[sessions]`` takes windows as "HH:MM-HH:MM" strings (pm, rth, opening_range, setup) and
+    ``buckets``; ``[approach]`` and ``[labels]`` take the fields of their parameter classes."""
+    from datetime import time
+
+    def window(name: str) -> dict[str, tuple[time, time]]:
+        if name not in sessions:
+            return {}
+        try:
+            a, b = str(sessions[name]).split("-")
+            return {name: (time.fromisoformat(a.strip()), time.fromisoformat(b.strip()))}
+        except ValueError:
+            msg = f"[sessions].{name} = {sessions[name]!r} is not HH:MM-HH:MM"
+            raise ConfigError(msg) from None
+
+    windows: dict[str, Any] = {}
+    for name in ("pm", "rth", "opening_range", "setup"):
+        windows |= window(name)
+    if "buckets" in sessions:
+        windows["buckets"] = int(sessions["buckets"])
+    try:
+        return AnalyticsConfig(windows=SessionWindows(**windows), approach=ApproachParams(**approach),
+                               labels=LabelParams(**labels))
+    except TypeError as err:
+        msg = f"unknown key in [sessions], [approach] or [labels]: {err}"
+        raise ConfigError(msg) from None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

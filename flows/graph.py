@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import bytewax.operators as op
-from bytewax.dataflow import Dataflow
+from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
@@ -25,13 +25,20 @@ from connectors.delta.tables import (
     BRONZE_STATISTICS,
     SILVER_BOOK_1S,
     SILVER_BOOK_ANOMALIES,
+    SILVER_LEVEL_APPROACH,
+    SILVER_SESSION_LEVELS,
+    SILVER_SESSION_SUMMARY,
+    GOLD_LABELS,
+    ALL_TABLES,
     TableSpec,
 )
 from flows.book_logic import BookLogicState, BookSecondsLogic
-from flows.config import AppConfig
+from flows.analytics import PriorSession, PriorSessionLogic, SessionEpisodesLogic, SessionSeries, SessionSeriesLogic
+from flows.config import AnalyticsConfig, AppConfig
 from flows.items import BookRows, Checked, CheckedChunk
 from flows.plan import ReplayPlan
-from flows.steps import BronzeWrites, SilverWrites, book_slices, check
+from flows.steps import AnalyticsWrites, BronzeWrites, SilverWrites, book_slices, check
+from operators.calendar import SessionWindows
 from operators.chunks import RecordChunk, SourceEnd
 
 
@@ -43,11 +50,9 @@ class Sinks:
 
     @staticmethod
     def delta(cfg: AppConfig, lake: Lake) -> Sinks:
-        specs = (BRONZE_MBO, BRONZE_MBO_DLQ, BRONZE_DEFINITIONS, BRONZE_STATISTICS, BRONZE_MANIFEST,
-                 SILVER_BOOK_1S, SILVER_BOOK_ANOMALIES)
         return Sinks({
             s.name: DeltaAppendSink(lake, s, partitions=cfg.lake.sink_partitions, flush_rows=cfg.lake.flush_rows)
-            for s in specs
+            for s in ALL_TABLES
         })
 
     def __getitem__(self, spec: TableSpec) -> Sink[TableWrite]:
@@ -95,4 +100,52 @@ def build_flow(cfg: AppConfig, source: Source, plan: ReplayPlan, sinks: Sinks) -
     op.output(_step(SILVER_BOOK_1S), op.flat_map("book_1s_rows", seconds, silver.seconds), sinks[SILVER_BOOK_1S])
     op.output(_step(SILVER_BOOK_ANOMALIES), op.flat_map("book_anomaly_rows", seconds, silver.anomalies),
               sinks[SILVER_BOOK_ANOMALIES])
+    _level_analytics(cfg, plan, sinks, seconds)
     return flow
+
+
+def _level_analytics(cfg: AppConfig, plan: ReplayPlan, sinks: Sinks, seconds: Stream[BookRows]) -> None:
+    """Sessions → (prior session) → levels, approach episodes and labels (see ``flows.analytics``)."""
+    keyed = op.key_on("book_rows_by_key", seconds, _book_rows_key)
+    series = op.stateful("session_series", keyed, partial(_new_series, cfg.analytics.windows))
+    series = op.map("session_series_values", series, _value)
+    by_contract = op.key_on("series_by_contract", series, _contract_key)
+    priors = op.stateful("prior_sessions", by_contract,
+                         partial(_new_join, plan.mbo_sessions, plan.stored_summaries))
+    priors = op.map("prior_sessions_values", priors, _value)
+    both = op.merge("series_and_priors", op.key_on("series_by_session", series, _session_key),
+                    op.key_on("priors_by_session", priors, _session_key))
+    found = op.map("session_analytics", op.stateful("session_episodes", both, partial(_new_episodes, cfg.analytics)),
+                   _value)
+    writes = AnalyticsWrites(plan, cfg.analytics)
+    op.output(_step(SILVER_SESSION_SUMMARY), op.flat_map("session_summary_rows", series, writes.summary),
+              sinks[SILVER_SESSION_SUMMARY])
+    op.output(_step(SILVER_SESSION_LEVELS), op.flat_map("session_level_rows", found, writes.levels),
+              sinks[SILVER_SESSION_LEVELS])
+    op.output(_step(SILVER_LEVEL_APPROACH), op.flat_map("level_approach_rows", found, writes.episodes),
+              sinks[SILVER_LEVEL_APPROACH])
+    op.output(_step(GOLD_LABELS), op.flat_map("label_rows", found, writes.labels), sinks[GOLD_LABELS])
+
+
+def _book_rows_key(rows: BookRows) -> str:
+    return rows.key
+
+
+def _contract_key(series: SessionSeries) -> str:
+    return str(series.info.instrument_id)
+
+
+def _session_key(item: SessionSeries | PriorSession) -> str:
+    return item.key
+
+
+def _new_series(windows: SessionWindows, resume: object) -> SessionSeriesLogic:
+    return SessionSeriesLogic(windows, resume)  # type: ignore[arg-type]
+
+
+def _new_join(expected: frozenset, stored: dict, resume: object) -> PriorSessionLogic:
+    return PriorSessionLogic(expected, stored, resume)  # type: ignore[arg-type]
+
+
+def _new_episodes(cfg: AnalyticsConfig, resume: object) -> SessionEpisodesLogic:
+    return SessionEpisodesLogic(cfg, resume)  # type: ignore[arg-type]

@@ -27,10 +27,14 @@ from connectors.delta.tables import (
     BRONZE_STATISTICS,
     SILVER_BOOK_1S,
     SILVER_BOOK_ANOMALIES,
+    SILVER_LEVEL_APPROACH,
+    SILVER_SESSION_LEVELS,
+    SILVER_SESSION_SUMMARY,
+    GOLD_LABELS,
     TableSpec,
 )
 from flows.config import AppConfig
-from operators.sessions import day_to_date, trade_date_of
+from operators.sessions import date_to_day, day_to_date, trade_date_of
 
 log = logging.getLogger("spymaster.plan")
 
@@ -39,6 +43,11 @@ TABLE_OF_SCHEMA: dict[str, TableSpec] = {
     "definition": BRONZE_DEFINITIONS,
     "statistics": BRONZE_STATISTICS,
 }
+
+
+SESSION_TABLES: tuple[TableSpec, ...] = (SILVER_SESSION_SUMMARY, SILVER_SESSION_LEVELS, SILVER_LEVEL_APPROACH,
+                                         GOLD_LABELS)
+"""Tables with rows per (contract, session), deleted with their session on --overwrite."""
 
 
 def stream_of(source_id: str, generation: int) -> str:
@@ -60,6 +69,8 @@ class PlannedFile:
     source_id: str
     schema: str
     generation: int
+    sessions: tuple[date, ...] = ()
+    """Session dates the file's metadata covers."""
 
     @property
     def stream(self) -> str:
@@ -73,6 +84,13 @@ class ReplayPlan:
     outside_dates: tuple[Path, ...] = ()
     overwritten: tuple[Path, ...] = ()
     generations: dict[str, int] = field(default_factory=dict)
+    stored_summaries: dict[int, dict[date, object]] = field(default_factory=dict)
+    """Session summaries an earlier run wrote (instrument → date → SessionSummary), for sessions
+    this run does not replay: the prior session of the first replayed day is often among them."""
+
+    @property
+    def mbo_sessions(self) -> frozenset[date]:
+        return frozenset(d for f in self.files if f.schema == "mbo" for d in f.sessions)
 
     def stream(self, source_id: str) -> str:
         return stream_of(source_id, self.generations.get(source_id, 0))
@@ -100,14 +118,33 @@ def plan_replay(cfg: AppConfig, lake: Lake, inputs: list[Path]) -> ReplayPlan:
             generation += 1
             _record_start(lake, sid, path, schema, generation, cfg.run.run_id)
             overwritten.append(path)
-        files.append(PlannedFile(path, sid, schema, generation))
+        sessions = _dates_between(first, last)
+        files.append(PlannedFile(path, sid, schema, generation, sessions))
+    replayed = frozenset(d for f in files if f.schema == "mbo" for d in f.sessions)
     return ReplayPlan(
         files=tuple(files),
         skipped=tuple(skipped),
         outside_dates=tuple(outside),
         overwritten=tuple(overwritten),
         generations={f.source_id: f.generation for f in files},
+        stored_summaries=_stored_summaries(lake, replayed),
     )
+
+
+def _dates_between(first: date | None, last: date | None) -> tuple[date, ...]:
+    if first is None or last is None:
+        return ()
+    return tuple(day_to_date(d) for d in range(date_to_day(first), date_to_day(last) + 1))
+
+
+def _stored_summaries(lake: Lake, replayed: frozenset[date]) -> dict[int, dict[date, object]]:
+    from connectors.delta.analytics_rows import summary_from_row
+
+    out: dict[int, dict[date, object]] = {}
+    for row in lake.read(SILVER_SESSION_SUMMARY).to_pylist():
+        if row["session_date"] not in replayed:
+            out.setdefault(row["instrument_id"], {})[row["session_date"]] = summary_from_row(row)
+    return out
 
 
 def _header_facts(path: Path) -> tuple[str, date | None, date | None]:
@@ -136,9 +173,9 @@ def _finished(lake: Lake, sid: str, schema: str, generation: int, rows: list[dic
         if table is None or table.transaction_version(end_mark(stream)) is None:
             return False
     keys = done[-1]["book_keys"] or []
-    if keys:
-        silver = lake.open(SILVER_BOOK_1S)
-        if silver is None or any(silver.transaction_version(book_end_mark(stream, k)) is None for k in keys):
+    for spec in (SILVER_BOOK_1S, *SESSION_TABLES) if keys else ():
+        table = lake.open(spec)
+        if table is None or any(table.transaction_version(book_end_mark(stream, k)) is None for k in keys):
             return False
     return True
 
@@ -150,7 +187,7 @@ def _delete_source(lake: Lake, sid: str, schema: str, rows: list[dict]) -> None:
         if table is not None:
             table.delete(f"source = '{quoted}'")
     keys = sorted({k for r in rows for k in (r["book_keys"] or [])})
-    for spec in (SILVER_BOOK_1S, SILVER_BOOK_ANOMALIES):
+    for spec in (SILVER_BOOK_1S, SILVER_BOOK_ANOMALIES, *SESSION_TABLES):
         table = lake.open(spec)
         if table is None:
             continue

@@ -7,7 +7,9 @@ Nothing here does I/O; sinks and sources live in ``connectors``. Functions are m
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 
+from connectors.delta.analytics_rows import episode_rows, label_rows, level_rows, summary_rows
 from connectors.delta.rows import (
     anomaly_rows,
     book_second_rows,
@@ -17,8 +19,6 @@ from connectors.delta.rows import (
     mbo_rows,
     statistics_rows,
 )
-import pyarrow as pa
-
 from connectors.delta.sink import TableWrite, lane_of
 from connectors.delta.tables import (
     BRONZE_DEFINITIONS,
@@ -29,6 +29,8 @@ from connectors.delta.tables import (
     SILVER_BOOK_ANOMALIES,
     TableSpec,
 )
+from flows.analytics import SessionAnalytics, SessionSeries
+from flows.config import AnalyticsConfig
 from flows.items import BookRows, BookSlice, Checked, CheckedChunk, book_key
 from flows.plan import TABLE_OF_SCHEMA, ReplayPlan, book_end_mark, end_mark
 from operators.chunks import RecordChunk, SourceEnd, SourceFault
@@ -171,3 +173,39 @@ class SilverWrites:
         if table.num_rows == 0:
             return []
         return [(stream, TableWrite(stream, table, np.zeros(table.num_rows, np.int64)))]
+
+
+class AnalyticsWrites:
+    """Turns closed sessions into keyed Delta writes for the level-analytics tables.
+
+    Each table gets the session's rows (possibly none) with the book's end mark, so a file is only
+    *finished* once its sessions' analytics are written too.
+    """
+
+    def __init__(self, plan: ReplayPlan, cfg: AnalyticsConfig) -> None:
+        self._plan, self._cfg = plan, cfg
+
+    def _write(self, key: str, source_id: str, table: pa.Table) -> Keyed:
+        stream = f"{key}@{self._plan.stream(source_id)}"
+        marks = (book_end_mark(self._plan.stream(source_id), key),)
+        return stream, TableWrite(stream, table, np.arange(table.num_rows, dtype=np.int64), marks)
+
+    def summary(self, series: SessionSeries) -> list[Keyed]:
+        return [self._write(series.key, series.source_id, summary_rows(series.summary, series.info))]
+
+    def levels(self, found: SessionAnalytics) -> list[Keyed]:
+        s = found.series
+        table = level_rows(found.levels, found.missing, found.prior_date, s.info, found.summary.session_date)
+        return [self._write(s.key, s.source_id, table)]
+
+    def episodes(self, found: SessionAnalytics) -> list[Keyed]:
+        s = found.series
+        table = episode_rows(found.episodes, found.episode_ids, found.level_types, found.buckets, found.levels,
+                             s.info, found.summary.session_date)
+        return [self._write(s.key, s.source_id, table)]
+
+    def labels(self, found: SessionAnalytics) -> list[Keyed]:
+        s = found.series
+        table = label_rows(found.labels, found.episode_ids, found.level_types, self._cfg.labels, s.info,
+                           found.summary.session_date)
+        return [self._write(s.key, s.source_id, table)]

@@ -219,6 +219,44 @@ SILVER_BOOK_ANOMALIES: Final = TableSpec(
 )
 """Book anomalies (cancel of an unknown order, crossed book …) per contract and session."""
 
+_CONTRACT = [("contract_id", pa.string()), ("instrument_id", pa.int64()), ("underlier", pa.string()),
+             ("session_date", pa.date32())]
+
+SILVER_SESSION_SUMMARY: Final = TableSpec(
+    "silver.session_summary",
+    pa.schema([*_CONTRACT, ("rth_high", pa.int64()), ("rth_low", pa.int64()), ("pm_high", pa.int64()),
+               ("pm_low", pa.int64()), ("or_high", pa.int64()), ("or_low", pa.int64()), ("complete", pa.bool_())]),
+)
+"""What a later session needs of this one (its RTH high and low become the next PDH and PDL)."""
+
+SILVER_SESSION_LEVELS: Final = TableSpec(
+    "silver.session_levels",
+    pa.schema([*_CONTRACT, ("level_type", pa.string()), ("price", pa.int64()), ("known_ts", pa.int64()),
+               ("status", pa.string()), ("detail", pa.string()), ("prior_session_date", pa.date32())]),
+    ("session_date",),
+)
+"""One row per level type: ``status`` ok with the price and the instant it becomes known, or
+missing with the reason (``price`` and ``known_ts`` null)."""
+
+SILVER_LEVEL_APPROACH: Final = TableSpec(
+    "silver.level_approach",
+    pa.schema([("episode_id", pa.string()), *_CONTRACT, ("level_type", pa.string()), ("level_price", pa.int64()),
+               ("level_known_ts", pa.int64()), ("direction", pa.string()), ("start_ts", pa.int64()),
+               ("time_bucket", pa.int32()), ("distance_ticks", pa.float64()), ("approach_seconds", pa.int32()),
+               ("velocity_tps", pa.float64()), ("max_distance_ticks", pa.float64()), ("start_mid", pa.float64())]),
+    ("session_date",),
+)
+
+GOLD_LABELS: Final = TableSpec(
+    "gold.labels",
+    pa.schema([("episode_id", pa.string()), *_CONTRACT, ("level_type", pa.string()), ("direction", pa.string()),
+               ("start_ts", pa.int64()), ("level_price", pa.int64()), ("outcome", pa.string()),
+               ("resolved_ts", pa.int64()), ("time_to_resolution_ns", pa.int64()), ("mfe_ticks", pa.float64()),
+               ("mae_ticks", pa.float64()), ("truncated", pa.bool_()), ("break_ticks", pa.int32()),
+               ("reject_ticks", pa.int32()), ("horizon_seconds", pa.int32())]),
+    ("session_date",),
+)
+
 ALL_TABLES: Final = (
     BRONZE_MBO,
     BRONZE_MBO_DLQ,
@@ -227,5 +265,9 @@ ALL_TABLES: Final = (
     BRONZE_MANIFEST,
     SILVER_BOOK_1S,
     SILVER_BOOK_ANOMALIES,
+    SILVER_SESSION_SUMMARY,
+    SILVER_SESSION_LEVELS,
+    SILVER_LEVEL_APPROACH,
+    GOLD_LABELS,
 )
 TABLES_BY_NAME: Final = {spec.name: spec for spec in ALL_TABLES}
