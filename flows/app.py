@@ -10,7 +10,7 @@ from pathlib import Path
 from bytewax.dataflow import Dataflow
 
 from connectors.dbn.ended import EndedDbnSource
-from connectors.dbn.source import DbnReplaySource, resolve_inputs
+from connectors.dbn.source import DbnReplaySource, resolve_inputs, source_id_of
 from connectors.delta.lake import Lake
 from flows.config import AppConfig
 from flows.graph import Sinks, build_flow
@@ -63,6 +63,7 @@ def prepare(cfg: AppConfig) -> PreparedRun:
     plan = plan_replay(cfg, lake, inputs)
     paths = [f.path for f in plan.files]
     inner = DbnReplaySource(paths, batch_records=cfg.source.batch_records, speed=cfg.source.speed)
-    source = EndedDbnSource(inner, {f.source_id: f.schema for f in plan.files})
+    finished = tuple(source_id_of(p) for p in plan.skipped)
+    source = EndedDbnSource(inner, {f.source_id: f.schema for f in plan.files}, finished)
     sinks = Sinks.delta(cfg, lake)
     return PreparedRun(cfg, lake, plan, build_flow(cfg, source, plan, sinks), sinks)

@@ -118,18 +118,37 @@ class _EndedPartition(StatefulSourcePartition[Item, tuple[int | None, _Tally]]):
         self._inner.close()
 
 
-class EndedDbnSource(FixedPartitionedSource[Item, tuple[int | None, _Tally]]):
-    """``DbnReplaySource`` whose partitions end with a ``SourceEnd`` (same delivery guarantee)."""
+class _FinishedPartition(StatefulSourcePartition[Item, tuple[int | None, _Tally]]):
+    """A file an earlier run finished: listed (so recovery state keeps its keys) but read no more."""
 
-    def __init__(self, inner: DbnReplaySource, schemas: dict[str, str]) -> None:
-        self._inner, self._schemas = inner, schemas
+    @override
+    def next_batch(self) -> list[Item]:
+        raise StopIteration
+
+    @override
+    def snapshot(self) -> tuple[int | None, _Tally]:
+        return None, _Tally(ended=True)
+
+
+class EndedDbnSource(FixedPartitionedSource[Item, tuple[int | None, _Tally]]):
+    """``DbnReplaySource`` whose partitions end with a ``SourceEnd`` (same delivery guarantee).
+
+    ``finished`` partitions (files skipped because an earlier run ingested them whole) stay in
+    the partition list, so a run resumed from Bytewax recovery sees the same partitions it had.
+    """
+
+    def __init__(self, inner: DbnReplaySource, schemas: dict[str, str], finished: tuple[str, ...] = ()) -> None:
+        self._inner, self._schemas, self._finished = inner, schemas, frozenset(finished)
 
     @override
     def list_parts(self) -> list[str]:
-        return self._inner.list_parts()
+        return sorted(set(self._inner.list_parts()) | self._finished)
 
     @override
-    def build_part(self, step_id: str, for_part: str, resume_state: tuple[int | None, _Tally] | None) -> _EndedPartition:
+    def build_part(self, step_id: str, for_part: str,
+                   resume_state: tuple[int | None, _Tally] | None) -> _EndedPartition | _FinishedPartition:
+        if for_part in self._finished and for_part not in self._schemas:
+            return _FinishedPartition()
         inner_state, tally = resume_state if resume_state is not None else (None, _Tally())
         inner = self._inner.build_part(step_id, for_part, inner_state)
         return _EndedPartition(inner, for_part, self._inner.path_of(for_part), self._schemas[for_part], inner_state, tally)
