@@ -54,6 +54,21 @@ def second_dtype(depth: int = BOOK_DEPTH) -> np.dtype:
             ("cancel_count", "<u4"),
             ("modify_count", "<u4"),
             ("event_count", "<u4"),
+            ("trade_open_px", "<i8"),
+            ("trade_high_px", "<i8"),
+            ("trade_low_px", "<i8"),
+            ("trade_close_px", "<i8"),
+            ("notional", "<f8"),
+            ("mid_open", "<f8"),
+            ("mid_high", "<f8"),
+            ("mid_low", "<f8"),
+            ("ofi", "<f8"),
+            ("add_bid_size", "<u8"),
+            ("add_ask_size", "<u8"),
+            ("cancel_bid_size", "<u8"),
+            ("cancel_ask_size", "<u8"),
+            ("near_pulled_bid_size", "<i8"),
+            ("near_pulled_ask_size", "<i8"),
         ]
     )
 

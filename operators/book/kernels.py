@@ -65,7 +65,33 @@ S_IID = 30
 S_OOFF = 31
 S_OCAP = 32
 S_LOFF = 33
-N_ST = 40
+# Per-record scratch of the 1-second driver: the resting-size change of the record just applied.
+S_DQ = 34  # signed lots (+ added, - removed) by the last A/C/M record; 0 when nothing rested/left
+S_DSIDE = 35  # its side, 0 bid 1 ask
+S_DPX = 36  # its price (the new price for a modify)
+S_IN_TRADE = 37  # 1 after an F record in the current event (its C/M remove filled size)
+S_OFI_OK = 38  # 1 when the book was valid and two-sided at the previous F_LAST
+S_OFI_PB = 39  # best bid price / size and best ask price / size at the previous F_LAST
+S_OFI_QB = 40
+S_OFI_PA = 41
+S_OFI_QA = 42
+# Per-second accumulators of the open second (reset by ``_reset_counts``).
+S_TO = 43  # trade open / high / low / close price; S_TO == UNDEF: no trade yet
+S_TH = 44
+S_TL = 45
+S_TC = 46
+S_NOTIONAL = 47  # sum of price (1e-9 units) x size over trades: exact in int64
+S_MO = 48  # bid + ask (2 x mid, 1e-9 units) at F_LAST: open / high / low; UNDEF: none yet
+S_MH = 49
+S_ML = 50
+S_OFI = 51  # lots
+S_ADD_B = 52  # lots added, bid / ask
+S_ADD_A = 53
+S_CAN_B = 54  # lots cancelled (not filled), bid / ask
+S_CAN_A = 55
+S_PULL_B = 56  # near the top: lots cancelled minus lots added, bid / ask
+S_PULL_A = 57
+N_ST = 64
 
 # Anomaly counters (at ``mem[N_ST + A_*]``); names in ``ANOMALY_NAMES`` (same order).
 A_CANCEL_UNKNOWN = 0
@@ -91,7 +117,10 @@ ANOMALY_NAMES = (
     "bad_side",
     "price_out_of_grid",
 )
-HEADER = 64  # words before the order table
+HEADER = 128  # words before the order table (>= N_ST + N_ANOM)
+NEAR_TOP_TICKS = 4
+"""``near_pulled_*``: a record is near the top when its price is fewer than this many ticks behind
+its side's best price after the record (at or through the best counts, as does an empty side)."""
 SLOT = 4  # words per order slot
 
 _UNDEF = np.iinfo(np.int64).max
@@ -117,6 +146,8 @@ def new_header(user_tick: int) -> np.ndarray:
     st[S_EVENT_START] = 1
     st[S_USER_TICK] = user_tick
     st[S_LT_PX] = _UNDEF
+    st[S_TO] = _UNDEF
+    st[S_MO] = _UNDEF
     return st
 
 
@@ -394,6 +425,9 @@ def _place(mem, key, px, sz, sd, inv, dest):
     mem[S_PRIO] += 1
     _insert_at(mem, dest, key, px, sz, side, mem[S_PRIO])
     _lvl_add(mem, side, j, sz)
+    mem[S_DQ] = sz
+    mem[S_DSIDE] = side
+    mem[S_DPX] = px
     return OK
 
 
@@ -409,6 +443,9 @@ def _modify(mem, a, px, sz, inv):
     """Modify a live order to a new price and total size (Databento's priority rules)."""
     if sz == 0:
         mem[N_ST + A_ZERO_SIZE] += 1
+        mem[S_DQ] = -mem[a + 2]
+        mem[S_DSIDE] = (mem[a + 3] >> 1) & 1
+        mem[S_DPX] = mem[a + 1]
         _remove(mem, a, inv)
         return OK
     j = _index(mem, px, inv)
@@ -431,6 +468,9 @@ def _modify(mem, a, px, sz, inv):
     mem[a + 1] = px
     mem[a + 2] = sz
     mem[a + 3] = meta
+    mem[S_DQ] = sz - old
+    mem[S_DSIDE] = side
+    mem[S_DPX] = px
     return OK
 
 
@@ -458,11 +498,15 @@ def _apply_one(mem, act, key, px, sz, sd, fl, inv, skip):
             mem[N_ST + A_CANCEL_UNKNOWN] += 1
             return OK
         rest = mem[a + 2]
+        mem[S_DSIDE] = (mem[a + 3] >> 1) & 1
+        mem[S_DPX] = mem[a + 1]
         if sz >= rest:
             if sz > rest:
                 mem[N_ST + A_CANCEL_OVERSIZE] += 1
+            mem[S_DQ] = -rest
             _remove(mem, a, inv)
         elif sz > 0:
+            mem[S_DQ] = -sz
             mem[a + 2] = rest - sz
             _lvl_sub(mem, (mem[a + 3] >> 1) & 1, _index(mem, mem[a + 1], inv), sz, 0)
         return OK
@@ -610,7 +654,8 @@ def run_events(mem, action, order_id, price, size, side, flags, ts_recv, ts_even
 @njit(cache=True, _nrt=False)
 def _write_second(mem, n, sec, o_ts, o_iid, o_valid, bpx, bsz, bct, apx, asz, act_, o_bb, o_ba,
                   o_mid, o_spread, o_micro, o_ltp, o_lts, o_vol, o_buy, o_sell, o_trades, o_adds,
-                  o_cancels, o_mods, o_events):
+                  o_cancels, o_mods, o_events, o_to, o_th, o_tl, o_tc, o_notional, o_mo, o_mh,
+                  o_ml, o_ofi, o_addb, o_adda, o_canb, o_cana, o_pullb, o_pulla):
     """Write the 1-second row of second ``sec`` (ts_recv = its end) from the current book."""
     depth = bpx.shape[1]
     o_ts[n] = (sec + 1) * _NS
@@ -653,14 +698,16 @@ def _write_second(mem, n, sec, o_ts, o_iid, o_valid, bpx, bsz, bct, apx, asz, ac
     o_bb[n] = bb
     o_ba[n] = ba
     if bb != _UNDEF and ba != _UNDEF:
-        o_mid[n] = (np.float64(bb) + np.float64(ba)) * 0.5 / _NS
+        mid = (np.float64(bb) + np.float64(ba)) * 0.5 / _NS
+        o_mid[n] = mid
         t = mem[S_USER_TICK] if mem[S_USER_TICK] > 0 else mem[S_TICK]
         o_spread[n] = (ba - bb) // t if t > 0 else -1
         qb = np.float64(bsz[n, 0])
         qa = np.float64(asz[n, 0])
         o_micro[n] = (np.float64(bb) * qa + np.float64(ba) * qb) / (qb + qa) / _NS
     else:
-        o_mid[n] = np.nan
+        mid = np.nan
+        o_mid[n] = mid
         o_spread[n] = -1
         o_micro[n] = np.nan
     o_ltp[n] = mem[S_LT_PX]
@@ -673,12 +720,41 @@ def _write_second(mem, n, sec, o_ts, o_iid, o_valid, bpx, bsz, bct, apx, asz, ac
     o_cancels[n] = mem[S_CANCELS]
     o_mods[n] = mem[S_MODS]
     o_events[n] = mem[S_EVENTS]
+    o_to[n] = mem[S_TO]
+    if mem[S_TO] == _UNDEF:
+        o_th[n] = _UNDEF
+        o_tl[n] = _UNDEF
+        o_tc[n] = _UNDEF
+    else:
+        o_th[n] = mem[S_TH]
+        o_tl[n] = mem[S_TL]
+        o_tc[n] = mem[S_TC]
+    o_notional[n] = np.float64(mem[S_NOTIONAL]) / _NS
+    if mem[S_MO] == _UNDEF:  # no two-sided F_LAST in the second: the carried mid (or NaN)
+        o_mo[n] = mid
+        o_mh[n] = mid
+        o_ml[n] = mid
+    else:
+        o_mo[n] = np.float64(mem[S_MO]) * 0.5 / _NS
+        o_mh[n] = np.float64(mem[S_MH]) * 0.5 / _NS
+        o_ml[n] = np.float64(mem[S_ML]) * 0.5 / _NS
+    o_ofi[n] = np.float64(mem[S_OFI])
+    o_addb[n] = mem[S_ADD_B]
+    o_adda[n] = mem[S_ADD_A]
+    o_canb[n] = mem[S_CAN_B]
+    o_cana[n] = mem[S_CAN_A]
+    o_pullb[n] = mem[S_PULL_B]
+    o_pulla[n] = mem[S_PULL_A]
 
 
 @njit(cache=True, inline="always", _nrt=False)
 def _reset_counts(mem):
     for k in range(S_VOL, S_EVENTS + 1):
         mem[k] = 0
+    for k in range(S_TO, S_PULL_A + 1):
+        mem[k] = 0
+    mem[S_TO] = _UNDEF
+    mem[S_MO] = _UNDEF
 
 
 @njit(cache=True, inline="always", _nrt=False)
@@ -692,6 +768,9 @@ def _count(mem, act, fl, px, sz, sd):
         mem[S_CANCELS] += 1
     elif act == _ACT_M:
         mem[S_MODS] += 1
+    elif act == _ACT_F:
+        mem[S_IN_TRADE] = 1
+        return
     elif act == _ACT_T:
         mem[S_TRADES] += 1
         mem[S_VOL] += sz
@@ -701,13 +780,92 @@ def _count(mem, act, fl, px, sz, sd):
             mem[S_BUYV] += sz
         elif sd == _SIDE_A:
             mem[S_SELLV] += sz
+        if px != _UNDEF:
+            if mem[S_TO] == _UNDEF:
+                mem[S_TO] = px
+                mem[S_TH] = px
+                mem[S_TL] = px
+            elif px > mem[S_TH]:
+                mem[S_TH] = px
+            elif px < mem[S_TL]:
+                mem[S_TL] = px
+            mem[S_TC] = px
+            mem[S_NOTIONAL] += px * sz
+        return
+    else:
+        return
+    # A, C, M: the resting size the record added or removed.
+    dq = mem[S_DQ]
+    if dq == 0:
+        return
+    side = mem[S_DSIDE]
+    if dq < 0 and mem[S_IN_TRADE]:
+        return  # removes filled size, not a cancel
+    t = mem[S_USER_TICK] if mem[S_USER_TICK] > 0 else mem[S_TICK]
+    if side == 0:
+        b = mem[S_BBI]
+        near = b < 0 or mem[S_BASE] + b * mem[S_TICK] - mem[S_DPX] < NEAR_TOP_TICKS * t
+    else:
+        b = mem[S_BAI]
+        near = b < 0 or mem[S_DPX] - (mem[S_BASE] + b * mem[S_TICK]) < NEAR_TOP_TICKS * t
+    if dq > 0:
+        mem[S_ADD_B + side] += dq
+        if near:
+            mem[S_PULL_B + side] -= dq
+    else:
+        mem[S_CAN_B + side] -= dq
+        if near:
+            mem[S_PULL_B + side] -= dq
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def _on_last(mem):
+    """At an F_LAST record (end of an event): mid open/high/low and order-flow imbalance."""
+    bbi = mem[S_BBI]
+    bai = mem[S_BAI]
+    if bbi < 0 or bai < 0:
+        mem[S_OFI_OK] = 0
+        return
+    base = mem[S_BASE]
+    tick = mem[S_TICK]
+    pb = base + bbi * tick
+    pa = base + bai * tick
+    qb = mem[_lvl(mem, 0, bbi)]
+    qa = mem[_lvl(mem, 1, bai)]
+    m2 = pb + pa
+    if mem[S_MO] == _UNDEF:
+        mem[S_MO] = m2
+        mem[S_MH] = m2
+        mem[S_ML] = m2
+    elif m2 > mem[S_MH]:
+        mem[S_MH] = m2
+    elif m2 < mem[S_ML]:
+        mem[S_ML] = m2
+    ok = _valid(mem)
+    if ok and mem[S_OFI_OK]:
+        e = 0
+        if pb >= mem[S_OFI_PB]:
+            e += qb
+        if pb <= mem[S_OFI_PB]:
+            e -= mem[S_OFI_QB]
+        if pa <= mem[S_OFI_PA]:
+            e -= qa
+        if pa >= mem[S_OFI_PA]:
+            e += mem[S_OFI_QA]
+        mem[S_OFI] += e
+    mem[S_OFI_OK] = 1 if ok else 0
+    mem[S_OFI_PB] = pb
+    mem[S_OFI_QB] = qb
+    mem[S_OFI_PA] = pa
+    mem[S_OFI_QA] = qa
 
 
 @njit(cache=True, _nrt=False)
 def run_seconds(mem, action, order_id, price, size, side, flags, ts_recv, iid, start, skip,
                 o_ts, o_iid, o_valid, bpx, bsz, bct, apx, asz, act_, o_bb, o_ba, o_mid, o_spread,
                 o_micro, o_ltp, o_lts, o_vol, o_buy, o_sell, o_trades, o_adds, o_cancels, o_mods,
-                o_events):
+                o_events, o_to, o_th, o_tl, o_tc, o_notional, o_mo, o_mh, o_ml, o_ofi, o_addb,
+                o_adda, o_canb, o_cana, o_pullb, o_pulla):
     """Apply records ``start..`` and write every closed 1-second row.
 
     An event belongs to the second of its first record's ``ts_recv``; second ``k`` closes when an
@@ -721,6 +879,7 @@ def run_seconds(mem, action, order_id, price, size, side, flags, ts_recv, iid, s
         act = action[i]
         fl = flags[i]
         if mem[S_EVENT_START]:
+            mem[S_IN_TRADE] = 0
             sec = np.int64(ts_recv[i]) // _NS  # int64 first: u8 // i8 would be float64
             if mem[S_HAS_OPEN] == 0:
                 mem[S_HAS_OPEN] = 1
@@ -733,7 +892,9 @@ def run_seconds(mem, action, order_id, price, size, side, flags, ts_recv, iid, s
                         _write_second(mem, n, mem[S_OPEN_SEC], o_ts, o_iid, o_valid, bpx, bsz,
                                       bct, apx, asz, act_, o_bb, o_ba, o_mid, o_spread, o_micro,
                                       o_ltp, o_lts, o_vol, o_buy, o_sell, o_trades, o_adds,
-                                      o_cancels, o_mods, o_events)
+                                      o_cancels, o_mods, o_events, o_to, o_th, o_tl, o_tc,
+                                      o_notional, o_mo, o_mh, o_ml, o_ofi, o_addb, o_adda, o_canb,
+                                      o_cana, o_pullb, o_pulla)
                         n += 1
                         _reset_counts(mem)
                         mem[S_OPEN_SEC] += 1
@@ -743,6 +904,7 @@ def run_seconds(mem, action, order_id, price, size, side, flags, ts_recv, iid, s
         px = price[i]
         sz = np.int64(size[i])
         sd = side[i]
+        mem[S_DQ] = 0
         s = _apply_one(mem, act, np.int64(order_id[i]), px, sz, sd, fl, inv, i == skip)
         if s != OK:
             return s, i, n
@@ -750,6 +912,7 @@ def run_seconds(mem, action, order_id, price, size, side, flags, ts_recv, iid, s
         _count(mem, act, fl, px, sz, sd)
         if _after(mem, act, fl):
             mem[S_EVENTS] += 1
+            _on_last(mem)
             if mem[S_STARTED] == 0 and _valid(mem):
                 mem[S_STARTED] = 1
     return OK, action.shape[0], n
@@ -758,13 +921,16 @@ def run_seconds(mem, action, order_id, price, size, side, flags, ts_recv, iid, s
 @njit(cache=True, _nrt=False)
 def close_second(mem, o_ts, o_iid, o_valid, bpx, bsz, bct, apx, asz, act_, o_bb, o_ba, o_mid,
                  o_spread, o_micro, o_ltp, o_lts, o_vol, o_buy, o_sell, o_trades, o_adds,
-                 o_cancels, o_mods, o_events):
+                 o_cancels, o_mods, o_events, o_to, o_th, o_tl, o_tc, o_notional, o_mo, o_mh,
+                 o_ml, o_ofi, o_addb, o_adda, o_canb, o_cana, o_pullb, o_pulla):
     """End of input: write the open second (if the book has started) and forget it."""
     n = 0
     if mem[S_HAS_OPEN] and mem[S_STARTED]:
         _write_second(mem, 0, mem[S_OPEN_SEC], o_ts, o_iid, o_valid, bpx, bsz, bct, apx, asz,
                       act_, o_bb, o_ba, o_mid, o_spread, o_micro, o_ltp, o_lts, o_vol, o_buy,
-                      o_sell, o_trades, o_adds, o_cancels, o_mods, o_events)
+                      o_sell, o_trades, o_adds, o_cancels, o_mods, o_events, o_to, o_th, o_tl,
+                      o_tc, o_notional, o_mo, o_mh, o_ml, o_ofi, o_addb, o_adda, o_canb, o_cana,
+                      o_pullb, o_pulla)
         n = 1
     mem[S_HAS_OPEN] = 0
     _reset_counts(mem)

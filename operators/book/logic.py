@@ -64,7 +64,10 @@ _TOP_OUT = ("ts_recv", "ts_event", "instrument_id", "sequence", "book_valid",
 _SEC_OUT = ("ts_recv", "instrument_id", "book_valid", "bid_px", "bid_sz", "bid_ct", "ask_px",
             "ask_sz", "ask_ct", "best_bid_px", "best_ask_px", "mid_px", "spread_ticks",
             "microprice", "last_trade_px", "last_trade_sz", "volume", "buy_volume", "sell_volume",
-            "trade_count", "add_count", "cancel_count", "modify_count", "event_count")
+            "trade_count", "add_count", "cancel_count", "modify_count", "event_count",
+            "trade_open_px", "trade_high_px", "trade_low_px", "trade_close_px", "notional",
+            "mid_open", "mid_high", "mid_low", "ofi", "add_bid_size", "add_ask_size",
+            "cancel_bid_size", "cancel_ask_size", "near_pulled_bid_size", "near_pulled_ask_size")
 
 
 class L3Book:
