@@ -23,6 +23,7 @@ from typing_extensions import override
 
 from flows.config import AnalyticsConfig
 from flows.items import BookRows, book_key
+from operators.bars import BAR_DTYPE, ES_TICK, BarBuilder
 from operators.approach import ApproachDetector, ApproachParams, episode_id
 from operators.calendar import SessionWindows, session_clock
 from operators.chunks import InstrumentInfo
@@ -30,6 +31,7 @@ from operators.labels import LabelParams, Labeler, from_approach
 from operators.levels import Level, PriorSessionJoin, SessionSummary, levels_for, missing_levels, summarize_session
 from operators.records import UNDEF_PRICE
 from operators.sessions import day_to_date
+from operators.vectors import setup_vectors
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,20 @@ class SessionSeries:
     ts: np.ndarray  # i8, one row per second
     mid: np.ndarray  # f8 dollars, NaN when the book is one-sided or invalid
     summary: SessionSummary
+    bars: np.ndarray  # operators.bars BAR_DTYPE, every bar of the session
+
+
+@dataclass(frozen=True, slots=True)
+class SessionBars:
+    """Bars closed by one batch of seconds, with running context (session VWAP, moving averages)."""
+
+    key: str
+    source_id: str
+    info: InstrumentInfo
+    session_day: int
+    bars: np.ndarray
+    context: np.ndarray  # f8[n, 4]: session_vwap, ma_60s, ma_300s, ma_900s
+    final: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +83,8 @@ class SessionAnalytics:
     level_types: tuple[str, ...]  # per episode
     buckets: np.ndarray  # i1 per episode
     labels: np.ndarray  # operators.labels LABEL_DTYPE, key = episode index
+    vectors: np.ndarray  # f4[n_episodes, VECTOR_SIZE]
+    level_known_ts: np.ndarray  # i8 per episode
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,34 +96,87 @@ class _SeriesState:
     mid: np.ndarray
     trade_high: np.ndarray
     trade_low: np.ndarray
+    bars: np.ndarray
+    bar_carry: object
+    context: np.ndarray  # f8[3 + MA_MAX_BARS]: Σnotional, Σvolume, n closes, then the last closes
 
 
-class SessionSeriesLogic(StatefulLogic[BookRows, SessionSeries, _SeriesState]):
-    """Collects one contract-session's seconds; emits the series and summary when the book closes."""
+MA_SECONDS = (60, 300, 900)
+_BAR_SECONDS = 5
+_MA_MAX_BARS = max(MA_SECONDS) // _BAR_SECONDS
+
+
+class SessionSeriesLogic(StatefulLogic[BookRows, SessionSeries | SessionBars, _SeriesState]):
+    """Collects one contract-session's seconds and folds them into 5-second bars.
+
+    Emits the bars as they close (with session VWAP and moving averages of the mid close as
+    context), and, when the book closes, the whole series, bars and summary of the session.
+    """
 
     def __init__(self, windows: SessionWindows, resume: _SeriesState | None) -> None:
         self._windows = windows
         self._parts: list[tuple[np.ndarray, ...]] = []
+        self._bars: list[np.ndarray] = []
         self._meta: tuple[str, InstrumentInfo, int] | None = None
+        self._builder: BarBuilder | None = None
+        self._context = np.zeros(3 + _MA_MAX_BARS)
         if resume is not None:
             self._meta = (resume.source_id, resume.info, resume.session_day)
             self._parts.append((resume.ts, resume.mid, resume.trade_high, resume.trade_low))
+            self._bars.append(resume.bars)
+            self._builder = BarBuilder(_BAR_SECONDS, tick=resume.info.tick or ES_TICK, resume=resume.bar_carry)
+            self._context = resume.context.copy()
 
     @override
-    def on_item(self, value: BookRows) -> tuple[list[SessionSeries], bool]:
+    def on_item(self, value: BookRows) -> tuple[list[SessionSeries | SessionBars], bool]:
         if self._meta is None:
             self._meta = (value.source_id, value.info, value.session_day)
+            self._builder = BarBuilder(_BAR_SECONDS, tick=value.info.tick or ES_TICK)
+        assert self._builder is not None
         rows = value.rows
+        out: list[SessionSeries | SessionBars] = []
         if len(rows):
             high, low = _trade_range(rows)
             self._parts.append((rows["ts_recv"].view(np.int64).copy(), rows["mid_px"].copy(), high, low))
+        bars = self._builder.feed(rows) if len(rows) else np.empty(0, BAR_DTYPE)
+        if value.final:
+            bars = np.concatenate([bars, self._builder.close()])
+        if len(bars) or value.final:
+            self._bars.append(bars)
+            out.append(SessionBars(value.key, value.source_id, value.info, value.session_day, bars,
+                                   self._fold_context(bars), value.final))
         if not value.final:
-            return [], StatefulLogic.RETAIN
+            return out, StatefulLogic.RETAIN
         ts, mid, high, low = self._arrays()
         source_id, info, day = self._meta
         clock = session_clock(day_to_date(day), self._windows)
         summary = summarize_session(ts, high, low, mid, clock, contract_id=info.raw_symbol)
-        return [SessionSeries(value.key, source_id, info, day, ts, mid, summary)], StatefulLogic.DISCARD
+        out.append(SessionSeries(value.key, source_id, info, day, ts, mid, summary, self._all_bars()))
+        return out, StatefulLogic.DISCARD
+
+    def _fold_context(self, bars: np.ndarray) -> np.ndarray:
+        """Session VWAP and trailing means of the mid close, bar by bar (state in ``_context``)."""
+        out = np.full((len(bars), 1 + len(MA_SECONDS)), np.nan)
+        c = self._context
+        for i, bar in enumerate(bars):
+            if bar["volume"] > 0 and np.isfinite(bar["vwap"]):
+                c[0] += float(bar["vwap"]) * float(bar["volume"])
+                c[1] += float(bar["volume"])
+            closes = c[3:]
+            closes[:-1] = closes[1:].copy()
+            closes[-1] = bar["mid_close"]
+            c[2] = min(c[2] + 1, _MA_MAX_BARS)
+            out[i, 0] = c[0] / c[1] if c[1] > 0 else np.nan
+            for j, seconds in enumerate(MA_SECONDS):
+                n = seconds // _BAR_SECONDS
+                window = closes[-n:]
+                out[i, 1 + j] = float(np.nanmean(window)) if c[2] >= n and np.isfinite(window).any() else np.nan
+        return out
+
+    def _all_bars(self) -> np.ndarray:
+        if len(self._bars) != 1:
+            self._bars = [np.concatenate(self._bars) if self._bars else np.empty(0, BAR_DTYPE)]
+        return self._bars[0]
 
     def _arrays(self) -> tuple[np.ndarray, ...]:
         if not self._parts:
@@ -116,9 +187,10 @@ class SessionSeriesLogic(StatefulLogic[BookRows, SessionSeries, _SeriesState]):
 
     @override
     def snapshot(self) -> _SeriesState:
-        assert self._meta is not None
+        assert self._meta is not None and self._builder is not None
         ts, mid, high, low = self._arrays()
-        return _SeriesState(*self._meta, ts.copy(), mid.copy(), high.copy(), low.copy())
+        return _SeriesState(*self._meta, ts.copy(), mid.copy(), high.copy(), low.copy(), self._all_bars().copy(),
+                            self._builder.snapshot(), self._context.copy())
 
 
 def _trade_range(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -232,6 +304,9 @@ def analyze_session(series: SessionSeries, prior: SessionSummary | None, cfg: An
     labeler = Labeler(label_params)
     labeler.add(from_approach(episodes, np.arange(len(episodes), dtype=np.int64)))
     labels = np.concatenate([labeler.feed(series.ts, series.mid), labeler.close()])
+    known = np.array([levels[int(i)].known_ts for i in episodes["level_index"]], np.int64)
+    vectors = setup_vectors(episodes, level_types, known, series.ts, series.mid, series.bars, clock.rth_start,
+                            tick / 1e9)
     return SessionAnalytics(
         series=series,
         summary=summary,
@@ -243,4 +318,6 @@ def analyze_session(series: SessionSeries, prior: SessionSummary | None, cfg: An
         level_types=level_types,
         buckets=buckets,
         labels=labels,
+        vectors=vectors,
+        level_known_ts=known,
     )

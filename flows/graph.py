@@ -30,14 +30,29 @@ from connectors.delta.tables import (
     SILVER_SESSION_SUMMARY,
     GOLD_LABELS,
     ALL_TABLES,
+    GOLD_FEATURE_SERIES,
+    GOLD_SETUP_VECTORS,
+    GOLD_TRAINING_VIEW,
+    SILVER_BAR_5S,
+    SILVER_PHYSICS_BANDS_1S,
+    SILVER_VACUUM_SURFACE_1S,
+    SILVER_WALL_SURFACE_1S,
     TableSpec,
 )
 from flows.book_logic import BookLogicState, BookSecondsLogic
-from flows.analytics import PriorSession, PriorSessionLogic, SessionEpisodesLogic, SessionSeries, SessionSeriesLogic
+from flows.analytics import (
+    PriorSession,
+    PriorSessionLogic,
+    SessionBars,
+    SessionEpisodesLogic,
+    SessionSeries,
+    SessionSeriesLogic,
+)
 from flows.config import AnalyticsConfig, AppConfig
 from flows.items import BookRows, Checked, CheckedChunk
 from flows.plan import ReplayPlan
-from flows.steps import AnalyticsWrites, BronzeWrites, SilverWrites, book_slices, check
+from flows.steps import AnalyticsWrites, BronzeWrites, SilverWrites, SurfaceWrites, book_slices, check
+from flows.surfaces import SurfaceLogic
 from operators.calendar import SessionWindows
 from operators.chunks import RecordChunk, SourceEnd
 
@@ -101,14 +116,34 @@ def build_flow(cfg: AppConfig, source: Source, plan: ReplayPlan, sinks: Sinks) -
     op.output(_step(SILVER_BOOK_ANOMALIES), op.flat_map("book_anomaly_rows", seconds, silver.anomalies),
               sinks[SILVER_BOOK_ANOMALIES])
     _level_analytics(cfg, plan, sinks, seconds)
+    _radar(plan, sinks, seconds)
     return flow
+
+
+def _radar(plan: ReplayPlan, sinks: Sinks, seconds: Stream[BookRows]) -> None:
+    """Wall and vacuum surfaces and physics bands per second (see ``flows.surfaces``)."""
+    keyed = op.key_on("book_rows_for_radar", seconds, _book_rows_key)
+    radar = op.map("radar_rows", op.stateful("radar_1s", keyed, partial(_new_radar, plan.calibrations)), _value)
+    writes = SurfaceWrites(plan)
+    op.output(_step(SILVER_WALL_SURFACE_1S), op.flat_map("wall_surface_rows", radar, writes.wall),
+              sinks[SILVER_WALL_SURFACE_1S])
+    op.output(_step(SILVER_VACUUM_SURFACE_1S), op.flat_map("vacuum_surface_rows", radar, writes.vacuum),
+              sinks[SILVER_VACUUM_SURFACE_1S])
+    op.output(_step(SILVER_PHYSICS_BANDS_1S), op.flat_map("physics_band_rows", radar, writes.bands),
+              sinks[SILVER_PHYSICS_BANDS_1S])
+
+
+def _new_radar(calibrations: dict, resume: object) -> SurfaceLogic:
+    return SurfaceLogic(calibrations, resume)  # type: ignore[arg-type]
 
 
 def _level_analytics(cfg: AppConfig, plan: ReplayPlan, sinks: Sinks, seconds: Stream[BookRows]) -> None:
     """Sessions → (prior session) → levels, approach episodes and labels (see ``flows.analytics``)."""
     keyed = op.key_on("book_rows_by_key", seconds, _book_rows_key)
-    series = op.stateful("session_series", keyed, partial(_new_series, cfg.analytics.windows))
-    series = op.map("session_series_values", series, _value)
+    collected = op.map("session_series_values",
+                       op.stateful("session_series", keyed, partial(_new_series, cfg.analytics.windows)), _value)
+    series = op.filter("closed_sessions", collected, _is_series)
+    bars = op.filter("session_bars", collected, _is_bars)
     by_contract = op.key_on("series_by_contract", series, _contract_key)
     priors = op.stateful("prior_sessions", by_contract,
                          partial(_new_join, plan.mbo_sessions, plan.stored_summaries))
@@ -125,6 +160,21 @@ def _level_analytics(cfg: AppConfig, plan: ReplayPlan, sinks: Sinks, seconds: St
     op.output(_step(SILVER_LEVEL_APPROACH), op.flat_map("level_approach_rows", found, writes.episodes),
               sinks[SILVER_LEVEL_APPROACH])
     op.output(_step(GOLD_LABELS), op.flat_map("label_rows", found, writes.labels), sinks[GOLD_LABELS])
+    op.output(_step(GOLD_SETUP_VECTORS), op.flat_map("setup_vector_rows", found, writes.vectors),
+              sinks[GOLD_SETUP_VECTORS])
+    op.output(_step(GOLD_TRAINING_VIEW), op.flat_map("training_view_rows", found, writes.training_view),
+              sinks[GOLD_TRAINING_VIEW])
+    op.output(_step(SILVER_BAR_5S), op.flat_map("bar_5s_rows", bars, writes.bars), sinks[SILVER_BAR_5S])
+    op.output(_step(GOLD_FEATURE_SERIES), op.flat_map("feature_series_rows", bars, writes.feature_series),
+              sinks[GOLD_FEATURE_SERIES])
+
+
+def _is_series(item: object) -> bool:
+    return isinstance(item, SessionSeries)
+
+
+def _is_bars(item: object) -> bool:
+    return isinstance(item, SessionBars)
 
 
 def _book_rows_key(rows: BookRows) -> str:

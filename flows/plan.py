@@ -31,6 +31,14 @@ from connectors.delta.tables import (
     SILVER_SESSION_LEVELS,
     SILVER_SESSION_SUMMARY,
     GOLD_LABELS,
+    GOLD_FEATURE_SERIES,
+    GOLD_PHYSICS_CALIBRATION,
+    GOLD_SETUP_VECTORS,
+    GOLD_TRAINING_VIEW,
+    SILVER_BAR_5S,
+    SILVER_PHYSICS_BANDS_1S,
+    SILVER_VACUUM_SURFACE_1S,
+    SILVER_WALL_SURFACE_1S,
     TableSpec,
 )
 from flows.config import AppConfig
@@ -46,7 +54,9 @@ TABLE_OF_SCHEMA: dict[str, TableSpec] = {
 
 
 SESSION_TABLES: tuple[TableSpec, ...] = (SILVER_SESSION_SUMMARY, SILVER_SESSION_LEVELS, SILVER_LEVEL_APPROACH,
-                                         GOLD_LABELS)
+                                         GOLD_LABELS, SILVER_WALL_SURFACE_1S, SILVER_VACUUM_SURFACE_1S,
+                                         SILVER_PHYSICS_BANDS_1S, SILVER_BAR_5S, GOLD_FEATURE_SERIES,
+                                         GOLD_SETUP_VECTORS, GOLD_TRAINING_VIEW)
 """Tables with rows per (contract, session), deleted with their session on --overwrite."""
 
 
@@ -84,6 +94,8 @@ class ReplayPlan:
     outside_dates: tuple[Path, ...] = ()
     overwritten: tuple[Path, ...] = ()
     generations: dict[str, int] = field(default_factory=dict)
+    calibrations: dict[str, tuple[object, ...]] = field(default_factory=dict)
+    """Physics-band calibrations per contract (``gold.physics_norm_calibration``)."""
     stored_summaries: dict[int, dict[date, object]] = field(default_factory=dict)
     """Session summaries an earlier run wrote (instrument → date → SessionSummary), for sessions
     this run does not replay: the prior session of the first replayed day is often among them."""
@@ -128,7 +140,17 @@ def plan_replay(cfg: AppConfig, lake: Lake, inputs: list[Path]) -> ReplayPlan:
         overwritten=tuple(overwritten),
         generations={f.source_id: f.generation for f in files},
         stored_summaries=_stored_summaries(lake, replayed),
+        calibrations=_calibrations(lake),
     )
+
+
+def _calibrations(lake: Lake) -> dict[str, tuple[object, ...]]:
+    from connectors.delta.analytics_rows import calibration_from_row
+
+    out: dict[str, list[object]] = {}
+    for row in lake.read(GOLD_PHYSICS_CALIBRATION).to_pylist():
+        out.setdefault(row["contract_id"], []).append(calibration_from_row(row))
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def _dates_between(first: date | None, last: date | None) -> tuple[date, ...]:

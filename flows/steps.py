@@ -9,7 +9,19 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from connectors.delta.analytics_rows import episode_rows, label_rows, level_rows, summary_rows
+from connectors.delta.analytics_rows import (
+    band_rows,
+    bar_rows,
+    feature_series_rows,
+    training_rows,
+    vector_rows,
+    episode_rows,
+    label_rows,
+    level_rows,
+    summary_rows,
+    vacuum_rows,
+    wall_rows,
+)
 from connectors.delta.rows import (
     anomaly_rows,
     book_second_rows,
@@ -29,14 +41,17 @@ from connectors.delta.tables import (
     SILVER_BOOK_ANOMALIES,
     TableSpec,
 )
-from flows.analytics import SessionAnalytics, SessionSeries
+from flows.analytics import SessionAnalytics, SessionBars, SessionSeries
+from flows.surfaces import SurfaceRows
 from flows.config import AnalyticsConfig
 from flows.items import BookRows, BookSlice, Checked, CheckedChunk, book_key
 from flows.plan import TABLE_OF_SCHEMA, ReplayPlan, book_end_mark, end_mark
 from operators.chunks import RecordChunk, SourceEnd, SourceFault
+from operators.features.registry import REGISTRY_VERSION
+from operators.vectors import LOOKBACK_SPEC, feature_hash, model_id_for
 from operators.grouping import group_rows, take_records
 from operators.normalize import DeadLetter, fault_letter, split_valid
-from operators.sessions import trade_date_days
+from operators.sessions import day_to_date, trade_date_days
 
 Keyed = tuple[str, TableWrite]
 
@@ -204,8 +219,63 @@ class AnalyticsWrites:
                              s.info, found.summary.session_date)
         return [self._write(s.key, s.source_id, table)]
 
+    def bars(self, out: SessionBars) -> list[Keyed]:
+        table = bar_rows(out.bars, out.context, out.info, day_to_date(out.session_day))
+        return self._positioned(out, table)
+
+    def feature_series(self, out: SessionBars) -> list[Keyed]:
+        table = feature_series_rows(bar_rows(out.bars, out.context, out.info, day_to_date(out.session_day)))
+        return self._positioned(out, table)
+
+    def _positioned(self, out: SessionBars, table: pa.Table) -> list[Keyed]:
+        stream = f"{out.key}@{self._plan.stream(out.source_id)}"
+        marks = (book_end_mark(self._plan.stream(out.source_id), out.key),) if out.final else ()
+        if table.num_rows == 0 and not marks:
+            return []
+        return [(stream, TableWrite(stream, table, out.bars["ts"].astype(np.int64), marks))]
+
+    def vectors(self, found: SessionAnalytics) -> list[Keyed]:
+        s = found.series
+        return [self._write(s.key, s.source_id, self._vector_table(found))]
+
+    def training_view(self, found: SessionAnalytics) -> list[Keyed]:
+        s = found.series
+        labels = label_rows(found.labels, found.episode_ids, found.level_types, self._cfg.labels, s.info,
+                            found.summary.session_date)
+        return [self._write(s.key, s.source_id, training_rows(self._vector_table(found), labels))]
+
+    def _vector_table(self, found: SessionAnalytics) -> pa.Table:
+        s = found.series
+        hashes = [feature_hash(v) for v in found.vectors]
+        return vector_rows(found.episode_ids, found.episodes, found.level_types, found.buckets, found.vectors,
+                           hashes, model_id_for(s.info.underlier), self._plan.stream(s.source_id), s.info,
+                           found.summary.session_date, REGISTRY_VERSION, LOOKBACK_SPEC)
+
     def labels(self, found: SessionAnalytics) -> list[Keyed]:
         s = found.series
         table = label_rows(found.labels, found.episode_ids, found.level_types, self._cfg.labels, s.info,
                            found.summary.session_date)
         return [self._write(s.key, s.source_id, table)]
+
+
+class SurfaceWrites:
+    """The radar tables: one row per second each, positioned by time, end-marked with the book."""
+
+    def __init__(self, plan: ReplayPlan) -> None:
+        self._plan = plan
+
+    def _write(self, out: SurfaceRows, table: pa.Table, ts: np.ndarray) -> list[Keyed]:
+        stream = f"{out.key}@{self._plan.stream(out.source_id)}"
+        marks = (book_end_mark(self._plan.stream(out.source_id), out.key),) if out.final else ()
+        if table.num_rows == 0 and not marks:
+            return []
+        return [(stream, TableWrite(stream, table, ts.astype(np.int64), marks))]
+
+    def wall(self, out: SurfaceRows) -> list[Keyed]:
+        return self._write(out, wall_rows(out.wall, out.info, day_to_date(out.session_day)), out.wall["ts"])
+
+    def vacuum(self, out: SurfaceRows) -> list[Keyed]:
+        return self._write(out, vacuum_rows(out.vacuum, out.info, day_to_date(out.session_day)), out.vacuum["ts"])
+
+    def bands(self, out: SurfaceRows) -> list[Keyed]:
+        return self._write(out, band_rows(out.bands, out.info, day_to_date(out.session_day)), out.bands["ts"])

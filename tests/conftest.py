@@ -55,8 +55,26 @@ def fixture_replay() -> Callable[..., Lake]:
 
 
 def table_content(lake: Lake, spec: TableSpec, drop: Sequence[str] = ("ts_ingest",)) -> pa.Table:
-    """A table's rows in a canonical order (all columns sorted), without wall-clock columns."""
+    """A table's rows in a canonical order (all columns sorted), without wall-clock columns.
+
+    NaN is replaced by a sentinel so that two tables with NaN in the same places compare equal
+    with ``Table.equals`` (Arrow, like IEEE, says NaN != NaN).
+    """
     table = lake.read(spec)
     table = table.drop_columns([c for c in drop if c in table.column_names])
     keys = [(c, "ascending") for c in table.column_names if not pa.types.is_list(table.schema.field(c).type)]
-    return table.sort_by(keys).combine_chunks()
+    table = table.sort_by(keys).combine_chunks()
+    return pa.table({name: _without_nan(table[name]) for name in table.column_names})
+
+
+def _without_nan(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    import pyarrow.compute as pc
+
+    kind = column.type
+    if pa.types.is_floating(kind):
+        return pc.if_else(pc.is_nan(column), pa.scalar(-1.2345e300, kind), column)
+    if pa.types.is_list(kind) and pa.types.is_floating(kind.value_type):
+        arr = column.combine_chunks()
+        values = pc.if_else(pc.is_nan(arr.values), pa.scalar(-1.2345e30, kind.value_type), arr.values)
+        return pa.chunked_array([pa.ListArray.from_arrays(arr.offsets, values, mask=arr.is_null())])
+    return column

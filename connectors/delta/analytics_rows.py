@@ -7,10 +7,25 @@ from datetime import date
 import numpy as np
 import pyarrow as pa
 
-from connectors.delta.tables import GOLD_LABELS, SILVER_LEVEL_APPROACH, SILVER_SESSION_LEVELS, SILVER_SESSION_SUMMARY
+from connectors.delta.arrays import struct_columns
+from connectors.delta.tables import (
+    GOLD_FEATURE_SERIES,
+    GOLD_LABELS,
+    GOLD_SETUP_VECTORS,
+    GOLD_TRAINING_VIEW,
+    SILVER_BAR_5S,
+    GOLD_PHYSICS_CALIBRATION,
+    SILVER_LEVEL_APPROACH,
+    SILVER_PHYSICS_BANDS_1S,
+    SILVER_SESSION_LEVELS,
+    SILVER_SESSION_SUMMARY,
+    SILVER_VACUUM_SURFACE_1S,
+    SILVER_WALL_SURFACE_1S,
+)
 from operators.chunks import InstrumentInfo
 from operators.labels import OUTCOMES, LabelParams
 from operators.levels import LEVEL_TYPES, Level, SessionSummary
+from operators.surfaces import RAW_NAMES, BandCalibration
 
 
 def _contract(info: InstrumentInfo, day: date, n: int) -> dict[str, list]:
@@ -106,3 +121,103 @@ def label_rows(labels: np.ndarray, ids: tuple[str, ...], level_types: tuple[str,
         },
         schema=GOLD_LABELS.schema,
     )
+
+
+def _contract_columns(info: InstrumentInfo, day: date, n: int) -> dict[str, pa.Array]:
+    return {
+        "contract_id": pa.repeat(pa.scalar(info.raw_symbol), n),
+        "instrument_id": pa.repeat(pa.scalar(info.instrument_id, pa.int64()), n),
+        "underlier": pa.repeat(pa.scalar(info.underlier), n),
+        "session_date": pa.repeat(pa.scalar(day, pa.date32()), n),
+    }
+
+
+def _lists(matrix: np.ndarray) -> pa.Array:
+    flat = pa.array(np.ascontiguousarray(matrix, dtype=np.float32).reshape(-1))
+    offsets = pa.array(np.arange(0, matrix.size + 1, max(matrix.shape[1], 1), dtype=np.int32))
+    return pa.ListArray.from_arrays(offsets, flat)
+
+
+def wall_rows(wall: np.ndarray, info: InstrumentInfo, day: date) -> pa.Table:
+    return pa.Table.from_pydict(
+        {**_contract_columns(info, day, len(wall)), "ts_recv": wall["ts"], "spot_px": wall["spot_px"],
+         "depth": _lists(wall["depth"]), "change": _lists(wall["change"])},
+        schema=SILVER_WALL_SURFACE_1S.schema,
+    )
+
+
+def vacuum_rows(vacuum: np.ndarray, info: InstrumentInfo, day: date) -> pa.Table:
+    return pa.Table.from_pydict(
+        {**_contract_columns(info, day, len(vacuum)), "ts_recv": vacuum["ts"], "spot_px": vacuum["spot_px"],
+         "depletion": _lists(vacuum["depletion"])},
+        schema=SILVER_VACUUM_SURFACE_1S.schema,
+    )
+
+
+def band_rows(bands: np.ndarray, info: InstrumentInfo, day: date) -> pa.Table:
+    columns = {**_contract_columns(info, day, len(bands)), "ts_recv": bands["ts"]}
+    columns |= {name: bands[name] for name in SILVER_PHYSICS_BANDS_1S.schema.names if name in bands.dtype.names
+                and name != "ts"}
+    return pa.Table.from_pydict(columns, schema=SILVER_PHYSICS_BANDS_1S.schema)
+
+
+def calibration_row(contract_id: str, calibration: BandCalibration, rows: int) -> pa.Table:
+    return pa.Table.from_pylist(
+        [{"contract_id": contract_id, "session_date": calibration.session_date,
+          "registry_version": calibration.registry_version, "band": list(RAW_NAMES),
+          "lo": [float(x) for x in calibration.lo], "hi": [float(x) for x in calibration.hi], "rows": rows}],
+        schema=GOLD_PHYSICS_CALIBRATION.schema,
+    )
+
+
+def calibration_from_row(row: dict) -> BandCalibration:
+    return BandCalibration(row["session_date"], np.array(row["lo"]), np.array(row["hi"]), row["registry_version"])
+
+
+def bar_rows(bars: np.ndarray, context: np.ndarray, info: InstrumentInfo, day: date) -> pa.Table:
+    """``silver.bar_5s`` rows: the bar fields, every registry feature, and the context columns."""
+    n = len(bars)
+    columns: dict[str, object] = {**_contract_columns(info, day, n)}
+    columns |= struct_columns(bars, skip=("instrument_id",))
+    for j, name in enumerate(("session_vwap", "ma_60s", "ma_300s", "ma_900s")):
+        columns[name] = pa.array(context[:, j] if n else np.zeros(0))
+    return pa.Table.from_pydict(columns, schema=SILVER_BAR_5S.schema)
+
+
+def feature_series_rows(bars_table: pa.Table) -> pa.Table:
+    """``gold.feature_series``: the dashboard projection of ``silver.bar_5s`` rows."""
+    return bars_table.select(GOLD_FEATURE_SERIES.schema.names).cast(
+        GOLD_FEATURE_SERIES.schema)
+
+
+def vector_rows(found_ids: tuple[str, ...], episodes: np.ndarray, level_types: tuple[str, ...], buckets: np.ndarray,
+                vectors: np.ndarray, hashes: list[str], model_id: str, data_version: str, info: InstrumentInfo,
+                day: date, registry_version: str, lookback_spec: str) -> pa.Table:
+    n = len(found_ids)
+    return pa.Table.from_pydict(
+        {
+            "episode_id": list(found_ids),
+            "vector_time": episodes["start_ts"],
+            "model_id": [model_id] * n,
+            **_contract(info, day, n),
+            "level_type": list(level_types),
+            "direction": _direction(episodes["direction"]),
+            "time_bucket": buckets.astype(np.int32),
+            "lookback_spec": [lookback_spec] * n,
+            "feature_vector": _lists(vectors) if n else pa.array([], pa.list_(pa.float32())),
+            "feature_hash": hashes,
+            "registry_version": [registry_version] * n,
+            "data_version": [data_version] * n,
+        },
+        schema=GOLD_SETUP_VECTORS.schema,
+    )
+
+
+def training_rows(vectors: pa.Table, labels: pa.Table) -> pa.Table:
+    """``gold.training_view``: vectors ⋈ labels on ``episode_id`` (every episode has both)."""
+    by_id = {r["episode_id"]: r for r in labels.select(["episode_id", "outcome", "resolved_ts", "mfe_ticks",
+                                                          "mae_ticks", "truncated"]).to_pylist()}
+    extra = {name: [by_id[e][name] for e in vectors["episode_id"].to_pylist()]
+             for name in ("outcome", "resolved_ts", "mfe_ticks", "mae_ticks", "truncated")}
+    columns = {name: vectors[name] for name in vectors.column_names} | extra
+    return pa.Table.from_pydict(columns, schema=GOLD_TRAINING_VIEW.schema)

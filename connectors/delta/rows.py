@@ -23,6 +23,7 @@ from connectors.delta.tables import (
 )
 from operators.chunks import InstrumentInfo, RecordChunk, SourceEnd
 from operators.instruments import instrument_from_definition
+from connectors.delta.arrays import signed
 from operators.grouping import group_codes
 from operators.normalize import DeadLetter, ValidChunk, dedupe_keys
 from operators.sessions import day_to_date, trade_date_days
@@ -204,8 +205,12 @@ def book_second_rows(rows: np.ndarray, info: InstrumentInfo, session_day: int) -
         columns[name] = pa.array(rows[name])
     columns["spread_ticks"] = pa.array(rows["spread_ticks"])
     for name in ("last_trade_sz", "volume", "buy_volume", "sell_volume", "trade_count", "add_count",
-                 "cancel_count", "modify_count", "event_count"):
-        columns[name] = pa.array(rows[name].astype(np.int64))
+                 "cancel_count", "modify_count", "event_count", "trade_open_px", "trade_high_px", "trade_low_px",
+                 "trade_close_px", "add_bid_size", "add_ask_size", "cancel_bid_size", "cancel_ask_size",
+                 "near_pulled_bid_size", "near_pulled_ask_size"):
+        columns[name] = pa.array(signed(rows[name]).astype(np.int64))
+    for name in ("notional", "mid_open", "mid_high", "mid_low", "ofi"):
+        columns[name] = pa.array(rows[name])
     return pa.Table.from_pydict(columns, schema=SILVER_BOOK_1S.schema)
 
 

@@ -197,6 +197,21 @@ SILVER_BOOK_1S: Final = TableSpec(
             ("cancel_count", pa.int64()),
             ("modify_count", pa.int64()),
             ("event_count", pa.int64()),
+            ("trade_open_px", pa.int64()),
+            ("trade_high_px", pa.int64()),
+            ("trade_low_px", pa.int64()),
+            ("trade_close_px", pa.int64()),
+            ("notional", pa.float64()),
+            ("mid_open", pa.float64()),
+            ("mid_high", pa.float64()),
+            ("mid_low", pa.float64()),
+            ("ofi", pa.float64()),
+            ("add_bid_size", pa.int64()),
+            ("add_ask_size", pa.int64()),
+            ("cancel_bid_size", pa.int64()),
+            ("cancel_ask_size", pa.int64()),
+            ("near_pulled_bid_size", pa.int64()),
+            ("near_pulled_ask_size", pa.int64()),
         ]
     ),
     ("session_date", "underlier"),
@@ -257,6 +272,86 @@ GOLD_LABELS: Final = TableSpec(
     ("session_date",),
 )
 
+def _surface_schema(*lists: str) -> pa.Schema:
+    return pa.schema([*_CONTRACT, ("ts_recv", pa.int64()), ("spot_px", pa.int64()),
+                      *[(name, pa.list_(pa.float32())) for name in lists]])
+
+
+SILVER_WALL_SURFACE_1S: Final = TableSpec(
+    "silver.wall_surface_1s", _surface_schema("depth", "change"), ("session_date",), delta_encoded=("ts_recv",))
+"""Per second: resting size at each tick offset from spot (``operators.surfaces``), and its change."""
+
+SILVER_VACUUM_SURFACE_1S: Final = TableSpec(
+    "silver.vacuum_surface_1s", _surface_schema("depletion"), ("session_date",), delta_encoded=("ts_recv",))
+"""Per second: liquidity that disappeared at each tick offset from spot."""
+
+
+def _band_schema() -> pa.Schema:
+    from operators.surfaces import NORM_NAMES, RAW_NAMES
+
+    return pa.schema([*_CONTRACT, ("ts_recv", pa.int64()), *[(n, pa.float32()) for n in (*RAW_NAMES, *NORM_NAMES)]])
+
+
+SILVER_PHYSICS_BANDS_1S: Final = TableSpec(
+    "silver.physics_bands_1s", _band_schema(), ("session_date",), delta_encoded=("ts_recv",))
+"""Per second: wall and vacuum in AT/NEAR/MID/FAR bands per side, raw and normalised to 0..1."""
+
+GOLD_PHYSICS_CALIBRATION: Final = TableSpec(
+    "gold.physics_norm_calibration",
+    pa.schema([("contract_id", pa.string()), ("session_date", pa.date32()), ("registry_version", pa.string()),
+               ("band", pa.list_(pa.string())), ("lo", pa.list_(pa.float64())), ("hi", pa.list_(pa.float64())),
+               ("rows", pa.int64())]),
+)
+"""Per contract and session: the band quantiles of that full day (``spymaster calibrate``); the
+bands of a later session are normalised with the latest calibration before it."""
+
+def _bar_schema() -> pa.Schema:
+    from operators.bars import BAR_DTYPE
+
+    from connectors.delta.arrays import struct_fields
+
+    fields = [f for f in struct_fields(BAR_DTYPE) if f.name not in ("ts", "instrument_id")]
+    context = [("session_vwap", pa.float64()), ("ma_60s", pa.float64()), ("ma_300s", pa.float64()),
+               ("ma_900s", pa.float64())]
+    return pa.schema([*_CONTRACT, ("ts", pa.int64()), *fields, *context])
+
+
+SILVER_BAR_5S: Final = TableSpec("silver.bar_5s", _bar_schema(), ("session_date",), delta_encoded=("ts",))
+"""5-second bars per contract: trade and mid OHLC, volume, VWAP, every registry feature
+(``docs/features.md``), and context: session VWAP and moving averages of the mid close."""
+
+GOLD_SETUP_VECTORS: Final = TableSpec(
+    "gold.setup_vectors",
+    pa.schema([("episode_id", pa.string()), ("vector_time", pa.int64()), ("model_id", pa.string()), *_CONTRACT,
+               ("level_type", pa.string()), ("direction", pa.string()), ("time_bucket", pa.int32()),
+               ("lookback_spec", pa.string()), ("feature_vector", pa.list_(pa.float32())),
+               ("feature_hash", pa.string()), ("registry_version", pa.string()), ("data_version", pa.string())]),
+    ("session_date",),
+)
+"""One 144-value vector per episode (layout: ``operators.vectors.layout``), from data at or before
+``vector_time`` (the episode start). ``data_version`` names the input it came from: the source
+file and its ingest generation."""
+
+GOLD_TRAINING_VIEW: Final = TableSpec(
+    "gold.training_view",
+    pa.schema([*GOLD_SETUP_VECTORS.schema, ("outcome", pa.string()), ("resolved_ts", pa.int64()),
+               ("mfe_ticks", pa.float64()), ("mae_ticks", pa.float64()), ("truncated", pa.bool_())]),
+    ("session_date",),
+)
+"""Setup vectors joined with their labels: what training reads (through snapshots)."""
+
+GOLD_FEATURE_SERIES: Final = TableSpec(
+    "gold.feature_series",
+    pa.schema([*_CONTRACT, ("ts", pa.int64()), ("mid_close", pa.float64()), ("vwap", pa.float64()),
+               ("session_vwap", pa.float64()), ("volume", pa.int64()), ("flow_aggressor_imbalance", pa.float64()),
+               ("flow_ofi", pa.float64()), ("shape_book_skew", pa.float64()), ("wall_bid_ratio", pa.float64()),
+               ("wall_ask_ratio", pa.float64()), ("vacuum_bid_near_depth_ratio", pa.float64()),
+               ("vacuum_ask_near_depth_ratio", pa.float64())]),
+    ("session_date",),
+    delta_encoded=("ts",),
+)
+"""A compact 5-second series per contract for dashboards (a projection of ``silver.bar_5s``)."""
+
 ALL_TABLES: Final = (
     BRONZE_MBO,
     BRONZE_MBO_DLQ,
@@ -269,5 +364,13 @@ ALL_TABLES: Final = (
     SILVER_SESSION_LEVELS,
     SILVER_LEVEL_APPROACH,
     GOLD_LABELS,
+    SILVER_WALL_SURFACE_1S,
+    SILVER_VACUUM_SURFACE_1S,
+    SILVER_PHYSICS_BANDS_1S,
+    GOLD_PHYSICS_CALIBRATION,
+    SILVER_BAR_5S,
+    GOLD_SETUP_VECTORS,
+    GOLD_TRAINING_VIEW,
+    GOLD_FEATURE_SERIES,
 )
 TABLES_BY_NAME: Final = {spec.name: spec for spec in ALL_TABLES}

@@ -1,0 +1,78 @@
+"""The radar step: per (contract, session), wall and vacuum surfaces and physics bands each second."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from bytewax.operators import StatefulLogic
+from typing_extensions import override
+
+from flows.items import BookRows
+from operators.chunks import InstrumentInfo
+from operators.sessions import day_to_date
+from operators.surfaces import BandCalibration, SurfaceBuilder, SurfaceState, latest_calibration
+
+
+@dataclass(frozen=True, slots=True)
+class SurfaceRows:
+    key: str
+    source_id: str
+    info: InstrumentInfo
+    session_day: int
+    wall: np.ndarray
+    vacuum: np.ndarray
+    bands: np.ndarray
+    final: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _SurfaceLogicState:
+    builder: SurfaceState
+    calibration: BandCalibration
+
+
+class SurfaceLogic(StatefulLogic[BookRows, SurfaceRows, _SurfaceLogicState]):
+    """Streams a session's seconds through ``SurfaceBuilder``, normalised with the contract's latest
+    calibration from a session strictly before this one (no look-ahead)."""
+
+    def __init__(self, calibrations: Mapping[str, Sequence[BandCalibration]], resume: _SurfaceLogicState | None) -> None:
+        self._calibrations = calibrations
+        self._builder: SurfaceBuilder | None = None
+        self._calibration: BandCalibration | None = None
+        self._resume = resume
+
+    def _start(self, value: BookRows) -> SurfaceBuilder:
+        if self._resume is not None:
+            state = self._resume
+            self._calibration = state.calibration
+            return SurfaceBuilder(state.builder.tick, state.calibration, resume=state.builder)
+        tick = value.info.tick or _tick_of(value.rows)
+        mine = self._calibrations.get(value.info.raw_symbol, ())
+        self._calibration = latest_calibration(mine, day_to_date(value.session_day))
+        return SurfaceBuilder(tick, self._calibration)
+
+    @override
+    def on_item(self, value: BookRows) -> tuple[list[SurfaceRows], bool]:
+        if self._builder is None:
+            self._builder = self._start(value)
+        wall, vacuum, bands = self._builder.feed(value.rows)
+        out = SurfaceRows(value.key, value.source_id, value.info, value.session_day, wall, vacuum, bands, value.final)
+        keep = [out] if len(wall) or value.final else []
+        return keep, StatefulLogic.DISCARD if value.final else StatefulLogic.RETAIN
+
+    @override
+    def snapshot(self) -> _SurfaceLogicState:
+        assert self._builder is not None and self._calibration is not None
+        return _SurfaceLogicState(self._builder.snapshot(), self._calibration)
+
+
+def _tick_of(rows: np.ndarray) -> int:
+    """The price grid of a book with no definition: the gcd of its visible price steps."""
+    px = np.concatenate([rows["bid_px"].ravel(), rows["ask_px"].ravel()]).astype(np.int64)
+    px = px[(px > 0) & (px < np.iinfo(np.int64).max)]
+    if px.size < 2:
+        return 1
+    steps = np.unique(np.abs(np.diff(np.unique(px))))
+    return int(np.gcd.reduce(steps[steps > 0])) if (steps > 0).any() else 1

@@ -1,0 +1,88 @@
+"""Compute the setup vectors of a session's episodes (layout in ``operators.vectors.layout``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from operators.vectors.layout import (
+    ACCEL_WINDOWS_S,
+    BAR_FEATURES,
+    BAR_WINDOWS_S,
+    LEVEL_TYPES,
+    OPTIONS_BLOCK,
+    VECTOR_SIZE,
+    VELOCITY_WINDOWS_S,
+)
+
+NS = 1_000_000_000
+
+
+def _mid_at(ts: np.ndarray, mid: np.ndarray, at: int) -> float:
+    """The mid of the last row at or before ``at`` (NaN if none)."""
+    i = int(np.searchsorted(ts, at, side="right")) - 1
+    return float(mid[i]) if i >= 0 else float("nan")
+
+
+def _velocity(ts: np.ndarray, mid: np.ndarray, end: int, seconds: int, direction: int, tick: float) -> float:
+    now, then = _mid_at(ts, mid, end), _mid_at(ts, mid, end - seconds * NS)
+    if not (np.isfinite(now) and np.isfinite(then)):
+        return 0.0
+    return direction * (now - then) / tick / seconds
+
+
+def _window_means(bars: np.ndarray, end: int, seconds: int, columns: np.ndarray) -> np.ndarray:
+    """Mean of each column over bars closed in (end - seconds, end]; zeros when there is none."""
+    lo = int(np.searchsorted(bars["ts"], end - seconds * NS, side="right"))
+    hi = int(np.searchsorted(bars["ts"], end, side="right"))
+    if hi <= lo:
+        return np.zeros(columns.shape[1])
+    block = columns[lo:hi]
+    finite = np.isfinite(block)
+    count = finite.sum(axis=0)
+    total = np.where(finite, block, 0.0).sum(axis=0)
+    return np.divide(total, count, out=np.zeros(columns.shape[1]), where=count > 0)
+
+
+def setup_vectors(
+    episodes: np.ndarray,
+    level_types: tuple[str, ...],
+    level_known_ts: np.ndarray,
+    ts: np.ndarray,
+    mid: np.ndarray,
+    bars: np.ndarray,
+    rth_open_ns: int,
+    tick_dollars: float,
+) -> np.ndarray:
+    """float32[n_episodes, VECTOR_SIZE]: one row per episode (``operators.approach`` rows).
+
+    ``ts``/``mid`` are the session's 1-second rows and ``bars`` its closed 5-second bars (sorted by
+    close time); only the parts at or before each episode's start are read.
+    """
+    out = np.zeros((len(episodes), VECTOR_SIZE), np.float32)
+    features = np.column_stack([bars[f].astype(np.float64) for f in BAR_FEATURES]) if len(bars) else np.zeros((0, len(BAR_FEATURES)))
+    oriented_src = (
+        np.column_stack([bars["flow_net_aggressor_volume"], bars["flow_ofi"], bars["ladder_ask_depth_10"],
+                         bars["ladder_bid_depth_10"]]).astype(np.float64)
+        if len(bars) else np.zeros((0, 4))
+    )
+    for row, ep in enumerate(episodes):
+        start, d = int(ep["start_ts"]), int(ep["direction"])
+        vec: list[float] = [float(ep["distance_ticks"]), abs(float(ep["distance_ticks"]))]
+        vec += [_velocity(ts, mid, start, w, d, tick_dollars) for w in VELOCITY_WINDOWS_S]
+        for w in ACCEL_WINDOWS_S:
+            half = w // 2
+            late = _velocity(ts, mid, start, half, d, tick_dollars)
+            early = _velocity(ts, mid, start - half * NS, w - half, d, tick_dollars)
+            vec.append(late - early)
+        vec += [(start - int(level_known_ts[row])) / NS, (start - rth_open_ns) / NS]
+        vec += [1.0 if level_types[row] == t else 0.0 for t in LEVEL_TYPES]
+        vec.append(float(d))
+        for w in BAR_WINDOWS_S:
+            vec += list(_window_means(bars, start, w, features))
+        for w in BAR_WINDOWS_S:
+            flow, ofi, ask, bid = _window_means(bars, start, w, oriented_src)
+            ahead, behind = (ask, bid) if d > 0 else (bid, ask)
+            vec += [d * flow, d * ofi, ahead, behind]
+        vec += [0.0] * OPTIONS_BLOCK
+        out[row] = np.nan_to_num(np.asarray(vec, np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    return out
