@@ -22,7 +22,8 @@ TOML layout (every key optional)::
 
 Environment: SPYMASTER_CONFIG (TOML path), SPYMASTER_INPUT (comma-separated inputs),
 SPYMASTER_LAKE, SPYMASTER_BATCH_RECORDS, SPYMASTER_WORKERS, SPYMASTER_SPEED, SPYMASTER_DATES,
-SPYMASTER_OVERWRITE (1/true), SPYMASTER_SAMPLE (where the built-in sample lives).
+SPYMASTER_OVERWRITE (1/true), SPYMASTER_SAMPLE (where the built-in sample lives),
+SPYMASTER_ANALYTICS (0 runs the replay spine only).
 """
 
 from __future__ import annotations
@@ -118,6 +119,8 @@ class BookConfig:
 class AnalyticsConfig:
     """Session windows, approach and label thresholds (``[sessions]``, ``[approach]``, ``[labels]``)."""
 
+    enabled: bool = True
+    """False runs the replay spine only (Bronze, the 1-second book), e.g. to measure its cost."""
     windows: SessionWindows = field(default_factory=SessionWindows)
     approach: ApproachParams = field(default_factory=ApproachParams)
     labels: LabelParams = field(default_factory=LabelParams)
@@ -151,6 +154,8 @@ def load_config(env: Mapping[str, str] | None = None, toml_path: Path | None = N
     doc = _read_toml(path) if path else {}
     src, lake, book, run = (doc.get(k, {}) for k in ("source", "lake", "book", "run"))
     analytics = _analytics(doc.get("sessions", {}), doc.get("approach", {}), doc.get("labels", {}))
+    enabled = _bool(env.get("SPYMASTER_ANALYTICS"), doc.get("analytics", {}).get("enabled", True))
+    analytics = replace(analytics, enabled=enabled)
     cfg = AppConfig(
         source=SourceConfig(
             inputs=_inputs(env.get("SPYMASTER_INPUT"), src.get("inputs")),

@@ -115,8 +115,9 @@ def build_flow(cfg: AppConfig, source: Source, plan: ReplayPlan, sinks: Sinks) -
     op.output(_step(SILVER_BOOK_1S), op.flat_map("book_1s_rows", seconds, silver.seconds), sinks[SILVER_BOOK_1S])
     op.output(_step(SILVER_BOOK_ANOMALIES), op.flat_map("book_anomaly_rows", seconds, silver.anomalies),
               sinks[SILVER_BOOK_ANOMALIES])
-    _level_analytics(cfg, plan, sinks, seconds)
-    _radar(plan, sinks, seconds)
+    if cfg.analytics.enabled:
+        _level_analytics(cfg, plan, sinks, seconds)
+        _radar(plan, sinks, seconds)
     return flow
 
 

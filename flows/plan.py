@@ -121,7 +121,7 @@ def plan_replay(cfg: AppConfig, lake: Lake, inputs: list[Path]) -> ReplayPlan:
         sid = source_id_of(path)
         rows = [r for r in manifest if r["source"] == sid]
         generation = max((r["generation"] for r in rows), default=0)
-        finished = _finished(lake, sid, schema, generation, rows)
+        finished = _finished(lake, sid, schema, generation, rows, cfg.analytics.enabled)
         if finished and not cfg.run.overwrite:
             skipped.append(path)
             continue
@@ -184,7 +184,7 @@ def _header_facts(path: Path) -> tuple[str, date | None, date | None]:
         reader.close()
 
 
-def _finished(lake: Lake, sid: str, schema: str, generation: int, rows: list[dict]) -> bool:
+def _finished(lake: Lake, sid: str, schema: str, generation: int, rows: list[dict], analytics: bool) -> bool:
     done = [r for r in rows if r["generation"] == generation and r["status"] == "complete"]
     if not done:
         return False
@@ -195,7 +195,7 @@ def _finished(lake: Lake, sid: str, schema: str, generation: int, rows: list[dic
         if table is None or table.transaction_version(end_mark(stream)) is None:
             return False
     keys = done[-1]["book_keys"] or []
-    for spec in (SILVER_BOOK_1S, *SESSION_TABLES) if keys else ():
+    for spec in (SILVER_BOOK_1S, *(SESSION_TABLES if analytics else ())) if keys else ():
         table = lake.open(spec)
         if table is None or any(table.transaction_version(book_end_mark(stream, k)) is None for k in keys):
             return False

@@ -23,6 +23,8 @@ class BenchResult:
     book_kernel_rps: float
     flow_rps: float
     flow_vs_floor: float
+    flow_full_rps: float
+    analytics_cost: float
     peak_rss_mib: float
 
 
@@ -33,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Generate (or reuse, under --cache) one simulated day of about --records MBO records and print "
             "records/s for (a) decode (DBN -> arrays), (b) decode + one Delta write, (c) the book kernel "
-            "alone, (d) the whole flow to Bronze + Silver Delta tables; then (d)/(b) and peak RSS."
+            "alone, (d) the replay spine to Bronze + the 1-second book, (e) the whole flow with every Silver and "
+            "Gold table; then (d)/(b), (e)/(d) and peak RSS."
         ),
     )
     p.add_argument("--records", type=int, default=5_000_000, help="MBO records in the simulated day (default 5M)")
@@ -107,15 +110,16 @@ def _kernel(records, instruments) -> float:
     return elapsed
 
 
-def _flow(path: Path, scratch: Path, workers: int) -> float:
+def _flow(path: Path, scratch: Path, workers: int, *, analytics: bool) -> float:
     from flows.app import prepare
     from flows.config import load_config
     from flows.runner import run_flow
 
     cfg = load_config({})
     inputs = tuple(str(p) for p in sorted(path.parent.glob("*.dbn.zst")))
-    cfg = replace(cfg, source=replace(cfg.source, inputs=inputs), lake=replace(cfg.lake, root=str(scratch / "lake")),
-                  run=replace(cfg.run, workers=workers))
+    lake = scratch / ("lake-full" if analytics else "lake-spine")
+    cfg = replace(cfg, source=replace(cfg.source, inputs=inputs), lake=replace(cfg.lake, root=str(lake)),
+                  run=replace(cfg.run, workers=workers), analytics=replace(cfg.analytics, enabled=analytics))
     prepared = prepare(cfg)  # creates the (empty) tables: a one-time cost of a new lake, not timed
     started = time.perf_counter()
     run_flow(prepared, workers=workers)
@@ -132,7 +136,8 @@ def measure(records_wanted: int, workers: int, cache: Path) -> BenchResult:
         floor_s = _floor(path, scratch)
         kernel_s = _kernel(records, instruments)
         del records
-        flow_s = _flow(path, scratch, workers)
+        flow_s = _flow(path, scratch, workers, analytics=False)
+        full_s = _flow(path, scratch, workers, analytics=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -143,6 +148,8 @@ def measure(records_wanted: int, workers: int, cache: Path) -> BenchResult:
         book_kernel_rps=round(n / kernel_s),
         flow_rps=round(n / flow_s),
         flow_vs_floor=round(floor_s / flow_s, 3),
+        flow_full_rps=round(n / full_s),
+        analytics_cost=round(flow_s / full_s, 3),
         peak_rss_mib=round(peak, 1),
     )
 
@@ -160,6 +167,8 @@ def run(args: argparse.Namespace) -> int:
     table.add_row("(c) book kernel alone, records/s", f"{result.book_kernel_rps:,.0f}")
     table.add_row("(d) whole flow to Bronze + Silver, records/s", f"{result.flow_rps:,.0f}")
     table.add_row("flow_vs_floor = (d) / (b)", f"{result.flow_vs_floor:.2f}")
+    table.add_row("(e) whole flow with Silver + Gold analytics, records/s", f"{result.flow_full_rps:,.0f}")
+    table.add_row("analytics_cost = (e) / (d)", f"{result.analytics_cost:.2f}")
     table.add_row("peak RSS, MiB", f"{result.peak_rss_mib:,.0f}")
     Console().print(table)
     return 0
