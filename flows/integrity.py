@@ -9,7 +9,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectors.delta.lake import Lake
-from connectors.delta.tables import BRONZE_MANIFEST, BRONZE_MBO, BRONZE_MBO_DLQ, SILVER_BOOK_1S
+from connectors.delta.tables import (
+    BRONZE_MANIFEST,
+    BRONZE_MBO,
+    BRONZE_MBO_DLQ,
+    GOLD_LABELS,
+    SILVER_BAR_5S,
+    SILVER_BOOK_1S,
+    SILVER_LEVEL_APPROACH,
+    SILVER_PHYSICS_BANDS_1S,
+)
 
 NS_PER_SECOND = 1_000_000_000
 
@@ -32,6 +41,10 @@ def check_lake(lake: Lake) -> list[CheckResult]:
         unique_keys("bronze.mbo key (source, source_offset)", lake.read(BRONZE_MBO, ["source", "source_offset"]), ["source", "source_offset"]),
         unique_keys("bronze.mbo_dlq key (source, source_offset)", lake.read(BRONZE_MBO_DLQ, ["source", "source_offset"]), ["source", "source_offset"]),
         manifest_consistent(lake),
+        bars_consistent_with_trades(lake),
+        bands_within_unit_interval(lake),
+        episodes_after_their_levels(lake),
+        labels_consistent_with_prices(lake),
     ]
 
 
@@ -94,3 +107,81 @@ def manifest_consistent(lake: Lake) -> CheckResult:
             problems.append(f"{source}: manifest {r['records']:,} records, lake {rows.get(source, 0):,} rows + {in_range:,} dead letters")
     detail = f"{len(latest)} files" + ("" if not problems else "; " + "; ".join(problems[:5]))
     return CheckResult("manifest consistent", not problems, detail)
+
+
+def bars_consistent_with_trades(lake: Lake) -> CheckResult:
+    """Every 5-second bar: volume = the sizes of the Bronze trades in it; high >= open, close >= low."""
+    name = "bars consistent with trades"
+    bars = lake.read(SILVER_BAR_5S, ["instrument_id", "session_date", "ts", "volume", "trade_open_px",
+                                     "trade_high_px", "trade_low_px", "trade_close_px"])
+    if bars.num_rows == 0:
+        return CheckResult(name, True, "no bars")
+    trades = lake.read(BRONZE_MBO, ["instrument_id", "ts_recv", "action", "size", "flags"])
+    trades = trades.filter(pc.and_(pc.equal(trades["action"], "T"), pc.equal(pc.bit_wise_and(trades["flags"], 32), 0)))
+    ts = trades["ts_recv"].to_numpy()
+    bar_end = (ts // (5 * NS_PER_SECOND) + 1) * 5 * NS_PER_SECOND  # bar T holds the events of [T-5s, T)
+    summed = pa.table({"instrument_id": trades["instrument_id"], "ts": pa.array(bar_end), "size": trades["size"]}) \
+        .group_by(["instrument_id", "ts"]).aggregate([("size", "sum")])
+    expected = {(r["instrument_id"], r["ts"]): r["size_sum"] for r in summed.to_pylist()}
+    rows = bars.to_pylist()
+    wrong_volume = [r for r in rows if expected.get((r["instrument_id"], r["ts"]), 0) != r["volume"]]
+    undef = 2**63 - 1
+    bad_range = [r for r in rows if r["trade_high_px"] != undef and not (
+        r["trade_high_px"] >= max(r["trade_open_px"], r["trade_close_px"])
+        and min(r["trade_open_px"], r["trade_close_px"]) >= r["trade_low_px"])]
+    ok = not wrong_volume and not bad_range
+    return CheckResult(name, ok, f"{len(rows):,} bars, {len(wrong_volume)} with volume != Σ trade sizes, "
+                                 f"{len(bad_range)} with H < max(O,C) or L > min(O,C)")
+
+
+def bands_within_unit_interval(lake: Lake) -> CheckResult:
+    name = "physics bands within 0..1"
+    bands = lake.read(SILVER_PHYSICS_BANDS_1S)
+    norm = [c for c in bands.column_names if c.endswith("_norm")]
+    if bands.num_rows == 0:
+        return CheckResult(name, True, "no bands")
+    outside = 0
+    for c in norm:
+        v = bands[c].to_numpy(zero_copy_only=False)
+        v = v[np.isfinite(v)]
+        outside += int(((v < 0) | (v > 1)).sum())
+    return CheckResult(name, outside == 0, f"{bands.num_rows:,} rows x {len(norm)} bands, {outside} values outside 0..1")
+
+
+def episodes_after_their_levels(lake: Lake) -> CheckResult:
+    name = "no episode before its level is known"
+    episodes = lake.read(SILVER_LEVEL_APPROACH, ["start_ts", "level_known_ts"])
+    early = int(pc.sum(pc.less(episodes["start_ts"], episodes["level_known_ts"])).as_py() or 0) if episodes.num_rows else 0
+    return CheckResult(name, early == 0, f"{episodes.num_rows:,} episodes, {early} before their level was known")
+
+
+def labels_consistent_with_prices(lake: Lake) -> CheckResult:
+    """Every label equals the first-crossing outcome recomputed from the 1-second mid (reference code)."""
+    from operators.labels import LABEL_EPISODE_DTYPE, OUTCOMES, LabelParams, label_reference
+
+    name = "labels consistent with the price path"
+    labels = lake.read(GOLD_LABELS).to_pylist()
+    if not labels:
+        return CheckResult(name, True, "no labels")
+    episodes = {e["episode_id"]: e for e in lake.read(SILVER_LEVEL_APPROACH).to_pylist()}
+    book = lake.read(SILVER_BOOK_1S, ["instrument_id", "session_date", "ts_recv", "mid_px"])
+    wrong = 0
+    sessions = sorted({(r["instrument_id"], r["session_date"]) for r in labels})
+    for iid, day in sessions:
+        mine = [r for r in labels if (r["instrument_id"], r["session_date"]) == (iid, day)]
+        rows = book.filter(pc.and_(pc.equal(book["instrument_id"], iid), pc.equal(book["session_date"], day)))
+        rows = rows.sort_by("ts_recv")
+        eps = np.zeros(len(mine), LABEL_EPISODE_DTYPE)
+        eps["key"] = np.arange(len(mine))
+        eps["start_ts"] = [r["start_ts"] for r in mine]
+        eps["level_price"] = [r["level_price"] for r in mine]
+        eps["direction"] = [1 if r["direction"] == "UP" else -1 for r in mine]
+        eps["start_mid"] = [episodes[r["episode_id"]]["start_mid"] for r in mine]
+        order = np.argsort(eps["start_ts"], kind="stable")
+        params = LabelParams(break_ticks=mine[0]["break_ticks"], reject_ticks=mine[0]["reject_ticks"],
+                             horizon_seconds=mine[0]["horizon_seconds"])
+        for ref in label_reference(rows["ts_recv"].to_numpy(), rows["mid_px"].to_numpy(), eps[order], params):
+            got = mine[int(ref["key"])]
+            if got["outcome"] != OUTCOMES[int(ref["outcome"])] or got["resolved_ts"] != int(ref["resolved_ts"]):
+                wrong += 1
+    return CheckResult(name, wrong == 0, f"{len(labels):,} labels in {len(sessions)} sessions, {wrong} inconsistent")

@@ -16,7 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Checks: valid books are never crossed; no duplicate keys in Bronze or Silver; 1-second "
             "snapshots strictly increasing and gap-free per contract and session; every manifest row "
-            "agrees with the rows and dead letters of its file."
+            "agrees with the rows and dead letters of its file; 5-second bars agree with the Bronze "
+            "trades (volume, high/low); physics bands lie in 0..1; no episode starts before its level "
+            "is known; every label equals the outcome recomputed from the 1-second mid."
         ),
     )
     p.add_argument("--lake", help="lake root (default: SPYMASTER_LAKE or ./lake)")
