@@ -7,7 +7,13 @@ from collections import Counter
 import pyarrow.compute as pc
 from rich.table import Table
 
-from connectors.delta.tables import ALL_TABLES, BRONZE_MBO_DLQ, SILVER_BOOK_ANOMALIES
+from connectors.delta.tables import (
+    ALL_TABLES,
+    BRONZE_MBO_DLQ,
+    GOLD_LABELS,
+    SILVER_BOOK_ANOMALIES,
+    SILVER_LEVEL_APPROACH,
+)
 from flows.app import PreparedRun
 
 
@@ -39,6 +45,15 @@ def summarize(run: PreparedRun, seconds: float) -> Table:
     table.add_row("book anomalies (lake)", f"{sum(anomalies.values()):,}")
     for name, count in sorted(anomalies.items()):
         table.add_row(f"  anomaly: {name}", f"{count:,}")
+    episodes = run.lake.read(SILVER_LEVEL_APPROACH, ["level_type", "direction", "time_bucket"]).to_pylist()
+    outcomes = Counter(r["outcome"] for r in run.lake.read(GOLD_LABELS, ["outcome"]).to_pylist())
+    table.add_row("level-approach episodes (lake)", f"{len(episodes):,}")
+    for (level, direction), count in sorted(Counter((e["level_type"], e["direction"]) for e in episodes).items()):
+        table.add_row(f"  {level} {direction}", f"{count:,}")
+    for bucket, count in sorted(Counter(e["time_bucket"] for e in episodes).items()):
+        table.add_row(f"  time bucket {bucket}", f"{count:,}")
+    for outcome, count in sorted(outcomes.items()):
+        table.add_row(f"  label {outcome}", f"{count:,}")
     return table
 
 
