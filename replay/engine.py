@@ -19,7 +19,9 @@ from numba import njit
 from replay import book as bk
 from replay import market as mk
 from replay.modulation import OBS_ASK_CT0, OBS_ASK_SZ0, OBS_BID_CT0, OBS_BID_SZ0
-from replay.modulation import OBS_DAY_OPEN, OBS_FAIR, OBS_FLOW, OBS_MID, OBS_SPREAD, OBS_T_S
+from replay.modulation import OBS_DAY_OPEN, OBS_FAIR, OBS_FLOW, OBS_MID, OBS_SIG_ACTIVE, OBS_SIG_TARGET
+from replay.modulation import OBS_SIG_HAS_MAGNET, OBS_SIG_MAGNET, OBS_SPREAD, OBS_T_S
+from replay import signal as sgl
 from replay.modulation import modulate
 from replay.rng import exponential, normal, randint, uniform
 
@@ -132,6 +134,26 @@ def ev_add(b, rng, p, mi, fs, i, rec, n, k):
 
 
 @njit(cache=True)
+def ev_add_at(b, rng, p, mi, i, rec, n, s, t):
+    """One new resting order at a given side and tick (the planted signal's wall)."""
+    size = draw_size(rng, p)
+    oid = _new_oid(mi)
+    slot = bk.add_order(b[0], b[1], b[2], b[3], b[4], b[5], i, s, t, size, oid)
+    mi[M_LAST_SLOT + i] = slot
+    mi[M_LAST_OID + i] = oid
+    return _emit(rec, n, mi, i, A_ADD, SIDE_CHAR[s], t, size, oid, 0)
+
+
+@njit(cache=True)
+def ev_cancel_slot(b, mi, i, rec, n, slot):
+    """Cancel one given resting order in full (the planted signal thinning a wall)."""
+    ords = b[1]
+    s, t, size, oid = ords[bk.O_SIDE, slot], ords[bk.O_TICK, slot], ords[bk.O_SIZE, slot], ords[bk.O_ID, slot]
+    bk.remove_order(b[0], ords, b[2], b[3], b[4], b[5], slot)
+    return _emit(rec, n, mi, i, A_CANCEL, SIDE_CHAR[s], t, size, oid, 0)
+
+
+@njit(cache=True)
 def _distance_to_top(top, ords, slot):
     i, s, t = ords[bk.O_INSTR, slot], ords[bk.O_SIDE, slot], ords[bk.O_TICK, slot]
     return top[i, bk.T_BEST_BID] - t if s == bk.BID else t - top[i, bk.T_BEST_ASK]
@@ -219,7 +241,7 @@ def _record_trade(stats, i, t, q):
 
 
 @njit(cache=True)
-def ev_aggress(b, rng, p, mi, fs, stats, i, rec, n, scratch):
+def ev_aggress(b, rng, p, mi, fs, stats, i, rec, n, scratch, sg, sched, force_side):
     """A marketable order: T per price level, F per resting order filled, then C/M per fill.
 
     A sweep takes several levels. A remainder either rests at the limit price (which is then
@@ -228,8 +250,11 @@ def ev_aggress(b, rng, p, mi, fs, stats, i, rec, n, scratch):
     lv, ords, top = b[0], b[1], b[4]
     f = fair_of(fs, i, p)
     mid = 0.5 * (top[i, bk.T_BEST_BID] + top[i, bk.T_BEST_ASK])
-    p_buy = 1.0 / (1.0 + math.exp(-p[mk.P_AGGR_SKEW] * (f - mid)))
-    s = bk.BID if uniform(rng) < p_buy else bk.ASK  # aggressor side
+    if force_side >= 0:
+        s = force_side  # the planted signal's flow regime
+    else:
+        p_buy = 1.0 / (1.0 + math.exp(-p[mk.P_AGGR_SKEW] * (f - mid)))
+        s = bk.BID if uniform(rng) < p_buy else bk.ASK  # aggressor side
     o = 1 - s
     step = 1 if s == bk.BID else -1
     best_opp = top[i, o]
@@ -272,6 +297,9 @@ def ev_aggress(b, rng, p, mi, fs, stats, i, rec, n, scratch):
             tq += fill_qty[j]
         n = _emit(rec, n, mi, i, A_TRADE, SIDE_CHAR[s], lvl_tick[L], tq, 0, 0)
         _record_trade(stats, i, lvl_tick[L], tq)
+        if i == 0:
+            sgl.on_trade(sg, p, (mi[M_T] - sched[S_START]) * 1e-9, (sched[S_RTH] - sched[S_START]) * 1e-9,
+                         lvl_tick[L], tq, 1 - 2 * s)
         for j in range(start, lvl_end[L]):
             sl = fill_slot[j]
             n = _emit(rec, n, mi, i, A_FILL, SIDE_CHAR[o], lvl_tick[L], fill_qty[j], ords[bk.O_ID, sl], 0)
@@ -298,7 +326,7 @@ def ev_aggress(b, rng, p, mi, fs, stats, i, rec, n, scratch):
 
 
 @njit(cache=True)
-def _observe(b, fs, p, mi, sched, obs):
+def _observe(b, fs, p, mi, sched, obs, sg):
     top, lv = b[4], b[0]
     bb, ba = top[0, bk.T_BEST_BID], top[0, bk.T_BEST_ASK]
     obs[OBS_FAIR] = fair_of(fs, 0, p)
@@ -312,10 +340,14 @@ def _observe(b, fs, p, mi, sched, obs):
     obs[OBS_FLOW] = fs[F_FLOW]
     obs[OBS_T_S] = (mi[M_T] - sched[S_START]) * 1e-9
     obs[OBS_DAY_OPEN] = fs[F_DAY_OPEN]
+    obs[OBS_SIG_ACTIVE] = sg[sgl.G_ACT]
+    obs[OBS_SIG_TARGET] = sg[sgl.G_ETARGET]
+    obs[OBS_SIG_HAS_MAGNET] = sg[sgl.G_HAS_MAG]
+    obs[OBS_SIG_MAGNET] = sg[sgl.G_MAG]
 
 
 @njit(cache=True)
-def _advance(rng, p, mi, fs, sched, drift, intensity):
+def _advance(rng, p, mi, fs, sched, drift, intensity, dev_scale):
     """Move the clock to the next event and the fair price along with it; False at session end."""
     t_s = (mi[M_T] - sched[S_START]) * 1e-9
     rth_s = (sched[S_RTH] - sched[S_START]) * 1e-9
@@ -334,13 +366,17 @@ def _advance(rng, p, mi, fs, sched, drift, intensity):
     if uniform(rng) < 1.0 - math.exp(-dt / p[mk.P_TREND_MEAN_S]):
         fs[F_TREND] = p[mk.P_TREND_SPEED] * (randint(rng, 0, 3) - 1.5) / 1.5 * (randint(rng, 0, 1))
     fs[F_ANCHOR] += (fs[F_TREND] + drift) * dt + p[mk.P_SIGMA_RW] * math.sqrt(dt_act) * normal(rng)
-    fs[F_DEV] += -p[mk.P_KAPPA] * fs[F_DEV] * dt_act + p[mk.P_SIGMA_DEV] * math.sqrt(dt_act) * normal(rng)
+    if dev_scale == 1.0:
+        fs[F_DEV] += -p[mk.P_KAPPA] * fs[F_DEV] * dt_act + p[mk.P_SIGMA_DEV] * math.sqrt(dt_act) * normal(rng)
+    else:  # a planted episode runs: calmer, faster-reverting deviation
+        kappa_dt = min(p[mk.P_KAPPA] / dev_scale * dt_act, 1.0)
+        fs[F_DEV] += -fs[F_DEV] * kappa_dt + dev_scale * p[mk.P_SIGMA_DEV] * math.sqrt(dt_act) * normal(rng)
     fs[F_BASIS] += -p[mk.P_BASIS_KAPPA] * fs[F_BASIS] * dt + p[mk.P_BASIS_SIGMA] * math.sqrt(dt) * normal(rng)
     return True
 
 
 @njit(cache=True)
-def run_chunk(b, rng, p, mi, fs, stats, sched, rec, tru_idx, tru_lv, scratch, obs):
+def run_chunk(b, rng, p, mi, fs, stats, sched, rec, tru_idx, tru_lv, scratch, obs, sg, ap, ap_ts):
     """Generate events until the buffers are nearly full or the session ends.
 
     Returns ``(n_records, n_truth)``; ``mi[M_DONE]`` is 1 once the session is over.
@@ -350,9 +386,10 @@ def run_chunk(b, rng, p, mi, fs, stats, sched, rec, tru_idx, tru_lv, scratch, ob
     n = 0
     nt = 0
     while n + MAX_EVENT_RECORDS <= cap:
-        _observe(b, fs, p, mi, sched, obs)
+        _observe(b, fs, p, mi, sched, obs, sg)
         drift, intensity = modulate(obs, p)
-        if not _advance(rng, p, mi, fs, sched, drift, intensity):
+        dev_scale = p[mk.P_SIG_DEV_SCALE] if sg[sgl.G_ACT] != 0.0 else 1.0
+        if not _advance(rng, p, mi, fs, sched, drift, intensity, dev_scale):
             break
         i = 0 if uniform(rng) < p[mk.P_FRONT_SHARE] else 1
         k = 1
@@ -368,18 +405,33 @@ def run_chunk(b, rng, p, mi, fs, stats, sched, rec, tru_idx, tru_lv, scratch, ob
             p_aggr = p[mk.P_AGGR_BASE] + p[mk.P_AGGR_GAP] * gap
             target = p[mk.P_TARGET_LIVE0] if i == 0 else p[mk.P_TARGET_LIVE1]
             r = top[i, bk.T_N_LIVE] / target
-            u = uniform(rng)
+            fside = -1 if i != 0 else sgl.flow_push(rng, p, sg)
+            u = 0.0 if fside >= 0 else uniform(rng)
             if u < p_aggr:
-                n = ev_aggress(b, rng, p, mi, fs, stats, i, rec, n, scratch)
+                n = ev_aggress(b, rng, p, mi, fs, stats, i, rec, n, scratch, sg, sched, fside)
             elif u < p_aggr + p[mk.P_MODIFY_PROB]:
                 n = ev_modify(b, rng, p, mi, i, rec, n)
             elif uniform(rng) < 1.0 / (1.0 + r * r):
-                n = ev_add(b, rng, p, mi, fs, i, rec, n, k)
+                ws, wt = (-1, -1) if i != 0 else sgl.wall_target(b, rng, p, sg)
+                if ws >= 0:
+                    n = ev_add_at(b, rng, p, mi, i, rec, n, ws, wt)
+                else:
+                    n = ev_add(b, rng, p, mi, fs, i, rec, n, k)
             else:
-                n = ev_cancel(b, rng, p, mi, i, rec, n, k)
+                slot = bk.NIL if i != 0 else sgl.thin_target(b, rng, p, sg)
+                if slot != bk.NIL:
+                    n = ev_cancel_slot(b, mi, i, rec, n, slot)
+                else:
+                    n = ev_cancel(b, rng, p, mi, i, rec, n, k)
         if n == n0:
             n = ev_add(b, rng, p, mi, fs, i, rec, n, 1)
         nt = _finish(b, rec, n, i, tru_idx, tru_lv, nt)
+        t_s = (mi[M_T] - sched[S_START]) * 1e-9
+        sgl.update(b, rng, p, sg, ap, ap_ts, mi[M_T], t_s, (sched[S_RTH] - sched[S_START]) * 1e-9, i == 0)
+        if sg[sgl.G_NEW] != 0.0:  # an episode starts: fold the fast deviation into the anchor
+            sg[sgl.G_NEW] = 0.0
+            fs[F_ANCHOR] += fs[F_DEV]
+            fs[F_DEV] = 0.0
     return n, nt
 
 

@@ -21,8 +21,99 @@ from numba import njit
     P_MULTI_PROB, P_PARTIAL_CANCEL, P_FLICKER, P_NEAR_TOP_CANCEL, P_NEAR_ADD,
     P_SIZE_MU, P_SIZE_SIGMA, P_BIG_PROB, P_BIG_XM, P_BIG_ALPHA, P_MAX_SIZE,
     P_LAT_MIN_NS, P_LAT_MEAN_NS, P_FLOW_DECAY,
-) = range(34)
-N_PARAMS = 34
+    P_SIG_ENABLED, P_SIG_APPROACH, P_SIG_RESET, P_SIG_OUTCOME, P_SIG_HORIZON_S, P_SIG_WINDOW_S,
+    P_SIG_FLOW_TAU_S, P_SIG_LIQ_TICKS, P_SIG_LIQ_REF_TICKS, P_SIG_TEMPERATURE,
+    P_SIG_BIAS_BREAK, P_SIG_FLOW_BREAK, P_SIG_LIQ_BREAK,
+    P_SIG_BIAS_REJECT, P_SIG_FLOW_REJECT, P_SIG_LIQ_REJECT,
+    P_SIG_TARGET_TICKS, P_SIG_PULL_RATE, P_SIG_MAX_DRIFT,
+    P_SIG_PREP_TICKS, P_SIG_FLOW_RATE, P_SIG_WALL_RATE, P_SIG_THIN_RATE, P_SIG_DEV_SCALE,
+    P_SIG_FLOW_CENTER, P_SIG_FLOW_SCALE, P_SIG_LIQ_CENTER, P_SIG_LIQ_SCALE,
+    P_SIG_MAGNET_TICKS, P_SIG_MAGNET_RATE, P_SIG_MAGNET_MAX,
+) = range(65)
+N_PARAMS = 65
+
+
+@dataclass(frozen=True)
+class SignalParams:
+    """The planted level-approach signal (docs/simulator.md has the full model).
+
+    On the front contract the simulator tracks the six key levels from its own trades (PDH/PDL,
+    PMH/PML, ORH/ORL). An *approach* starts when the mid comes within ``approach_ticks`` of a
+    known level after having been at least ``reset_ticks`` away. Its outcome is drawn from a
+    multinomial logit on two order-flow inputs measured at the start (CHOP is the reference class)::
+
+        x_flow = direction * S / (A + 1)         # time-decayed (tau = flow_tau_s) signed / absolute
+                                                 # aggressor volume, in [-1, 1]
+        x_liq  = log((behind + 1) / (ref + 1))   # resting size at the level and the next
+                                                 # liq_ticks-1 ticks beyond it vs. a typical size
+        f, l = (x_flow - flow_center) / flow_scale, (x_liq - liq_center) / liq_scale
+        z_BREAK  = (bias_break  + flow_break  * f + liq_break  * l) / temperature
+        z_REJECT = (bias_reject + flow_reject * f + liq_reject * l) / temperature
+        z_CHOP   = 0
+
+    and realised for ``horizon_s`` seconds by a drift pulling the fair price to
+    ``level + direction * target_ticks`` (BREAK), ``level - direction * target_ticks`` (REJECT) or
+    ``level`` (CHOP) at ``pull_rate`` per second (capped at ``max_drift`` ticks/s), on top of the
+    usual noise. Before an approach, per-level random regimes (drawn when the level arms) tilt the
+    aggressive flow toward/away from the level (``flow_rate``) and thicken (``wall_rate``) or thin
+    (``thin_rate``) the resting liquidity behind it, so that both inputs vary.
+    ``enabled=False`` gives the neutral market (no level logic touches the random stream).
+    """
+
+    enabled: bool = True
+    approach_ticks: float = 4.0
+    reset_ticks: float = 12.0
+    outcome_ticks: float = 8.0
+    """Ticks through the level (BREAK) or back away from it (REJECT) that resolve an episode."""
+    horizon_s: float = 300.0
+    window_s: float = 14_400.0
+    """Approaches are handled from 09:30 ET for this many seconds (09:30-13:30)."""
+    flow_tau_s: float = 45.0
+    liq_ticks: float = 4.0
+    liq_ref_ticks: float = 10.0
+    """The typical size per tick is the mean resting size over this many ticks behind each best."""
+    temperature: float = 1.0
+    bias_break: float = -0.5
+    flow_break: float = 1.5
+    liq_break: float = -1.0
+    bias_reject: float = -0.5
+    flow_reject: float = -1.5
+    liq_reject: float = 1.0
+    target_ticks: float = 14.0
+    pull_rate: float = 1.0 / 15.0
+    max_drift: float = 2.0
+    prep_ticks: float = 12.0
+    """The pre-approach regimes act while an armed level is at most this far from the mid."""
+    flow_rate: float = 0.4
+    """Per front event while a level is pending: chance ``min(flow_rate * |g|, 0.5)`` of an extra
+    aggressive order toward the level (regime ``g > 0``) or away from it (``g < 0``)."""
+    wall_rate: float = 0.25
+    thin_rate: float = 0.25
+    dev_scale: float = 0.3
+    """While an episode runs, the fair price's fast OU deviation gets noise x ``dev_scale`` and
+    mean-reversion rate / ``dev_scale`` so that the drawn outcome is mostly what happens."""
+    flow_center: float = 0.4
+    flow_scale: float = 0.47
+    liq_center: float = 0.15
+    liq_scale: float = 1.15
+    """The logit uses standardised inputs ``(x - center) / scale``."""
+    magnet_ticks: float = 60.0
+    magnet_rate: float = 1.0 / 600.0
+    magnet_max: float = 0.2
+    """Outside episodes (09:30-13:30), the nearest armed level within ``magnet_ticks`` attracts the
+    fair price at ``magnet_rate`` per second (at most ``magnet_max`` ticks/s): levels get visited."""
+
+    def as_list(self) -> list[float]:
+        return [
+            float(self.enabled), self.approach_ticks, self.reset_ticks, self.outcome_ticks,
+            self.horizon_s, self.window_s, self.flow_tau_s, self.liq_ticks, self.liq_ref_ticks,
+            self.temperature, self.bias_break, self.flow_break, self.liq_break,
+            self.bias_reject, self.flow_reject, self.liq_reject,
+            self.target_ticks, self.pull_rate, self.max_drift,
+            self.prep_ticks, self.flow_rate, self.wall_rate, self.thin_rate, self.dev_scale,
+            self.flow_center, self.flow_scale, self.liq_center, self.liq_scale,
+            self.magnet_ticks, self.magnet_rate, self.magnet_max,
+        ]
 
 
 @dataclass(frozen=True)
@@ -35,10 +126,10 @@ class MarketParams:
     square root of the activity curve, so the open moves more than the pre-market.
     """
 
-    sigma_rw: float = 0.30
-    sigma_dev: float = 0.3
-    kappa: float = 0.02
-    trend_speed: float = 0.03
+    sigma_rw: float = 0.35
+    sigma_dev: float = 0.5
+    kappa: float = 0.003
+    trend_speed: float = 0.01
     trend_mean_s: float = 2700.0
     overnight_gap: float = 6.0
     spread_ticks: float = 200.0
@@ -74,6 +165,8 @@ class MarketParams:
     flow_decay: float = 0.98
     records_per_event: float = 2.0
     """Calibration used to turn ``events_per_day`` (records) into an event rate."""
+    signal: SignalParams = SignalParams()
+    """The planted level-approach signal; ``SignalParams(enabled=False)`` for a neutral market."""
 
     def as_array(self) -> np.ndarray:
         """The parameters in ``P_*`` order, for the numba engine."""
@@ -86,6 +179,7 @@ class MarketParams:
             self.near_top_cancel, self.near_add, self.size_mu, self.size_sigma, self.big_prob,
             self.big_xm, self.big_alpha, self.max_size, self.lat_min_ns, self.lat_mean_ns,
             self.flow_decay,
+            *self.signal.as_list(),
         ]
         assert len(values) == N_PARAMS
         return np.array(values, dtype=np.float64)

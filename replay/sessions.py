@@ -15,12 +15,16 @@ NEW_YORK = ZoneInfo("America/New_York")
 
 @dataclass(frozen=True)
 class Session:
-    """One simulated trading day: start of data, the 09:30 open and the end, in UTC ns."""
+    """One simulated trading day: start of data, the 09:30 open and the end, in UTC ns.
+
+    ``or_end_ns`` is the end of the opening range (09:45 New York).
+    """
 
     trade_date: date
     start_ns: int
     rth_ns: int
     end_ns: int
+    or_end_ns: int = 0
 
 
 def _utc_ns(day: date, wall: time) -> int:
@@ -39,6 +43,7 @@ def trading_days(start: date, count: int) -> list[date]:
     return days
 
 
-def session(day: date, start: time = time(4, 0), rth: time = time(9, 30), end: time = time(16, 0)) -> Session:
+def session(day: date, start: time = time(4, 0), rth: time = time(9, 30), end: time = time(16, 0),
+            or_end: time = time(9, 45)) -> Session:
     """The session of ``day`` with New York wall-clock bounds."""
-    return Session(day, _utc_ns(day, start), _utc_ns(day, rth), _utc_ns(day, end))
+    return Session(day, _utc_ns(day, start), _utc_ns(day, rth), _utc_ns(day, end), _utc_ns(day, or_end))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from replay import engine as en
+from replay import signal as sgl
 from replay.book import T_BEST_ASK, T_BEST_BID, SimBook
 from replay.market import MarketParams, activity_integral
 from replay.modulation import N_OBS
@@ -65,6 +66,9 @@ class Simulator:
         self.tru_lv = np.zeros((chunk_records, 6, 10), dtype=np.int64)
         self.scratch = np.zeros((4, en.MAX_FILLS), dtype=np.int64)
         self.obs = np.zeros(N_OBS, dtype=np.float64)
+        self.sg = sgl.new_state()
+        self.ap = np.zeros((sgl.MAX_APPROACHES, sgl.N_AP), dtype=np.float64)
+        self.ap_ts = np.zeros(sgl.MAX_APPROACHES, dtype=np.int64)
         self._seeded = False
 
     def begin_day(self, sess: Session, events_per_day: int) -> None:
@@ -80,6 +84,7 @@ class Simulator:
         self.mi[en.M_SEQ] = 0
         self.mi[en.M_DONE] = 0
         self.stats[:] = 0
+        sgl.begin_day(self.sg, (sess.or_end_ns - sess.start_ns) * 1e-9)
         top = self.book[4]
         self.fs[en.F_DAY_OPEN] = 0.5 * (top[0, T_BEST_BID] + top[0, T_BEST_ASK])
         rth_s = (sess.rth_ns - sess.start_ns) * 1e-9
@@ -104,9 +109,23 @@ class Simulator:
             n, nt = en.run_chunk(
                 self.book, self.rng, self.p, self.mi, self.fs, self.stats, self.sched,
                 self.rec, self.tru_idx, self.tru_lv, self.scratch, self.obs,
+                self.sg, self.ap, self.ap_ts,
             )
             if n:
                 yield Chunk(self.rec[:n], self.tru_idx[:nt], self.tru_lv[:nt])
+
+    def approaches(self) -> dict[str, np.ndarray]:
+        """Today's level approaches on the front contract (``replay/signal.py``), column by column.
+
+        ``ts_recv`` is the event time that started the approach; an episode still running at the
+        end of the session keeps ``realised == -1``.
+        """
+        n = int(self.sg[sgl.G_NAP])
+        self.sg[sgl.G_ACT] = 0.0  # an episode cut by the session end stays unresolved (-1)
+        cols = {"ts_recv": self.ap_ts[:n].copy()}
+        for j, name in enumerate(sgl.AP_COLUMNS):
+            cols[name] = self.ap[:n, j].copy()
+        return cols
 
     def day_stats(self, i: int) -> DayStats:
         """Trades of instrument ``i`` today; without trades, everything sits at the current mid."""

@@ -7,7 +7,10 @@ Per trading day ``YYYYMMDD`` under ``out_dir``:
   snapshot per contract (``R`` then ``A`` records flagged F_SNAPSHOT|F_BAD_TS_RECV);
 - ``glbx-mdp3-YYYYMMDD.statistics.dbn.zst``: settlement, high, low, volume, open interest at the close;
 - ``truth/glbx-mdp3-YYYYMMDD.mbp-10.dbn.zst``: the simulator's true top-10 book after every
-  event (every record with F_LAST), including one after each snapshot.
+  event (every record with F_LAST), including one after each snapshot;
+- ``truth/glbx-mdp3-YYYYMMDD.approaches.csv``: every level approach of the front contract in
+  09:30-13:30 ET with the planted signal's inputs, probabilities, drawn and realised outcome
+  (``replay/signal.py``, ``docs/simulator.md``).
 
 The same arguments give byte-identical files.
 """
@@ -26,6 +29,7 @@ from replay.contracts import CONTRACTS, TICK_NANO, definition, statistics
 from replay.dbn_writer import ZstWriter, metadata, pack_mbo, pack_mbp10
 from replay.market import MarketParams
 from replay.sessions import Session, session, trading_days
+from replay.signal import write_approaches
 from replay.simulator import Chunk, Simulator
 
 INSTRUMENT_IDS = np.array([c.instrument_id for c in CONTRACTS], dtype=np.uint32)
@@ -44,6 +48,8 @@ class DayFiles:
     mbo_records: int
     statistics_records: int
     truth_records: int
+    approaches: Path | None = None
+    approaches_records: int = 0
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,8 @@ class SampleManifest:
         return sum(d.mbo_records for d in self.days)
 
     def files(self) -> list[Path]:
-        return [p for d in self.days for p in (d.definition, d.mbo, d.statistics, d.truth)]
+        return [p for d in self.days for p in (d.definition, d.mbo, d.statistics, d.truth, d.approaches)
+                if p is not None and p.exists()]
 
 
 def _name(day: date, schema: str) -> str:
@@ -107,8 +114,11 @@ def _write_day(sim: Simulator, out_dir: Path, sess: Session, day_index: int, eve
         values = {"settle": s.last * TICK_NANO, "high": s.high * TICK_NANO, "low": s.low * TICK_NANO, "volume": s.volume}
         stats.extend(statistics(c, i, day_index, sess.end_ns, sess.start_ns, values))
     n_stat = _write_small(paths["statistics"], dbn.Schema.STATISTICS, sess, stats)
+    ap_path = out_dir / "truth" / f"glbx-mdp3-{day:%Y%m%d}.approaches.csv"
+    ap_path.parent.mkdir(parents=True, exist_ok=True)
+    n_ap = write_approaches(ap_path, sim.approaches())
     return DayFiles(day, paths["definition"], paths["mbo"], paths["statistics"], paths["truth"],
-                    n_def, mbo.records, n_stat, truth.records if truth is not None else 0)
+                    n_def, mbo.records, n_stat, truth.records if truth is not None else 0, ap_path, n_ap)
 
 
 def write_sample(

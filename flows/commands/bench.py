@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import json
 import resource
 import shutil
@@ -170,5 +171,5 @@ def run(args: argparse.Namespace) -> int:
     table.add_row("(e) whole flow with Silver + Gold analytics, records/s", f"{result.flow_full_rps:,.0f}")
     table.add_row("analytics_cost = (e) / (d)", f"{result.analytics_cost:.2f}")
     table.add_row("peak RSS, MiB", f"{result.peak_rss_mib:,.0f}")
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 120).print(table)
     return 0

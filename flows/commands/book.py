@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from connectors.dbn.files import read_mbo_file
     from flows.mbp import top_levels_table
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
     records, instruments, fault = read_mbo_file(args.file)
     if fault is not None:
         console.print(f"[yellow]warning[/yellow]: {args.file} {fault.reason} at record {fault.record:,}: {fault.detail}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from rich.console import Console
 
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config()
     lake = Lake(args.lake or cfg.lake.root, dict(cfg.lake.storage_options))
     written = calibrate_lake(lake, args.dates)
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 120)
     for contract, day, rows in written:
         console.print(f"calibrated {contract} {day} from {rows:,} seconds")
     if not written:

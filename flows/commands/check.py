@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from rich.console import Console
 
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config()
     lake = Lake(args.lake or cfg.lake.root, dict(cfg.lake.storage_options))
     report = check_lake(lake)
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 120)
     for result in report:
         mark = "[green]ok[/green]  " if result.ok else "[red]FAIL[/red]"
         console.print(f"{mark} {result.name}: {result.detail}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import replace
 from datetime import timedelta
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         lake=replace(cfg.lake, root=args.lake or cfg.lake.root),
         run=replace(cfg.run, overwrite=args.overwrite or cfg.run.overwrite, workers=args.workers or cfg.run.workers),
     )
-    console = Console(stderr=True)
+    console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
     prepared = prepare(cfg)
     plan = prepared.plan
     if plan.skipped:
