@@ -47,21 +47,25 @@ def run_flow(
     epoch_interval: timedelta | None = None,
     on_tick: Callable[[Progress], None] | None = None,
 ) -> None:
-    """Run to completion; ``on_tick`` is called about 5 times a second from this thread."""
+    """Run to completion in this thread; ``on_tick`` is called about 5 times a second meanwhile.
+
+    The dataflow runs on the calling thread (Bytewax's runtime is not meant to outlive a helper
+    thread at interpreter exit); progress is reported from a small daemon thread.
+    """
     config = recovery_config(recovery) if recovery is not None else None
-    errors: list[BaseException] = []
+    done = threading.Event()
 
-    def target() -> None:
-        try:
-            cli_main(run.flow, workers_per_process=workers, epoch_interval=epoch_interval, recovery_config=config)
-        except BaseException as err:  # re-raised in the caller's thread
-            errors.append(err)
+    def report() -> None:
+        while not done.wait(0.2):
+            if on_tick is not None:
+                on_tick(progress_of(run))
 
-    worker = threading.Thread(target=target, name="spymaster-flow", daemon=True)
-    worker.start()
-    while worker.is_alive():
-        worker.join(0.2)
-        if on_tick is not None:
-            on_tick(progress_of(run))
-    if errors:
-        raise errors[0]
+    ticker = threading.Thread(target=report, name="spymaster-progress", daemon=True)
+    ticker.start()
+    try:
+        cli_main(run.flow, workers_per_process=workers, epoch_interval=epoch_interval, recovery_config=config)
+    finally:
+        done.set()
+        ticker.join()
+    if on_tick is not None:
+        on_tick(progress_of(run))
