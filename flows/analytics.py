@@ -119,7 +119,7 @@ class SessionSeriesLogic(StatefulLogic[BookRows, SessionSeries | SessionBars, _S
         self._bars: list[np.ndarray] = []
         self._meta: tuple[str, InstrumentInfo, int] | None = None
         self._builder: BarBuilder | None = None
-        self._context = np.zeros(3 + _MA_MAX_BARS)
+        self._context = np.concatenate([np.zeros(3), np.full(_MA_MAX_BARS, np.nan)])
         if resume is not None:
             self._meta = (resume.source_id, resume.info, resume.session_day)
             self._parts.append((resume.ts, resume.mid, resume.trade_high, resume.trade_low))
@@ -155,22 +155,32 @@ class SessionSeriesLogic(StatefulLogic[BookRows, SessionSeries | SessionBars, _S
         return out, StatefulLogic.DISCARD
 
     def _fold_context(self, bars: np.ndarray) -> np.ndarray:
-        """Session VWAP and trailing means of the mid close, bar by bar (state in ``_context``)."""
-        out = np.full((len(bars), 1 + len(MA_SECONDS)), np.nan)
+        """Session VWAP and trailing means of the mid close, bar by bar (state in ``_context``).
+
+        Sums run strictly left to right from the carried state and each mean is over exactly its
+        window, so the result does not depend on how bars are batched.
+        """
+        n = len(bars)
+        out = np.full((n, 1 + len(MA_SECONDS)), np.nan)
+        if n == 0:
+            return out
         c = self._context
-        for i, bar in enumerate(bars):
-            if bar["volume"] > 0 and np.isfinite(bar["vwap"]):
-                c[0] += float(bar["vwap"]) * float(bar["volume"])
-                c[1] += float(bar["volume"])
-            closes = c[3:]
-            closes[:-1] = closes[1:].copy()
-            closes[-1] = bar["mid_close"]
-            c[2] = min(c[2] + 1, _MA_MAX_BARS)
-            out[i, 0] = c[0] / c[1] if c[1] > 0 else np.nan
-            for j, seconds in enumerate(MA_SECONDS):
-                n = seconds // _BAR_SECONDS
-                window = closes[-n:]
-                out[i, 1 + j] = float(np.nanmean(window)) if c[2] >= n and np.isfinite(window).any() else np.nan
+        volume = bars["volume"].astype(np.float64)
+        traded = (volume > 0) & np.isfinite(bars["vwap"])
+        notional = np.cumsum(np.concatenate([[c[0]], np.where(traded, bars["vwap"] * volume, 0.0)]))[1:]
+        volumes = np.cumsum(np.concatenate([[c[1]], np.where(traded, volume, 0.0)]))[1:]
+        out[:, 0] = np.divide(notional, volumes, out=np.full(n, np.nan), where=volumes > 0)
+        closes = np.concatenate([c[3:], bars["mid_close"].astype(np.float64)])
+        seen = np.minimum(c[2] + np.arange(1, n + 1), _MA_MAX_BARS)
+        for j, seconds in enumerate(MA_SECONDS):
+            k = seconds // _BAR_SECONDS
+            windows = np.lib.stride_tricks.sliding_window_view(closes, k)[-n:]
+            finite = np.isfinite(windows)
+            count = finite.sum(axis=1)
+            total = np.where(finite, windows, 0.0).sum(axis=1)
+            out[:, 1 + j] = np.where((seen >= k) & (count > 0), total / np.maximum(count, 1), np.nan)
+        c[0], c[1], c[2] = notional[-1], volumes[-1], seen[-1]
+        c[3:] = closes[-_MA_MAX_BARS:]
         return out
 
     def _all_bars(self) -> np.ndarray:

@@ -277,12 +277,16 @@ def _surface_schema(*lists: str) -> pa.Schema:
                       *[(name, pa.list_(pa.float32())) for name in lists]])
 
 
+_RADAR = {"delta_encoded": ("ts_recv",), "statistics": ("ts_recv", "instrument_id")}
+
 SILVER_WALL_SURFACE_1S: Final = TableSpec(
-    "silver.wall_surface_1s", _surface_schema("depth", "change"), ("session_date",), delta_encoded=("ts_recv",))
+    "silver.wall_surface_1s", _surface_schema("depth", "change"), ("session_date",),
+    high_cardinality=("depth", "change"), **_RADAR)
 """Per second: resting size at each tick offset from spot (``operators.surfaces``), and its change."""
 
 SILVER_VACUUM_SURFACE_1S: Final = TableSpec(
-    "silver.vacuum_surface_1s", _surface_schema("depletion"), ("session_date",), delta_encoded=("ts_recv",))
+    "silver.vacuum_surface_1s", _surface_schema("depletion"), ("session_date",), high_cardinality=("depletion",),
+    **_RADAR)
 """Per second: liquidity that disappeared at each tick offset from spot."""
 
 
@@ -292,8 +296,7 @@ def _band_schema() -> pa.Schema:
     return pa.schema([*_CONTRACT, ("ts_recv", pa.int64()), *[(n, pa.float32()) for n in (*RAW_NAMES, *NORM_NAMES)]])
 
 
-SILVER_PHYSICS_BANDS_1S: Final = TableSpec(
-    "silver.physics_bands_1s", _band_schema(), ("session_date",), delta_encoded=("ts_recv",))
+SILVER_PHYSICS_BANDS_1S: Final = TableSpec("silver.physics_bands_1s", _band_schema(), ("session_date",), **_RADAR)
 """Per second: wall and vacuum in AT/NEAR/MID/FAR bands per side, raw and normalised to 0..1."""
 
 GOLD_PHYSICS_CALIBRATION: Final = TableSpec(
@@ -316,7 +319,8 @@ def _bar_schema() -> pa.Schema:
     return pa.schema([*_CONTRACT, ("ts", pa.int64()), *fields, *context])
 
 
-SILVER_BAR_5S: Final = TableSpec("silver.bar_5s", _bar_schema(), ("session_date",), delta_encoded=("ts",))
+SILVER_BAR_5S: Final = TableSpec("silver.bar_5s", _bar_schema(), ("session_date",), delta_encoded=("ts",),
+                                 statistics=("ts", "instrument_id"))
 """5-second bars per contract: trade and mid OHLC, volume, VWAP, every registry feature
 (``docs/features.md``), and context: session VWAP and moving averages of the mid close."""
 
