@@ -45,3 +45,27 @@ def test_dates_and_speed_parse() -> None:
 def test_mistakes_are_one_sentence(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(env)
+
+
+def test_analytics_windows_and_thresholds_come_from_toml(tmp_path: Path) -> None:
+    from datetime import time
+
+    toml = tmp_path / "s.toml"
+    toml.write_text('[sessions]\nsetup = "09:30-12:30"\nbuckets = 3\n[approach]\napproach_ticks = 2\n'
+                    'reset_ticks = 6\n[labels]\nhorizon_seconds = 120\n[analytics]\nenabled = false\n')
+    cfg = load_config({"SPYMASTER_CONFIG": str(toml)})
+    assert cfg.analytics.windows.setup == (time(9, 30), time(12, 30))
+    assert cfg.analytics.windows.buckets == 3
+    assert (cfg.analytics.approach.approach_ticks, cfg.analytics.approach.reset_ticks) == (2, 6)
+    assert cfg.analytics.labels.horizon_seconds == 120
+    assert cfg.analytics.enabled is False
+
+
+def test_bad_analytics_settings_are_one_sentence(tmp_path: Path) -> None:
+    toml = tmp_path / "s.toml"
+    toml.write_text('[approach]\napproach_ticks = 5\nreset_ticks = 3\n')
+    with pytest.raises(ConfigError, match="reset_ticks"):
+        load_config({"SPYMASTER_CONFIG": str(toml)})
+    toml.write_text('[sessions]\nsetup = "9:30 to 13:30"\n')
+    with pytest.raises(ConfigError, match="HH:MM-HH:MM"):
+        load_config({"SPYMASTER_CONFIG": str(toml)})
