@@ -1,14 +1,14 @@
 """Level analytics as three keyed stateful steps, independent of arrival order and worker count.
 
-1. ``session_series`` (key: contract-session) keeps the session's 1-second mid and trade
-   high/low; when its book closes it emits the series and the session's summary.
+1. ``session_series`` (key: contract-session) folds the 1-second rows into 5-second bars and
+   passes the series on piece by piece; it says when the session opens, and at its close emits
+   the session's summary.
 2. ``prior_sessions`` (key: contract) pairs every session with the summary of the session before
-   it, whatever order sessions finish in (``PriorSessionJoin``): it waits for a prior session that
-   this run replays, takes one an earlier run wrote to the lake, or says there is none.
-3. ``session_episodes`` (key: contract-session) waits for both, then derives the levels (each
-   with the instant it becomes known), the approach episodes inside the setup window and their
-   first-crossing labels. The detector and labeler stream over the series in time order, gated
-   by each level's known time, so nothing uses a level before it exists.
+   it as soon as that is known, whatever order sessions run in (``PriorSessionJoin``): it waits
+   for a prior session that this run replays, takes one an earlier run wrote to the lake, or
+   says there is none.
+3. ``session_episodes`` (key: contract-session, ``flows.episodes``) streams levels, episodes,
+   vectors and labels once the prior is known.
 """
 
 from __future__ import annotations
@@ -21,31 +21,34 @@ import numpy as np
 from bytewax.operators import StatefulLogic
 from typing_extensions import override
 
-from flows.config import AnalyticsConfig
 from flows.items import BookRows, book_key
 from operators.bars import BAR_DTYPE, ES_TICK, BarBuilder
-from operators.approach import ApproachDetector, ApproachParams, episode_id
 from operators.calendar import SessionWindows, session_clock
 from operators.chunks import InstrumentInfo
-from operators.labels import LabelParams, Labeler, from_approach
-from operators.levels import Level, PriorSessionJoin, SessionSummary, levels_for, missing_levels, summarize_session
+from flows.episodes import SeriesPiece
+from operators.levels import PriorSessionJoin, SessionSummary, summarize_session
 from operators.records import UNDEF_PRICE
 from operators.sessions import day_to_date
-from operators.vectors import setup_vectors
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOpened:
+    """A session's first data arrived: its prior session can be looked for now."""
+
+    key: str
+    info: InstrumentInfo
+    session_day: int
 
 
 @dataclass(frozen=True, slots=True)
 class SessionSeries:
-    """A closed session's 1-second series and summary (the input of the episode step)."""
+    """A closed session's summary (what later sessions need of it)."""
 
     key: str
     source_id: str
     info: InstrumentInfo
     session_day: int
-    ts: np.ndarray  # i8, one row per second
-    mid: np.ndarray  # f8 dollars, NaN when the book is one-sided or invalid
     summary: SessionSummary
-    bars: np.ndarray  # operators.bars BAR_DTYPE, every bar of the session
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,24 +73,6 @@ class PriorSession:
 
 
 @dataclass(frozen=True, slots=True)
-class SessionAnalytics:
-    """Everything the episode step found for one contract-session."""
-
-    series: SessionSeries
-    summary: SessionSummary
-    levels: tuple[Level, ...]
-    missing: tuple[str, ...]
-    prior_date: date | None
-    episodes: np.ndarray  # operators.approach EPISODE_DTYPE, inside the setup window
-    episode_ids: tuple[str, ...]
-    level_types: tuple[str, ...]  # per episode
-    buckets: np.ndarray  # i1 per episode
-    labels: np.ndarray  # operators.labels LABEL_DTYPE, key = episode index
-    vectors: np.ndarray  # f4[n_episodes, VECTOR_SIZE]
-    level_known_ts: np.ndarray  # i8 per episode
-
-
-@dataclass(frozen=True, slots=True)
 class _SeriesState:
     source_id: str
     info: InstrumentInfo
@@ -96,7 +81,6 @@ class _SeriesState:
     mid: np.ndarray
     trade_high: np.ndarray
     trade_low: np.ndarray
-    bars: np.ndarray
     bar_carry: object
     context: np.ndarray  # f8[3 + MA_MAX_BARS]: Σnotional, Σvolume, n closes, then the last closes
 
@@ -106,7 +90,7 @@ _BAR_SECONDS = 5
 _MA_MAX_BARS = max(MA_SECONDS) // _BAR_SECONDS
 
 
-class SessionSeriesLogic(StatefulLogic[BookRows, SessionSeries | SessionBars, _SeriesState]):
+class SessionSeriesLogic(StatefulLogic[BookRows, object, _SeriesState]):
     """Collects one contract-session's seconds and folds them into 5-second bars.
 
     Emits the bars as they close (with session VWAP and moving averages of the mid close as
@@ -116,42 +100,43 @@ class SessionSeriesLogic(StatefulLogic[BookRows, SessionSeries | SessionBars, _S
     def __init__(self, windows: SessionWindows, resume: _SeriesState | None) -> None:
         self._windows = windows
         self._parts: list[tuple[np.ndarray, ...]] = []
-        self._bars: list[np.ndarray] = []
         self._meta: tuple[str, InstrumentInfo, int] | None = None
         self._builder: BarBuilder | None = None
         self._context = np.concatenate([np.zeros(3), np.full(_MA_MAX_BARS, np.nan)])
         if resume is not None:
             self._meta = (resume.source_id, resume.info, resume.session_day)
             self._parts.append((resume.ts, resume.mid, resume.trade_high, resume.trade_low))
-            self._bars.append(resume.bars)
             self._builder = BarBuilder(_BAR_SECONDS, tick=resume.info.tick or ES_TICK, resume=resume.bar_carry)
             self._context = resume.context.copy()
 
     @override
-    def on_item(self, value: BookRows) -> tuple[list[SessionSeries | SessionBars], bool]:
+    def on_item(self, value: BookRows) -> tuple[list[object], bool]:
+        out: list[object] = []
         if self._meta is None:
             self._meta = (value.source_id, value.info, value.session_day)
             self._builder = BarBuilder(_BAR_SECONDS, tick=value.info.tick or ES_TICK)
+            out.append(SessionOpened(value.key, value.info, value.session_day))
         assert self._builder is not None
         rows = value.rows
-        out: list[SessionSeries | SessionBars] = []
+        piece = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64))
         if len(rows):
             high, low = _trade_range(rows)
-            self._parts.append((rows["ts_recv"].view(np.int64).copy(), rows["mid_px"].copy(), high, low))
+            piece = (rows["ts_recv"].view(np.int64).copy(), rows["mid_px"].copy(), high, low)
+            self._parts.append(piece)
         bars = self._builder.feed(rows) if len(rows) else np.empty(0, BAR_DTYPE)
         if value.final:
             bars = np.concatenate([bars, self._builder.close()])
         if len(bars) or value.final:
-            self._bars.append(bars)
             out.append(SessionBars(value.key, value.source_id, value.info, value.session_day, bars,
                                    self._fold_context(bars), value.final))
+        out.append(SeriesPiece(value.key, value.source_id, value.info, value.session_day, *piece, bars, value.final))
         if not value.final:
             return out, StatefulLogic.RETAIN
         ts, mid, high, low = self._arrays()
         source_id, info, day = self._meta
         clock = session_clock(day_to_date(day), self._windows)
         summary = summarize_session(ts, high, low, mid, clock, contract_id=info.raw_symbol)
-        out.append(SessionSeries(value.key, source_id, info, day, ts, mid, summary, self._all_bars()))
+        out.append(SessionSeries(value.key, source_id, info, day, summary))
         return out, StatefulLogic.DISCARD
 
     def _fold_context(self, bars: np.ndarray) -> np.ndarray:
@@ -183,11 +168,6 @@ class SessionSeriesLogic(StatefulLogic[BookRows, SessionSeries | SessionBars, _S
         c[3:] = closes[-_MA_MAX_BARS:]
         return out
 
-    def _all_bars(self) -> np.ndarray:
-        if len(self._bars) != 1:
-            self._bars = [np.concatenate(self._bars) if self._bars else np.empty(0, BAR_DTYPE)]
-        return self._bars[0]
-
     def _arrays(self) -> tuple[np.ndarray, ...]:
         if not self._parts:
             return (np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64))
@@ -199,7 +179,7 @@ class SessionSeriesLogic(StatefulLogic[BookRows, SessionSeries | SessionBars, _S
     def snapshot(self) -> _SeriesState:
         assert self._meta is not None and self._builder is not None
         ts, mid, high, low = self._arrays()
-        return _SeriesState(*self._meta, ts.copy(), mid.copy(), high.copy(), low.copy(), self._all_bars().copy(),
+        return _SeriesState(*self._meta, ts.copy(), mid.copy(), high.copy(), low.copy(),
                             self._builder.snapshot(), self._context.copy())
 
 
@@ -215,27 +195,36 @@ def _trade_range(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True, slots=True)
 class _JoinState:
+    opened: tuple[date, ...]
     summaries: tuple[SessionSummary, ...]
     instrument_id: int
 
 
-class PriorSessionLogic(StatefulLogic[SessionSeries, PriorSession, _JoinState]):
-    """Per contract: releases each session paired with its prior session's summary."""
+class PriorSessionLogic(StatefulLogic[object, PriorSession, _JoinState]):
+    """Per contract: releases each session, as soon as it opens, with its prior session's summary."""
 
     def __init__(self, expected: frozenset[date], stored: Mapping[int, Mapping[date, SessionSummary]],
                  resume: _JoinState | None) -> None:
         self._expected, self._stored = expected, stored
         self._join: PriorSessionJoin | None = None
+        self._opened: list[date] = []
         self._pushed: list[SessionSummary] = []
         self._instrument = -1
         if resume is not None:
             self._start(resume.instrument_id)
+            for d in resume.opened:  # re-releasing is harmless: the episode step keeps the first
+                self._open(d)
             for summary in resume.summaries:
-                self._push(summary)  # re-releasing is harmless: the episode step keeps the first
+                self._push(summary)
 
     def _start(self, instrument_id: int) -> None:
         self._instrument = instrument_id
         self._join = PriorSessionJoin(self._expected, self._stored.get(instrument_id, {}))
+
+    def _open(self, d: date) -> list[PriorSession]:
+        assert self._join is not None
+        self._opened.append(d)
+        return self._released(self._join.open(d))
 
     def _push(self, summary: SessionSummary) -> list[PriorSession]:
         assert self._join is not None
@@ -248,9 +237,12 @@ class PriorSessionLogic(StatefulLogic[SessionSeries, PriorSession, _JoinState]):
         return [PriorSession(book_key(self._instrument, date_to_day(d)), prior) for d, prior in releases]
 
     @override
-    def on_item(self, value: SessionSeries) -> tuple[list[PriorSession], bool]:
+    def on_item(self, value: object) -> tuple[list[PriorSession], bool]:
+        assert isinstance(value, SessionOpened | SessionSeries)
         if self._join is None:
             self._start(value.info.instrument_id)
+        if isinstance(value, SessionOpened):
+            return self._open(day_to_date(value.session_day)), StatefulLogic.RETAIN
         return self._push(value.summary), StatefulLogic.RETAIN
 
     @override
@@ -261,73 +253,4 @@ class PriorSessionLogic(StatefulLogic[SessionSeries, PriorSession, _JoinState]):
 
     @override
     def snapshot(self) -> _JoinState:
-        return _JoinState(tuple(self._pushed), self._instrument)
-
-
-@dataclass(frozen=True, slots=True)
-class _EpisodeState:
-    series: SessionSeries | None
-    prior: PriorSession | None
-
-
-class SessionEpisodesLogic(StatefulLogic[SessionSeries | PriorSession, SessionAnalytics, _EpisodeState]):
-    """Once a session's series and its prior session are both known: levels, episodes, labels."""
-
-    def __init__(self, cfg: AnalyticsConfig, resume: _EpisodeState | None) -> None:
-        self._cfg = cfg
-        self._series = resume.series if resume else None
-        self._prior = resume.prior if resume else None
-
-    @override
-    def on_item(self, value: SessionSeries | PriorSession) -> tuple[list[SessionAnalytics], bool]:
-        if isinstance(value, SessionSeries):
-            self._series = value
-        elif self._prior is None:
-            self._prior = value
-        if self._series is None or self._prior is None:
-            return [], StatefulLogic.RETAIN
-        return [analyze_session(self._series, self._prior.prior, self._cfg)], StatefulLogic.DISCARD
-
-    @override
-    def snapshot(self) -> _EpisodeState:
-        return _EpisodeState(self._series, self._prior)
-
-
-def analyze_session(series: SessionSeries, prior: SessionSummary | None, cfg: AnalyticsConfig) -> SessionAnalytics:
-    """Levels, setup-window episodes and their labels for one closed session."""
-    clock = session_clock(day_to_date(series.session_day), cfg.windows)
-    summary = series.summary
-    levels = levels_for(summary, prior, clock)
-    tick = series.info.tick or cfg.approach.tick
-    approach = ApproachParams(approach_ticks=cfg.approach.approach_ticks, reset_ticks=cfg.approach.reset_ticks, tick=tick)
-    detector = ApproachDetector([(lv.level_type, lv.price, lv.known_ts) for lv in levels], approach)
-    found = detector.feed(series.ts, series.mid)
-    buckets = clock.bucket_of(found["start_ts"]) if len(found) else np.zeros(0, np.int8)
-    episodes, buckets = found[buckets >= 0], buckets[buckets >= 0]
-    level_types = tuple(levels[int(i)].level_type for i in episodes["level_index"])
-    ids = tuple(
-        episode_id(series.info.raw_symbol, clock.session_date, lt, int(ts))
-        for lt, ts in zip(level_types, episodes["start_ts"], strict=True)
-    )
-    label_params = LabelParams(break_ticks=cfg.labels.break_ticks, reject_ticks=cfg.labels.reject_ticks,
-                               horizon_seconds=cfg.labels.horizon_seconds, tick=tick)
-    labeler = Labeler(label_params)
-    labeler.add(from_approach(episodes, np.arange(len(episodes), dtype=np.int64)))
-    labels = np.concatenate([labeler.feed(series.ts, series.mid), labeler.close()])
-    known = np.array([levels[int(i)].known_ts for i in episodes["level_index"]], np.int64)
-    vectors = setup_vectors(episodes, level_types, known, series.ts, series.mid, series.bars, clock.rth_start,
-                            tick / 1e9)
-    return SessionAnalytics(
-        series=series,
-        summary=summary,
-        levels=levels,
-        missing=missing_levels(summary, prior, clock),
-        prior_date=prior.session_date if prior is not None else None,
-        episodes=episodes,
-        episode_ids=ids,
-        level_types=level_types,
-        buckets=buckets,
-        labels=labels,
-        vectors=vectors,
-        level_known_ts=known,
-    )
+        return _JoinState(tuple(self._opened), tuple(self._pushed), self._instrument)

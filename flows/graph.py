@@ -44,10 +44,11 @@ from flows.analytics import (
     PriorSession,
     PriorSessionLogic,
     SessionBars,
-    SessionEpisodesLogic,
+    SessionOpened,
     SessionSeries,
     SessionSeriesLogic,
 )
+from flows.episodes import SeriesPiece, SessionEpisodesLogic
 from flows.config import AnalyticsConfig, AppConfig
 from flows.items import BookRows, Checked, CheckedChunk
 from flows.plan import ReplayPlan
@@ -145,13 +146,15 @@ def _level_analytics(cfg: AppConfig, plan: ReplayPlan, sinks: Sinks, seconds: St
                        op.stateful("session_series", keyed, partial(_new_series, cfg.analytics.windows)), _value)
     series = op.filter("closed_sessions", collected, _is_series)
     bars = op.filter("session_bars", collected, _is_bars)
-    by_contract = op.key_on("series_by_contract", series, _contract_key)
-    priors = op.stateful("prior_sessions", by_contract,
-                         partial(_new_join, plan.mbo_sessions, plan.stored_summaries))
-    priors = op.map("prior_sessions_values", priors, _value)
-    both = op.merge("series_and_priors", op.key_on("series_by_session", series, _session_key),
+    pieces = op.filter("series_pieces", collected, _is_piece)
+    by_contract = op.key_on("sessions_by_contract", op.filter("session_marks", collected, _is_session_mark),
+                            _contract_key)
+    priors = op.map("prior_sessions_values",
+                    op.stateful("prior_sessions", by_contract, partial(_new_join, plan.mbo_sessions,
+                                                                        plan.stored_summaries)), _value)
+    both = op.merge("pieces_and_priors", op.key_on("pieces_by_session", pieces, _session_key),
                     op.key_on("priors_by_session", priors, _session_key))
-    found = op.map("session_analytics", op.stateful("session_episodes", both, partial(_new_episodes, cfg.analytics)),
+    found = op.map("session_updates", op.stateful("session_episodes", both, partial(_new_episodes, cfg.analytics)),
                    _value)
     writes = AnalyticsWrites(plan, cfg.analytics)
     op.output(_step(SILVER_SESSION_SUMMARY), op.flat_map("session_summary_rows", series, writes.summary),
@@ -170,6 +173,14 @@ def _level_analytics(cfg: AppConfig, plan: ReplayPlan, sinks: Sinks, seconds: St
               sinks[GOLD_FEATURE_SERIES])
 
 
+def _is_piece(item: object) -> bool:
+    return isinstance(item, SeriesPiece)
+
+
+def _is_session_mark(item: object) -> bool:
+    return isinstance(item, SessionOpened | SessionSeries)
+
+
 def _is_series(item: object) -> bool:
     return isinstance(item, SessionSeries)
 
@@ -182,11 +193,11 @@ def _book_rows_key(rows: BookRows) -> str:
     return rows.key
 
 
-def _contract_key(series: SessionSeries) -> str:
-    return str(series.info.instrument_id)
+def _contract_key(item: SessionOpened | SessionSeries) -> str:
+    return str(item.info.instrument_id)
 
 
-def _session_key(item: SessionSeries | PriorSession) -> str:
+def _session_key(item: SeriesPiece | PriorSession) -> str:
     return item.key
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from connectors.dbn.reader import BadHeader, DbnFileReader
-from connectors.dbn.source import resolve_inputs, source_id_of
+from connectors.dbn.source import source_id_of
 from connectors.delta.lake import Lake
 from connectors.delta.tables import (
     BRONZE_DEFINITIONS,

@@ -33,15 +33,12 @@ from connectors.delta.rows import (
 )
 from connectors.delta.sink import TableWrite, lane_of
 from connectors.delta.tables import (
-    BRONZE_DEFINITIONS,
     BRONZE_MBO,
     BRONZE_MBO_DLQ,
-    BRONZE_STATISTICS,
-    SILVER_BOOK_1S,
-    SILVER_BOOK_ANOMALIES,
     TableSpec,
 )
-from flows.analytics import SessionAnalytics, SessionBars, SessionSeries
+from flows.analytics import SessionBars, SessionSeries
+from flows.episodes import Episode, EpisodeUpdate
 from flows.surfaces import SurfaceRows
 from flows.config import AnalyticsConfig
 from flows.items import BookRows, BookSlice, Checked, CheckedChunk, book_key
@@ -191,33 +188,49 @@ class SilverWrites:
 
 
 class AnalyticsWrites:
-    """Turns closed sessions into keyed Delta writes for the level-analytics tables.
+    """Turns session updates into keyed Delta writes for the level-analytics tables.
 
-    Each table gets the session's rows (possibly none) with the book's end mark, so a file is only
-    *finished* once its sessions' analytics are written too.
+    Rows are positioned by a per-session counter the episode step keeps, so a replayed update
+    is recognised; the last update of a session carries its levels and the book's end mark, so a
+    file is only *finished* once its sessions' analytics are written.
     """
 
     def __init__(self, plan: ReplayPlan, cfg: AnalyticsConfig) -> None:
         self._plan, self._cfg = plan, cfg
 
-    def _write(self, key: str, source_id: str, table: pa.Table) -> Keyed:
+    def _write(self, key: str, source_id: str, table: pa.Table, first: int, final: bool) -> list[Keyed]:
         stream = f"{key}@{self._plan.stream(source_id)}"
-        marks = (book_end_mark(self._plan.stream(source_id), key),)
-        return stream, TableWrite(stream, table, np.arange(table.num_rows, dtype=np.int64), marks)
+        marks = (book_end_mark(self._plan.stream(source_id), key),) if final else ()
+        if table.num_rows == 0 and not marks:
+            return []
+        return [(stream, TableWrite(stream, table, first + np.arange(table.num_rows, dtype=np.int64), marks))]
 
     def summary(self, series: SessionSeries) -> list[Keyed]:
-        return [self._write(series.key, series.source_id, summary_rows(series.summary, series.info))]
+        return self._write(series.key, series.source_id, summary_rows(series.summary, series.info), 0, True)
 
-    def levels(self, found: SessionAnalytics) -> list[Keyed]:
-        s = found.series
-        table = level_rows(found.levels, found.missing, found.prior_date, s.info, found.summary.session_date)
-        return [self._write(s.key, s.source_id, table)]
+    def levels(self, u: EpisodeUpdate) -> list[Keyed]:
+        if not u.final:
+            return []
+        table = level_rows(u.levels, u.missing, u.prior_date, u.info, day_to_date(u.session_day))
+        return self._write(u.key, u.source_id, table, 0, True)
 
-    def episodes(self, found: SessionAnalytics) -> list[Keyed]:
-        s = found.series
-        table = episode_rows(found.episodes, found.episode_ids, found.level_types, found.buckets, found.levels,
-                             s.info, found.summary.session_date)
-        return [self._write(s.key, s.source_id, table)]
+    def episodes(self, u: EpisodeUpdate) -> list[Keyed]:
+        eps = u.started
+        rows = np.array([e.row for e in eps]) if eps else np.zeros(0)
+        table = episode_rows(rows, tuple(e.episode_id for e in eps), tuple(e.level_type for e in eps),
+                             np.array([e.bucket for e in eps]), [e.level_known_ts for e in eps], u.info,
+                             day_to_date(u.session_day))
+        return self._write(u.key, u.source_id, table, u.positions[0], u.final)
+
+    def vectors(self, u: EpisodeUpdate) -> list[Keyed]:
+        return self._write(u.key, u.source_id, self._vector_table(u, u.started), u.positions[0], u.final)
+
+    def labels(self, u: EpisodeUpdate) -> list[Keyed]:
+        return self._write(u.key, u.source_id, self._label_table(u, u.resolved), u.positions[1], u.final)
+
+    def training_view(self, u: EpisodeUpdate) -> list[Keyed]:
+        table = training_rows(self._vector_table(u, u.complete), self._label_table(u, u.complete))
+        return self._write(u.key, u.source_id, table, u.positions[2], u.final)
 
     def bars(self, out: SessionBars) -> list[Keyed]:
         table = bar_rows(out.bars, out.context, out.info, day_to_date(out.session_day))
@@ -234,28 +247,19 @@ class AnalyticsWrites:
             return []
         return [(stream, TableWrite(stream, table, out.bars["ts"].astype(np.int64), marks))]
 
-    def vectors(self, found: SessionAnalytics) -> list[Keyed]:
-        s = found.series
-        return [self._write(s.key, s.source_id, self._vector_table(found))]
+    def _label_table(self, u: EpisodeUpdate, eps: tuple[Episode, ...]) -> pa.Table:
+        labels = np.array([e.label for e in eps]) if eps else np.zeros(0)
+        return label_rows(labels, tuple(e.episode_id for e in eps), tuple(e.level_type for e in eps),
+                          self._cfg.labels, u.info, day_to_date(u.session_day))
 
-    def training_view(self, found: SessionAnalytics) -> list[Keyed]:
-        s = found.series
-        labels = label_rows(found.labels, found.episode_ids, found.level_types, self._cfg.labels, s.info,
-                            found.summary.session_date)
-        return [self._write(s.key, s.source_id, training_rows(self._vector_table(found), labels))]
-
-    def _vector_table(self, found: SessionAnalytics) -> pa.Table:
-        s = found.series
-        hashes = [feature_hash(v) for v in found.vectors]
-        return vector_rows(found.episode_ids, found.episodes, found.level_types, found.buckets, found.vectors,
-                           hashes, model_id_for(s.info.underlier), self._plan.stream(s.source_id), s.info,
-                           found.summary.session_date, REGISTRY_VERSION, LOOKBACK_SPEC)
-
-    def labels(self, found: SessionAnalytics) -> list[Keyed]:
-        s = found.series
-        table = label_rows(found.labels, found.episode_ids, found.level_types, self._cfg.labels, s.info,
-                           found.summary.session_date)
-        return [self._write(s.key, s.source_id, table)]
+    def _vector_table(self, u: EpisodeUpdate, eps: tuple[Episode, ...]) -> pa.Table:
+        rows = np.array([e.row for e in eps]) if eps else np.zeros(0)
+        vectors = np.array([e.vector for e in eps], np.float32) if eps else np.zeros((0, 0), np.float32)
+        hashes = [feature_hash(v) for v in vectors]
+        return vector_rows(tuple(e.episode_id for e in eps), rows, tuple(e.level_type for e in eps),
+                           np.array([e.bucket for e in eps]), vectors, hashes, model_id_for(u.info.underlier),
+                           self._plan.stream(u.source_id), u.info, day_to_date(u.session_day), REGISTRY_VERSION,
+                           LOOKBACK_SPEC)
 
 
 class SurfaceWrites:

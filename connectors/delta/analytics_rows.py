@@ -73,8 +73,9 @@ def _direction(d: np.ndarray) -> list[str]:
 
 
 def episode_rows(episodes: np.ndarray, ids: tuple[str, ...], level_types: tuple[str, ...], buckets: np.ndarray,
-                 levels: tuple[Level, ...], info: InstrumentInfo, day: date) -> pa.Table:
-    known = [levels[int(i)].known_ts for i in episodes["level_index"]]
+                 known: list[int], info: InstrumentInfo, day: date) -> pa.Table:
+    if len(ids) == 0:
+        return SILVER_LEVEL_APPROACH.schema.empty_table()
     return pa.Table.from_pydict(
         {
             "episode_id": list(ids),
@@ -97,10 +98,11 @@ def episode_rows(episodes: np.ndarray, ids: tuple[str, ...], level_types: tuple[
 
 def label_rows(labels: np.ndarray, ids: tuple[str, ...], level_types: tuple[str, ...], params: LabelParams,
                info: InstrumentInfo, day: date) -> pa.Table:
-    """``labels.key`` is the episode's index into ``ids``/``level_types``; rows come out by episode."""
-    labels = labels[np.argsort(labels["key"], kind="stable")]
-    idx = labels["key"].astype(np.int64)
+    """Row ``i`` labels episode ``ids[i]`` (of type ``level_types[i]``)."""
+    idx = np.arange(len(labels))
     n = len(labels)
+    if n == 0:
+        return GOLD_LABELS.schema.empty_table()
     return pa.Table.from_pydict(
         {
             "episode_id": [ids[i] for i in idx],
@@ -194,6 +196,8 @@ def vector_rows(found_ids: tuple[str, ...], episodes: np.ndarray, level_types: t
                 vectors: np.ndarray, hashes: list[str], model_id: str, data_version: str, info: InstrumentInfo,
                 day: date, registry_version: str, lookback_spec: str) -> pa.Table:
     n = len(found_ids)
+    if n == 0:
+        return GOLD_SETUP_VECTORS.schema.empty_table()
     return pa.Table.from_pydict(
         {
             "episode_id": list(found_ids),
@@ -214,6 +218,8 @@ def vector_rows(found_ids: tuple[str, ...], episodes: np.ndarray, level_types: t
 
 
 def training_rows(vectors: pa.Table, labels: pa.Table) -> pa.Table:
+    if vectors.num_rows == 0:
+        return GOLD_TRAINING_VIEW.schema.empty_table()
     """``gold.training_view``: vectors ⋈ labels on ``episode_id`` (every episode has both)."""
     by_id = {r["episode_id"]: r for r in labels.select(["episode_id", "outcome", "resolved_ts", "mfe_ticks",
                                                           "mae_ticks", "truncated"]).to_pylist()}

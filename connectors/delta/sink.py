@@ -26,7 +26,6 @@ from typing_extensions import override
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from deltalake import ColumnProperties, CommitProperties, Transaction, WriterProperties, write_deltalake
 

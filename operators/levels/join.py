@@ -7,9 +7,10 @@ before D in ``expected`` ∪ ``external``; when that date is expected, this run'
 awaited (a recomputed day wins over the stored one); otherwise the stored summary is used; when
 there is no earlier date at all, the prior is None.
 
-A pair ``(D, prior)`` is released once, as soon as both D's own summary has been pushed and its
-prior is resolved, so the consumer can build D's levels right away. The released pairs (as a
-set) are the same for every arrival order.
+A pair ``(D, prior)`` is released once, as soon as D has been opened (``open``, when its first
+data arrives) or summarized (``push``) and its prior is resolved, so the consumer can build D's
+levels right away — live, at the start of the session. The released pairs (as a set) are the
+same for every arrival order.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ Release = tuple[date, SessionSummary | None]
 class PriorSessionJoin:
     """Pure state machine of one contract: ``push`` summaries in any order, collect releases."""
 
-    __slots__ = ("_dates", "_expected", "_external", "_known", "_released")
+    __slots__ = ("_dates", "_expected", "_external", "_known", "_opened", "_released")
 
     def __init__(self, expected: Iterable[date], external: Mapping[date, SessionSummary]) -> None:
         self._expected = frozenset(expected)
@@ -37,6 +38,7 @@ class PriorSessionJoin:
         self._external = dict(external)
         self._dates = sorted(self._expected | self._external.keys())
         self._known: dict[date, SessionSummary] = {}
+        self._opened: set[date] = set()
         self._released: set[date] = set()
 
     def prior_date(self, session_date: date) -> date | None:
@@ -65,6 +67,15 @@ class PriorSessionJoin:
         out = [r for r in (self._try(d), self._try(self._next_date(d))) if r is not None]
         return tuple(sorted(out, key=lambda r: r[0]))
 
+    def open(self, session_date: date) -> tuple[Release, ...]:
+        """Session ``session_date`` has started: release it now if its prior is already resolved."""
+        if session_date not in self._expected:
+            msg = f"session {session_date} was not declared in expected; declare every session date up front"
+            raise ValueError(msg)
+        self._opened.add(session_date)
+        found = self._try(session_date)
+        return (found,) if found is not None else ()
+
     def finish(self) -> tuple[Release, ...]:
         """End of input: release every pushed session still waiting for an expected prior.
 
@@ -72,7 +83,7 @@ class PriorSessionJoin:
         one, else None. Expected sessions never pushed are not released.
         """
         out: list[Release] = []
-        for d in sorted(self._known.keys() - self._released):
+        for d in sorted((self._known.keys() | self._opened) - self._released):
             p = self.prior_date(d)
             assert p is not None  # only sessions waiting on a prior can still be pending
             self._released.add(d)
@@ -82,7 +93,7 @@ class PriorSessionJoin:
     @property
     def pending(self) -> tuple[date, ...]:
         """Pushed sessions not yet released (waiting for their prior), by date."""
-        return tuple(sorted(self._known.keys() - self._released))
+        return tuple(sorted((self._known.keys() | self._opened) - self._released))
 
     @property
     def released(self) -> frozenset[date]:
@@ -93,7 +104,7 @@ class PriorSessionJoin:
         return self._dates[i] if i < len(self._dates) else None
 
     def _try(self, d: date | None) -> Release | None:
-        if d is None or d in self._released or d not in self._known:
+        if d is None or d in self._released or (d not in self._known and d not in self._opened):
             return None
         p = self.prior_date(d)
         if p is None:

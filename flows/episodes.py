@@ -1,0 +1,299 @@
+"""The episode step, streaming: levels as they become known, episodes, vectors and labels as they happen.
+
+Per contract-session, after the prior session is known (at once live, or when a replayed prior
+session closes): the 1-second series is fed in time order. The detector runs over the levels
+known so far; when new levels become known (PM at the PM window's end, OR at the opening range's
+end) a detector over all known levels is rebuilt and re-fed the series so far, which reproduces
+the episodes already found and cannot find new ones before the new levels' known time. An
+episode's vector is computed once every bar up to its start has closed; its label is emitted by
+the streaming labeler when it resolves. So the same step serves replay and live, and its output
+does not depend on how the series is batched.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field, replace
+from datetime import date
+
+import numpy as np
+from bytewax.operators import StatefulLogic
+from typing_extensions import override
+
+from flows.config import AnalyticsConfig
+from operators.approach import ApproachDetector, ApproachParams, episode_id
+from operators.calendar import SessionClock, session_clock
+from operators.chunks import InstrumentInfo
+from operators.labels import LabelParams, Labeler, from_approach
+from operators.levels import Level, SessionSummary, levels_for, missing_levels, summarize_session
+from operators.sessions import day_to_date
+from operators.vectors import setup_vectors
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPiece:
+    """One batch of a session's seconds (mid, trade range) and the bars they closed."""
+
+    key: str
+    source_id: str
+    info: InstrumentInfo
+    session_day: int
+    ts: np.ndarray
+    mid: np.ndarray
+    trade_high: np.ndarray
+    trade_low: np.ndarray
+    bars: np.ndarray
+    final: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Episode:
+    """One episode with everything the Gold tables need (vector and label filled in as known)."""
+
+    index: int
+    episode_id: str
+    level_type: str
+    level_known_ts: int
+    bucket: int
+    row: np.ndarray  # one operators.approach EPISODE_DTYPE row
+    vector: np.ndarray | None = None
+    label: np.ndarray | None = None  # one LABEL_DTYPE row
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeUpdate:
+    """What one step of a session produced; ``final`` carries the levels and closes the session."""
+
+    key: str
+    source_id: str
+    info: InstrumentInfo
+    session_day: int
+    started: tuple[Episode, ...] = ()  # episodes whose vector is now known
+    resolved: tuple[Episode, ...] = ()  # episodes whose label is now known
+    complete: tuple[Episode, ...] = ()  # episodes with both (for the training view)
+    positions: tuple[int, int, int] = (0, 0, 0)  # first position of started, resolved, complete
+    final: bool = False
+    levels: tuple[Level, ...] = ()
+    missing: tuple[str, ...] = ()
+    prior_date: date | None = None
+
+
+@dataclass(slots=True)
+class _Session:
+    """Mutable state of one contract-session once its prior is known."""
+
+    source_id: str
+    info: InstrumentInfo
+    day: int
+    clock: SessionClock
+    prior: SessionSummary | None
+    ts: list[np.ndarray] = field(default_factory=list)
+    mid: list[np.ndarray] = field(default_factory=list)
+    high: list[np.ndarray] = field(default_factory=list)
+    low: list[np.ndarray] = field(default_factory=list)
+    bars: list[np.ndarray] = field(default_factory=list)
+    levels: tuple[Level, ...] = ()
+    detector: ApproachDetector | None = None
+    labeler: Labeler | None = None
+    episodes: list[Episode] = field(default_factory=list)
+    seen: set[tuple[str, int]] = field(default_factory=set)
+    counts: list[int] = field(default_factory=lambda: [0, 0, 0])
+    rows: int = 0
+    checked_to: int = -1
+
+
+class SessionEpisodesLogic(StatefulLogic[object, EpisodeUpdate, object]):
+    """Keyed by contract-session: waits for the prior session, then streams (see module docstring)."""
+
+    def __init__(self, cfg: AnalyticsConfig, resume: object | None) -> None:
+        self._cfg = cfg
+        self._waiting: list[SeriesPiece] = []
+        self._closed = False
+        self._prior_known = False
+        self._prior: SessionSummary | None = None
+        self._s: _Session | None = None
+        if resume is not None:
+            self._waiting, self._closed, self._prior_known, self._prior, self._s = copy.deepcopy(resume)  # type: ignore[misc]
+
+    @override
+    def on_item(self, value: object) -> tuple[list[EpisodeUpdate], bool]:
+        from flows.analytics import PriorSession
+
+        out: list[EpisodeUpdate] = []
+        if isinstance(value, PriorSession):
+            if self._prior_known:
+                return [], StatefulLogic.RETAIN
+            self._prior_known, self._prior = True, value.prior
+            pieces, self._waiting = self._waiting, []
+            for piece in pieces:
+                out += self._feed(piece)
+        elif isinstance(value, SeriesPiece):
+            if not self._prior_known:
+                self._waiting.append(value)
+            else:
+                out += self._feed(value)
+        done = bool(out) and out[-1].final
+        return out, StatefulLogic.DISCARD if done else StatefulLogic.RETAIN
+
+    @override
+    def snapshot(self) -> object:
+        # A deep copy: the session's detector, labeler and lists keep changing after this returns.
+        return copy.deepcopy((list(self._waiting), self._closed, self._prior_known, self._prior, self._s))
+
+    # ------------------------------------------------------------------ streaming
+
+    def _session(self, piece: SeriesPiece) -> _Session:
+        if self._s is None:
+            clock = session_clock(day_to_date(piece.session_day), self._cfg.windows)
+            self._s = _Session(piece.source_id, piece.info, piece.session_day, clock, self._prior)
+            self._s.labeler = Labeler(self._label_params(piece.info))
+        return self._s
+
+    def _tick(self, info: InstrumentInfo) -> int:
+        return info.tick or self._cfg.approach.tick
+
+    def _label_params(self, info: InstrumentInfo) -> LabelParams:
+        p = self._cfg.labels
+        return LabelParams(break_ticks=p.break_ticks, reject_ticks=p.reject_ticks,
+                           horizon_seconds=p.horizon_seconds, tick=self._tick(info))
+
+    def _feed(self, piece: SeriesPiece) -> list[EpisodeUpdate]:
+        s = self._session(piece)
+        started: list[Episode] = []
+        resolved: list[Episode] = []
+        for lo, hi in self._parts(s, piece.ts):
+            ts, mid = piece.ts[lo:hi], piece.mid[lo:hi]
+            fed = s.rows
+            s.ts.append(ts)
+            s.mid.append(mid)
+            s.high.append(piece.trade_high[lo:hi])
+            s.low.append(piece.trade_low[lo:hi])
+            s.rows += len(ts)
+            self._learn_levels(s, fed)
+            self._detect(s, ts, mid)
+            resolved += self._label(s, s.labeler.feed(ts, mid))  # type: ignore[union-attr]
+        s.bars.append(piece.bars)
+        if piece.final:
+            resolved += self._label(s, s.labeler.close())  # type: ignore[union-attr]
+        started += self._vectors(s, final=piece.final)
+        return [self._update(s, started, resolved, piece.final)]
+
+    def _parts(self, s: _Session, ts: np.ndarray) -> list[tuple[int, int]]:
+        """Split a piece right after the instants when new levels become known."""
+        cuts = sorted({int(np.searchsorted(ts, t, side="right")) for t in (s.clock.pm_end, s.clock.or_end)})
+        edges = [0, *[c for c in cuts if 0 < c < len(ts)], len(ts)]
+        return [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+
+    def _series(self, s: _Session) -> tuple[np.ndarray, ...]:
+        for name in ("ts", "mid", "high", "low", "bars"):
+            parts = getattr(s, name)
+            if len(parts) > 1:
+                setattr(s, name, [np.concatenate(parts)])
+        if not s.ts:
+            return np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return s.ts[0], s.mid[0], s.high[0], s.low[0]
+
+    def _learn_levels(self, s: _Session, fed: int) -> None:
+        """Levels known at the series' last instant; on news, a detector over all of them is
+        rebuilt and re-fed the first ``fed`` rows (the rows before the part about to be fed)."""
+        ts, mid, high, low = self._series(s)
+        now = int(ts[-1])
+        if s.detector is not None and not any(s.checked_to < b <= now for b in (s.clock.pm_end, s.clock.or_end)):
+            s.checked_to = now
+            return
+        s.checked_to = now
+        summary = summarize_session(ts, high, low, mid, s.clock, contract_id=s.info.raw_symbol)
+        known = tuple(lv for lv in levels_for(summary, s.prior, s.clock) if lv.known_ts <= now)
+        if known == s.levels and s.detector is not None:
+            return
+        s.levels = known
+        params = ApproachParams(approach_ticks=self._cfg.approach.approach_ticks,
+                                reset_ticks=self._cfg.approach.reset_ticks, tick=self._tick(s.info))
+        s.detector = ApproachDetector([(lv.level_type, lv.price, lv.known_ts) for lv in known], params)
+        if fed:
+            self._found(s, s.detector.feed(ts[:fed], mid[:fed]))
+
+    def _detect(self, s: _Session, ts: np.ndarray, mid: np.ndarray) -> None:
+        assert s.detector is not None
+        self._found(s, s.detector.feed(ts, mid))
+
+    def _found(self, s: _Session, rows: np.ndarray) -> None:
+        if len(rows) == 0:
+            return
+        buckets = s.clock.bucket_of(rows["start_ts"])
+        fresh = []
+        for row, bucket in zip(rows, buckets, strict=True):
+            level = s.levels[int(row["level_index"])]
+            key = (level.level_type, int(row["start_ts"]))
+            if bucket < 0 or key in s.seen:
+                continue
+            s.seen.add(key)
+            ep = Episode(len(s.episodes), episode_id(s.info.raw_symbol, s.clock.session_date, level.level_type,
+                                                    int(row["start_ts"])), level.level_type, level.known_ts,
+                         int(bucket), row.copy())
+            s.episodes.append(ep)
+            fresh.append(ep)
+        if fresh:
+            rows_ = np.array([e.row for e in fresh])
+            s.labeler.add(from_approach(rows_, np.array([e.index for e in fresh], np.int64)))  # type: ignore[union-attr]
+
+    def _label(self, s: _Session, labels: np.ndarray) -> list[Episode]:
+        out = []
+        for lab in labels:
+            i = int(lab["key"])
+            s.episodes[i] = ep = _with(s.episodes[i], label=lab.copy())
+            out.append(ep)
+        return out
+
+    def _vectors(self, s: _Session, *, final: bool) -> list[Episode]:
+        """Vectors of episodes whose bars up to the start have all closed (or the session ended)."""
+        ts, mid, _, _ = self._series(s)
+        if len(ts) == 0:
+            return []
+        bars = s.bars[0]
+        closed_to = int(bars["ts"][-1]) if len(bars) else -1
+        ready = [e for e in s.episodes if e.vector is None and (final or int(e.row["start_ts"]) <= closed_to)]
+        if not ready:
+            return []
+        rows = np.array([e.row for e in ready])
+        vectors = setup_vectors(rows, tuple(e.level_type for e in ready),
+                                np.array([e.level_known_ts for e in ready], np.int64), ts, mid, bars,
+                                s.clock.rth_start, self._tick(s.info) / 1e9)
+        out = []
+        for e, v in zip(ready, vectors, strict=True):
+            s.episodes[e.index] = done = _with(e, vector=v)
+            out.append(done)
+        return out
+
+    def _update(self, s: _Session, started: list[Episode], resolved: list[Episode], final: bool) -> EpisodeUpdate:
+        started = sorted(started, key=lambda e: e.index)
+        now_complete = {e.index for e in started if e.label is not None} | {
+            e.index for e in resolved if s.episodes[e.index].vector is not None}
+        complete = tuple(s.episodes[i] for i in sorted(now_complete))
+        resolved_now = tuple(s.episodes[e.index] for e in resolved)
+        positions = (s.counts[0], s.counts[1], s.counts[2])
+        s.counts[0] += len(started)
+        s.counts[1] += len(resolved_now)
+        s.counts[2] += len(complete)
+        update = EpisodeUpdate(self._key(s), s.source_id, s.info, s.day, tuple(started), resolved_now,
+                               complete, positions, final)
+        if not final:
+            return update
+        ts, mid, high, low = self._series(s)
+        summary = summarize_session(ts, high, low, mid, s.clock, contract_id=s.info.raw_symbol)
+        return _with_final(update, levels_for(summary, s.prior, s.clock), missing_levels(summary, s.prior, s.clock),
+                           s.prior.session_date if s.prior is not None else None)
+
+    @staticmethod
+    def _key(s: _Session) -> str:
+        from flows.items import book_key
+
+        return book_key(s.info.instrument_id, s.day)
+
+
+def _with(e: Episode, **changes: object) -> Episode:
+    return replace(e, **changes)  # type: ignore[arg-type]
+
+
+def _with_final(u: EpisodeUpdate, levels: tuple[Level, ...], missing: tuple[str, ...], prior: date | None) -> EpisodeUpdate:
+    return replace(u, levels=levels, missing=missing, prior_date=prior)
