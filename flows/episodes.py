@@ -21,6 +21,7 @@ from bytewax.operators import StatefulLogic
 from typing_extensions import override
 
 from flows.config import AnalyticsConfig
+from operators.bars import BAR_DTYPE
 from operators.approach import ApproachDetector, ApproachParams, episode_id
 from operators.calendar import SessionClock, session_clock
 from operators.chunks import InstrumentInfo
@@ -78,6 +79,30 @@ class EpisodeUpdate:
     prior_date: date | None = None
 
 
+class _Growing:
+    """An append-only array with amortised O(1) appends (a session is fed in many small pieces)."""
+
+    def __init__(self, dtype: np.dtype) -> None:
+        self._data = np.empty(1024, dtype)
+        self._n = 0
+
+    def append(self, values: np.ndarray) -> None:
+        need = self._n + len(values)
+        if need > len(self._data):
+            grown = np.empty(max(need, 2 * len(self._data)), self._data.dtype)
+            grown[: self._n] = self._data[: self._n]
+            self._data = grown
+        self._data[self._n : need] = values
+        self._n = need
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._data[: self._n]
+
+    def __len__(self) -> int:
+        return self._n
+
+
 @dataclass(slots=True)
 class _Session:
     """Mutable state of one contract-session once its prior is known."""
@@ -87,11 +112,11 @@ class _Session:
     day: int
     clock: SessionClock
     prior: SessionSummary | None
-    ts: list[np.ndarray] = field(default_factory=list)
-    mid: list[np.ndarray] = field(default_factory=list)
-    high: list[np.ndarray] = field(default_factory=list)
-    low: list[np.ndarray] = field(default_factory=list)
-    bars: list[np.ndarray] = field(default_factory=list)
+    ts: _Growing = field(default_factory=lambda: _Growing(np.dtype(np.int64)))
+    mid: _Growing = field(default_factory=lambda: _Growing(np.dtype(np.float64)))
+    high: _Growing = field(default_factory=lambda: _Growing(np.dtype(np.int64)))
+    low: _Growing = field(default_factory=lambda: _Growing(np.dtype(np.int64)))
+    bars: _Growing = field(default_factory=lambda: _Growing(BAR_DTYPE))
     levels: tuple[Level, ...] = ()
     detector: ApproachDetector | None = None
     labeler: Labeler | None = None
@@ -184,14 +209,9 @@ class SessionEpisodesLogic(StatefulLogic[object, EpisodeUpdate, object]):
         edges = [0, *[c for c in cuts if 0 < c < len(ts)], len(ts)]
         return [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
 
-    def _series(self, s: _Session) -> tuple[np.ndarray, ...]:
-        for name in ("ts", "mid", "high", "low", "bars"):
-            parts = getattr(s, name)
-            if len(parts) > 1:
-                setattr(s, name, [np.concatenate(parts)])
-        if not s.ts:
-            return np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64)
-        return s.ts[0], s.mid[0], s.high[0], s.low[0]
+    @staticmethod
+    def _series(s: _Session) -> tuple[np.ndarray, ...]:
+        return s.ts.values, s.mid.values, s.high.values, s.low.values
 
     def _learn_levels(self, s: _Session, fed: int) -> None:
         """Levels known at the series' last instant; on news, a detector over all of them is
@@ -250,7 +270,7 @@ class SessionEpisodesLogic(StatefulLogic[object, EpisodeUpdate, object]):
         ts, mid, _, _ = self._series(s)
         if len(ts) == 0:
             return []
-        bars = s.bars[0]
+        bars = s.bars.values
         closed_to = int(bars["ts"][-1]) if len(bars) else -1
         ready = [e for e in s.episodes if e.vector is None and (final or int(e.row["start_ts"]) <= closed_to)]
         if not ready:

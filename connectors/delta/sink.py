@@ -27,7 +27,7 @@ from typing_extensions import override
 import numpy as np
 import pyarrow as pa
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
-from deltalake import ColumnProperties, CommitProperties, Transaction, WriterProperties, write_deltalake
+from deltalake import ColumnProperties, DeltaTable, CommitProperties, Transaction, WriterProperties, write_deltalake
 
 from connectors.delta.lake import Lake
 from connectors.delta.tables import TableSpec
@@ -76,6 +76,7 @@ class _DeltaAppendPartition(StatefulSinkPartition[TableWrite, None]):
     def __init__(self, lake: Lake, spec: TableSpec, flush_rows: int, stats: SinkStats) -> None:
         self._lake, self._spec, self._flush_rows, self._stats = lake, spec, flush_rows, stats
         self._committed: dict[str, int] | None = None
+        self._table: DeltaTable | None = None
         self._pending: list[TableWrite] = []
         self._pending_rows = 0
         self._writer = writer_properties(spec)
@@ -111,11 +112,13 @@ class _DeltaAppendPartition(StatefulSinkPartition[TableWrite, None]):
             done.result()
 
     def _committed_position(self, stream_id: str) -> int:
+        """The stream's committed position, read from the table once (this partition is the
+        stream's only writer, so afterwards the in-memory value is the truth)."""
         if self._committed is None:
             self._committed = {}
+            self._table = self._lake.open(self._spec)  # the table as of this partition's start
         if stream_id not in self._committed:
-            table = self._lake.open(self._spec)
-            version = None if table is None else table.transaction_version(stream_id)
+            version = None if self._table is None else self._table.transaction_version(stream_id)
             self._committed[stream_id] = -1 if version is None else version
         return self._committed[stream_id]
 
