@@ -27,7 +27,6 @@ from operators.calendar import SessionWindows, session_clock
 from operators.chunks import InstrumentInfo
 from flows.episodes import SeriesPiece
 from operators.levels import PriorSessionJoin, SessionSummary, summarize_session
-from operators.records import UNDEF_PRICE
 from operators.sessions import day_to_date
 
 
@@ -185,12 +184,7 @@ class SessionSeriesLogic(StatefulLogic[BookRows, object, _SeriesState]):
 
 def _trade_range(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-second trade high and low (UNDEF when the second had no trade)."""
-    names = rows.dtype.names or ()
-    if "trade_high_px" in names:
-        return rows["trade_high_px"].copy(), rows["trade_low_px"].copy()
-    traded = rows["trade_count"] > 0  # book rows without a range: the last trade stands for it
-    last = np.where(traded, rows["last_trade_px"], UNDEF_PRICE).astype(np.int64)
-    return last, last.copy()
+    return rows["trade_high_px"].astype(np.int64), rows["trade_low_px"].astype(np.int64)
 
 
 @dataclass(frozen=True, slots=True)
