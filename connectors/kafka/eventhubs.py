@@ -1,0 +1,111 @@
+"""Azure Event Hubs through its Kafka endpoint: connection strings in, librdkafka settings out.
+
+Event Hubs speaks the Kafka protocol on port 9093 over TLS, with SASL PLAIN where the user name is
+the literal ``$ConnectionString`` and the password is the whole SAS connection string. Microsoft's
+recommended client settings for librdkafka are applied: TCP keep-alive (Azure closes idle
+connections after 240 s), metadata refresh below that, a request timeout above 20 s, gzip as the
+only compression, and requests under 1 MB (the Standard tier's limit; larger ones close the
+connection). The Basic tier has no Kafka endpoint, and the local emulator neither.
+
+Nothing here logs or raises with the key in it: error messages name the problem, not the secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from operators.errors import ConfigError
+
+KAFKA_PORT = 9093
+MAX_REQUEST_BYTES = 1_000_000
+"""Below Event Hubs' 1,046,528-byte ceiling for one Kafka request (Standard tier and up)."""
+
+Role = Literal["consumer", "producer", "admin"]
+
+
+@dataclass(frozen=True, slots=True)
+class EventHubsConnection:
+    """A parsed SAS connection string; ``secret`` is the whole string (the SASL password)."""
+
+    namespace_host: str
+    key_name: str
+    entity_path: str | None
+    secret: str = field(repr=False)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.namespace_host}:{KAFKA_PORT}"
+
+
+def parse_connection_string(text: str) -> EventHubsConnection:
+    """Parse ``Endpoint=sb://<ns>.servicebus.windows.net/;SharedAccessKeyName=…;SharedAccessKey=…[;EntityPath=…]``.
+
+    A pre-signed ``SharedAccessSignature=…`` may stand in for the key name and key.
+    """
+    text = (text or "").strip()
+    if not text:
+        msg = "EVENTHUBS_CONNECTION_STRING is empty; copy a connection string from the namespace's shared access policies"
+        raise ConfigError(msg)
+    parts: dict[str, str] = {}
+    for piece in filter(None, (p.strip() for p in text.split(";"))):
+        key, sep, value = piece.partition("=")
+        if not sep or not key.strip():
+            msg = "the Event Hubs connection string is not a list of Key=Value pairs separated by ';'"
+            raise ConfigError(msg)
+        parts[key.strip().lower()] = value.strip()
+    if parts.get("usedevelopmentemulator", "").lower() == "true":
+        msg = "the Event Hubs emulator has no Kafka endpoint; use a namespace of the Standard tier or higher"
+        raise ConfigError(msg)
+    endpoint = parts.get("endpoint", "")
+    if not endpoint.lower().startswith("sb://"):
+        msg = "the Event Hubs connection string needs Endpoint=sb://<namespace>.servicebus.windows.net/"
+        raise ConfigError(msg)
+    host = endpoint[5:].split("/", 1)[0].split(":", 1)[0]
+    if not host or "." not in host:
+        msg = f"the Event Hubs endpoint host {host!r} is not a namespace host name"
+        raise ConfigError(msg)
+    signed = bool(parts.get("sharedaccesssignature"))
+    if not signed and not (parts.get("sharedaccesskeyname") and parts.get("sharedaccesskey")):
+        msg = "the Event Hubs connection string needs SharedAccessKeyName and SharedAccessKey (or SharedAccessSignature)"
+        raise ConfigError(msg)
+    return EventHubsConnection(host, parts.get("sharedaccesskeyname", ""), parts.get("entitypath") or None, text)
+
+
+def kafka_config(conn: EventHubsConnection, role: Role) -> dict[str, str]:
+    """librdkafka settings for one client role against the namespace's Kafka endpoint."""
+    config = {
+        "bootstrap.servers": conn.bootstrap,
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "PLAIN",
+        "sasl.username": "$ConnectionString",
+        "sasl.password": conn.secret,
+        "socket.keepalive.enable": "true",
+        "metadata.max.age.ms": "180000",
+        "connections.max.idle.ms": "180000",
+    }
+    if role == "producer":
+        config |= {"request.timeout.ms": "60000", "compression.codec": "gzip",
+                   "message.max.bytes": str(MAX_REQUEST_BYTES)}
+    elif role == "consumer":
+        config |= {"session.timeout.ms": "30000", "fetch.max.bytes": str(MAX_REQUEST_BYTES)}
+    return config
+
+
+def topic_for(conn: EventHubsConnection, topic: str | None) -> str:
+    """The event hub to use: the connection string's EntityPath wins; it must agree with ``topic``."""
+    if conn.entity_path and topic and topic != conn.entity_path:
+        msg = f"topic {topic!r} differs from the connection string's EntityPath {conn.entity_path!r}"
+        raise ConfigError(msg)
+    chosen = conn.entity_path or topic
+    if not chosen:
+        msg = "name the event hub: add EntityPath to the connection string or give a topic"
+        raise ConfigError(msg)
+    return chosen
+
+
+def from_environment(env: Mapping[str, str], role: Role) -> tuple[EventHubsConnection, dict[str, str]]:
+    """``EVENTHUBS_CONNECTION_STRING`` → the parsed connection and the client settings."""
+    conn = parse_connection_string(env.get("EVENTHUBS_CONNECTION_STRING", ""))
+    return conn, kafka_config(conn, role)
