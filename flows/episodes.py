@@ -133,12 +133,11 @@ class SessionEpisodesLogic(StatefulLogic[object, EpisodeUpdate, object]):
     def __init__(self, cfg: AnalyticsConfig, resume: object | None) -> None:
         self._cfg = cfg
         self._waiting: list[SeriesPiece] = []
-        self._closed = False
         self._prior_known = False
         self._prior: SessionSummary | None = None
         self._s: _Session | None = None
         if resume is not None:
-            self._waiting, self._closed, self._prior_known, self._prior, self._s = copy.deepcopy(resume)  # type: ignore[misc]
+            self._waiting, self._prior_known, self._prior, self._s = copy.deepcopy(resume)  # type: ignore[misc]
 
     @override
     def on_item(self, value: object) -> tuple[list[EpisodeUpdate], bool]:
@@ -163,7 +162,7 @@ class SessionEpisodesLogic(StatefulLogic[object, EpisodeUpdate, object]):
     @override
     def snapshot(self) -> object:
         # A deep copy: the session's detector, labeler and lists keep changing after this returns.
-        return copy.deepcopy((list(self._waiting), self._closed, self._prior_known, self._prior, self._s))
+        return copy.deepcopy((list(self._waiting), self._prior_known, self._prior, self._s))
 
     # ------------------------------------------------------------------ streaming
 

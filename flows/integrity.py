@@ -155,33 +155,54 @@ def episodes_after_their_levels(lake: Lake) -> CheckResult:
     return CheckResult(name, early == 0, f"{episodes.num_rows:,} episodes, {early} before their level was known")
 
 
-def labels_consistent_with_prices(lake: Lake) -> CheckResult:
-    """Every label equals the first-crossing outcome recomputed from the 1-second mid (reference code)."""
+def reference_labels(lake: Lake) -> dict[str, dict]:
+    """Every episode's label recomputed by the brute-force reference from the 1-second mid.
+
+    Independent of the streaming labeler: it reads only ``silver.level_approach`` and
+    ``silver.book_snapshot_1s`` (thresholds from the labels table, ES tick otherwise default).
+    """
     from operators.labels import LABEL_EPISODE_DTYPE, OUTCOMES, LabelParams, label_reference
 
-    name = "labels consistent with the price path"
-    labels = lake.read(GOLD_LABELS).to_pylist()
-    if not labels:
-        return CheckResult(name, True, "no labels")
-    episodes = {e["episode_id"]: e for e in lake.read(SILVER_LEVEL_APPROACH).to_pylist()}
+    episodes = lake.read(SILVER_LEVEL_APPROACH).to_pylist()
+    stored = lake.read(GOLD_LABELS, ["episode_id", "break_ticks", "reject_ticks", "horizon_seconds"]).to_pylist()
+    thresholds = {r["episode_id"]: (r["break_ticks"], r["reject_ticks"], r["horizon_seconds"]) for r in stored}
     book = lake.read(SILVER_BOOK_1S, ["instrument_id", "session_date", "ts_recv", "mid_px"])
-    wrong = 0
-    sessions = sorted({(r["instrument_id"], r["session_date"]) for r in labels})
-    for iid, day in sessions:
-        mine = [r for r in labels if (r["instrument_id"], r["session_date"]) == (iid, day)]
+    out: dict[str, dict] = {}
+    for iid, day in sorted({(e["instrument_id"], e["session_date"]) for e in episodes}):
+        mine = sorted((e for e in episodes if (e["instrument_id"], e["session_date"]) == (iid, day)),
+                      key=lambda e: (e["start_ts"], e["episode_id"]))
         rows = book.filter(pc.and_(pc.equal(book["instrument_id"], iid), pc.equal(book["session_date"], day)))
         rows = rows.sort_by("ts_recv")
         eps = np.zeros(len(mine), LABEL_EPISODE_DTYPE)
         eps["key"] = np.arange(len(mine))
-        eps["start_ts"] = [r["start_ts"] for r in mine]
-        eps["level_price"] = [r["level_price"] for r in mine]
-        eps["direction"] = [1 if r["direction"] == "UP" else -1 for r in mine]
-        eps["start_mid"] = [episodes[r["episode_id"]]["start_mid"] for r in mine]
-        order = np.argsort(eps["start_ts"], kind="stable")
-        params = LabelParams(break_ticks=mine[0]["break_ticks"], reject_ticks=mine[0]["reject_ticks"],
-                             horizon_seconds=mine[0]["horizon_seconds"])
-        for ref in label_reference(rows["ts_recv"].to_numpy(), rows["mid_px"].to_numpy(), eps[order], params):
-            got = mine[int(ref["key"])]
-            if got["outcome"] != OUTCOMES[int(ref["outcome"])] or got["resolved_ts"] != int(ref["resolved_ts"]):
-                wrong += 1
-    return CheckResult(name, wrong == 0, f"{len(labels):,} labels in {len(sessions)} sessions, {wrong} inconsistent")
+        eps["start_ts"] = [e["start_ts"] for e in mine]
+        eps["level_price"] = [e["level_price"] for e in mine]
+        eps["direction"] = [1 if e["direction"] == "UP" else -1 for e in mine]
+        eps["start_mid"] = [e["start_mid"] for e in mine]
+        found = [thresholds[e["episode_id"]] for e in mine if e["episode_id"] in thresholds]
+        params = LabelParams(**dict(zip(("break_ticks", "reject_ticks", "horizon_seconds"), found[0], strict=True))) \
+            if found else LabelParams()
+        for ref in label_reference(rows["ts_recv"].to_numpy(), rows["mid_px"].to_numpy(), eps, params):
+            out[mine[int(ref["key"])]["episode_id"]] = {
+                "outcome": OUTCOMES[int(ref["outcome"])], "resolved_ts": int(ref["resolved_ts"]),
+                "mfe_ticks": float(ref["mfe_ticks"]), "mae_ticks": float(ref["mae_ticks"]),
+                "truncated": bool(ref["truncated"]),
+            }
+    return out
+
+
+def labels_consistent_with_prices(lake: Lake) -> CheckResult:
+    """Every episode has one label, equal to the brute-force recomputation from the 1-second mid."""
+    name = "labels consistent with the price path"
+    expected = reference_labels(lake)
+    labels = {r["episode_id"]: r for r in lake.read(GOLD_LABELS).to_pylist()}
+    if not expected and not labels:
+        return CheckResult(name, True, "no labels")
+    fields = ("outcome", "resolved_ts", "truncated")
+    wrong = sum(1 for e, ref in expected.items()
+                if e not in labels or any(labels[e][f] != ref[f] for f in fields)
+                or not np.isclose(labels[e]["mfe_ticks"], ref["mfe_ticks"])
+                or not np.isclose(labels[e]["mae_ticks"], ref["mae_ticks"]))
+    extra = len(labels.keys() - expected.keys())
+    return CheckResult(name, wrong == 0 and extra == 0,
+                       f"{len(expected):,} episodes, {wrong} labels inconsistent or missing, {extra} without an episode")

@@ -154,14 +154,6 @@ class BronzeWrites:
         return [(stream, TableWrite.mark(stream, spec, (end_mark(stream),)))]
 
 
-def is_definition(item: Checked) -> bool:
-    return isinstance(item, RecordChunk) and item.schema == "definition"
-
-
-def is_statistics(item: Checked) -> bool:
-    return isinstance(item, RecordChunk) and item.schema == "statistics"
-
-
 class SilverWrites:
     """Turns closed book rows into keyed Delta writes for the Silver book tables."""
 

@@ -69,7 +69,7 @@ class _EndedPartition(StatefulSourcePartition[Item, tuple[int | None, _Tally]]):
     def __init__(self, inner: StatefulSourcePartition, source_id: str, path: Path, schema: str,
                  inner_state: int | None, tally: _Tally) -> None:
         self._inner, self._id, self._path, self._schema = inner, source_id, path, schema
-        self._inner_state, self._tally = inner_state, tally
+        self._tally = tally
         self._records = inner_state or 0
 
     @override

@@ -377,4 +377,3 @@ ALL_TABLES: Final = (
     GOLD_TRAINING_VIEW,
     GOLD_FEATURE_SERIES,
 )
-TABLES_BY_NAME: Final = {spec.name: spec for spec in ALL_TABLES}

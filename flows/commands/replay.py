@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
     prepared = prepare(cfg)
     plan = prepared.plan
+    if plan.outside_dates:
+        console.print(f"leaving out {len(plan.outside_dates)} file(s) outside --dates")
     if plan.skipped:
         console.print(f"skipping {len(plan.skipped)} file(s) already ingested whole (use --overwrite to recompute)")
     started = time.perf_counter()

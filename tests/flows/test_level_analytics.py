@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import pyarrow.compute as pc
 import pytest
 
-from connectors.delta.tables import GOLD_LABELS, SILVER_BOOK_1S, SILVER_LEVEL_APPROACH, SILVER_SESSION_LEVELS
-from operators.labels import OUTCOMES, LABEL_EPISODE_DTYPE, LabelParams, label_reference
+from connectors.delta.tables import GOLD_LABELS, SILVER_LEVEL_APPROACH, SILVER_SESSION_LEVELS
+from flows.integrity import reference_labels
 
 
 @pytest.fixture(name="lake", scope="module")
@@ -24,32 +22,16 @@ def fixture_lake(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_labels_agree_with_a_brute_force_reference_for_every_episode(lake) -> None:
-    book = lake.read(SILVER_BOOK_1S, ["instrument_id", "session_date", "ts_recv", "mid_px"])
-    episodes = lake.read(SILVER_LEVEL_APPROACH).to_pylist()
+    expected = reference_labels(lake)  # operators.labels.label_reference: plain loops, no shared code
     labels = {r["episode_id"]: r for r in lake.read(GOLD_LABELS).to_pylist()}
-    assert len(episodes) >= 5 and set(labels) == {e["episode_id"] for e in episodes}
-    checked = 0
-    for (iid, day) in sorted({(e["instrument_id"], e["session_date"]) for e in episodes}):
-        mine = [e for e in episodes if (e["instrument_id"], e["session_date"]) == (iid, day)]
-        mine.sort(key=lambda e: (e["start_ts"], e["episode_id"]))
-        rows = book.filter(pc.and_(pc.equal(book["instrument_id"], iid), pc.equal(book["session_date"], day)))
-        rows = rows.sort_by("ts_recv")
-        eps = np.zeros(len(mine), LABEL_EPISODE_DTYPE)
-        eps["key"] = np.arange(len(mine))
-        eps["start_ts"] = [e["start_ts"] for e in mine]
-        eps["level_price"] = [e["level_price"] for e in mine]
-        eps["direction"] = [1 if e["direction"] == "UP" else -1 for e in mine]
-        eps["start_mid"] = [e["start_mid"] for e in mine]
-        expected = label_reference(rows["ts_recv"].to_numpy(), rows["mid_px"].to_numpy(), eps, LabelParams())
-        for ref in expected:
-            got = labels[mine[int(ref["key"])]["episode_id"]]
-            assert got["outcome"] == OUTCOMES[int(ref["outcome"])]
-            assert got["resolved_ts"] == int(ref["resolved_ts"])
-            assert got["mfe_ticks"] == pytest.approx(float(ref["mfe_ticks"]))
-            assert got["mae_ticks"] == pytest.approx(float(ref["mae_ticks"]))
-            assert got["truncated"] == bool(ref["truncated"])
-            checked += 1
-    assert checked == len(episodes)
+    episodes = {e["episode_id"] for e in lake.read(SILVER_LEVEL_APPROACH).to_pylist()}
+    assert len(episodes) >= 5 and set(labels) == episodes == set(expected)
+    for episode, ref in expected.items():
+        got = labels[episode]
+        assert (got["outcome"], got["resolved_ts"], got["truncated"]) == (ref["outcome"], ref["resolved_ts"],
+                                                                           ref["truncated"])
+        assert got["mfe_ticks"] == pytest.approx(ref["mfe_ticks"])
+        assert got["mae_ticks"] == pytest.approx(ref["mae_ticks"])
 
 
 def test_no_episode_starts_before_its_level_is_known_or_outside_the_setup_window(lake) -> None:
@@ -66,3 +48,19 @@ def test_levels_say_what_is_missing(lake) -> None:
             assert (r["status"], r["detail"], r["price"]) == ("missing", "no prior session", None)
         elif r["session_date"] > first_day:
             assert r["status"] == "ok" and r["price"] > 0 and r["prior_session_date"] < r["session_date"]
+
+
+def test_check_catches_a_wrong_or_missing_label(lake, tmp_path) -> None:
+    import shutil
+
+    from connectors.delta.lake import Lake
+    from flows.integrity import labels_consistent_with_prices
+
+    assert labels_consistent_with_prices(lake).ok
+    copy = Lake(str(shutil.copytree(lake.root, tmp_path / "lake")))
+    victim = copy.read(GOLD_LABELS, ["episode_id"])["episode_id"][0].as_py()
+    table = copy.open(GOLD_LABELS)
+    assert table is not None
+    table.update({"outcome": "'BREAK'", "resolved_ts": "resolved_ts + 1"}, predicate=f"episode_id = '{victim}'")
+    result = labels_consistent_with_prices(copy)
+    assert not result.ok and "1 labels inconsistent" in result.detail
