@@ -61,8 +61,11 @@ class Lake:
         actions = pa.table(table.get_add_actions(flatten=True))
         return int(pc.sum(actions["num_records"]).as_py() or 0) if actions.num_rows else 0
 
-    def read(self, spec: TableSpec, columns: list[str] | None = None) -> pa.Table:
+    def read(self, spec: TableSpec, columns: list[str] | None = None, where: str | None = None) -> pa.Table:
         """The whole table (or the named columns); an empty table if it does not exist.
+
+        ``where`` is an optional SQL predicate (delta-rs/DataFusion syntax, column names in double
+        quotes, string literals in single quotes with ``'`` doubled) that filters the rows.
 
         Reads go through delta-rs's own query engine. ``DeltaTable.to_pyarrow_table`` on a
         partitioned table leaves Arrow I/O threads calling into Python, and the interpreter then
@@ -74,7 +77,8 @@ class Lake:
         if table is None:
             return target.empty_table()
         select = ", ".join(f'"{c}"' for c in names)
-        result = pa.table(QueryBuilder().register("t", table).execute(f"select {select} from t").read_all())
+        sql = f"select {select} from t" + (f" where {where}" if where else "")
+        result = pa.table(QueryBuilder().register("t", table).execute(sql).read_all())
         if result.num_rows == 0:
             return target.empty_table()
         return result.cast(target)

@@ -1,0 +1,1 @@
+"""Model-side artifacts that travel with a registered model version (the retrieval memory)."""
