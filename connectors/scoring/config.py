@@ -1,0 +1,116 @@
+"""Which scoring backend to use and how patient to be with it.
+
+Environment (read by ``ScoringConfig.from_env``; ``flows/config.py`` may layer TOML under it):
+
+- ``SPYMASTER_SCORING_BACKEND``: ``local`` (default) | ``mlflow-http`` | ``azureml`` | ``off``
+- ``SPYMASTER_SCORING_MODEL_ID``, ``SPYMASTER_SCORING_ALIAS``, ``SPYMASTER_SCORING_SERVED_VERSION``
+- ``SPYMASTER_SCORING_URL``: the model server's base URL (mlflow-http) or the full scoring URI
+  (azureml); falls back to ``AZUREML_SCORING_URI``
+- ``SPYMASTER_SCORING_KEY``: the endpoint key; falls back to ``AZUREML_API_KEY``; or from Key Vault
+  with ``SPYMASTER_SCORING_KEY_VAULT=https://<vault>.vault.azure.net`` and
+  ``SPYMASTER_SCORING_KEY_SECRET=<secret name>`` (managed identity / DefaultAzureCredential)
+- ``SPYMASTER_SCORING_DEPLOYMENT``: pins an Azure ML deployment; falls back to ``AZUREML_MODEL_DEPLOYMENT``
+- ``SPYMASTER_SCORING_{TIMEOUT_S,RETRIES,BACKOFF_S,BREAKER_FAILURES,BREAKER_RESET_S,REFRESH_S}``
+
+The key is a secret: it is kept out of ``repr``, logs and error messages (``masked()`` is the
+loggable form).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from urllib.parse import urlsplit
+
+from connectors.scoring.base import BACKENDS
+from operators.errors import ConfigError
+
+_PREFIX = "SPYMASTER_SCORING_"
+_FALLBACKS = {"url": "AZUREML_SCORING_URI", "key": "AZUREML_API_KEY", "deployment": "AZUREML_MODEL_DEPLOYMENT"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScoringConfig:
+    """One scoring backend. Durations in seconds; ``retries`` counts attempts after the first."""
+
+    backend: str = "local"
+    model_id: str = "ES_MODEL"
+    alias: str = "champion"
+    url: str | None = None
+    key: str | None = field(default=None, repr=False)
+    deployment: str | None = None
+    served_version: str | None = None       # HTTP backends: the version the endpoint serves, if known
+    timeout_s: float = 2.0
+    retries: int = 2
+    backoff_s: float = 0.05
+    breaker_failures: int = 5
+    breaker_reset_s: float = 5.0
+    refresh_s: float = 1.0                  # local: how often to re-read which version the alias names
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"scoring backend {self.backend!r} is unknown; use one of {', '.join(BACKENDS)}")
+        if not self.model_id or not self.alias:
+            raise ConfigError("scoring model_id and alias must not be empty")
+        if self.backend in ("mlflow-http", "azureml"):
+            _check_url(self.backend, self.url)
+        for name in ("timeout_s",):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"scoring {name} must be positive, got {getattr(self, name)}")
+        for name in ("retries", "backoff_s", "breaker_reset_s", "refresh_s"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"scoring {name} must be zero or positive, got {getattr(self, name)}")
+        if self.breaker_failures < 1:
+            raise ConfigError(f"scoring breaker_failures must be at least 1, got {self.breaker_failures}")
+
+    @property
+    def enabled(self) -> bool:
+        return self.backend != "off"
+
+    def masked(self) -> str:
+        """The loggable form: every field, the key shown only as set or not."""
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.name != "key")
+        return f"ScoringConfig({shown}, key={'***' if self.key else None})"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, base: ScoringConfig | None = None) -> ScoringConfig:
+        """``base`` (or the defaults) overridden by the environment; the key may come from Key Vault."""
+        env = os.environ if environ is None else environ
+        start = base or cls()
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(_PREFIX + f.name.upper(), "").strip() or env.get(_FALLBACKS.get(f.name, ""), "").strip()
+            if raw:
+                values[f.name] = _parse(f.name, raw, type(f.default))
+        if "key" not in values and start.key is None:
+            key = _key_from_vault(env)
+            if key is not None:
+                values["key"] = key
+        return replace(start, **values)
+
+
+def _key_from_vault(env: Mapping[str, str]) -> str | None:
+    vault, secret = env.get(_PREFIX + "KEY_VAULT", "").strip(), env.get(_PREFIX + "KEY_SECRET", "").strip()
+    if not (vault or secret):
+        return None
+    if not (vault and secret):
+        raise ConfigError("set both SPYMASTER_SCORING_KEY_VAULT and SPYMASTER_SCORING_KEY_SECRET, or neither")
+    from connectors.scoring.keyvault import fetch_secret
+
+    return fetch_secret(vault, secret)
+
+
+def _parse(name: str, raw: str, kind: type) -> object:
+    try:
+        return kind(raw) if kind in (int, float) else raw
+    except ValueError:
+        raise ConfigError(f"{_PREFIX}{name.upper()}={raw!r} is not a valid {kind.__name__}") from None
+
+
+def _check_url(backend: str, url: str | None) -> None:
+    if not url:
+        raise ConfigError(f"scoring backend {backend} needs a URL; set SPYMASTER_SCORING_URL")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"scoring URL {url!r} is not an http(s) URL with a host")

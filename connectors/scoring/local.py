@@ -1,0 +1,191 @@
+"""Score in-process with the registered MLflow model ``models:/{model_id}@{alias}``.
+
+The alias is re-read at most every ``refresh_s`` seconds (checked at the start of ``score()``);
+when it names another version, that version is loaded and used from this batch on, so a running
+flow follows the champion without restarting. The alias is resolved to a version first and the
+model loaded by version, so ``model_version`` always names the model that produced the numbers.
+
+Speed: ``pyfunc.predict`` re-validates a 144-column schema per call (tens of ms here). For the
+sklearn flavour whose signature lists exactly ``VECTOR_NAMES`` with one type (checked once at load)
+we call the pyfunc's underlying model (``get_raw_model()``) with its logged ``predict_fn`` on the
+array cast to the signature's type, which computes the same numbers in well under a millisecond.
+Any other model goes through ``pyfunc.predict`` with a DataFrame.
+
+Statuses: ``no_model`` when the alias names nothing (or the registry cannot say and nothing is
+loaded yet), ``model_error`` when loading or predicting raises. A registry that is briefly
+unreachable keeps the loaded version in use.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from connectors.scoring.base import (MODEL_ERROR, NO_MODEL, OK, ScoreRequest, ScoreResult, probability_row,
+                                     vector_problem)
+from connectors.scoring.config import ScoringConfig
+from operators.vectors import VECTOR_NAMES, VECTOR_SIZE
+
+Predict = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(slots=True)
+class _Slot:
+    """What one model id currently scores with (mutable: the only state of the scorer)."""
+
+    version: str | None
+    predict: Predict | None
+    checked_at: float
+    problem: str = ""
+    status: str = NO_MODEL
+
+
+def resolve_alias(model_id: str, alias: str) -> str | None:
+    """The version the alias names in the configured registry, or ``None``."""
+    from connectors.mlflow.tracking import champion_version
+
+    ref = champion_version(model_id, alias)
+    return ref.version if ref is not None else None
+
+
+def load_predictor(model_id: str, version: str) -> Predict:
+    """Load ``models:/{model_id}/{version}`` with ``mlflow.pyfunc`` and return an array → (n, 3) function."""
+    import mlflow.pyfunc
+
+    from connectors.mlflow.tracking import configure
+
+    configure()
+    model = mlflow.pyfunc.load_model(f"models:/{model_id}/{version}")
+    return _predictor(model)
+
+
+def _predictor(model: Any) -> Predict:
+    meta = model.metadata
+    schema = meta.get_input_schema()
+    names = tuple(schema.input_names()) if schema is not None else ()
+    kinds = {np.dtype(t) for t in schema.numpy_types()} if names else set()
+    if "sklearn" in meta.flavors and names == VECTOR_NAMES and len(kinds) == 1:
+        raw, dtype = model.get_raw_model(), kinds.pop()     # cast as pyfunc would: float32 → float64 is exact
+        fitted = getattr(raw, "feature_names_in_", None)
+        if fitted is None or tuple(fitted) == VECTOR_NAMES:
+            method = getattr(raw, meta.flavors["python_function"].get("predict_fn", "predict"))
+
+            def fast(x: np.ndarray) -> np.ndarray:
+                with warnings.catch_warnings():      # the names were checked once, above
+                    warnings.filterwarnings("ignore", message="X does not have valid feature names")
+                    return method(x.astype(dtype, copy=False))
+
+            return fast
+
+    def through_pyfunc(x: np.ndarray) -> np.ndarray:
+        import pandas as pd
+
+        return np.asarray(model.predict(pd.DataFrame(x, columns=list(VECTOR_NAMES))))
+
+    return through_pyfunc
+
+
+class LocalScorer:
+    """The in-process Scorer; one loaded model per model id seen in the requests."""
+
+    backend = "local"
+
+    def __init__(self, cfg: ScoringConfig, *, clock: Callable[[], float] = time.monotonic,
+                 resolver: Callable[[str, str], str | None] = resolve_alias,
+                 loader: Callable[[str, str], Predict] = load_predictor) -> None:
+        self._cfg, self._clock, self._resolve, self._load = cfg, clock, resolver, loader
+        self._slots: dict[str, _Slot] = {}
+        self._lock = threading.Lock()
+
+    def version(self, model_id: str | None = None) -> str | None:
+        """The version currently used for ``model_id`` (the config's by default), if any."""
+        slot = self._slots.get(model_id or self._cfg.model_id)
+        return slot.version if slot is not None and slot.predict is not None else None
+
+    def score(self, batch: Sequence[ScoreRequest]) -> list[ScoreResult]:
+        with self._lock:
+            start = time.perf_counter_ns()
+            groups: dict[str, list[int]] = {}
+            for i, request in enumerate(batch):
+                groups.setdefault(request.model_id, []).append(i)
+            found: list[ScoreResult | None] = [None] * len(batch)
+            for model_id, where in groups.items():
+                slot = self._current(model_id)
+                for i, result in zip(where, self._score_group(slot, [batch[i] for i in where]), strict=True):
+                    found[i] = result
+            elapsed = time.perf_counter_ns() - start
+            return [replace(r, latency_ns=elapsed) for r in found if r is not None]
+
+    def close(self) -> None:
+        with self._lock:
+            self._slots.clear()
+
+    def _score_group(self, slot: _Slot, requests: list[ScoreRequest]) -> list[ScoreResult]:
+        def result(k: int, status: str, probs: tuple[float, float, float] | None = None, detail: str = "",
+                   attempts: int = 1) -> ScoreResult:
+            return ScoreResult(requests[k].episode_id, status, probs, slot.version, detail, 0, attempts)
+
+        if slot.predict is None:
+            return [result(k, slot.status, detail=slot.problem, attempts=0) for k in range(len(requests))]
+        rows: list[ScoreResult | None] = [None] * len(requests)
+        for k, request in enumerate(requests):
+            if (problem := vector_problem(request, VECTOR_SIZE)) is not None:
+                rows[k] = result(k, MODEL_ERROR, detail=f"bad input: {problem}", attempts=0)
+        good = [k for k, r in enumerate(rows) if r is None]
+        if good:
+            for k, row in zip(good, self._predict(slot, [requests[k].vector for k in good]), strict=True):
+                rows[k] = result(k, MODEL_ERROR, detail=row) if isinstance(row, str) else result(k, OK, row)
+        return [r for r in rows if r is not None]
+
+    @staticmethod
+    def _predict(slot: _Slot, vectors: list[np.ndarray]) -> list[tuple[float, float, float] | str]:
+        """Probabilities per vector, or a string saying why there are none."""
+        assert slot.predict is not None
+        try:
+            out = np.asarray(slot.predict(np.stack([np.asarray(v, dtype=np.float32) for v in vectors])),
+                             dtype=np.float64)
+        except Exception as err:  # noqa: BLE001 - a model fault is a status, never a crash of the flow
+            if len(vectors) > 1:             # find the rows at fault; the others still get their scores
+                return [row for v in vectors for row in LocalScorer._predict(slot, [v])]
+            return [f"predict raised {type(err).__name__}: {err}"[:300]]
+        if out.shape != (len(vectors), 3):
+            return [f"model returned shape {out.shape}, expected ({len(vectors)}, 3)"] * len(vectors)
+        rows = [probability_row(row) for row in out.tolist()]
+        return [r if r is not None else "model output is not 3 probabilities" for r in rows]
+
+    def _current(self, model_id: str) -> _Slot:
+        now = self._clock()
+        slot = self._slots.get(model_id)
+        if slot is None or now - slot.checked_at >= self._cfg.refresh_s:
+            slot = self._slots[model_id] = self._refresh(model_id, slot, now)
+        return slot
+
+    def _refresh(self, model_id: str, slot: _Slot | None, now: float) -> _Slot:
+        loaded = slot if slot is not None and slot.predict is not None else None
+        try:
+            version = self._resolve(model_id, self._cfg.alias)
+        except Exception as err:  # noqa: BLE001 - registry briefly away: keep what we have
+            if loaded is not None:
+                loaded.checked_at = now
+                return loaded
+            return _Slot(None, None, now, f"registry unreachable ({type(err).__name__})")
+        if version is None:
+            return _Slot(None, None, now, f"no version of {model_id} has alias {self._cfg.alias!r}")
+        if loaded is not None and loaded.version == version:
+            loaded.checked_at = now
+            return loaded
+        try:
+            predict = self._load(model_id, version)
+        except Exception as err:  # noqa: BLE001
+            if loaded is not None:             # keep scoring with the old version; try again next refresh
+                loaded.checked_at = now
+                return loaded
+            detail = f"loading {model_id} version {version} failed: {type(err).__name__}: {err}"[:300]
+            return _Slot(version, None, now, detail, MODEL_ERROR)
+        return _Slot(version, predict, now, "", OK)

@@ -1,0 +1,89 @@
+"""The in-process backend against a real registered model in a real (SQLite) MLflow registry."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from connectors.scoring import ScoringConfig, make_scorer
+from operators.learning.frame import vectors_frame
+from tests.scoring.checks import one_each, probs, statuses
+from tests.scoring.conftest import MODEL_ID, ScoringEnv, requests
+
+
+def _pyfunc_probs(tracking_uri: str, version: str, vectors: np.ndarray, model_id: str = MODEL_ID) -> np.ndarray:
+    """What ``mlflow.pyfunc`` itself answers (schema enforced): the reference for every backend."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    model = mlflow.pyfunc.load_model(f"models:/{model_id}/{version}")
+    return np.asarray(model.predict(vectors_frame(vectors)), dtype=np.float64)
+
+
+def test_local_scores_with_the_champion_like_pyfunc(scoring_env: ScoringEnv) -> None:
+    batch = requests(12)
+    scorer = make_scorer(ScoringConfig(backend="local"))
+    results = scorer.score(batch)
+    one_each(batch, results)
+    assert statuses(results) == ["ok"] * 12
+    assert {r.model_version for r in results} == {scoring_env.version}
+    assert {r.attempts for r in results} == {1}
+    expected = _pyfunc_probs(scoring_env.tracking_uri, scoring_env.version, np.stack([q.vector for q in batch]))
+    np.testing.assert_allclose(probs(results), expected, rtol=1e-12, atol=1e-15)
+    assert len(set(map(tuple, probs(results).round(6)))) == 12      # the rows really differ
+    single = scorer.score(batch[3:4])                                # batch size does not change the numbers
+    np.testing.assert_allclose(probs(single), expected[3:4], rtol=1e-12, atol=1e-15)
+    scorer.close()
+
+
+def test_local_says_no_model_per_request_and_model_error_for_bad_input(scoring_env: ScoringEnv) -> None:
+    good = requests(3)
+    nan = replace(good[1], episode_id="nan", vector=np.full_like(good[1].vector, np.nan))
+    short = replace(good[2], episode_id="short", vector=good[2].vector[:10])
+    other = requests(2, model_id="NQ_MODEL", prefix="nq")
+    batch = [good[0], other[0], nan, short, other[1], good[2]]
+    results = make_scorer(ScoringConfig(backend="local")).score(batch)
+    one_each(batch, results)
+    assert statuses(results) == ["ok", "no_model", "model_error", "model_error", "no_model", "ok"]
+    assert "no version of NQ_MODEL has alias 'champion'" in results[1].detail and results[1].attempts == 0
+    assert results[2].detail.startswith("predict raised ValueError") and results[2].model_version == scoring_env.version
+    assert "shape (10,)" in results[3].detail and results[3].attempts == 0
+
+
+@pytest.mark.slow
+def test_local_follows_the_alias_after_refresh(scoring_env: ScoringEnv) -> None:
+    """The alias ``challenger`` appears, then moves to a new version: the scorer re-reads it at most
+    every ``refresh_s`` (injected clock) and scores with the version it names."""
+    from mlflow import MlflowClient
+
+    from tests.learning.models import register_tiny_model
+
+    now = [0.0]
+    cfg = ScoringConfig(backend="local", alias="challenger", refresh_s=5.0)
+    scorer = make_scorer(cfg, clock=lambda: now[0])
+    batch = requests(4, seed=11)
+    assert statuses(scorer.score(batch)) == ["no_model"] * 4
+    client = MlflowClient(tracking_uri=scoring_env.tracking_uri, registry_uri=scoring_env.tracking_uri)
+    client.set_registered_model_alias(MODEL_ID, "challenger", scoring_env.version)
+    now[0] = 4.9
+    assert statuses(scorer.score(batch)) == ["no_model"] * 4          # not re-read yet
+    now[0] = 5.0
+    first = scorer.score(batch)
+    assert {r.model_version for r in first} == {scoring_env.version} and statuses(first) == ["ok"] * 4
+    new = register_tiny_model(scoring_env.tracking_uri, MODEL_ID, seed=5, alias="challenger")
+    assert new != scoring_env.version
+    now[0] = 9.0
+    assert {r.model_version for r in scorer.score(batch)} == {scoring_env.version}
+    now[0] = 10.0
+    moved = scorer.score(batch)
+    one_each(batch, moved)
+    assert {r.model_version for r in moved} == {new} and statuses(moved) == ["ok"] * 4
+    vectors = np.stack([q.vector for q in batch])
+    np.testing.assert_allclose(probs(moved), _pyfunc_probs(scoring_env.tracking_uri, new, vectors), rtol=1e-12,
+                               atol=1e-15)
+    assert not np.allclose(probs(moved), probs(first))
+    client.delete_registered_model_alias(MODEL_ID, "challenger")
+    now[0] = 15.0
+    assert statuses(scorer.score(batch)) == ["no_model"] * 4          # alias gone: nothing is champion
