@@ -1,0 +1,263 @@
+"""The live-market simulator: replay DBN files onto a Kafka topic as a live feed would send them.
+
+Order on the topic: every definition first (so consumers know the instruments before any book
+event), then the MBO of all files merged by ``ts_recv`` (a stable merge: each file's own order is
+kept, so every book sees exactly its file's record sequence), then statistics. Messages are
+keyed by instrument id (a contract stays on one partition) and batched like a feed handler
+flushes: consecutive records of one instrument within a short event-time window, at most
+``MAX_MESSAGE_BYTES`` (Event Hubs' limit). Each message carries the wall-clock publish time in
+the ``published-ns`` header for latency measurements.
+
+Pacing: ``speed=None`` publishes as fast as the broker takes it; ``speed=x`` sends each batch
+when ``x`` × the elapsed wall time reaches the ``ts_recv`` of its last record (when a live
+batch would be complete), measured from the first MBO record. ``max_idle_s`` caps the wall wait
+between two batches (overnight gaps between sessions), so a multi-day replay stays watchable.
+
+The schedule is computed up front (:func:`schedule`), so it is tested exactly, without a clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from connectors.dbn.reader import BadHeader, DbnFileReader, upgrade_to_v3
+from connectors.kafka.codec import (
+    MAX_MESSAGE_BYTES,
+    batches,
+    encode_headers,
+    encode_records,
+    instrument_key,
+)
+from operators.errors import ConfigError, SourceError
+
+log = logging.getLogger("spymaster.publish")
+
+RECORD_BYTES_PER_MESSAGE = 960_000
+"""Record payload per message: headers and Kafka framing stay under Event Hubs' 1 MB request."""
+DEFAULT_WINDOW_MS = 100.0
+"""A live feed handler flushes a batch at least this often in event time."""
+_SCHEMA_ORDER = {"definition": 0, "mbo": 1, "statistics": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message to publish: its key, records (one instrument, one schema) and send time."""
+
+    instrument_id: int
+    schema: str
+    records: np.ndarray
+    due_s: float
+    """Wall-clock seconds after the start at which it is due (0 for as fast as possible)."""
+
+    @property
+    def key(self) -> bytes:
+        return instrument_key(self.instrument_id)
+
+
+@dataclass(frozen=True, slots=True)
+class PublishReport:
+    topic: str
+    records: int
+    messages: int
+    bytes: int
+    seconds: float
+    by_schema: dict[str, int] = field(default_factory=dict)
+    max_message_bytes: int = 0
+    failed: int = 0
+    """Messages the broker did not acknowledge."""
+
+    @property
+    def records_per_s(self) -> float:
+        return self.records / self.seconds if self.seconds > 0 else float("inf")
+
+    def summary(self) -> str:
+        return (f"published {self.records:,} records in {self.messages:,} messages ({self.bytes / 1e6:.1f} MB) to "
+                f"{self.topic} in {self.seconds:.1f} s: {self.records_per_s:,.0f} records/s"
+                + (f"; {self.failed} message(s) FAILED" if self.failed else ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    dataset: str
+    by_schema: dict[str, np.ndarray]
+
+
+def load_files(paths: Sequence[Path]) -> Loaded:
+    """Read every file whole, in DBN v3 layout, and merge each schema across files.
+
+    MBO is merged by ``ts_recv`` with a stable sort on each file's running maximum, which keeps
+    every file's own order; definitions and statistics likewise.
+    """
+    parts: dict[str, list[np.ndarray]] = {}
+    dataset = ""
+    for path in paths:
+        try:
+            reader = DbnFileReader(Path(path))
+        except BadHeader as exc:
+            raise SourceError(f"{path} is not a DBN file: {exc.detail}") from None
+        try:
+            h = reader.header
+            if h.schema not in _SCHEMA_ORDER:
+                raise SourceError(f"{path} holds {h.schema or 'mixed'} records; publish takes mbo, definition "
+                                  f"and statistics files")
+            schema = str(getattr(h.schema, "value", h.schema))
+            dataset = dataset or h.dataset
+            chunks = []
+            while len(block := reader.read(1 << 18)):
+                chunks.append(upgrade_to_v3(block, schema, h.version, h.ts_out))
+            if reader.fault is not None:
+                log.warning("%s: %s at record %d; publishing what came before", path, reader.fault.reason,
+                            reader.fault.record)
+            if chunks:
+                parts.setdefault(schema, []).append(np.concatenate(chunks))
+        finally:
+            reader.close()
+    return Loaded(dataset, {schema: _merge(arrays) for schema, arrays in parts.items()})
+
+
+def _merge(arrays: list[np.ndarray]) -> np.ndarray:
+    if len(arrays) == 1:
+        return arrays[0]
+    keys = np.concatenate([np.maximum.accumulate(a["ts_recv"].astype(np.int64)) for a in arrays])
+    order = np.argsort(keys, kind="stable")  # ties: earlier file first, then file order
+    return np.concatenate(arrays)[order]
+
+
+def schedule(loaded: Loaded, *, speed: float | None, window_ms: float = DEFAULT_WINDOW_MS,
+             max_bytes: int = RECORD_BYTES_PER_MESSAGE, max_idle_s: float | None = None) -> list[Message]:
+    """Every message in send order with its due time (see the module docstring)."""
+    if speed is not None and not speed > 0:
+        raise ConfigError(f"--speed must be a positive factor of real time, not {speed}")
+    window_ns = int(window_ms * 1e6)
+    out: list[Message] = []
+    mbo = loaded.by_schema.get("mbo")
+    t0 = int(mbo["ts_recv"].min()) if mbo is not None and len(mbo) else 0
+    last_due, last_ts = 0.0, t0
+    for schema in sorted(loaded.by_schema, key=_SCHEMA_ORDER.__getitem__):
+        records = loaded.by_schema[schema]
+        window = window_ns if schema == "mbo" else 2**62  # definitions/statistics: one batch per instrument
+        for iid, batch in batches(records, window_ns=window, max_bytes=max_bytes):
+            due = 0.0
+            if speed is not None and schema != "definition":
+                ts = max(int(batch["ts_recv"].max()), last_ts)
+                wait = (ts - last_ts) / 1e9 / speed
+                if max_idle_s is not None:
+                    wait = min(wait, max_idle_s)
+                due = last_due + wait
+                last_due, last_ts = due, ts
+            out.append(Message(iid, schema, batch, due))
+    return out
+
+
+def ensure_topic(bootstrap: str, topic: str, partitions: int, add_config: Mapping[str, str] | None = None,
+                 *, create: bool = True, timeout: float = 5.0) -> int:
+    """The topic's partition count, creating it with ``partitions`` if missing (and ``create``)."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    config = {"bootstrap.servers": bootstrap, **(add_config or {}),
+              "socket.connection.setup.timeout.ms": str(int(timeout * 1000)), "log_level": "0"}
+    admin = AdminClient(config)
+    try:
+        meta = admin.list_topics(timeout=timeout)
+    except KafkaException as exc:
+        raise SourceError(f"the Kafka broker {bootstrap} is not reachable ({exc.args[0].str()}); "
+                          f"check --bootstrap and that the broker runs") from None
+    found = meta.topics.get(topic)
+    if found is not None and found.error is None and found.partitions:
+        return len(found.partitions)
+    if not create:
+        raise SourceError(f"the topic {topic} does not exist on {bootstrap}; create it first (an event hub is "
+                          f"created with the portal, ARM or Bicep)")
+    futures = admin.create_topics([NewTopic(topic, partitions, 1)], operation_timeout=timeout)
+    for future in futures.values():
+        try:
+            future.result(timeout=timeout * 3)
+        except KafkaException as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise SourceError(f"cannot create the topic {topic} on {bootstrap}: {exc.args[0].str()}") from None
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # metadata catches up a moment later
+        found = admin.list_topics(topic, timeout=timeout).topics.get(topic)
+        if found is not None and found.error is None and len(found.partitions) == partitions:
+            return partitions
+        time.sleep(0.05)
+    raise SourceError(f"the topic {topic} was created on {bootstrap} but did not show {partitions} partitions")
+
+
+Progress = Callable[[int, int], None]
+"""Called with (records sent, records in total) as messages go out."""
+
+
+def send(messages: Sequence[Message], *, bootstrap: str, topic: str, dataset: str,
+         add_config: Mapping[str, str] | None = None, on_progress: Progress | None = None,
+         clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> PublishReport:
+    """Produce ``messages`` in order, each not before its due time; wait for every acknowledgement."""
+    from confluent_kafka import KafkaException, Producer
+
+    config = {"bootstrap.servers": bootstrap, "linger.ms": "5", "batch.size": "1000000",
+              "message.max.bytes": str(MAX_MESSAGE_BYTES + 46_000), "queue.buffering.max.kbytes": "262144",
+              **(add_config or {})}
+    try:
+        producer = Producer(config)
+    except KafkaException as exc:
+        raise ConfigError(f"the producer settings are not valid: {exc.args[0].str()}") from None
+    failed: list[str] = []
+
+    def delivered(err: object, _msg: object) -> None:
+        if err is not None:
+            failed.append(str(err))
+
+    total = sum(len(m.records) for m in messages)
+    sent_records = sent_bytes = biggest = 0
+    by_schema: dict[str, int] = {}
+    started = clock()
+    for m in messages:
+        wait = started + m.due_s - clock()
+        if wait > 0:
+            producer.poll(0)
+            sleep(wait)
+        value = encode_records(m.records)
+        headers = encode_headers(3, dataset)
+        while True:
+            try:
+                producer.produce(topic, value=value, key=m.key, headers=headers, on_delivery=delivered)
+                break
+            except BufferError:  # the local queue is full: let the broker catch up
+                producer.poll(0.05)
+        producer.poll(0)
+        sent_records += len(m.records)
+        sent_bytes += len(value)
+        biggest = max(biggest, len(value))
+        by_schema[m.schema] = by_schema.get(m.schema, 0) + len(m.records)
+        if on_progress is not None:
+            on_progress(sent_records, total)
+    left = producer.flush(60)
+    seconds = clock() - started
+    return PublishReport(topic, sent_records, len(messages), sent_bytes, seconds, by_schema, biggest,
+                         len(failed) + left)
+
+
+def publish_files(paths: Sequence[Path | str], bootstrap: str, topic: str, speed: float | None = None, *,
+                  partitions: int = 4, window_ms: float = DEFAULT_WINDOW_MS, max_idle_s: float | None = None,
+                  add_config: Mapping[str, str] | None = None, create_topic: bool = True,
+                  on_progress: Progress | None = None) -> PublishReport:
+    """Replay DBN files (files, directories or globs) onto ``topic``; see the module docstring."""
+    from connectors.dbn.source import resolve_inputs
+
+    files = [p for p in resolve_inputs([str(p) for p in paths]) if "/truth/" not in p.as_posix()]
+    loaded = load_files(files)
+    ensure_topic(bootstrap, topic, partitions, add_config, create=create_topic)
+    messages = schedule(loaded, speed=speed, window_ms=window_ms, max_idle_s=max_idle_s)
+    report = send(messages, bootstrap=bootstrap, topic=topic, dataset=loaded.dataset, add_config=add_config,
+                  on_progress=on_progress)
+    if report.failed:
+        raise SourceError(f"{report.failed} message(s) were not acknowledged by {bootstrap}; the topic {topic} "
+                          f"is incomplete")
+    return report

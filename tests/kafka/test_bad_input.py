@@ -1,0 +1,87 @@
+"""Bad input on the topic lands in bronze.mbo_dlq with a reason and topic/partition/offset; the
+rest of the topic is processed (SPEC §2.3)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from confluent_kafka import Producer
+
+from connectors.dbn.reader import DbnFileReader
+from connectors.delta.tables import BRONZE_MANIFEST, BRONZE_MBO, BRONZE_MBO_DLQ, SILVER_BOOK_1S
+from connectors.kafka.codec import encode_headers, encode_records, instrument_key, json_envelope
+from connectors.kafka.source import offset_of
+from tests.kafka.conftest import ONE_MESSAGE_PER_REQUEST
+
+
+def _records(sample_dir: Path, schema: str) -> np.ndarray:
+    path = sorted(sample_dir.glob(f"*.{schema}.dbn.zst"))[0]
+    reader = DbnFileReader(path)
+    try:
+        return reader.read(1_000_000)
+    finally:
+        reader.close()
+
+
+@pytest.mark.slow
+def test_bad_messages_become_dead_letters_and_the_rest_is_processed(
+        sample_dir: Path, kafka_broker, topic: str, kafka_replay, tmp_path: Path) -> None:
+    definitions = _records(sample_dir, "definition")
+    mbo = _records(sample_dir, "mbo")
+    front = int(mbo["instrument_id"][0])
+    mine = mbo[mbo["instrument_id"] == front][:2_000]
+    unknown = mine[100:101].copy()
+    unknown["instrument_id"] = 999_999  # never defined on the topic
+    garbage = np.random.default_rng(7).integers(0, 256, 300, dtype=np.uint8).tobytes()
+    garbage = bytes([0x03, 0x77]) + garbage  # a 12-byte record of rtype 0x77: not one we read
+    missing = json.loads(json_envelope(mine[1500:1501]).decode())
+    del missing["price"]
+    messages = [  # (value, records expected in bronze.mbo)
+        (encode_records(definitions), 0),                                  # offset 0
+        (encode_records(mine[:1000]), 1000),                               # 1
+        (garbage, 0),                                                      # 2: random bytes
+        (encode_records(mine[1000:1500])[: 56 * 2 + 30], 2),               # 3: truncated DBN after 2 records
+        (json.dumps(missing).encode(), 0),                                 # 4: JSON lacking price
+        (encode_records(unknown), 0),                                      # 5: valid record, unknown instrument
+        (json_envelope(mine[1500:1600], "GLBX.MDP3"), 100),                # 6: good JSON lines
+        (encode_records(mine[1600:]), len(mine) - 1600),                   # 7
+    ]
+    kafka_broker.create_topic(topic, 1)
+    producer = Producer({"bootstrap.servers": kafka_broker.bootstrap, **ONE_MESSAGE_PER_REQUEST})
+    for i, (value, _) in enumerate(messages):
+        headers = None if i in (4, 6) else encode_headers(3, "GLBX.MDP3")  # JSON from a foreign producer
+        producer.produce(topic, value=value, key=instrument_key(front), headers=headers)
+    assert producer.flush(10) == 0
+
+    lake = kafka_replay(topic, tmp_path / "lake")
+
+    dlq = lake.read(BRONZE_MBO_DLQ).sort_by("source_offset").to_pylist()
+    got = [(row["source"], offset_of(row["source_offset"]), row["source_offset"] & 0xFFFFF, row["reason"])
+           for row in dlq]
+    source = f"kafka:{topic}/0"
+    assert got == [
+        (source, 2, 0, "unknown_rtype"),
+        (source, 3, 2, "truncated_record"),
+        (source, 4, 0, "json_missing_field"),
+        (source, 5, 0, "unknown_instrument"),
+    ]
+    for row in dlq[:3]:
+        assert row["detail"].startswith(f"{topic}/0@{offset_of(row['source_offset'])}: ")
+        assert row["raw"]
+    assert dlq[0]["raw"] == garbage[:4096]
+    assert dlq[1]["raw"] == encode_records(mine[1000:1500])[56 * 2 : 56 * 2 + 30]
+    assert b'"order_id"' in dlq[2]["raw"] and "price" in dlq[2]["detail"]
+    assert dlq[3]["instrument_id"] == 999_999 and dlq[3]["raw"] == encode_records(unknown)
+
+    bronze = lake.read(BRONZE_MBO, ["source_offset", "order_id", "ts_recv"]).sort_by("source_offset")
+    assert bronze.num_rows == sum(n for _, n in messages)
+    offsets = [offset_of(o) for o in bronze["source_offset"].to_pylist()]
+    assert sorted(set(offsets)) == [1, 3, 6, 7]
+    kept = np.concatenate([mine[:1000], mine[1000:1002], mine[1500:]])
+    assert bronze["ts_recv"].to_numpy().tolist() == kept["ts_recv"].astype(np.int64).tolist()
+    assert lake.read(SILVER_BOOK_1S).num_rows > 0
+    manifest = lake.read(BRONZE_MANIFEST).to_pylist()
+    assert [(m["source"], m["faults"], m["status"]) for m in manifest] == [(source, 3, "complete")]

@@ -1,0 +1,148 @@
+"""``spymaster publish``: order, keys, batching, message size and pacing of the live-market simulator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from connectors.dbn.reader import DbnFileReader
+from connectors.kafka.codec import MAX_MESSAGE_BYTES, Records, decode_message, published_ns
+from replay.publish import Loaded, load_files, publish_files, schedule
+from tests.kafka.conftest import ONE_MESSAGE_PER_REQUEST
+
+
+def _file_records(sample_dir: Path, schema: str) -> list[np.ndarray]:
+    out = []
+    for path in sorted(sample_dir.glob(f"*.{schema}.dbn.zst")):
+        reader = DbnFileReader(path)
+        out.append(reader.read(10_000_000))
+        reader.close()
+    return out
+
+
+@pytest.fixture(name="loaded", scope="module")
+def fixture_loaded(sample_dir: Path) -> Loaded:
+    return load_files(sorted(sample_dir.glob("*.dbn.zst")))
+
+
+def test_merge_keeps_every_file_in_order_and_sorts_by_ts_recv(loaded: Loaded, sample_dir: Path) -> None:
+    mbo = loaded.by_schema["mbo"]
+    files = _file_records(sample_dir, "mbo")
+    assert len(mbo) == sum(len(f) for f in files)
+    assert (np.diff(mbo["ts_recv"].astype(np.int64)) >= 0).all()
+    for f in files:  # each file's records appear in the file's own order
+        day = mbo[np.isin(mbo["ts_recv"], f["ts_recv"])]
+        assert day.tobytes() == f.tobytes()
+
+
+def test_schedule_sends_definitions_first_then_mbo_then_statistics(loaded: Loaded) -> None:
+    messages = schedule(loaded, speed=None, window_ms=1000)
+    order = [m.schema for m in messages]
+    first_mbo, first_stat = order.index("mbo"), order.index("statistics")
+    assert set(order[:first_mbo]) == {"definition"}
+    assert set(order[first_mbo:first_stat]) == {"mbo"} and set(order[first_stat:]) == {"statistics"}
+    assert all(m.due_s == 0.0 for m in messages)
+    for m in messages:
+        assert (m.records["instrument_id"] == m.instrument_id).all()
+        assert m.key == str(m.instrument_id).encode()
+        span = int(m.records["ts_recv"].max()) - int(m.records["ts_recv"].min())
+        assert m.schema != "mbo" or span < 1_000_000_000
+    got = np.concatenate([m.records for m in messages if m.schema == "mbo"])
+    assert len(got) == len(loaded.by_schema["mbo"])
+    for iid in np.unique(got["instrument_id"]):  # per instrument, the exact record sequence
+        assert got[got["instrument_id"] == iid].tobytes() == \
+            loaded.by_schema["mbo"][loaded.by_schema["mbo"]["instrument_id"] == iid].tobytes()
+
+
+def test_schedule_paces_on_ts_recv_at_the_speed_factor(loaded: Loaded) -> None:
+    speed = 20.0
+    messages = schedule(loaded, speed=speed, window_ms=1000)
+    mbo = [m for m in messages if m.schema == "mbo"]
+    t0 = int(loaded.by_schema["mbo"]["ts_recv"].min())
+    seen = t0
+    for m in mbo:  # due when the batch's last record is due at speed x real time
+        seen = max(seen, int(m.records["ts_recv"].max()))
+        assert m.due_s == pytest.approx((seen - t0) / 1e9 / speed, abs=1e-6)
+    assert all(m.due_s == 0.0 for m in messages if m.schema == "definition")
+    dues = [m.due_s for m in messages]
+    assert dues == sorted(dues)
+    day = (int(loaded.by_schema["mbo"]["ts_recv"].max()) - t0) / 1e9
+    assert mbo[-1].due_s == pytest.approx(day / speed, rel=1e-9)
+
+
+def test_max_idle_caps_every_wait(loaded: Loaded) -> None:
+    capped = schedule(loaded, speed=1.0, window_ms=1000, max_idle_s=2.0)
+    waits = np.diff([m.due_s for m in capped])
+    assert waits.max() == pytest.approx(2.0)
+    assert capped[-1].due_s < schedule(loaded, speed=1.0, window_ms=1000)[-1].due_s / 2
+
+
+def test_schedule_splits_at_the_size_limit(loaded: Loaded) -> None:
+    messages = schedule(loaded, speed=None, window_ms=3_600_000, max_bytes=56 * 50)
+    mbo = [m for m in messages if m.schema == "mbo"]
+    assert max(len(m.records) for m in mbo) == 50
+    assert sum(len(m.records) for m in mbo) == len(loaded.by_schema["mbo"])
+
+
+@pytest.mark.slow
+def test_publish_puts_every_record_on_the_topic_keyed_by_instrument(sample_dir: Path, kafka_broker, topic: str) -> None:
+    report = publish_files([sample_dir], kafka_broker.bootstrap, topic, None, partitions=3, window_ms=60_000,
+                           add_config=ONE_MESSAGE_PER_REQUEST)
+    consumer = Consumer({"bootstrap.servers": kafka_broker.bootstrap, "group.id": "t", "enable.partition.eof": "true"})
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(3)])
+    messages, eof = [], set()
+    while len(eof) < 3:
+        for msg in consumer.consume(500, 5):
+            if msg.error():
+                eof.add(msg.partition())
+            else:
+                messages.append(msg)
+    consumer.close()
+
+    assert len(messages) == report.messages
+    by_schema: dict[str, int] = {}
+    partition_of: dict[int, set[int]] = {}
+    for msg in messages:
+        assert len(msg.value()) <= MAX_MESSAGE_BYTES
+        assert published_ns(msg.headers()) is not None
+        (piece,) = decode_message(msg.value(), msg.headers())
+        assert isinstance(piece, Records)
+        ids = set(piece.records["instrument_id"].tolist())
+        assert ids == {int(msg.key())}
+        partition_of.setdefault(int(msg.key()), set()).add(msg.partition())
+        by_schema[piece.schema] = by_schema.get(piece.schema, 0) + len(piece.records)
+    assert by_schema == report.by_schema
+    assert by_schema["mbo"] == sum(len(f) for f in _file_records(sample_dir, "mbo"))
+    assert all(len(parts) == 1 for parts in partition_of.values())  # a contract stays on one partition
+    assert report.records == sum(by_schema.values()) and report.failed == 0
+
+
+@pytest.mark.slow
+def test_publish_command_prints_a_summary(sample_dir: Path, kafka_broker, topic: str, capsys) -> None:
+    from flows.cli import main
+
+    files = [str(p) for p in sorted(sample_dir.glob("*.definition.dbn.zst"))]
+    code = main(["publish", *files, "--topic", topic, "--bootstrap", kafka_broker.bootstrap, "--max",
+                 "--partitions", "2"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert f"published 4 records in 2 messages (0.0 MB) to {topic}" in out
+    assert "records by schema: definition 4;" in out
+
+
+def test_publish_command_needs_a_broker(capsys) -> None:
+    from flows.cli import main
+
+    assert main(["publish", "x.dbn", "--topic", "t"]) == 2
+    assert "name the broker with --bootstrap HOST:PORT" in capsys.readouterr().err
+
+
+def test_publish_to_event_hubs_needs_its_connection_string(capsys, monkeypatch) -> None:
+    from flows.cli import main
+
+    monkeypatch.delenv("EVENTHUBS_CONNECTION_STRING", raising=False)
+    assert main(["publish", "x.dbn", "--eventhubs"]) == 2
+    assert "EVENTHUBS_CONNECTION_STRING is empty" in capsys.readouterr().err
