@@ -85,19 +85,18 @@ def _register_synthetic(model_id: str) -> str:
     import mlflow
 
     from connectors.mlflow.registry import register_pipeline
-    from connectors.mlflow.tracking import configure
+    from connectors.mlflow.tracking import use_experiment
     from operators.features.registry import REGISTRY_VERSION
     from operators.learning.dataset import memory_from
-    from operators.learning.frame import vectors_frame
+    from operators.learning.frame import vectors_matrix
     from operators.learning.models import make_pipeline
 
-    configure()
+    use_experiment(f"{model_id}-bench")      # artifacts beside the temporary store, not in ./mlruns
     rows = synthetic_rows(7)
-    pipeline = make_pipeline({"family": "logreg", "C": 1.0}, 7).fit(vectors_frame(rows.vectors), rows.outcomes)
-    mlflow.set_experiment(f"{model_id}-bench")
+    pipeline = make_pipeline({"family": "logreg", "C": 1.0}, 7).fit(vectors_matrix(rows.vectors), rows.outcomes)
     with mlflow.start_run(run_name="bench-synthetic"):
         ref = register_pipeline(pipeline, model_id=model_id, snapshot_id="bench-synthetic",
-                                registry_version=REGISTRY_VERSION, input_example=vectors_frame(rows.vectors[:2]),
+                                registry_version=REGISTRY_VERSION, input_example=vectors_matrix(rows.vectors[:2]),
                                 memory=memory_from(rows))
     return ref.version
 

@@ -202,13 +202,13 @@ def _trial(number: int, params: dict[str, Any], rows: TrainingSet, plan: _Plan) 
 
 
 def _fit_predict(params: dict[str, Any], seed: int, fit: TrainingSet, score: TrainingSet) -> np.ndarray:
-    from operators.learning.frame import vectors_frame
+    from operators.learning.frame import vectors_matrix
     from operators.learning.leakage import assert_fitted_on
     from operators.learning.models import make_pipeline, predict_proba3
 
-    pipeline = make_pipeline(params, seed).fit(vectors_frame(fit.vectors), fit.outcomes)
+    pipeline = make_pipeline(params, seed).fit(vectors_matrix(fit.vectors), fit.outcomes)
     assert_fitted_on(pipeline, fit.vectors)
-    return predict_proba3(pipeline, vectors_frame(score.vectors))
+    return predict_proba3(pipeline, vectors_matrix(score.vectors))
 
 
 def _finish(plan: _Plan, best: TrialResult, results: list[TrialResult], run_id: str, uri: str) -> TrainingReport:
@@ -217,16 +217,16 @@ def _finish(plan: _Plan, best: TrialResult, results: list[TrialResult], run_id: 
     from connectors.mlflow.registry import register_pipeline
     from connectors.mlflow.trials import log_evaluation
     from operators.learning.dataset import memory_from
-    from operators.learning.frame import vectors_frame
+    from operators.learning.frame import vectors_matrix
     from operators.learning.leakage import assert_fitted_on
     from operators.learning.models import flat_params, make_pipeline, predict_proba3
 
     fit, test = plan.fit, plan.test
-    final = make_pipeline(best.params, plan.seed).fit(vectors_frame(fit.vectors), fit.outcomes)
+    final = make_pipeline(best.params, plan.seed).fit(vectors_matrix(fit.vectors), fit.outcomes)
     memory = memory_from(fit)
     assert_fitted_on(final, fit.vectors)
     assert_fitted_on(memory.scaling, fit.vectors)
-    proba = predict_proba3(final, vectors_frame(test.vectors))
+    proba = predict_proba3(final, vectors_matrix(test.vectors))
     test_eval = evaluate(test.outcomes, proba)
     test_base = majority_baseline(fit.outcomes, test.outcomes)
     val_base = majority_baseline(plan.train.outcomes, plan.validation.outcomes)
@@ -236,7 +236,7 @@ def _finish(plan: _Plan, best: TrialResult, results: list[TrialResult], run_id: 
     log_evaluation(test_eval, test.outcomes, proba, prefix="test_")
     version = register_pipeline(
         final, model_id=plan.model_id, snapshot_id=plan.snapshot_id, registry_version=plan.registry_version,
-        input_example=vectors_frame(fit.vectors[:5]), memory=memory, alias=plan.alias,
+        input_example=vectors_matrix(fit.vectors[:2]), memory=memory, alias=plan.alias,
         tags={"seed": str(plan.seed), "best_family": str(best.params["family"]), "refit": plan.refit,
               "test_sessions": _span(plan.split.test)})
     rows = {k: len(getattr(plan, k)) for k in ("train", "validation", "test", "fit")}

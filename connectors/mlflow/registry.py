@@ -4,7 +4,12 @@ What a registered version carries (the contract every scorer relies on):
 
 - flavor ``mlflow.sklearn`` (skops serialisation), ``pyfunc_predict_fn="predict_proba"``, so pyfunc
   ``predict`` returns an (n, 3) array of probabilities in ``CLASSES`` order;
-- a signature of 144 ``double`` columns named by the vector layout, and an input example;
+- a signature of one tensor ``float64 (-1, 144)`` (output ``float64 (-1, 3)``) and an (n, 144)
+  float64 input example: the pipeline is fitted on arrays, so it has no feature names and the
+  servers validate one array instead of 144 columns (``operators/learning/frame.py``);
+- the vector layout's element names, so users can still see which element is which: in the MLmodel
+  file (``metadata["feature_vector"]``: column, layout version, names) and as the run artifact
+  ``feature_names.json``;
 - version tags ``model_id``, ``snapshot_id``, ``registry_version`` (+ any extra tags);
 - the retrieval memory (``connectors.models.memory_store.save_memory`` output) under the run's
   artifact path ``retrieval/``, so a model version and its memory always travel together;
@@ -23,9 +28,11 @@ import numpy as np
 
 from connectors.mlflow.tracking import ModelVersionRef
 from operators.learning.classes import N_CLASSES
+from operators.learning.frame import FEATURE_COLUMN, vectors_matrix
+from operators.vectors import VECTOR_NAMES, VECTOR_SIZE, VECTOR_VERSION
 
 if TYPE_CHECKING:
-    import pandas as pd
+    from mlflow.models import ModelSignature
     from sklearn.pipeline import Pipeline
 
     from operators.retrieval import Memory
@@ -34,6 +41,7 @@ log = logging.getLogger(__name__)
 
 MODEL_ARTIFACT = "model"
 MEMORY_ARTIFACT = "retrieval"
+FEATURE_NAMES_ARTIFACT = "feature_names.json"
 _REQUIREMENTS = ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")
 
 
@@ -43,13 +51,27 @@ def pip_requirements() -> list[str]:
     return [f"{name}=={_dist_version(name)}" for name in _REQUIREMENTS]
 
 
+def model_signature() -> ModelSignature:
+    """``float64 (-1, 144)`` in, ``float64 (-1, 3)`` out: one tensor, validated as a whole."""
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import Schema, TensorSpec
+
+    return ModelSignature(inputs=Schema([TensorSpec(np.dtype(np.float64), (-1, VECTOR_SIZE))]),
+                          outputs=Schema([TensorSpec(np.dtype(np.float64), (-1, N_CLASSES))]))
+
+
+def feature_names() -> dict[str, object]:
+    """What each element of the input vector is (logged with the model; the signature has no names)."""
+    return {"column": FEATURE_COLUMN, "layout_version": VECTOR_VERSION, "names": list(VECTOR_NAMES)}
+
+
 def register_pipeline(
     pipeline: Pipeline,
     *,
     model_id: str,
     snapshot_id: str,
     registry_version: str,
-    input_example: pd.DataFrame,
+    input_example: np.ndarray,
     memory: Memory | None,
     alias: str | None = "champion",
     tags: Mapping[str, str] | None = None,
@@ -57,28 +79,37 @@ def register_pipeline(
     """Log ``pipeline`` in the active MLflow run, register it under ``model_id``, tag it, move ``alias``.
 
     Must be called inside ``mlflow.start_run()``; the memory directory (if any) is logged into the
-    same run under ``retrieval/`` (``save_memory``'s layout). Returns the new version.
+    same run under ``retrieval/`` (``save_memory``'s layout). ``pipeline`` must be fitted on
+    ``vectors_matrix`` arrays (no feature names); ``input_example`` is a few setup vectors.
+    Returns the new version.
     """
     import mlflow
     import mlflow.sklearn
     from mlflow import MlflowClient
-    from mlflow.models import infer_signature
 
     run = mlflow.active_run()
     if run is None:
         msg = "register_pipeline needs an active MLflow run; call it inside mlflow.start_run()"
         raise RuntimeError(msg)
-    proba = np.asarray(pipeline.predict_proba(input_example), dtype=np.float64)
+    if getattr(pipeline, "feature_names_in_", None) is not None:
+        msg = ("the pipeline was fitted on a frame with column names; fit it on vectors_matrix(vectors) "
+               "so it matches the (-1, 144) tensor signature")
+        raise ValueError(msg)
+    example = vectors_matrix(input_example)
+    proba = np.asarray(pipeline.predict_proba(example), dtype=np.float64)
     if proba.shape[1] != N_CLASSES:
         msg = f"the pipeline predicts {proba.shape[1]} classes, the contract needs {N_CLASSES} (BREAK, REJECT, CHOP)"
         raise ValueError(msg)
     if memory is not None:
         _log_memory(memory)
+    names = feature_names()
+    mlflow.log_dict(names, FEATURE_NAMES_ARTIFACT)
     info = mlflow.sklearn.log_model(
         pipeline,
         name=MODEL_ARTIFACT,
-        signature=infer_signature(input_example, proba),
-        input_example=input_example,
+        signature=model_signature(),
+        input_example=example,
+        metadata={"feature_vector": names},
         pyfunc_predict_fn="predict_proba",
         registered_model_name=model_id,
         serialization_format="skops",

@@ -199,8 +199,8 @@ def _registry_version(cfg: ScoringConfig) -> Callable[[], str | None]:
     return resolve
 
 
-def mlflow_http_scorer(cfg: ScoringConfig, *, orient: str = "split", **kwargs: Any) -> HttpScorer:
-    return HttpScorer(cfg, mlflow_http_adapter(orient), path="/invocations", **kwargs)
+def mlflow_http_scorer(cfg: ScoringConfig, **kwargs: Any) -> HttpScorer:
+    return HttpScorer(cfg, mlflow_http_adapter(), path="/invocations", **kwargs)
 
 
 def azureml_scorer(cfg: ScoringConfig, **kwargs: Any) -> HttpScorer:

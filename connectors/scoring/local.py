@@ -5,11 +5,12 @@ when it names another version, that version is loaded and used from this batch o
 flow follows the champion without restarting. The alias is resolved to a version first and the
 model loaded by version, so ``model_version`` always names the model that produced the numbers.
 
-Speed: ``pyfunc.predict`` re-validates a 144-column schema per call (tens of ms here). For the
-sklearn flavour whose signature lists exactly ``VECTOR_NAMES`` with one type (checked once at load)
-we call the pyfunc's underlying model (``get_raw_model()``) with its logged ``predict_fn`` on the
-array cast to the signature's type, which computes the same numbers in well under a millisecond.
-Any other model goes through ``pyfunc.predict`` with a DataFrame.
+Speed: for the sklearn flavour whose signature is the vector tensor ``(-1, 144)`` with no feature
+names fitted (checked once at load; what ``register_pipeline`` logs) we call the pyfunc's
+underlying model (``get_raw_model()``) with its logged ``predict_fn`` on the array cast to the
+tensor's type: the numbers ``pyfunc.predict`` gives, without its per-call schema pass. Any other
+model goes through ``pyfunc.predict``: with the cast array for a tensor signature, with a frame of
+``VECTOR_NAMES`` columns for a named-column one (versions registered before the tensor contract).
 
 Statuses: ``no_model`` when the alias names nothing (or the registry cannot say and nothing is
 loaded yet), ``model_error`` when loading or predicting raises. A registry that is briefly
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import threading
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -65,23 +65,25 @@ def load_predictor(model_id: str, version: str) -> Predict:
     return _predictor(model)
 
 
+def vector_tensor_type(schema: Any) -> np.dtype | None:
+    """The element type when ``schema`` is exactly one tensor of shape (-1, 144), else ``None``."""
+    if schema is None or not schema.is_tensor_spec() or len(schema.inputs) != 1:
+        return None
+    spec = schema.inputs[0]
+    return spec.type if tuple(spec.shape) == (-1, VECTOR_SIZE) else None
+
+
 def _predictor(model: Any) -> Predict:
     meta = model.metadata
     schema = meta.get_input_schema()
-    names = tuple(schema.input_names()) if schema is not None else ()
-    kinds = {np.dtype(t) for t in schema.numpy_types()} if names else set()
-    if "sklearn" in meta.flavors and names == VECTOR_NAMES and len(kinds) == 1:
-        raw, dtype = model.get_raw_model(), kinds.pop()     # cast as pyfunc would: float32 → float64 is exact
-        fitted = getattr(raw, "feature_names_in_", None)
-        if fitted is None or tuple(fitted) == VECTOR_NAMES:
-            method = getattr(raw, meta.flavors["python_function"].get("predict_fn", "predict"))
-
-            def fast(x: np.ndarray) -> np.ndarray:
-                with warnings.catch_warnings():      # the names were checked once, above
-                    warnings.filterwarnings("ignore", message="X does not have valid feature names")
-                    return method(x.astype(dtype, copy=False))
-
-            return fast
+    dtype = vector_tensor_type(schema)
+    if dtype is not None:
+        if "sklearn" in meta.flavors:
+            raw = model.get_raw_model()
+            if getattr(raw, "feature_names_in_", None) is None:
+                method = getattr(raw, meta.flavors["python_function"].get("predict_fn", "predict"))
+                return lambda x: method(x.astype(dtype, copy=False))    # float32 → float64 is exact
+        return lambda x: np.asarray(model.predict(x.astype(dtype, copy=False)))
 
     def through_pyfunc(x: np.ndarray) -> np.ndarray:
         import pandas as pd

@@ -4,15 +4,22 @@ Written from the documented contract of a managed online endpoint serving an MLf
 
 - the deployment mounts the model under ``AZUREML_MODEL_DIR``; ``MLFLOW_MODEL_FOLDER`` names the
   folder holding the ``MLmodel`` file (default: the single folder in there, or the dir itself);
-- a request body is ``{"input_data": {"columns": [...], "index": [...], "data": [[...], ...]},
-  "params": {...}}``: a pandas DataFrame in *split* orientation (``index`` optional);
+- a request body is ``{"input_data": {"columns": ["feature_vector"], "index": [...],
+  "data": [[[v0, ..., v143]], ...]}, "params": {...}}``: a pandas DataFrame in *split* orientation
+  (``index`` optional) whose one column holds each row's whole vector. For convenience
+  ``input_data`` may also be the same split with the 144 element names as columns (any order; the
+  names come from the MLmodel file's ``metadata["feature_vector"]["names"]``), or a bare list of
+  vectors;
 - the answer is a bare JSON list: one row of class probabilities (BREAK, REJECT, CHOP) per input
   row, because the model is logged with ``pyfunc_predict_fn="predict_proba"``.
 
-Columns are cast to the types of the model's signature before ``pyfunc.predict``, which then
-enforces the signature (a missing column is an error, as on the real endpoint). Requests whose
-columns are exactly the signature's take a fast path (see ``_fast_path``) with the same numbers. A body we cannot
-read is answered 400 with ``{"message": ...}``; a model that raises is a 500 from the server.
+Every form becomes one (n, 144) array of the signature's tensor type (``float64 (-1, 144)``). An
+sklearn model fitted without feature names is called directly with its logged ``predict_fn`` (the
+numbers ``pyfunc.predict`` gives, without its schema pass); any other model goes through
+``pyfunc.predict`` with that array. A body we cannot read is answered 400 with ``{"message": ...}``;
+a model that raises is a 500 from the server.
+
+Self-contained on purpose: the deployment ships this file alone, not the project.
 """
 
 from __future__ import annotations
@@ -20,17 +27,31 @@ from __future__ import annotations
 import json
 import logging
 import os
-import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 log = logging.getLogger("spymaster.score")
-_model: Any = None
-_fast: tuple[list[str], np.dtype, Callable[[np.ndarray], Any]] | None = None
+FEATURE_COLUMN = "feature_vector"
+
+
+class _Served(NamedTuple):
+    """The loaded model as this script uses it: input width and type, element names, predict.
+
+    A NamedTuple, not a dataclass: azmlinfsrv imports this file without registering it in
+    ``sys.modules``, which ``dataclass`` needs to resolve postponed annotations."""
+
+    width: int
+    dtype: np.dtype
+    names: tuple[str, ...]
+    predict: Callable[[np.ndarray], Any]
+    direct: bool
+
+
+_served: _Served | None = None
 
 
 def model_path() -> Path:
@@ -49,81 +70,72 @@ def model_path() -> Path:
 
 def init() -> None:
     """Load the model once per worker process."""
-    global _model, _fast
+    global _served
     import mlflow.pyfunc
 
     path = model_path()
-    _model = mlflow.pyfunc.load_model(str(path))
-    _fast = _fast_path(_model)
-    log.info("loaded MLflow model from %s (fast path: %s)", path, _fast is not None)
+    _served = served(mlflow.pyfunc.load_model(str(path)))
+    log.info("loaded MLflow model from %s (%d inputs, direct sklearn call: %s)", path, _served.width, _served.direct)
+
+
+def served(model: Any) -> _Served:
+    """What ``run`` needs from a pyfunc model whose signature is one (-1, width) tensor."""
+    meta = model.metadata
+    schema = meta.get_input_schema()
+    if schema is None or not schema.is_tensor_spec() or len(schema.inputs) != 1 or len(schema.inputs[0].shape) != 2:
+        raise RuntimeError("the model's signature must be one tensor of shape (-1, n): the setup vector")
+    spec = schema.inputs[0]
+    names = tuple((meta.metadata or {}).get(FEATURE_COLUMN, {}).get("names", ()))
+    if "sklearn" in meta.flavors:
+        raw = model.get_raw_model()
+        if getattr(raw, "feature_names_in_", None) is None:
+            method = getattr(raw, meta.flavors["python_function"].get("predict_fn", "predict"))
+            return _Served(spec.shape[1], spec.type, names, method, True)
+    return _Served(spec.shape[1], spec.type, names, model.predict, False)
 
 
 def run(raw_data: str) -> Any:
     """One request: JSON text in, a list of probability rows out (or a 400 response)."""
+    if _served is None:
+        raise RuntimeError("init() was not called")
     try:
-        split = _split(json.loads(raw_data))
-        fast = _fast_input(split)
-        frame = _frame(split) if fast is None else None
+        x = vectors(json.loads(raw_data), _served)
     except (ValueError, TypeError, KeyError) as err:
         return _bad_request(str(err))
-    if fast is not None:                                # a model that raises is a 500 either way
-        return np.asarray(_fast[2](fast)).tolist()  # type: ignore[index]
-    out = _model.predict(frame)
+    out = _served.predict(x)                             # a model that raises is a 500
     if isinstance(out, pd.DataFrame):
         return out.to_dict(orient="records")
     return np.asarray(out).tolist()
 
 
-def _fast_path(model: Any) -> tuple[list[str], np.dtype, Callable[[np.ndarray], Any]] | None:
-    """For an sklearn model whose signature has one type for all named columns: (names, dtype,
-    predict_fn of the fitted estimator). Requests with exactly those columns, in that order, skip
-    pandas and the per-column schema pass (tens of ms for 144 columns); their values are cast to the
-    signature's type first, so the numbers are the ones ``pyfunc.predict`` gives."""
-    meta = model.metadata
-    schema = meta.get_input_schema()
-    if "sklearn" not in meta.flavors or schema is None or not schema.has_input_names():
-        return None
-    kinds = {np.dtype(t) for t in schema.numpy_types()}
-    raw = model.get_raw_model()
-    names = list(schema.input_names())
-    fitted = getattr(raw, "feature_names_in_", None)
-    if len(kinds) != 1 or (fitted is not None and list(fitted) != names):
-        return None
-    method = getattr(raw, meta.flavors["python_function"].get("predict_fn", "predict"))
-
-    def predict(x: np.ndarray) -> Any:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="X does not have valid feature names")
-            return method(x)
-
-    return names, kinds.pop(), predict
-
-
-def _split(body: Any) -> dict[str, Any]:
+def vectors(body: Any, model: _Served) -> np.ndarray:
+    """The (n, width) array of a request body in any of the accepted forms (module docstring)."""
     if not isinstance(body, dict) or "input_data" not in body:
         raise ValueError("the body must be a JSON object with 'input_data'")
-    split = body["input_data"]
-    if not isinstance(split, dict) or "columns" not in split or "data" not in split:
-        raise ValueError("'input_data' must be a DataFrame in split orientation: {columns, index, data}")
-    return split
-
-
-def _fast_input(split: dict[str, Any]) -> np.ndarray | None:
-    if _fast is None or split["columns"] != _fast[0]:
-        return None
-    x = np.asarray(split["data"], dtype=_fast[1])
-    if x.ndim != 2 or x.shape[1] != len(_fast[0]):
-        raise ValueError(f"'data' must be rows of {len(_fast[0])} values, got shape {x.shape}")
+    data = body["input_data"]
+    if isinstance(data, list):
+        rows: Any = data
+    elif isinstance(data, dict) and "columns" in data and "data" in data:
+        rows = _split_rows(list(data["columns"]), data["data"], model)
+    else:
+        raise ValueError("'input_data' must be a DataFrame in split orientation {columns, index, data} "
+                         "or a list of vectors")
+    x = np.asarray(rows, dtype=model.dtype)
+    if x.ndim != 2 or x.shape[1] != model.width:
+        raise ValueError(f"each row must be one vector of {model.width} values, got shape {x.shape}")
     return x
 
 
-def _frame(split: dict[str, Any]) -> pd.DataFrame:
-    frame = pd.DataFrame(split["data"], columns=split["columns"], index=split.get("index"))
-    schema = _model.metadata.get_input_schema()
-    if schema is not None and schema.has_input_names():
-        types = dict(zip(schema.input_names(), schema.numpy_types(), strict=True))
-        frame = frame.astype({c: types[c] for c in frame.columns if c in types})
-    return frame
+def _split_rows(columns: list[str], data: Any, model: _Served) -> Any:
+    if columns == [FEATURE_COLUMN]:
+        if not all(isinstance(row, list) and len(row) == 1 for row in data):
+            raise ValueError(f"each row of 'data' must hold one cell: the {FEATURE_COLUMN} list")
+        return [row[0] for row in data]
+    if model.names and len(columns) == len(model.names) and set(columns) == set(model.names):
+        order = [columns.index(name) for name in model.names]
+        return np.asarray(data, dtype=model.dtype).reshape(-1, len(columns))[:, order]
+    raise ValueError(f"'columns' must be [{FEATURE_COLUMN!r}] or the model's {len(model.names) or model.width} "
+                     "feature names")
 
 
 def _bad_request(message: str) -> Any:

@@ -92,13 +92,13 @@ def test_replay_scores_every_episode_once_identically_at_1_and_2_workers(scored:
 @pytest.mark.slow
 def test_scores_are_the_models_probabilities_and_its_memorys_neighbours(scored: dict[int, Lake]) -> None:
     from connectors.models.memory_store import load_memory_for
-    from operators.learning.frame import vectors_frame
+    from operators.learning.frame import vectors_matrix
 
     lake = scored[1]
     rows = {r["episode_id"]: r for r in lake.read(GOLD_INFERENCE_SCORES).to_pylist()}
     vec = lake.read(GOLD_SETUP_VECTORS).to_pylist()
     x = np.array([v["feature_vector"] for v in vec], np.float32)
-    want = np.asarray(_model("1").predict(vectors_frame(x)))
+    want = np.asarray(_model("1").predict(vectors_matrix(x)))
     memory = load_memory_for("ES_MODEL", "1")
     near = memory.query(x, [v["level_type"] for v in vec], [v["direction"] for v in vec],
                         [v["time_bucket"] for v in vec], k=25)
@@ -273,7 +273,7 @@ class _TwoPhaseSource(FixedPartitionedSource):
 def test_a_running_flow_follows_the_champion_alias_from_the_next_batch_on(registry: str) -> None:
     from mlflow import MlflowClient
 
-    from operators.learning.frame import vectors_frame
+    from operators.learning.frame import vectors_matrix
     from tests.learning.models import register_tiny_model
 
     key = "ES_MODEL|ESZ5-session"
@@ -299,7 +299,7 @@ def test_a_running_flow_follows_the_champion_alias_from_the_next_batch_on(regist
     assert [rows[f"ep-{i:03d}"].model_version for i in range(6)] == ["1", "1", "1", "2", "2", "2"]
     assert scored[-1].mark == "end|s"
     for version, ids, prefix in (("1", range(3), "tiny-0-"), ("2", range(3, 6), "tiny-1-")):
-        want = np.asarray(_model(version).predict(vectors_frame(np.stack([_episode(i, 0).vector for i in ids]))))
+        want = np.asarray(_model(version).predict(vectors_matrix(np.stack([_episode(i, 0).vector for i in ids]))))
         for i, p in zip(ids, want, strict=True):
             assert rows[f"ep-{i:03d}"].probabilities == pytest.approx(tuple(p), abs=1e-6)
             assert rows[f"ep-{i:03d}"].neighbour_ids and rows[f"ep-{i:03d}"].neighbour_ids[0].startswith(prefix)

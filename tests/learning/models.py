@@ -38,15 +38,15 @@ def register_tiny_model(tracking_uri: str, model_id: str = "ES_MODEL", seed: int
     from connectors.mlflow.tracking import use_experiment
     from operators.features.registry import REGISTRY_VERSION
     from operators.learning.dataset import memory_from
-    from operators.learning.frame import vectors_frame
+    from operators.learning.frame import vectors_matrix
     from operators.learning.models import make_pipeline
 
     use_experiment(f"{model_id}-tests", tracking_uri)
     rows = tiny_training_set(seed)
-    pipeline = make_pipeline({"family": "logreg", "C": 1.0}, seed).fit(vectors_frame(rows.vectors), rows.outcomes)
+    pipeline = make_pipeline({"family": "logreg", "C": 1.0}, seed).fit(vectors_matrix(rows.vectors), rows.outcomes)
     with mlflow.start_run(run_name=f"tiny-{seed}"):
         ref = register_pipeline(pipeline, model_id=model_id, snapshot_id=f"tiny-{seed}",
-                                registry_version=REGISTRY_VERSION, input_example=vectors_frame(rows.vectors[:2]),
+                                registry_version=REGISTRY_VERSION, input_example=vectors_matrix(rows.vectors[:2]),
                                 memory=memory_from(rows), alias=alias)
     return ref.version
 

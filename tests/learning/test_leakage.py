@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from operators.learning.frame import vectors_frame
+from operators.learning.frame import vectors_matrix
 from operators.learning.leakage import LeakageError, assert_fitted_on
 from operators.learning.models import make_pipeline
 from operators.retrieval import fit_scaling
@@ -23,13 +23,13 @@ def fixture_rows():
 
 def test_pipeline_fitted_on_train_passes(rows) -> None:
     train = rows.vectors[:80]
-    pipeline = make_pipeline({"family": "logreg", "C": 1.0}, 0).fit(vectors_frame(train), rows.outcomes[:80])
+    pipeline = make_pipeline({"family": "logreg", "C": 1.0}, 0).fit(vectors_matrix(train), rows.outcomes[:80])
 
     assert_fitted_on(pipeline, train)
 
 
 def test_pipeline_fitted_on_all_rows_is_caught(rows) -> None:
-    pipeline = make_pipeline({"family": "logreg", "C": 1.0}, 0).fit(vectors_frame(rows.vectors), rows.outcomes)
+    pipeline = make_pipeline({"family": "logreg", "C": 1.0}, 0).fit(vectors_matrix(rows.vectors), rows.outcomes)
 
     with pytest.raises(LeakageError, match="saw 120 rows, the train split has 80"):
         assert_fitted_on(pipeline, rows.vectors[:80])
@@ -38,7 +38,7 @@ def test_pipeline_fitted_on_all_rows_is_caught(rows) -> None:
 def test_scaler_with_train_row_count_but_test_statistics_is_caught(rows) -> None:
     # same number of rows as train, but 40 of them are test rows: only the statistics give it away
     mixed = np.concatenate([rows.vectors[:40], rows.vectors[80:]])
-    pipeline = make_pipeline({"family": "logreg", "C": 1.0}, 0).fit(vectors_frame(mixed), rows.outcomes[:80])
+    pipeline = make_pipeline({"family": "logreg", "C": 1.0}, 0).fit(vectors_matrix(mixed), rows.outcomes[:80])
 
     with pytest.raises(LeakageError, match="was not fitted on the train split"):
         assert_fitted_on(pipeline, rows.vectors[:80])

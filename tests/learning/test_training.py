@@ -115,7 +115,7 @@ def test_registered_champion_is_the_evaluated_model(trained) -> None:
     from mlflow import MlflowClient
 
     from connectors.mlflow.tracking import champion_version
-    from operators.learning.frame import vectors_frame
+    from operators.learning.frame import vectors_matrix
     from operators.learning.metrics import evaluate
 
     report, rows = trained
@@ -123,13 +123,14 @@ def test_registered_champion_is_the_evaluated_model(trained) -> None:
     version = MlflowClient().get_model_version("ES_MODEL", champion.version)
     model = mlflow.pyfunc.load_model("models:/ES_MODEL@champion")
     test = rows.in_sessions(report.split.test)
-    proba = np.asarray(model.predict(vectors_frame(test.vectors)))
+    proba = np.asarray(model.predict(vectors_matrix(test.vectors)))
 
     assert champion == report.version and champion.run_id == report.run_id
     assert version.tags["snapshot_id"] == report.snapshot_id
     assert version.tags["registry_version"] == report.registry_version == "1.0.0"
     assert version.tags["model_id"] == "ES_MODEL"
-    assert [c.name for c in model.metadata.get_input_schema().inputs] == list(VECTOR_NAMES)
+    assert [s.shape for s in model.metadata.get_input_schema().inputs] == [(-1, len(VECTOR_NAMES))]
+    assert model.metadata.metadata["feature_vector"]["names"] == list(VECTOR_NAMES)
     assert proba.shape == (len(test), N_CLASSES)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-9)
     assert evaluate(test.outcomes, proba).accuracy == pytest.approx(report.test.accuracy)

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
 from connectors.scoring import ScoringConfig, make_scorer
+from connectors.scoring.wire import azureml_adapter, mlflow_http_adapter
+from operators.vectors import VECTOR_NAMES, VECTOR_SIZE
 from tests.scoring.checks import one_each, probs, statuses
 from tests.scoring.conftest import ScoringEnv, requests
 from tests.services.fault_proxy import FaultProxy
@@ -21,11 +24,24 @@ def fixture_local_probs(scoring_env: ScoringEnv) -> np.ndarray:
     return probs(results)
 
 
-@pytest.mark.parametrize("orient", ["split", "columns"])
-def test_mlflow_http_gives_the_local_probabilities(scoring_env: ScoringEnv, local_probs: np.ndarray,
-                                                   orient: str) -> None:
+def test_wire_bodies_carry_the_vector_as_one_feature_vector_cell() -> None:
+    vectors = np.stack([q.vector for q in requests(3)])
+    data = vectors.tolist()
+    mlflow_body = json.loads(mlflow_http_adapter().body(data))
+    azureml_body = json.loads(azureml_adapter().body(data))
+
+    assert list(mlflow_body) == ["dataframe_split"] and list(azureml_body) == ["input_data"]
+    assert mlflow_body["dataframe_split"]["columns"] == azureml_body["input_data"]["columns"] == ["feature_vector"]
+    assert azureml_body["input_data"]["index"] == [0, 1, 2]
+    for split in (mlflow_body["dataframe_split"], azureml_body["input_data"]):
+        assert [len(row) for row in split["data"]] == [1, 1, 1]               # one cell per row: the vector
+        sent = np.array([row[0] for row in split["data"]], dtype=np.float64)
+        np.testing.assert_array_equal(sent, vectors.astype(np.float64))      # float32 → float64, exactly
+
+
+def test_mlflow_http_gives_the_local_probabilities(scoring_env: ScoringEnv, local_probs: np.ndarray) -> None:
     batch = requests(16)
-    scorer = make_scorer(ScoringConfig(backend="mlflow-http", url=scoring_env.mlflow.base_url), orient=orient)
+    scorer = make_scorer(ScoringConfig(backend="mlflow-http", url=scoring_env.mlflow.base_url))
     results = scorer.score(batch)
     one_each(batch, results)
     assert statuses(results) == ["ok"] * 16 and {r.attempts for r in results} == {1}
@@ -44,6 +60,39 @@ def test_azureml_gives_the_local_probabilities(scoring_env: ScoringEnv, local_pr
     assert statuses(results) == ["ok"] * 16
     assert {r.model_version for r in results} == {"7"}                       # served_version wins when given
     np.testing.assert_allclose(probs(results), local_probs, rtol=1e-12, atol=1e-15)
+
+
+def _post(url: str, body: object) -> tuple[int, object]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - 127.0.0.1 test server
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_azureml_script_also_reads_named_columns_and_bare_lists(scoring_env: ScoringEnv,
+                                                                local_probs: np.ndarray) -> None:
+    """The 144-column split (any column order; names from the MLmodel file) and a bare list of
+    vectors give the numbers of the one-column form; anything else is a 400 that says why."""
+    url = f"{scoring_env.azureml.base_url}/score"
+    vectors = np.stack([q.vector for q in requests(16)]).astype(np.float64)
+    order = np.random.default_rng(1).permutation(VECTOR_SIZE)
+    named = {"columns": [VECTOR_NAMES[i] for i in order], "index": list(range(16)), "data": vectors[:, order].tolist()}
+    wrong = {"columns": ["vector"], "data": [[v] for v in vectors.tolist()]}
+    short = {"columns": ["feature_vector"], "data": [[v[:10]] for v in vectors.tolist()]}
+
+    for body in ({"input_data": named}, {"input_data": vectors.tolist()}):
+        code, answer = _post(url, body)
+        assert code == 200
+        np.testing.assert_allclose(np.asarray(answer), local_probs, rtol=1e-12, atol=1e-15)
+    code, answer = _post(url, {"input_data": wrong})
+    assert code == 400 and "'columns' must be ['feature_vector'] or the model's 144 feature names" in answer["message"]
+    code, answer = _post(url, {"input_data": short})
+    assert code == 400 and "one vector of 144 values, got shape (16, 10)" in answer["message"]
 
 
 @pytest.fixture(name="azureml_proxy")

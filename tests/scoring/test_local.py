@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from connectors.scoring import ScoringConfig, make_scorer
-from operators.learning.frame import vectors_frame
+from operators.learning.frame import vectors_matrix
+from operators.vectors import VECTOR_NAMES
 from tests.scoring.checks import one_each, probs, statuses
 from tests.scoring.conftest import MODEL_ID, ScoringEnv, requests
 
@@ -19,7 +20,7 @@ def _pyfunc_probs(tracking_uri: str, version: str, vectors: np.ndarray, model_id
 
     mlflow.set_tracking_uri(tracking_uri)
     model = mlflow.pyfunc.load_model(f"models:/{model_id}/{version}")
-    return np.asarray(model.predict(vectors_frame(vectors)), dtype=np.float64)
+    return np.asarray(model.predict(vectors_matrix(vectors)), dtype=np.float64)
 
 
 def test_local_scores_with_the_champion_like_pyfunc(scoring_env: ScoringEnv) -> None:
@@ -87,3 +88,43 @@ def test_local_follows_the_alias_after_refresh(scoring_env: ScoringEnv) -> None:
     client.delete_registered_model_alias(MODEL_ID, "challenger")
     now[0] = 15.0
     assert statuses(scorer.score(batch)) == ["no_model"] * 4          # alias gone: nothing is champion
+
+
+@pytest.mark.slow
+def test_local_scores_a_named_column_model_through_pyfunc(scoring_env: ScoringEnv) -> None:
+    """A version logged before the tensor contract (fitted on 144 named columns, named signature)
+    takes the pyfunc fallback with a frame of ``VECTOR_NAMES``; the registered tiny model (tensor
+    signature) takes the direct path. Both answer what ``pyfunc.predict`` answers."""
+    import mlflow
+    import pandas as pd
+    from mlflow import MlflowClient
+    from mlflow.models import infer_signature
+
+    from connectors.mlflow.registry import pip_requirements, trusted_types
+    from connectors.mlflow.tracking import use_experiment
+    from connectors.scoring.local import vector_tensor_type
+    from operators.learning.models import make_pipeline
+    from tests.learning.models import tiny_training_set
+
+    rows = tiny_training_set(9)
+    frame = pd.DataFrame(rows.vectors.astype(np.float64), columns=list(VECTOR_NAMES))
+    pipeline = make_pipeline({"family": "logreg", "C": 1.0}, 0).fit(frame, rows.outcomes)
+    use_experiment("OLD_MODEL-tests", scoring_env.tracking_uri)
+    with mlflow.start_run(run_name="named-columns"):
+        info = mlflow.sklearn.log_model(pipeline, name="model", registered_model_name="OLD_MODEL",
+                                        signature=infer_signature(frame[:2], pipeline.predict_proba(frame[:2])),
+                                        pyfunc_predict_fn="predict_proba", serialization_format="skops",
+                                        skops_trusted_types=trusted_types(pipeline),
+                                        pip_requirements=pip_requirements())
+    MlflowClient().set_registered_model_alias("OLD_MODEL", "champion", str(info.registered_model_version))
+    old = mlflow.pyfunc.load_model("models:/OLD_MODEL@champion")
+    new = mlflow.pyfunc.load_model(f"models:/{MODEL_ID}/{scoring_env.version}")
+    batch = requests(5, model_id="OLD_MODEL")
+    results = make_scorer(ScoringConfig(backend="local", model_id="OLD_MODEL")).score(batch)
+    vectors = np.stack([q.vector for q in batch]).astype(np.float64)
+
+    assert vector_tensor_type(old.metadata.get_input_schema()) is None
+    assert vector_tensor_type(new.metadata.get_input_schema()) == np.dtype("float64")
+    assert statuses(results) == ["ok"] * 5
+    want = np.asarray(old.predict(pd.DataFrame(vectors, columns=list(VECTOR_NAMES))), dtype=np.float64)
+    np.testing.assert_allclose(probs(results), want, rtol=1e-12, atol=1e-15)
