@@ -195,16 +195,24 @@ class _JoinState:
 
 
 class PriorSessionLogic(StatefulLogic[object, PriorSession, _JoinState]):
-    """Per contract: releases each session, as soon as it opens, with its prior session's summary."""
+    """Per contract: releases each session, as soon as it opens, with its prior session's summary.
+
+    ``grow=True`` is for a topic source, whose sessions are not known up front: a session that
+    opens becomes expected then, so the prior of D is the latest session of the contract opened
+    earlier in this run (awaited until it closes; a partition closes D-1 before D's first
+    record), else the latest one stored in the lake.
+    """
 
     def __init__(self, expected: frozenset[date], stored: Mapping[int, Mapping[date, SessionSummary]],
-                 resume: _JoinState | None) -> None:
-        self._expected, self._stored = expected, stored
+                 resume: _JoinState | None, grow: bool = False) -> None:
+        self._expected, self._stored, self._grow = expected, stored, grow
         self._join: PriorSessionJoin | None = None
         self._opened: list[date] = []
         self._pushed: list[SessionSummary] = []
         self._instrument = -1
         if resume is not None:
+            if grow:
+                self._expected = self._expected | frozenset(resume.opened)
             self._start(resume.instrument_id)
             for d in resume.opened:  # re-releasing is harmless: the episode step keeps the first
                 self._open(d)
@@ -236,8 +244,25 @@ class PriorSessionLogic(StatefulLogic[object, PriorSession, _JoinState]):
         if self._join is None:
             self._start(value.info.instrument_id)
         if isinstance(value, SessionOpened):
-            return self._open(day_to_date(value.session_day)), StatefulLogic.RETAIN
+            d = day_to_date(value.session_day)
+            if self._grow and d not in self._expected:
+                self._expect(d)
+            return self._open(d), StatefulLogic.RETAIN
+        if self._grow and value.summary.session_date not in self._expected:
+            self._expect(value.summary.session_date)
         return self._push(value.summary), StatefulLogic.RETAIN
+
+    def _expect(self, d: date) -> None:
+        """Declare ``d`` and rebuild the join from its history; releases it already made are not
+        repeated (a later date cannot change an earlier date's prior)."""
+        self._expected = self._expected | {d}
+        opened, pushed = self._opened, self._pushed
+        self._opened, self._pushed = [], []
+        self._start(self._instrument)
+        for o in opened:
+            self._open(o)
+        for summary in pushed:
+            self._push(summary)
 
     @override
     def on_eof(self) -> tuple[list[PriorSession], bool]:

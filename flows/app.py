@@ -12,6 +12,7 @@ from bytewax.dataflow import Dataflow
 from connectors.dbn.ended import EndedDbnSource
 from connectors.dbn.source import DbnReplaySource, resolve_inputs, source_id_of
 from connectors.delta.lake import Lake
+from connectors.kafka.source import is_topic_input
 from flows.config import AppConfig
 from flows.graph import Sinks, build_flow
 from flows.plan import ReplayPlan, plan_replay
@@ -54,6 +55,8 @@ def prepare(cfg: AppConfig) -> PreparedRun:
     """Resolve inputs, plan the replay, create the tables and wire the flow."""
     if not cfg.run.run_id:
         cfg = replace(cfg, run=replace(cfg.run, run_id=uuid.uuid4().hex[:12]))
+    if is_topic_input(cfg.source.inputs):
+        return _prepare_topic(cfg)
     try:
         inputs = resolve_inputs(cfg.source.inputs) if cfg.source.inputs else sample_inputs(cfg.source.sample_dir)
     except SourceError as err:
@@ -65,5 +68,18 @@ def prepare(cfg: AppConfig) -> PreparedRun:
     inner = DbnReplaySource(paths, batch_records=cfg.source.batch_records, speed=cfg.source.speed)
     finished = tuple(source_id_of(p) for p in plan.skipped)
     source = EndedDbnSource(inner, {f.source_id: f.schema for f in plan.files}, finished)
+    sinks = Sinks.delta(cfg, lake)
+    return PreparedRun(cfg, lake, plan, build_flow(cfg, source, plan, sinks), sinks)
+
+
+def _prepare_topic(cfg: AppConfig) -> PreparedRun:
+    """A Kafka / Event Hubs input: same graph, no file plan (positions make reruns idempotent)."""
+    from connectors.kafka.source import kafka_source
+    from flows.plan import plan_topic
+
+    source = kafka_source(cfg)  # fails fast, in one sentence, if the broker or topic is not there
+    lake = Lake(cfg.lake.root, dict(cfg.lake.storage_options))
+    lake.ensure_all()
+    plan = plan_topic(lake)
     sinks = Sinks.delta(cfg, lake)
     return PreparedRun(cfg, lake, plan, build_flow(cfg, source, plan, sinks), sinks)

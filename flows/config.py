@@ -20,10 +20,27 @@ TOML layout (every key optional)::
     workers = 1
     overwrite = false
 
+    [scoring]                     # in-flow scoring (flows.scoring); keys of connectors.scoring.ScoringConfig
+    backend = "local"             # local | mlflow-http | azureml | off
+    model_id = "ES_MODEL"
+    batch_ms = 100                # micro-batch width in event time; 0 scores each episode at once
+    neighbours = 25               # similar historical episodes retrieved per score
+
 Environment: SPYMASTER_CONFIG (TOML path), SPYMASTER_INPUT (comma-separated inputs),
 SPYMASTER_LAKE, SPYMASTER_BATCH_RECORDS, SPYMASTER_WORKERS, SPYMASTER_SPEED, SPYMASTER_DATES,
 SPYMASTER_OVERWRITE (1/true), SPYMASTER_SAMPLE (where the built-in sample lives),
-SPYMASTER_ANALYTICS (0 runs the replay spine only).
+SPYMASTER_ANALYTICS (0 runs the replay spine only), SPYMASTER_SCORING_BATCH_MS,
+SPYMASTER_SCORING_NEIGHBOURS and the SPYMASTER_SCORING_* variables of ``connectors.scoring.config``
+(backend, model id, alias, URL, key, timeouts ...).
+
+Topic input: SPYMASTER_INPUT=kafka://HOST:PORT/TOPIC or eventhubs://NAMESPACE/HUB (with
+EVENTHUBS_CONNECTION_STRING), SPYMASTER_KAFKA_STOP_AT_END=1 for bounded mode (stop at the end
+offsets current at start) instead of tailing; TOML: ``[source] inputs = "kafka://…"`` and
+``stop_at_end = true``.
+
+Output topics (``connectors.kafka.outputs``): SPYMASTER_OUTPUT_BOOTSTRAP (HOST:PORT, or
+``eventhubs``) and SPYMASTER_OUTPUT_TOPICS (``features_gold,inference_scores`` or TABLE=TOPIC
+pairs); TOML: ``[outputs] bootstrap = "…"`` and ``topics = [...]``.
 """
 
 from __future__ import annotations
@@ -37,6 +54,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from connectors.delta.tables import ALL_TABLES
+from connectors.kafka.outputs import OutputConfig
+from connectors.scoring.config import ScoringConfig
 from operators.approach import ApproachParams
 from operators.calendar import SessionWindows
 from operators.errors import ConfigError
@@ -82,6 +102,10 @@ class SourceConfig:
     """Replay pacing: real time × speed; None replays as fast as possible."""
     dates: DateRange | None = None
     sample_dir: Path = DEFAULT_SAMPLE_DIR
+    kafka_stop_at_end: bool = False
+    """Topic input only: stop at the end offsets current at start (bounded) instead of tailing."""
+    eventhubs_connection: str = field(default="", repr=False)
+    """EVENTHUBS_CONNECTION_STRING, for an ``eventhubs://`` input (a secret: never logged)."""
 
     def __post_init__(self) -> None:
         if self.batch_records <= 0:
@@ -127,6 +151,24 @@ class AnalyticsConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class InferenceConfig:
+    """How the flow feeds the scorer (``[scoring]`` batch_ms and neighbours; see ``flows.scoring``)."""
+
+    batch_ms: int = 100
+    """Micro-batch width in event time; 0 scores each episode at once."""
+    neighbours: int = 25
+    """Similar historical episodes retrieved for each score."""
+
+    def __post_init__(self) -> None:
+        if self.batch_ms < 0:
+            msg = f"[scoring].batch_ms must be zero or positive, got {self.batch_ms}"
+            raise ConfigError(msg)
+        if self.neighbours < 1:
+            msg = f"[scoring].neighbours must be at least 1, got {self.neighbours}"
+            raise ConfigError(msg)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunConfig:
     workers: int = 1
     overwrite: bool = False
@@ -145,6 +187,10 @@ class AppConfig:
     book: BookConfig = field(default_factory=BookConfig)
     run: RunConfig = field(default_factory=RunConfig)
     analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    outputs: OutputConfig = field(default_factory=OutputConfig)
+    """[outputs]: tables also published to Kafka topics (connectors.kafka.outputs)."""
 
 
 def load_config(env: Mapping[str, str] | None = None, toml_path: Path | None = None) -> AppConfig:
@@ -163,6 +209,8 @@ def load_config(env: Mapping[str, str] | None = None, toml_path: Path | None = N
             speed=_float_or_none(env.get("SPYMASTER_SPEED"), src.get("speed")),
             dates=_dates(env.get("SPYMASTER_DATES") or src.get("dates")),
             sample_dir=Path(env.get("SPYMASTER_SAMPLE") or src.get("sample_dir") or DEFAULT_SAMPLE_DIR),
+            kafka_stop_at_end=_bool(env.get("SPYMASTER_KAFKA_STOP_AT_END"), src.get("stop_at_end", False)),
+            eventhubs_connection=str(env.get("EVENTHUBS_CONNECTION_STRING") or ""),
         ),
         lake=LakeConfig(
             root=str(env.get("SPYMASTER_LAKE") or lake.get("root") or DEFAULT_LAKE),
@@ -177,6 +225,12 @@ def load_config(env: Mapping[str, str] | None = None, toml_path: Path | None = N
             run_id=str(env.get("SPYMASTER_RUN_ID") or run.get("run_id", "")),
         ),
         analytics=analytics,
+        scoring=_scoring(doc.get("scoring", {}), env),
+        outputs=OutputConfig.from_settings(doc.get("outputs", {}), env, {t.name for t in ALL_TABLES}),
+        inference=InferenceConfig(
+            batch_ms=_int("SPYMASTER_SCORING_BATCH_MS", env, doc.get("scoring", {}).get("batch_ms", 100)),
+            neighbours=_int("SPYMASTER_SCORING_NEIGHBOURS", env, doc.get("scoring", {}).get("neighbours", 25)),
+        ),
     )
     log.info("effective configuration: %s", describe(cfg))
     return cfg
@@ -186,6 +240,23 @@ def describe(cfg: AppConfig) -> str:
     """One line for the log, with storage secrets masked."""
     masked = {k: "***" for k in cfg.lake.storage_options}
     return f"{replace(cfg, lake=replace(cfg.lake, storage_options=masked))}"
+
+
+def _scoring(section: dict[str, Any], env: Mapping[str, str]) -> ScoringConfig:
+    """``[scoring]`` under the SPYMASTER_SCORING_* environment; the key never comes from a file."""
+    known = set(ScoringConfig.__dataclass_fields__) - {"key"}
+    values = {k: v for k, v in section.items() if k not in ("batch_ms", "neighbours")}
+    if "key" in values:
+        msg = "[scoring].key is a secret and is not read from files; set SPYMASTER_SCORING_KEY or Key Vault"
+        raise ConfigError(msg)
+    unknown = sorted(set(values) - known)
+    if unknown:
+        msg = f"unknown key [scoring].{unknown[0]}; known: {', '.join(sorted(known | {'batch_ms', 'neighbours'}))}"
+        raise ConfigError(msg)
+    # TOML values enter as the lowest-priority environment, so a backend chosen in the file may take
+    # its URL from the environment (the config is only checked once, complete)
+    from_file = {f"SPYMASTER_SCORING_{k.upper()}": str(v) for k, v in values.items()}
+    return ScoringConfig.from_env({**from_file, **{k: v for k, v in env.items() if v}})
 
 
 def _analytics(sessions: dict[str, Any], approach: dict[str, Any], labels: dict[str, Any]) -> AnalyticsConfig:

@@ -31,6 +31,7 @@ from connectors.delta.tables import (
     GOLD_LABELS,
     ALL_TABLES,
     GOLD_FEATURE_SERIES,
+    GOLD_INFERENCE_SCORES,
     GOLD_SETUP_VECTORS,
     GOLD_TRAINING_VIEW,
     SILVER_BAR_5S,
@@ -66,10 +67,15 @@ class Sinks:
 
     @staticmethod
     def delta(cfg: AppConfig, lake: Lake) -> Sinks:
-        return Sinks({
+        sinks: dict[str, Sink[TableWrite]] = {
             s.name: DeltaAppendSink(lake, s, partitions=cfg.lake.sink_partitions, flush_rows=cfg.lake.flush_rows)
             for s in ALL_TABLES
-        })
+        }
+        if cfg.outputs.enabled:  # [outputs]: the same rows on Kafka topics too (connectors.kafka.sink)
+            from connectors.kafka.sink import tee_to_topics
+
+            sinks = tee_to_topics(sinks, lake, cfg.outputs, {s.name: s for s in ALL_TABLES})
+        return Sinks(sinks)
 
     def __getitem__(self, spec: TableSpec) -> Sink[TableWrite]:
         return self.by_table[spec.name]
@@ -151,7 +157,8 @@ def _level_analytics(cfg: AppConfig, plan: ReplayPlan, sinks: Sinks, seconds: St
                             _contract_key)
     priors = op.map("prior_sessions_values",
                     op.stateful("prior_sessions", by_contract, partial(_new_join, plan.mbo_sessions,
-                                                                        plan.stored_summaries)), _value)
+                                                                        plan.stored_summaries, plan.open_sessions)),
+                    _value)
     both = op.merge("pieces_and_priors", op.key_on("pieces_by_session", pieces, _session_key),
                     op.key_on("priors_by_session", priors, _session_key))
     found = op.map("session_updates", op.stateful("session_episodes", both, partial(_new_episodes, cfg.analytics)),
@@ -169,6 +176,11 @@ def _level_analytics(cfg: AppConfig, plan: ReplayPlan, sinks: Sinks, seconds: St
     op.output(_step(GOLD_TRAINING_VIEW), op.flat_map("training_view_rows", found, writes.training_view),
               sinks[GOLD_TRAINING_VIEW])
     op.output(_step(SILVER_BAR_5S), op.flat_map("bar_5s_rows", bars, writes.bars), sinks[SILVER_BAR_5S])
+    if cfg.scoring.backend != "off":
+        from flows.scoring import score_episodes
+
+        op.output(_step(GOLD_INFERENCE_SCORES), score_episodes(found, plan, cfg.scoring, cfg.inference),
+                  sinks[GOLD_INFERENCE_SCORES])
     op.output(_step(GOLD_FEATURE_SERIES), op.flat_map("feature_series_rows", bars, writes.feature_series),
               sinks[GOLD_FEATURE_SERIES])
 
@@ -205,8 +217,8 @@ def _new_series(windows: SessionWindows, resume: object) -> SessionSeriesLogic:
     return SessionSeriesLogic(windows, resume)  # type: ignore[arg-type]
 
 
-def _new_join(expected: frozenset, stored: dict, resume: object) -> PriorSessionLogic:
-    return PriorSessionLogic(expected, stored, resume)  # type: ignore[arg-type]
+def _new_join(expected: frozenset, stored: dict, grow: bool, resume: object) -> PriorSessionLogic:
+    return PriorSessionLogic(expected, stored, resume, grow)  # type: ignore[arg-type]
 
 
 def _new_episodes(cfg: AnalyticsConfig, resume: object) -> SessionEpisodesLogic:

@@ -11,8 +11,11 @@ from __future__ import annotations
 import logging
 
 from flows.app import prepare
+from flows.cluster import refuse_racing_overwrite, this_process
 from flows.config import load_config
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
-flow = prepare(load_config()).flow
+_cfg = load_config()
+refuse_racing_overwrite(_cfg, this_process())  # several processes must not each plan an overwrite
+flow = prepare(_cfg).flow

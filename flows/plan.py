@@ -32,6 +32,7 @@ from connectors.delta.tables import (
     SILVER_SESSION_SUMMARY,
     GOLD_LABELS,
     GOLD_FEATURE_SERIES,
+    GOLD_INFERENCE_SCORES,
     GOLD_PHYSICS_CALIBRATION,
     GOLD_SETUP_VECTORS,
     GOLD_TRAINING_VIEW,
@@ -99,6 +100,9 @@ class ReplayPlan:
     stored_summaries: dict[int, dict[date, object]] = field(default_factory=dict)
     """Session summaries an earlier run wrote (instrument → date → SessionSummary), for sessions
     this run does not replay: the prior session of the first replayed day is often among them."""
+    open_sessions: bool = False
+    """Sessions are learnt as they open (a topic source): the prior-session join grows its
+    expected set instead of taking ``mbo_sessions`` up front."""
 
     @property
     def mbo_sessions(self) -> frozenset[date]:
@@ -121,7 +125,8 @@ def plan_replay(cfg: AppConfig, lake: Lake, inputs: list[Path]) -> ReplayPlan:
         sid = source_id_of(path)
         rows = [r for r in manifest if r["source"] == sid]
         generation = max((r["generation"] for r in rows), default=0)
-        finished = _finished(lake, sid, schema, generation, rows, cfg.analytics.enabled)
+        finished = _finished(lake, sid, schema, generation, rows, cfg.analytics.enabled,
+                             cfg.analytics.enabled and cfg.scoring.backend != "off")
         if finished and not cfg.run.overwrite:
             skipped.append(path)
             continue
@@ -184,7 +189,8 @@ def _header_facts(path: Path) -> tuple[str, date | None, date | None]:
         reader.close()
 
 
-def _finished(lake: Lake, sid: str, schema: str, generation: int, rows: list[dict], analytics: bool) -> bool:
+def _finished(lake: Lake, sid: str, schema: str, generation: int, rows: list[dict], analytics: bool,
+              scoring: bool = False) -> bool:
     done = [r for r in rows if r["generation"] == generation and r["status"] == "complete"]
     if not done:
         return False
@@ -195,7 +201,8 @@ def _finished(lake: Lake, sid: str, schema: str, generation: int, rows: list[dic
         if table is None or table.transaction_version(end_mark(stream)) is None:
             return False
     keys = done[-1]["book_keys"] or []
-    for spec in (SILVER_BOOK_1S, *(SESSION_TABLES if analytics else ())) if keys else ():
+    scored = (GOLD_INFERENCE_SCORES,) if scoring else ()  # a scoring run also fills in scores of unscored files
+    for spec in (SILVER_BOOK_1S, *(SESSION_TABLES if analytics else ()), *scored) if keys else ():
         table = lake.open(spec)
         if table is None or any(table.transaction_version(book_end_mark(stream, k)) is None for k in keys):
             return False
@@ -209,7 +216,7 @@ def _delete_source(lake: Lake, sid: str, schema: str, rows: list[dict]) -> None:
         if table is not None:
             table.delete(f"source = '{quoted}'")
     keys = sorted({k for r in rows for k in (r["book_keys"] or [])})
-    for spec in (SILVER_BOOK_1S, SILVER_BOOK_ANOMALIES, *SESSION_TABLES):
+    for spec in (SILVER_BOOK_1S, SILVER_BOOK_ANOMALIES, *SESSION_TABLES, GOLD_INFERENCE_SCORES):
         table = lake.open(spec)
         if table is None:
             continue
@@ -231,3 +238,11 @@ def _record_start(lake: Lake, sid: str, path: Path, schema: str, generation: int
     }
     write_deltalake(lake.uri(BRONZE_MANIFEST), pa.Table.from_pylist([row], BRONZE_MANIFEST.schema), mode="append",
                     storage_options=lake.storage_options or None)
+
+
+def plan_topic(lake: Lake) -> ReplayPlan:
+    """The plan of a topic source: nothing to skip (the sinks drop what an earlier run already
+    committed, by position), generation 0, sessions learnt as they open, every stored session
+    summary available as a prior."""
+    return ReplayPlan(files=(), stored_summaries=_stored_summaries(lake, frozenset()),
+                      calibrations=_calibrations(lake), open_sessions=True)

@@ -118,10 +118,10 @@ class BronzeWrites:
         if isinstance(item, RecordChunk):
             rows = definition_rows(item) if item.schema == "definition" else statistics_rows(item)
             stream = self._plan.stream(item.source_id)
-            positions = np.arange(item.first_record, item.end_record, dtype=np.int64)
+            positions = item.record_positions()
             return [(stream, TableWrite(stream, rows, positions))]
         if isinstance(item, SourceEnd):
-            return self._end(item, TABLE_OF_SCHEMA.get(item.schema, BRONZE_MBO))
+            return self._end(item, TABLE_OF_SCHEMA.get(item.schema, BRONZE_MBO)) if item.final else []
         return []
 
     def dead_letters(self, item: Checked) -> list[Keyed]:
@@ -133,7 +133,7 @@ class BronzeWrites:
         elif isinstance(item, SourceFault):
             letters, source = [fault_letter(item)], item.source_id
         elif isinstance(item, SourceEnd):
-            return self._end(item, BRONZE_MBO_DLQ)
+            return self._end(item, BRONZE_MBO_DLQ) if item.final else []
         else:
             return []
         if not letters:
@@ -143,7 +143,7 @@ class BronzeWrites:
         return [(stream, TableWrite(stream, dead_letter_rows(letters), positions))]
 
     def manifest(self, item: Checked) -> list[Keyed]:
-        if not isinstance(item, SourceEnd):
+        if not isinstance(item, SourceEnd) or not item.final:
             return []
         generation = self._plan.generations.get(item.source_id, 0)
         stream = self._plan.stream(item.source_id)

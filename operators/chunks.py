@@ -51,11 +51,21 @@ class RecordChunk:
     dataset: str
     records: np.ndarray
     instruments: dict[int, InstrumentInfo] = field(default_factory=dict)
+    positions: np.ndarray | None = None
+    """Each record's position (int64, strictly increasing) when they are not consecutive
+    integers from ``first_record``: a topic chunk that joins several messages, positioned
+    ``offset << 20 | index``. None means ``first_record + arange(len(records))``."""
 
     @property
     def end_record(self) -> int:
         """Offset one past the last record: the resume position after this chunk."""
         return self.first_record + len(self.records)
+
+    def record_positions(self) -> np.ndarray:
+        """Every record's position in its source, for idempotent sinks and dead letters."""
+        if self.positions is not None:
+            return self.positions
+        return np.arange(self.first_record, self.end_record, dtype=np.int64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,3 +102,6 @@ class SourceEnd:
     session_days: tuple[int, ...]
     sha256: str
     size_bytes: int
+    final: bool = True
+    """False for a topic partition that closes the books of a session it has moved past but reads
+    on: it closes ``book_keys`` and nothing else (no manifest row, no completion marks)."""

@@ -123,12 +123,12 @@ def split_valid(chunk: RecordChunk) -> tuple[ValidChunk | None, list[DeadLetter]
     codes = reason_codes(chunk.records, known)
     bad = np.flatnonzero(codes)
     if bad.size == 0:
-        offsets = np.arange(chunk.first_record, chunk.end_record, dtype=np.int64)
-        return ValidChunk(chunk, chunk.records, offsets), []
+        return ValidChunk(chunk, chunk.records, chunk.record_positions()), []
+    positions = chunk.record_positions()
     letters = [
         DeadLetter(
             source_id=chunk.source_id,
-            record_offset=chunk.first_record + int(i),
+            record_offset=int(positions[i]),
             reason=REASONS[codes[i]],
             detail=_detail(chunk.records[i], REASONS[codes[i]]),
             raw=chunk.records[i : i + 1].tobytes(),
@@ -140,7 +140,7 @@ def split_valid(chunk: RecordChunk) -> tuple[ValidChunk | None, list[DeadLetter]
     keep = np.flatnonzero(codes == 0)
     if keep.size == 0:
         return None, letters
-    return ValidChunk(chunk, take_records(chunk.records, keep), keep.astype(np.int64) + chunk.first_record), letters
+    return ValidChunk(chunk, take_records(chunk.records, keep), positions[keep]), letters
 
 
 def fault_letter(fault: SourceFault) -> DeadLetter:

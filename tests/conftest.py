@@ -54,7 +54,11 @@ def fixture_replay() -> Callable[..., Lake]:
     return run
 
 
-def table_content(lake: Lake, spec: TableSpec, drop: Sequence[str] = ("ts_ingest",)) -> pa.Table:
+WALL_CLOCK_COLUMNS = ("ts_ingest", "scored_at", "latency_ms")
+"""The columns that differ between runs of the same input (SPEC §1): ingest and scoring times."""
+
+
+def table_content(lake: Lake, spec: TableSpec, drop: Sequence[str] = WALL_CLOCK_COLUMNS) -> pa.Table:
     """A table's rows in a canonical order (all columns sorted), without wall-clock columns.
 
     NaN is replaced by a sentinel so that two tables with NaN in the same places compare equal
@@ -78,3 +82,34 @@ def _without_nan(column: pa.ChunkedArray) -> pa.ChunkedArray:
         values = pc.if_else(pc.is_nan(arr.values), pa.scalar(-1.2345e30, kind.value_type), arr.values)
         return pa.chunked_array([pa.ListArray.from_arrays(arr.offsets, values, mask=arr.is_null())])
     return column
+
+
+@pytest.fixture(name="kafka_broker", scope="session")
+def fixture_kafka_broker(tmp_path_factory: pytest.TempPathFactory):
+    """A real Kafka-protocol broker (tansu) on 127.0.0.1 for the whole test session."""
+    from tests.services.kafka_broker import running_broker
+
+    with running_broker(tmp_path_factory.mktemp("tansu") / "tansu.log") as broker:
+        yield broker
+
+
+MULTI_DAY_DAYS = 10
+MULTI_DAY_SEED = 11
+MULTI_DAY_EVENTS_PER_DAY = 60_000
+
+
+@pytest.fixture(name="multi_day_lake", scope="session")
+def fixture_multi_day_lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    """Ten simulated sessions (seed 11, 60k events/day, planted signal on) replayed once into a lake.
+
+    About 310 labelled episodes in ``gold.training_view`` (~31 a day), for the learning and
+    retrieval acceptance tests (train on the earlier sessions, test on the later ones). The replay
+    takes ~25 s on one worker.
+    """
+    from replay.synth import write_sample
+
+    root = tmp_path_factory.mktemp("multi_day")
+    write_sample(root / "in", days=MULTI_DAY_DAYS, seed=MULTI_DAY_SEED, events_per_day=MULTI_DAY_EVENTS_PER_DAY)
+    prepared = prepare(app_config([root / "in"], root / "lake"))
+    run_flow(prepared, workers=1)
+    return prepared.lake

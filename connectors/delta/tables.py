@@ -356,6 +356,28 @@ GOLD_FEATURE_SERIES: Final = TableSpec(
 )
 """A compact 5-second series per contract for dashboards (a projection of ``silver.bar_5s``)."""
 
+_NN = ("nn_break", "nn_reject", "nn_chop", "nn_weighted_break", "nn_weighted_reject", "nn_weighted_chop")
+
+GOLD_INFERENCE_SCORES: Final = TableSpec(
+    "gold.inference_scores",
+    pa.schema([("episode_id", pa.string()), ("model_id", pa.string()), ("model_version", pa.string()),
+               ("backend", pa.string()), ("feature_hash", pa.string()), *_CONTRACT, ("level_type", pa.string()),
+               ("direction", pa.string()), ("time_bucket", pa.int32()), ("vector_time", pa.int64()),
+               ("p_break", pa.float64()), ("p_reject", pa.float64()), ("p_chop", pa.float64()),
+               *[(n, pa.float64()) for n in _NN], ("nn_count", pa.int32()),
+               ("nn_episode_ids", pa.list_(pa.string())), ("status", pa.string()), ("detail", pa.string()),
+               ("attempts", pa.int32()), ("batch_close_ts", pa.int64()),
+               ("scored_at", pa.timestamp("us", tz="UTC")), ("latency_ms", pa.float64())]),
+    ("session_date",),
+    high_cardinality=("episode_id", "feature_hash"),
+)
+"""One score per episode as it opens (``flows.scoring``): class probabilities of ``model_id`` at
+``model_version`` (null unless ``status`` is ok), the outcome shares of its ``nn_count`` most
+similar historical episodes in that version's retrieval memory (plain and inverse-distance
+weighted; null when there are none), and ``batch_close_ts``, the end of the event-time
+micro-batch window it was scored in. ``scored_at`` and ``latency_ms`` (from reaching the scoring
+step to the score, batching wait included) are wall-clock: the two columns that differ between runs."""
+
 ALL_TABLES: Final = (
     BRONZE_MBO,
     BRONZE_MBO_DLQ,
@@ -376,4 +398,5 @@ ALL_TABLES: Final = (
     GOLD_SETUP_VECTORS,
     GOLD_TRAINING_VIEW,
     GOLD_FEATURE_SERIES,
+    GOLD_INFERENCE_SCORES,
 )

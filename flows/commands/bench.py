@@ -44,6 +44,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1, help="Bytewax workers for the whole-flow run (default 1: one file is one partition)")
     p.add_argument("--cache", type=Path, default=Path(".bench"), help="where simulated days are kept (default .bench)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--scoring", action="store_true",
+                   help="instead: per-episode scoring latency p50/p95/p99 of the local and mlflow-http backends and "
+                        "retrieval queries/s, for ES_MODEL@champion (or a synthetic model in a temporary store)")
+    p.add_argument("--episodes", type=int, default=2_000,
+                   help="episodes scored in-process with --scoring (default 2000; at most 500 go to the HTTP server)")
+    p.add_argument("--live", action="store_true",
+                   help="instead: the live path on a local broker (publish at real time x --speed, then at max "
+                        "speed; records/s, consumer lag, latency publish -> Silver row and -> score); see flows.bench_live")
+    p.add_argument("--speed", type=float, default=10.0, help="--live: real time x SPEED for the paced phase (default 10)")
+    p.add_argument("--window-minutes", type=float, default=20.0,
+                   help="--live: minutes of RTH published at --speed after a max-speed warm-up (default 20)")
+    p.add_argument("--epoch-ms", type=int, default=250, help="--live: the flow's epoch (commit) interval (default 250)")
     p.set_defaults(run=run)
 
 
@@ -156,6 +168,15 @@ def measure(records_wanted: int, workers: int, cache: Path) -> BenchResult:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.scoring:
+        return _run_scoring(args)
+    if args.live:
+        from flows.bench_live import measure_live, print_live
+
+        day = sorted(bench_day(args.cache, args.records).parent.glob("*.dbn.zst"))
+        print_live(measure_live(day, speed=args.speed, window_minutes=args.window_minutes, epoch_ms=args.epoch_ms),
+                   as_json=args.json)
+        return 0
     result = measure(args.records, args.workers, args.cache)
     if args.json:
         print(json.dumps(asdict(result)))
@@ -172,4 +193,16 @@ def run(args: argparse.Namespace) -> int:
     table.add_row("analytics_cost = (e) / (d)", f"{result.analytics_cost:.2f}")
     table.add_row("peak RSS, MiB", f"{result.peak_rss_mib:,.0f}")
     Console(width=None if sys.stdout.isatty() else 120).print(table)
+    return 0
+
+
+def _run_scoring(args: argparse.Namespace) -> int:
+    from flows.bench_scoring import measure_scoring, print_scoring
+
+    console = Console(width=None if sys.stdout.isatty() else 140, stderr=args.json)
+    result = measure_scoring(args.episodes, say=lambda m: console.print(m) if not args.json else None)
+    if args.json:
+        print(json.dumps(asdict(result)))
+    else:
+        print_scoring(result, console)
     return 0

@@ -1,0 +1,402 @@
+"""``spymaster bench --live``: the live path measured end to end on a local broker.
+
+A tansu broker starts on loopback (``connectors.kafka.broker``). One simulated day is published
+with the live-market simulator (``replay.publish``) while the flow consumes the topic in tailing
+mode, in its own process, with recovery on (as a live deployment runs it), an epoch of
+``epoch_ms`` and the ``inference_scores`` output topic on. Two phases, each on a fresh topic,
+lake and flow process:
+
+- **×speed** (default 10): the session up to 09:30 ET is published as fast as possible (warm-up:
+  levels, books and the prior part of the session must exist before episodes can open), then the
+  first ``window_minutes`` of RTH at real time × speed, which is what is measured.
+- **max**: the same records, all as fast as possible.
+
+What "written" means, per latency (publish time = the ``published-ns`` header the publisher
+stamps on each message; a row at event time T of a contract is caused by that contract's first
+message holding a record with ``ts_recv >= T``, the record that lets T be sampled):
+
+- *Silver row durable*: the commit time of the Delta log entry that added the row's file
+  (``commitInfo.timestamp``) of ``silver.book_snapshot_1s``;
+- *score computed*: ``scored_at`` of the ``gold.inference_scores`` row (the scorer returned);
+- *score on topic*: the producer timestamp of the row's message on ``inference_scores``;
+- *score row durable*: the Delta commit time, as for Silver.
+
+Consumer lag is records published minus records durable in ``bronze.mbo``, sampled twice a
+second until the phase has drained; it is *growing* when its least-squares slope while records
+are being offered exceeds 5 % of the offered record rate. Sustained records/s: records over the time from first send to the last record durable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, time as dtime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from connectors.delta.lake import Lake
+from connectors.delta.tables import BRONZE_MBO, GOLD_INFERENCE_SCORES, SILVER_BOOK_1S, TableSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+NY = ZoneInfo("America/New_York")
+SCORE_P99_TARGET_MS = 100.0
+
+
+@dataclass(frozen=True, slots=True)
+class Percentiles:
+    n: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+
+    @staticmethod
+    def of(latency_ns: np.ndarray) -> Percentiles:
+        if not len(latency_ns):
+            return Percentiles(0, float("nan"), float("nan"), float("nan"))
+        p = np.percentile(latency_ns / 1e6, [50, 95, 99])
+        return Percentiles(len(latency_ns), round(float(p[0]), 1), round(float(p[1]), 1), round(float(p[2]), 1))
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseResult:
+    name: str
+    records: int
+    offered_rps: float
+    sustained_rps: float
+    lag_samples: list[tuple[float, int]]
+    lag_slope_rps: float
+    lag_growing: bool
+    silver_durable: Percentiles
+    score_computed: Percentiles
+    score_on_topic: Percentiles
+    score_durable: Percentiles
+    score_status: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveBench:
+    speed: float
+    window_minutes: float
+    epoch_ms: int
+    phases: list[PhaseResult]
+
+    def meets_target(self) -> bool:
+        paced = self.phases[0]
+        return paced.score_computed.p99_ms < SCORE_P99_TARGET_MS and not paced.lag_growing
+
+    def as_json(self) -> str:
+        return json.dumps(asdict(self) | {"meets_target": self.meets_target()}, default=str)
+
+
+def split_day(files: list[Path], window_minutes: float):
+    """(warm-up, measured) ``Loaded`` halves of a day: before 09:30 ET, then the RTH window."""
+    from replay.publish import Loaded, load_files
+
+    loaded = load_files(files)
+    mbo = loaded.by_schema["mbo"]
+    open_ns = _rth_open_ns(int(mbo["ts_recv"][len(mbo) // 2]))
+    end_ns = open_ns + int(window_minutes * 60e9)
+    ts = mbo["ts_recv"].astype(np.int64)
+    warm = Loaded(loaded.dataset, {"definition": loaded.by_schema["definition"], "mbo": mbo[ts < open_ns]})
+    measured = Loaded(loaded.dataset, {"mbo": mbo[(ts >= open_ns) & (ts < end_ns)]})
+    return warm, measured
+
+
+def _window(measured) -> tuple[int, int]:
+    """Event times of rows caused by the measured records: from the first record's second on."""
+    ts = measured.by_schema["mbo"]["ts_recv"].astype(np.int64)
+    return int(ts.min()) // 1_000_000_000 * 1_000_000_000 + 1_000_000_000, int(ts.max())
+
+
+def _rth_open_ns(any_ts_ns: int) -> int:
+    day = datetime.fromtimestamp(any_ts_ns / 1e9, NY).date()
+    return int(datetime.combine(day, dtime(9, 30), NY).timestamp() * 1e9)
+
+
+class _FlowProcess:
+    """The flow as a live deployment runs it: its own process, tailing the topic, recovery on."""
+
+    def __init__(self, topic_url: str, lake: Path, scratch: Path, bootstrap: str, scores_topic: str,
+                 epoch_ms: int) -> None:
+        env = {**os.environ, "SPYMASTER_INPUT": topic_url, "SPYMASTER_LAKE": str(lake),
+               "SPYMASTER_OUTPUT_BOOTSTRAP": bootstrap,
+               "SPYMASTER_OUTPUT_TOPICS": f"{GOLD_INFERENCE_SCORES.name}={scores_topic}",
+               "SPYMASTER_KAFKA_STOP_AT_END": "0"}
+        self.log = scratch / f"{lake.name}.log"
+        cmd = [sys.executable, "-m", "flows.bench_live", str(scratch / f"{lake.name}-recovery"), str(epoch_ms)]
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,  # noqa: S603
+                                         start_new_session=True)
+
+    def check(self) -> None:
+        if self.proc.poll() is not None:
+            tail = self.log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            msg = f"the flow exited with {self.proc.returncode} during the bench: {tail[0]}"
+            raise RuntimeError(msg)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)  # tailing never ends; what is measured is already durable
+        self.proc.wait()
+
+
+def _wait_durable(lake: Lake, want: int, flow: _FlowProcess, timeout: float) -> float:
+    """Block until ``bronze.mbo`` holds ``want`` rows; return the wall time it happened."""
+    deadline = time.monotonic() + timeout
+    while (n := lake.count(BRONZE_MBO)) < want:
+        flow.check()
+        if time.monotonic() > deadline:
+            msg = f"only {n:,} of {want:,} records became durable within {timeout:.0f} s"
+            raise RuntimeError(msg)
+        time.sleep(0.1)
+    return time.time()
+
+
+def run_phase(name: str, speed: float | None, warm, measured, bootstrap: str, scratch: Path,
+              epoch_ms: int) -> PhaseResult:
+    from replay.publish import ensure_topic, schedule, send
+
+    topic, scores_topic = f"mbo_{name}", f"inference_scores_{name}"
+    ensure_topic(bootstrap, topic, 4)
+    ensure_topic(bootstrap, scores_topic, 2)
+    lake_dir = scratch / f"lake-{name}"
+    flow = _FlowProcess(f"kafka://{bootstrap}/{topic}", lake_dir, scratch, bootstrap, scores_topic, epoch_ms)
+    lake = Lake(str(lake_dir))
+    try:
+        warm_n, total = len(warm.by_schema["mbo"]), len(warm.by_schema["mbo"]) + len(measured.by_schema["mbo"])
+        send(schedule(warm, speed=None), bootstrap=bootstrap, topic=topic, dataset=warm.dataset)
+        _wait_durable(lake, warm_n, flow, timeout=600)
+        sent = [0]
+        started = time.time()
+        publisher = threading.Thread(target=send, daemon=True, kwargs={
+            "messages": schedule(measured, speed=speed), "bootstrap": bootstrap, "topic": topic,
+            "dataset": measured.dataset, "on_progress": lambda n, _t: sent.__setitem__(0, n)})
+        publisher.start()
+        samples: list[tuple[float, int]] = []
+        deadline, paced = None, 0
+        while (durable := lake.count(BRONZE_MBO)) < total or publisher.is_alive():
+            flow.check()
+            samples.append((round(time.time() - started, 2), warm_n + sent[0] - durable))
+            if deadline is None and not publisher.is_alive():
+                deadline, paced = time.monotonic() + 300, len(samples)
+            if deadline is not None and time.monotonic() > deadline:
+                msg = f"only {durable:,} of {total:,} records became durable within 300 s of the last send"
+                raise RuntimeError(msg)
+            time.sleep(0.5)
+        finished = time.time()
+        samples.append((round(finished - started, 2), 0))
+        time.sleep(max(3 * epoch_ms / 1000, 1.0))  # the last scores' commits
+    finally:
+        flow.stop()
+    offered = (total - warm_n) / _span_s(measured, speed) if speed else float("nan")
+    slope = _slope(samples[:paced])  # while records were being offered; the drain afterwards only falls
+    silver, scores = _latencies(lake, bootstrap, topic, scores_topic, _window(measured))
+    return PhaseResult(name, total - warm_n, round(offered, 1), round((total - warm_n) / (finished - started), 1),
+                       samples, round(slope, 1), bool(speed) and slope > 0.05 * offered, *silver, *scores)
+
+
+def _span_s(measured, speed: float) -> float:
+    ts = measured.by_schema["mbo"]["ts_recv"].astype(np.int64)
+    return max((int(ts.max()) - int(ts.min())) / 1e9 / speed, 1e-9)
+
+
+def _slope(samples: list[tuple[float, int]]) -> float:
+    if len(samples) < 3:
+        return 0.0
+    t, lag = np.array(samples, dtype=float).T
+    return float(np.polyfit(t, lag, 1)[0])
+
+
+def _published(bootstrap: str, topic: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per instrument: each message's running-max ``ts_recv`` and its publish time, in topic order."""
+    from connectors.kafka.codec import Records, decode_message, published_ns
+
+    per: dict[int, list[tuple[int, int]]] = {}
+    for msg in _consume(bootstrap, topic):
+        stamp = published_ns(msg.headers())
+        for piece in decode_message(msg.value(), msg.headers()):
+            if isinstance(piece, Records) and str(piece.schema) == "mbo" and stamp is not None:
+                rec = piece.records  # one instrument per message (the message key)
+                per.setdefault(int(rec["instrument_id"][0]), []).append((int(rec["ts_recv"].max()), stamp))
+    out = {}
+    for iid, pairs in per.items():
+        arr = np.array(pairs, dtype=np.int64)
+        out[iid] = (np.maximum.accumulate(arr[:, 0]), arr[:, 1])
+    return out
+
+
+def _consume(bootstrap: str, topic: str):
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "spymaster-bench", "enable.auto.commit": "false",
+                         "enable.partition.eof": "true"})
+    parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, 0) for p in parts])
+    ended: set[int] = set()
+    try:
+        while len(ended) < len(parts):
+            msg = consumer.poll(5.0)
+            if msg is None:
+                break
+            if msg.error():
+                ended.add(msg.partition())
+                continue
+            yield msg
+    finally:
+        consumer.close()
+
+
+def _cause_ns(published: dict[int, tuple[np.ndarray, np.ndarray]], iid: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Publish time of the message that let event time ``t`` of instrument ``iid`` be sampled (-1: none)."""
+    out = np.full(len(t), -1, np.int64)
+    for i in np.unique(iid):
+        if int(i) not in published:
+            continue
+        last_ts, stamp = published[int(i)]
+        mine = iid == i
+        k = np.searchsorted(last_ts, t[mine], side="left")
+        ok = k < len(last_ts)
+        got = np.full(int(mine.sum()), -1, np.int64)
+        got[ok] = stamp[k[ok]]
+        out[mine] = got
+    return out
+
+
+def _commit_times(lake: Lake, spec: TableSpec, columns: list[str]):
+    """The table's rows (``columns``) with the wall time (ns) of the commit that made each durable."""
+    from urllib.parse import unquote
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = Path(lake.uri(spec))
+    parts = []
+    for entry in sorted((root / "_delta_log").glob("*.json")):
+        actions = [json.loads(line) for line in entry.read_text().splitlines() if line.strip()]
+        stamp = next((a["commitInfo"]["timestamp"] for a in actions if "commitInfo" in a), None)
+        for add in (a["add"] for a in actions if "add" in a):
+            table = pq.read_table(root / unquote(add["path"]), columns=columns)
+            if table.num_rows and stamp is not None:
+                parts.append(table.append_column("_durable_ns", pa.array(np.full(table.num_rows, stamp * 1_000_000))))
+    return pa.concat_tables(parts) if parts else None
+
+
+def _latencies(lake: Lake, bootstrap: str, topic: str, scores_topic: str, window: tuple[int, int]):
+    published = _published(bootstrap, topic)
+    silver = _in_window(_commit_times(lake, SILVER_BOOK_1S, ["instrument_id", "ts_recv"]), "ts_recv", window)
+    silver_ns = _lat(published, silver, "ts_recv", silver["_durable_ns"] if silver is not None else None)
+    scores = _in_window(lake.read(GOLD_INFERENCE_SCORES, ["episode_id", "instrument_id", "vector_time", "scored_at",
+                                                          "status"]), "vector_time", window)
+    computed = scores["scored_at"].cast("int64").to_numpy() * 1000 if scores.num_rows else np.zeros(0, np.int64)
+    computed_ns = _lat(published, scores, "vector_time", computed)
+    durable = _in_window(_commit_times(lake, GOLD_INFERENCE_SCORES, ["instrument_id", "vector_time"]), "vector_time",
+                         window)
+    durable_ns = _lat(published, durable, "vector_time", durable["_durable_ns"] if durable is not None else None)
+    on_topic = {}
+    for msg in _consume(bootstrap, scores_topic):
+        row = json.loads(msg.value())
+        if window[0] <= row["vector_time"] <= window[1]:
+            on_topic[row["episode_id"]] = (row["instrument_id"], row["vector_time"], msg.timestamp()[1] * 1_000_000)
+    topic_rows = np.array(list(on_topic.values()), dtype=np.int64).reshape(-1, 3)
+    cause = _cause_ns(published, topic_rows[:, 0], topic_rows[:, 1]) if len(topic_rows) else np.zeros(0, np.int64)
+    topic_ns = (topic_rows[:, 2] - cause)[cause >= 0] if len(topic_rows) else np.zeros(0)
+    status: dict[str, int] = {}
+    for s in scores["status"].to_pylist() if scores.num_rows else []:
+        status[s] = status.get(s, 0) + 1
+    return ((Percentiles.of(silver_ns),),
+            (Percentiles.of(computed_ns), Percentiles.of(topic_ns), Percentiles.of(durable_ns), status))
+
+
+def _in_window(table, time_col: str, window: tuple[int, int]):
+    import pyarrow.compute as pc
+
+    if table is None or table.num_rows == 0:
+        return table
+    t = table[time_col]
+    return table.filter(pc.and_(pc.greater_equal(t, window[0]), pc.less_equal(t, window[1])))
+
+
+def _lat(published, table, time_col: str, done_ns) -> np.ndarray:
+    if table is None or done_ns is None or table.num_rows == 0:
+        return np.zeros(0)
+    iid = table["instrument_id"].to_numpy().astype(np.int64)
+    t = table[time_col].to_numpy().astype(np.int64)
+    cause = _cause_ns(published, iid, t)
+    done = np.asarray(done_ns, dtype=np.int64)
+    keep = cause >= 0
+    return (done[keep] - cause[keep]).astype(np.float64)
+
+
+def measure_live(day_files: list[Path], *, speed: float = 10.0, window_minutes: float = 20.0,
+                 epoch_ms: int = 250) -> LiveBench:
+    from connectors.kafka.broker import running_broker
+
+    warm, measured = split_day(day_files, window_minutes)
+    scratch = Path(tempfile.mkdtemp(prefix="spymaster-bench-live-"))
+    try:
+        with running_broker(scratch / "tansu.log") as broker:
+            phases = [run_phase(f"x{speed:g}", speed, warm, measured, broker.bootstrap, scratch, epoch_ms),
+                      run_phase("max", None, warm, measured, broker.bootstrap, scratch, epoch_ms)]
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return LiveBench(speed, window_minutes, epoch_ms, phases)
+
+
+def _serve(recovery: Path, epoch_ms: int) -> None:
+    """The bench's flow process: the configured flow with recovery and a short epoch."""
+    from flows.app import prepare
+    from flows.config import load_config
+    from flows.runner import run_flow
+
+    run_flow(prepare(load_config()), recovery=recovery, epoch_interval=timedelta(milliseconds=epoch_ms))
+
+
+if __name__ == "__main__":
+    _serve(Path(sys.argv[1]), int(sys.argv[2]))
+
+
+def print_live(bench: LiveBench, *, as_json: bool) -> None:
+    """The bench as a table (or one JSON object), the target beside the ×speed score latency."""
+    if as_json:
+        print(bench.as_json())
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"spymaster bench --live: first {bench.window_minutes:g} min of RTH, epoch {bench.epoch_ms} ms")
+    table.add_column("measure")
+    for p in bench.phases:
+        table.add_column(p.name, justify="right")
+    rows = [("records in the window", lambda p: f"{p.records:,}"),
+            ("offered records/s", lambda p: "max" if p.offered_rps != p.offered_rps else f"{p.offered_rps:,.0f}"),
+            ("sustained records/s", lambda p: f"{p.sustained_rps:,.0f}"),
+            ("lag max / last (records)", lambda p: f"{max((s[1] for s in p.lag_samples), default=0):,} / "
+                                                   f"{p.lag_samples[-1][1] if p.lag_samples else 0:,}"),
+            ("lag slope records/s (growing?)", lambda p: f"{p.lag_slope_rps:,.0f} ({'yes' if p.lag_growing else 'no'})")]
+    for label, key in (("publish -> Silver row durable", "silver_durable"), ("publish -> score computed", "score_computed"),
+                       ("publish -> score on topic", "score_on_topic"), ("publish -> score row durable", "score_durable")):
+        rows.append((f"{label} p50/p95/p99 ms", lambda p, k=key: _fmt(getattr(p, k))))
+    rows.append(("score statuses", lambda p: ", ".join(f"{k} {v}" for k, v in sorted(p.score_status.items())) or "-"))
+    for label, fn in rows:
+        table.add_row(label, *(fn(p) for p in bench.phases))
+    console = Console(width=None if sys.stdout.isatty() else 140)
+    console.print(table)
+    paced = bench.phases[0]
+    verdict = "met" if bench.meets_target() else "NOT met"
+    console.print(f"target at x{bench.speed:g}: score latency p99 < {SCORE_P99_TARGET_MS:.0f} ms with no growing lag: "
+                  f"p99 {paced.score_computed.p99_ms} ms (computed), lag growing: "
+                  f"{'yes' if paced.lag_growing else 'no'} -> {verdict}")
+
+
+def _fmt(p: Percentiles) -> str:
+    return f"{p.p50_ms:,.0f} / {p.p95_ms:,.0f} / {p.p99_ms:,.0f} (n={p.n:,})" if p.n else "no rows"

@@ -1,0 +1,49 @@
+"""The live bench's attribution of rows to the messages that caused them, and of rows to commits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+from deltalake import write_deltalake
+
+from connectors.delta.lake import Lake
+from connectors.delta.tables import SILVER_BOOK_1S
+from flows.bench_live import Percentiles, _cause_ns, _commit_times, _slope
+
+
+def test_a_row_is_caused_by_the_first_message_reaching_its_time() -> None:
+    published = {7: (np.array([10, 20, 30]), np.array([100, 200, 300])), 8: (np.array([5]), np.array([50]))}
+
+    cause = _cause_ns(published, np.array([7, 7, 7, 7, 8, 9]), np.array([5, 15, 30, 31, 5, 1]))
+
+    assert cause.tolist() == [100, 200, 300, -1, 50, -1]
+
+
+def test_rows_get_the_time_of_the_commit_that_added_them(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path))
+    rows = SILVER_BOOK_1S.schema.empty_table()
+    uri = lake.uri(SILVER_BOOK_1S)
+    for n in (2, 3):
+        data = pa.table({c: pa.nulls(n, rows.schema.field(c).type) for c in rows.column_names})
+        data = data.set_column(data.column_names.index("ts_recv"), "ts_recv", pa.array(range(n), pa.int64()))
+        data = data.set_column(data.column_names.index("session_date"), "session_date",
+                               pa.array([None] * n, rows.schema.field("session_date").type))
+        write_deltalake(uri, data.cast(rows.schema), mode="append",
+                        partition_by=list(SILVER_BOOK_1S.partition_by) or None)
+    stamps = [next(json.loads(ln)["commitInfo"]["timestamp"] for ln in f.read_text().splitlines() if "commitInfo" in ln)
+              for f in sorted((tmp_path / SILVER_BOOK_1S.relative_path / "_delta_log").glob("*.json"))]
+
+    table = _commit_times(lake, SILVER_BOOK_1S, ["ts_recv"])
+
+    assert sorted(table["_durable_ns"].to_pylist()) == sorted([stamps[0] * 10**6] * 2 + [stamps[1] * 10**6] * 3)
+
+
+def test_percentiles_and_lag_slope() -> None:
+    p = Percentiles.of(np.arange(1, 101) * 1e6)
+
+    assert (p.n, p.p50_ms, p.p99_ms) == (100, 50.5, 99.0)
+    assert abs(_slope([(0.0, 0), (1.0, 10), (2.0, 20)]) - 10.0) < 1e-9
+    assert abs(_slope([(0.0, 5), (1.0, 5), (2.0, 5)])) < 1e-9
