@@ -15,7 +15,8 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="spymaster",
-        description="Replay Databento MBO through one Bytewax dataflow into Bronze/Silver Delta tables.",
+        description="Replay or stream Databento MBO through one Bytewax dataflow into Bronze/Silver/Gold Delta "
+                    "tables; train, score and retrieve level-approach setups with MLflow and FAISS.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

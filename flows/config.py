@@ -14,7 +14,7 @@ TOML layout (every key optional)::
     [lake]
     root = "./lake"               # local path or any URI delta-rs accepts
     flush_rows = 1000000
-    sink_partitions = 4
+    sink_partitions = 4           # commit lanes per table (default 4; 1 for a topic input)
 
     [run]
     workers = 1
@@ -28,7 +28,8 @@ TOML layout (every key optional)::
 
 Environment: SPYMASTER_CONFIG (TOML path), SPYMASTER_INPUT (comma-separated inputs),
 SPYMASTER_LAKE, SPYMASTER_BATCH_RECORDS, SPYMASTER_WORKERS, SPYMASTER_SPEED, SPYMASTER_DATES,
-SPYMASTER_OVERWRITE (1/true), SPYMASTER_SAMPLE (where the built-in sample lives),
+SPYMASTER_OVERWRITE (1/true), SPYMASTER_SINK_PARTITIONS (commit lanes per table), SPYMASTER_SAMPLE
+(where the built-in sample lives),
 SPYMASTER_ANALYTICS (0 runs the replay spine only), SPYMASTER_SCORING_BATCH_MS,
 SPYMASTER_SCORING_NEIGHBOURS and the SPYMASTER_SCORING_* variables of ``connectors.scoring.config``
 (backend, model id, alias, URL, key, timeouts ...).
@@ -114,6 +115,14 @@ class SourceConfig:
         if self.speed is not None and self.speed <= 0:
             msg = f"[source].speed must be positive (or omitted for maximum speed), got {self.speed}"
             raise ConfigError(msg)
+
+
+def _default_lanes(inputs: tuple[str, ...]) -> int:
+    """Commit lanes per table: 4 for a replay (Parquet encoding of big batches runs in parallel
+    lanes), 1 for a topic (live batches are small; every lane is one more Delta commit per table
+    per epoch, and an epoch's snapshot waits for all of them, which is the live path's latency)."""
+    topic = len(inputs) == 1 and str(inputs[0]).startswith(("kafka://", "eventhubs://"))
+    return 1 if topic else 4
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -215,7 +224,8 @@ def load_config(env: Mapping[str, str] | None = None, toml_path: Path | None = N
         lake=LakeConfig(
             root=str(env.get("SPYMASTER_LAKE") or lake.get("root") or DEFAULT_LAKE),
             flush_rows=int(lake.get("flush_rows", 1_000_000)),
-            sink_partitions=int(lake.get("sink_partitions", 4)),
+            sink_partitions=_int("SPYMASTER_SINK_PARTITIONS", env, lake.get(
+                "sink_partitions", _default_lanes(_inputs(env.get("SPYMASTER_INPUT"), src.get("inputs"))))),
             storage_options=dict(lake.get("storage_options", {})),
         ),
         book=BookConfig(depth=int(book.get("depth", 10))),

@@ -10,6 +10,7 @@ from rich.table import Table
 from connectors.delta.tables import (
     ALL_TABLES,
     BRONZE_MBO_DLQ,
+    GOLD_INFERENCE_SCORES,
     GOLD_LABELS,
     SILVER_BOOK_ANOMALIES,
     SILVER_LEVEL_APPROACH,
@@ -50,6 +51,10 @@ def summarize(run: PreparedRun, seconds: float) -> Table:
         table.add_row(f"  time bucket {bucket}", f"{count:,}")
     for outcome, count in sorted(outcomes.items()):
         table.add_row(f"  label {outcome}", f"{count:,}")
+    scores = run.lake.read(GOLD_INFERENCE_SCORES, ["status", "model_version"]).to_pylist()
+    table.add_row("inference scores (lake)", f"{len(scores):,}")
+    for (status, version), count in sorted(Counter((s["status"], s["model_version"] or "-") for s in scores).items()):
+        table.add_row(f"  score {status}" + (f" (model v{version})" if version != "-" else ""), f"{count:,}")
     return table
 
 

@@ -7,7 +7,6 @@ Bytewax's global EOF (which would make results depend on what else a worker is r
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from typing_extensions import override
 
 from connectors.dbn.source import DbnReplaySource
+from connectors.files import file_sha256
 from operators.chunks import RecordChunk, SourceEnd, SourceFault
 from operators.grouping import group_codes
 from operators.sessions import trade_date_days
@@ -55,14 +55,6 @@ def _tally_chunk(tally: _Tally, chunk: RecordChunk) -> _Tally:
         book_keys=tally.book_keys | keys,
         session_days=tally.session_days | {int(p & 0xFFFFFFFF) for p in pairs},
     )
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class _EndedPartition(StatefulSourcePartition[Item, tuple[int | None, _Tally]]):

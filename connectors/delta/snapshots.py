@@ -18,7 +18,6 @@ Training reads only snapshots, never the live tables: a model version names its 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -34,6 +33,7 @@ import pyarrow.parquet as pq
 
 from connectors.delta.lake import Lake
 from connectors.delta.tables import GOLD_TRAINING_VIEW
+from connectors.files import file_sha256
 from operators.errors import ConfigError, SourceError
 from operators.learning.classes import CLASSES, encode
 from operators.learning.dataset import TrainingSet
@@ -90,7 +90,7 @@ def take_snapshot(lake: Lake, model_id: str) -> SnapshotRef:
     try:
         pq.write_table(rows, staging / DATA_FILE, compression="zstd", row_group_size=ROW_GROUP_ROWS,
                        write_statistics=True)
-        digest = _sha256(staging / DATA_FILE)
+        digest = file_sha256(staging / DATA_FILE)
         snapshot_id = digest[:16]
         manifest = _manifest(rows, model_id, snapshot_id, digest, registry, version, dropped,
                              (staging / DATA_FILE).stat().st_size)
@@ -99,7 +99,7 @@ def take_snapshot(lake: Lake, model_id: str) -> SnapshotRef:
         created = not final.exists()
         if created:
             os.replace(staging, final)
-        elif _sha256(final / DATA_FILE) != digest:
+        elif file_sha256(final / DATA_FILE) != digest:
             msg = f"snapshot {final} exists but its data does not match its id; delete that directory and retry"
             raise SourceError(msg)
     finally:
@@ -128,7 +128,7 @@ def load_snapshot(lake: Lake, model_id: str, snapshot_id: str | None = None) -> 
 def load_snapshot_dir(path: Path) -> tuple[SnapshotRef, pa.Table]:
     """A snapshot directory's reference and rows, after checking the data against the manifest."""
     manifest = read_manifest(path)
-    if _sha256(path / DATA_FILE) != manifest["content_sha256"]:
+    if file_sha256(path / DATA_FILE) != manifest["content_sha256"]:
         msg = f"snapshot {path} is corrupt: {DATA_FILE} does not match the hash in its manifest"
         raise SourceError(msg)
     table = pq.read_table(path / DATA_FILE)
@@ -240,11 +240,3 @@ def _write_latest(base: Path, snapshot_id: str) -> None:
     tmp = base / f".{LATEST}.{uuid.uuid4().hex}"
     tmp.write_text(snapshot_id + "\n")
     os.replace(tmp, base / LATEST)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -109,3 +109,29 @@ def from_environment(env: Mapping[str, str], role: Role) -> tuple[EventHubsConne
     """``EVENTHUBS_CONNECTION_STRING`` → the parsed connection and the client settings."""
     conn = parse_connection_string(env.get("EVENTHUBS_CONNECTION_STRING", ""))
     return conn, kafka_config(conn, role)
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerTarget:
+    """Where a producer command writes: a plain broker, or an event hub through its Kafka endpoint."""
+
+    bootstrap: str
+    settings: dict[str, str]
+    topic: str
+    may_create_topic: bool
+    """Event Hubs cannot create hubs over Kafka (create them with ARM/Bicep); a plain broker can."""
+
+
+def producer_target(bootstrap: str | None, eventhubs: bool, topic: str, env: Mapping[str, str],
+                    default_topic: str = "mbo_raw") -> ProducerTarget:
+    """``--bootstrap HOST:PORT`` or ``--eventhubs`` (EVENTHUBS_CONNECTION_STRING), exactly one."""
+    if eventhubs:
+        if bootstrap:
+            raise ConfigError("give either --bootstrap or --eventhubs, not both")
+        conn, settings = from_environment(env, "producer")
+        servers = settings.pop("bootstrap.servers")
+        explicit = topic if topic != default_topic or not conn.entity_path else None
+        return ProducerTarget(servers, settings, topic_for(conn, explicit), may_create_topic=False)
+    if not bootstrap:
+        raise ConfigError("name the broker with --bootstrap HOST:PORT (or use --eventhubs)")
+    return ProducerTarget(bootstrap, {}, topic, may_create_topic=True)

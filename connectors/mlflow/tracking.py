@@ -31,9 +31,15 @@ def tracking_uri() -> str:
 
 
 def configure(uri: str | None = None) -> str:
-    """Point mlflow's tracking and registry at ``uri`` (default ``tracking_uri()``); returns it."""
-    import mlflow
+    """Point mlflow's tracking and registry at ``uri`` (default ``tracking_uri()``); returns it.
 
+    Also turns off MLflow's artifact download bar unless the user set it: a retrieval memory is a
+    file per partition, and a bar per file on every model load is noise in a flow's log."""
+    import mlflow
+    from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
+
+    if not MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.is_set():
+        MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.set(False)
     uri = uri or tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)

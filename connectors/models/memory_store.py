@@ -17,7 +17,6 @@ it (contract in issue 4), so ``load_memory_for`` finds it from the registry alon
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tempfile
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Final
 import faiss
 import numpy as np
 
+from connectors.files import file_sha256
 from operators.errors import ConfigError, SinkError, SourceError
 from operators.retrieval import Memory, Partition, VectorScaling
 
@@ -57,7 +57,7 @@ def save_memory(memory: Memory, directory: Path | str) -> Path:
     files = [ARRAYS, *(f"{e['name']}.faiss" for e in entries)]
     manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "vector_size": s.size,
                 "group_names": list(s.group_names), "scaling_rows": s.rows, "partitions": entries,
-                "sha256": {f: _sha256(out / f) for f in files}}
+                "sha256": {f: file_sha256(out / f) for f in files}}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
     return out
 
@@ -77,7 +77,7 @@ def _read(src: Path, manifest: dict) -> Memory:
     for name, digest in manifest["sha256"].items():
         if not (src / name).is_file():
             raise SourceError(f"retrieval memory {src} is incomplete: {name} is missing")
-        if _sha256(src / name) != digest:
+        if file_sha256(src / name) != digest:
             raise SourceError(f"retrieval memory {src} is corrupt: {name} does not match its checksum")
     with np.load(src / ARRAYS, allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
@@ -138,14 +138,6 @@ def _manifest(src: Path) -> dict:
         raise SourceError(f"retrieval memory {src} has format version {manifest.get('format_version')}; "
                           f"this Spymaster reads version {FORMAT_VERSION}")
     return manifest
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _ro(a: np.ndarray) -> np.ndarray:

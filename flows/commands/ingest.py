@@ -8,7 +8,6 @@ import os
 import signal
 import threading
 
-from operators.errors import ConfigError
 
 log = logging.getLogger("spymaster.ingest")
 
@@ -53,10 +52,13 @@ def run(args: argparse.Namespace) -> int:
     key = api_key(os.environ)
     cfg = LiveConfig(dataset=args.dataset, schemas=_split(args.schemas), symbols=_split(args.symbols),
                      stype_in=args.stype_in, snapshot=not args.no_snapshot)
-    bootstrap, settings, topic = _target(args)
+    from connectors.kafka.eventhubs import producer_target
+
+    target = producer_target(args.bootstrap, args.eventhubs, args.topic, os.environ)
+    bootstrap, settings, topic = target.bootstrap, target.settings, target.topic
     from replay.publish import ensure_topic
 
-    ensure_topic(bootstrap, topic, 4, settings, create=not args.eventhubs)
+    ensure_topic(bootstrap, topic, 4, settings, create=target.may_create_topic)
     counts = IngestCounts()
     sink = KafkaMessageSink(bootstrap, topic, counts, settings)
     stopping = threading.Event()
@@ -85,18 +87,3 @@ def _report(counts: object, stopping: threading.Event, every: float) -> None:
 
 def _split(text: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in text.split(",") if s.strip())
-
-
-def _target(args: argparse.Namespace) -> tuple[str, dict[str, str], str]:
-    if args.eventhubs:
-        from connectors.kafka.eventhubs import from_environment, topic_for
-
-        if args.bootstrap:
-            raise ConfigError("give either --bootstrap or --eventhubs, not both")
-        conn, settings = from_environment(os.environ, "producer")
-        bootstrap = settings.pop("bootstrap.servers")
-        explicit = args.topic if args.topic != "mbo_raw" or not conn.entity_path else None
-        return bootstrap, settings, topic_for(conn, explicit)
-    if not args.bootstrap:
-        raise ConfigError("name the broker with --bootstrap HOST:PORT (or use --eventhubs)")
-    return args.bootstrap, {}, args.topic

@@ -46,7 +46,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.partitions < 1:
         raise ConfigError(f"--partitions must be at least 1, not {args.partitions}")
-    bootstrap, settings, topic, create = _target(args)
+    from connectors.kafka.eventhubs import producer_target
+
+    target = producer_target(args.bootstrap, args.eventhubs, args.topic, os.environ)
+    bootstrap, settings, topic, create = target.bootstrap, target.settings, target.topic, target.may_create_topic
     console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
     with Progress(TextColumn(f"publish → {topic}"), BarColumn(), MofNCompleteColumn(), TextColumn("records"),
                   TimeElapsedColumn(), console=console, transient=not sys.stderr.isatty()) as progress:
@@ -63,17 +66,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"records by schema: {by_schema}; largest message {report.max_message_bytes:,} bytes")
     return 0
 
-
-def _target(args: argparse.Namespace) -> tuple[str, dict[str, str], str, bool]:
-    if args.eventhubs:
-        from connectors.kafka.eventhubs import from_environment, topic_for
-
-        if args.bootstrap:
-            raise ConfigError("give either --bootstrap or --eventhubs, not both")
-        conn, settings = from_environment(os.environ, "producer")
-        bootstrap = settings.pop("bootstrap.servers")
-        explicit = args.topic if args.topic != "mbo_raw" or not conn.entity_path else None
-        return bootstrap, settings, topic_for(conn, explicit), False
-    if not args.bootstrap:
-        raise ConfigError("name the broker with --bootstrap HOST:PORT (or use --eventhubs)")
-    return args.bootstrap, {}, args.topic, True

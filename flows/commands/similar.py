@@ -37,13 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
-
     from connectors.delta.lake import Lake
     from flows.similar import find_similar
-
-    if not MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.is_set():   # a bar per memory file is noise here
-        MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.set(False)
 
     if args.k < 1:
         from operators.errors import ConfigError

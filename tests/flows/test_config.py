@@ -69,3 +69,13 @@ def test_bad_analytics_settings_are_one_sentence(tmp_path: Path) -> None:
     toml.write_text('[sessions]\nsetup = "9:30 to 13:30"\n')
     with pytest.raises(ConfigError, match="HH:MM-HH:MM"):
         load_config({"SPYMASTER_CONFIG": str(toml)})
+
+
+def test_commit_lanes_default_to_four_for_files_and_one_for_a_topic() -> None:
+    from flows.config import load_config
+
+    assert load_config({}).lake.sink_partitions == 4
+    assert load_config({"SPYMASTER_INPUT": "kafka://127.0.0.1:9092/mbo_raw"}).lake.sink_partitions == 1
+    assert load_config({"SPYMASTER_INPUT": "eventhubs://ns/mbo_raw"}).lake.sink_partitions == 1
+    both = {"SPYMASTER_INPUT": "kafka://127.0.0.1:9092/mbo_raw", "SPYMASTER_SINK_PARTITIONS": "3"}
+    assert load_config(both).lake.sink_partitions == 3
