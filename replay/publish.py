@@ -54,6 +54,9 @@ class Message:
     records: np.ndarray
     due_s: float
     """Wall-clock seconds after the start at which it is due (0 for as fast as possible)."""
+    raw: bytes | None = None
+    """A file's undecodable bytes, sent as they are so the consumer dead-letters them (a file's
+    damage travels to the topic rather than vanishing in the publisher's log)."""
 
     @property
     def key(self) -> bytes:
@@ -69,6 +72,8 @@ class PublishReport:
     seconds: float
     by_schema: dict[str, int] = field(default_factory=dict)
     max_message_bytes: int = 0
+    faults: int = 0
+    """Damaged stretches of the input files, forwarded as undecodable messages."""
     failed: int = 0
     """Messages the broker did not acknowledge."""
 
@@ -79,13 +84,26 @@ class PublishReport:
     def summary(self) -> str:
         return (f"published {self.records:,} records in {self.messages:,} messages ({self.bytes / 1e6:.1f} MB) to "
                 f"{self.topic} in {self.seconds:.1f} s: {self.records_per_s:,.0f} records/s"
+                + (f"; {self.faults} damaged stretch(es) of the files forwarded as-is (they land in the DLQ)"
+                   if self.faults else "")
                 + (f"; {self.failed} message(s) FAILED" if self.failed else ""))
+
+
+@dataclass(frozen=True, slots=True)
+class FileFault:
+    """Where and why a file stopped decoding, with the bytes the reader could not decode."""
+
+    path: str
+    record: int
+    reason: str
+    raw: bytes
 
 
 @dataclass(frozen=True, slots=True)
 class Loaded:
     dataset: str
     by_schema: dict[str, np.ndarray]
+    faults: tuple[FileFault, ...] = ()
 
 
 def load_files(paths: Sequence[Path]) -> Loaded:
@@ -95,6 +113,7 @@ def load_files(paths: Sequence[Path]) -> Loaded:
     every file's own order; definitions and statistics likewise.
     """
     parts: dict[str, list[np.ndarray]] = {}
+    faults: list[FileFault] = []
     dataset = ""
     for path in paths:
         try:
@@ -112,13 +131,14 @@ def load_files(paths: Sequence[Path]) -> Loaded:
             while len(block := reader.read(1 << 18)):
                 chunks.append(upgrade_to_v3(block, schema, h.version, h.ts_out))
             if reader.fault is not None:
-                log.warning("%s: %s at record %d; publishing what came before", path, reader.fault.reason,
-                            reader.fault.record)
+                log.warning("%s: %s at record %d; publishing what came before, then the damaged bytes",
+                            path, reader.fault.reason, reader.fault.record)
+                faults.append(FileFault(str(path), reader.fault.record, reader.fault.reason, reader.fault.raw))
             if chunks:
                 parts.setdefault(schema, []).append(np.concatenate(chunks))
         finally:
             reader.close()
-    return Loaded(dataset, {schema: _merge(arrays) for schema, arrays in parts.items()})
+    return Loaded(dataset, {schema: _merge(arrays) for schema, arrays in parts.items()}, tuple(faults))
 
 
 def _merge(arrays: list[np.ndarray]) -> np.ndarray:
@@ -152,6 +172,8 @@ def schedule(loaded: Loaded, *, speed: float | None, window_ms: float = DEFAULT_
                 due = last_due + wait
                 last_due, last_ts = due, ts
             out.append(Message(iid, schema, batch, due))
+    empty = np.zeros(0, np.uint8)
+    out.extend(Message(0, "fault", empty, last_due, raw=f.raw) for f in loaded.faults if f.raw)
     return out
 
 
@@ -223,7 +245,7 @@ def send(messages: Sequence[Message], *, bootstrap: str, topic: str, dataset: st
         if wait > 0:
             producer.poll(0)
             sleep(wait)
-        value = encode_records(m.records)
+        value = m.raw if m.raw is not None else encode_records(m.records)
         headers = encode_headers(3, dataset)
         while True:
             try:
@@ -235,12 +257,14 @@ def send(messages: Sequence[Message], *, bootstrap: str, topic: str, dataset: st
         sent_records += len(m.records)
         sent_bytes += len(value)
         biggest = max(biggest, len(value))
-        by_schema[m.schema] = by_schema.get(m.schema, 0) + len(m.records)
+        if m.raw is None:
+            by_schema[m.schema] = by_schema.get(m.schema, 0) + len(m.records)
         if on_progress is not None:
             on_progress(sent_records, total)
     left = producer.flush(60)
     seconds = clock() - started
-    return PublishReport(topic, sent_records, len(messages), sent_bytes, seconds, by_schema, biggest,
+    faults = sum(1 for m in messages if m.raw is not None)
+    return PublishReport(topic, sent_records, len(messages), sent_bytes, seconds, by_schema, biggest, faults,
                          len(failed) + left)
 
 

@@ -144,6 +144,7 @@ def _decode_records(value: bytes, version: int, dataset: str) -> list[Piece]:
     """Walk runs of same-rtype records: each run is one vectorised ``frombuffer``."""
     out: list[Piece] = []
     pos, index = 0, 0
+    run_size: int | None = None  # record size of the run before, to step over one damaged record
     while pos < len(value):
         rest = len(value) - pos
         if rest < 2:
@@ -152,18 +153,24 @@ def _decode_records(value: bytes, version: int, dataset: str) -> list[Piece]:
             break
         words, rtype = value[pos], value[pos + 1]
         schema = SCHEMA_OF_RTYPE.get(rtype)
+        bad: tuple[str, str] | None = None
         if schema is None:
-            out.append(Undecodable(index, "unknown_rtype",
-                                   f"rtype 0x{rtype:02x} at byte {pos} is not MBO, definition or statistics",
-                                   value[pos : pos + RAW_LIMIT]))
-            break  # nothing after an unknown record can be trusted to be aligned
-        dtype = _dtype(schema, version)
-        size = dtype.itemsize
-        if words * 4 != size:
-            out.append(Undecodable(index, "bad_length",
-                                   f"{schema} record at byte {pos} says {words * 4} bytes; DBN v{version} has {size}",
-                                   value[pos : pos + RAW_LIMIT]))
-            break
+            bad = ("unknown_rtype", f"rtype 0x{rtype:02x} at byte {pos} is not MBO, definition or statistics")
+        else:
+            dtype = _dtype(schema, version)
+            size = dtype.itemsize
+            if words * 4 != size:
+                bad = ("bad_length", f"{schema} record at byte {pos} says {words * 4} bytes; DBN v{version} has {size}")
+        if bad is not None:
+            step = _resync(value, pos, run_size, version)
+            if step is None:  # nothing after it can be trusted to be aligned: the rest is one dead letter
+                out.append(Undecodable(index, *bad, value[pos : pos + RAW_LIMIT]))
+                break
+            # one damaged record inside a run of fixed-size records: dead-letter exactly it, go on
+            out.append(Undecodable(index, *bad, value[pos : pos + step]))
+            pos += step
+            index += 1
+            continue
         whole = rest // size
         if whole == 0:
             out.append(Undecodable(index, "truncated_record",
@@ -179,7 +186,27 @@ def _decode_records(value: bytes, version: int, dataset: str) -> list[Piece]:
         out.append(Records(index, schema, dataset, records))
         pos += n * size
         index += n
+        run_size = size
     return out
+
+
+def _resync(value: bytes, pos: int, run_size: int | None, version: int) -> int | None:
+    """How far to step over a damaged record at ``pos``: the size of the run it interrupts, when
+    the message ends exactly there or a well-formed record header follows; else None.
+
+    A producer batches one instrument's records of one schema, so a record whose rtype or length
+    byte is damaged still occupies its run's fixed size; the file reader treats it the same way."""
+    if run_size is None:
+        return None
+    nxt = pos + run_size
+    if nxt == len(value):
+        return run_size
+    if nxt + 2 > len(value):
+        return None
+    schema = SCHEMA_OF_RTYPE.get(value[nxt + 1])
+    if schema is None or value[nxt] * 4 != _dtype(schema, version).itemsize:
+        return None
+    return run_size
 
 
 def _decode_json(value: bytes, dataset: str) -> list[Piece]:

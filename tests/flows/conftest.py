@@ -68,7 +68,10 @@ def fixture_mbo_topic(dirty_inputs: Path, kafka_broker) -> str:
     from replay.publish import publish_files
 
     day = str(dirty_inputs / "*20251103*.dbn.zst")
-    report = publish_files([day], kafka_broker.bootstrap, "mbo_raw_faults", None, partitions=4)
+    from tests.kafka.conftest import ONE_MESSAGE_PER_REQUEST  # tansu's end offsets, see there
+
+    report = publish_files([day], kafka_broker.bootstrap, "mbo_raw_faults", None, partitions=4,
+                           add_config=ONE_MESSAGE_PER_REQUEST)
     assert report.failed == 0 and report.records > 0
     return f"kafka://{kafka_broker.bootstrap}/mbo_raw_faults"
 
@@ -86,5 +89,7 @@ def fixture_topic_reference_lake(mbo_topic: str, tmp_path_factory: pytest.TempPa
     tmp = tmp_path_factory.mktemp("topic-reference")
     _run_to_end(topic_env(mbo_topic, tmp / "lake", tmp), None)
     lake = Lake(str(tmp / "lake"))
-    assert lake.count(BRONZE_MBO_DLQ) > 0  # the bad records the publisher carried over (see replay.publish)
+    # every damaged record of the file is one dead letter on the topic path too, and no good one is
+    dlq = lake.read(BRONZE_MBO_DLQ, ["reason"]).to_pylist()
+    assert len(dlq) == DIRTY_RECORDS, sorted({r["reason"] for r in dlq})
     return lake

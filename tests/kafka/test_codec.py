@@ -84,8 +84,23 @@ def test_garbage_is_undecodable_with_a_reason(value: bytes, reason: str) -> None
     assert pieces[0].raw == value
 
 
-def test_a_bad_record_after_good_ones_stops_the_walk_at_its_index(mbo: np.ndarray) -> None:
-    value = encode_records(mbo[:4]) + b"\x0e\x55" + bytes(54) + encode_records(mbo[4:6])
+def test_one_damaged_record_inside_a_run_is_dead_lettered_alone(mbo: np.ndarray) -> None:
+    damaged = bytearray(encode_records(mbo[4:5]))
+    damaged[1] = 0x55  # its rtype byte
+    value = encode_records(mbo[:4]) + bytes(damaged) + encode_records(mbo[5:8])
+    pieces = decode_message(value, None)
+    assert [(type(p).__name__, p.index) for p in pieces] == [("Records", 0), ("Undecodable", 4), ("Records", 5)]
+    assert pieces[1].reason == "unknown_rtype" and pieces[1].raw == bytes(damaged)
+    assert np.array_equal(pieces[2].records, mbo[5:8])
+
+    damaged[1], damaged[0] = mbo[4]["rtype"], 3  # a damaged length byte, as the last record
+    pieces = decode_message(encode_records(mbo[:4]) + bytes(damaged), None)
+    assert [(type(p).__name__, p.index) for p in pieces] == [("Records", 0), ("Undecodable", 4)]
+    assert pieces[1].reason == "bad_length" and pieces[1].raw == bytes(damaged)
+
+
+def test_a_bad_record_that_breaks_the_alignment_stops_the_walk_at_its_index(mbo: np.ndarray) -> None:
+    value = encode_records(mbo[:4]) + b"\x0e\x55" + bytes(60) + encode_records(mbo[4:6])
     pieces = decode_message(value, None)
     assert [(type(p).__name__, p.index) for p in pieces] == [("Records", 0), ("Undecodable", 4)]
     assert pieces[1].reason == "unknown_rtype"

@@ -146,3 +146,23 @@ def test_publish_to_event_hubs_needs_its_connection_string(capsys, monkeypatch) 
     monkeypatch.delenv("EVENTHUBS_CONNECTION_STRING", raising=False)
     assert main(["publish", "x.dbn", "--eventhubs"]) == 2
     assert "EVENTHUBS_CONNECTION_STRING is empty" in capsys.readouterr().err
+
+
+def test_a_damaged_file_tail_is_forwarded_so_the_consumer_dead_letters_it(sample_dir: Path, tmp_path: Path) -> None:
+    from connectors.kafka.codec import Undecodable
+    from tests.flows.dbn_edit import split_mbo_file, write_mbo_file
+
+    source = sorted(sample_dir.glob("*.mbo.dbn.zst"))[0]
+    header, records = split_mbo_file(source)
+    kept = 1000
+    cut = write_mbo_file(tmp_path / source.name, header, records[:kept].tobytes() + records[kept].tobytes()[:30])
+
+    loaded = load_files([cut])
+    assert len(loaded.by_schema["mbo"]) == kept
+    (fault,) = loaded.faults
+    assert fault.record == kept and fault.raw == records[kept].tobytes()[:30]
+    messages = schedule(loaded, speed=None)
+    assert [m.raw for m in messages if m.raw is not None] == [fault.raw]
+    assert messages[-1].raw == fault.raw  # after every record that came before the damage
+    pieces = decode_message(fault.raw, None)
+    assert pieces and all(isinstance(p, Undecodable) for p in pieces)
