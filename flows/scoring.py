@@ -242,7 +242,8 @@ class InferenceScoresLogic(StatefulLogic[SessionEpisodes, ScoredBatch, ScoringSt
                 continue
             found = memory.query(np.stack([episodes[i].vector for i in where]),
                                  [episodes[i].level_type for i in where], [episodes[i].direction for i in where],
-                                 [episodes[i].time_bucket for i in where], k=self._k)
+                                 [episodes[i].time_bucket for i in where], k=self._k,
+                                 exclude=[episodes[i].episode_id for i in where])  # never its own memory
             for i, n in zip(where, found, strict=True):
                 out[i] = n
         return out
