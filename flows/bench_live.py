@@ -46,25 +46,11 @@ import numpy as np
 
 from connectors.delta.lake import Lake
 from connectors.delta.tables import BRONZE_MBO, GOLD_INFERENCE_SCORES, SILVER_BOOK_1S, TableSpec
+from flows.latency import Percentiles
 
 ROOT = Path(__file__).resolve().parents[1]
 NY = ZoneInfo("America/New_York")
 SCORE_P99_TARGET_MS = 100.0
-
-
-@dataclass(frozen=True, slots=True)
-class Percentiles:
-    n: int
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-
-    @staticmethod
-    def of(latency_ns: np.ndarray) -> Percentiles:
-        if not len(latency_ns):
-            return Percentiles(0, float("nan"), float("nan"), float("nan"))
-        p = np.percentile(latency_ns / 1e6, [50, 95, 99])
-        return Percentiles(len(latency_ns), round(float(p[0]), 1), round(float(p[1]), 1), round(float(p[2]), 1))
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ import numpy as np
 
 from connectors.scoring.base import ScoreRequest
 from connectors.scoring.config import ScoringConfig
+from flows.latency import Percentiles
 
 LOCAL_P99_TARGET_MS = 5.0
 HTTP_P99_TARGET_MS = 50.0
@@ -43,9 +44,8 @@ class Latency:
 
     @staticmethod
     def of(latencies_ns: list[int], ok: int) -> Latency:
-        ms = np.asarray(latencies_ns, np.float64) / 1e6
-        p50, p95, p99 = np.percentile(ms, [50, 95, 99])
-        return Latency(round(float(p50), 3), round(float(p95), 3), round(float(p99), 3), ok, len(latencies_ns))
+        p = Percentiles.of(latencies_ns, digits=3)
+        return Latency(p.p50_ms, p.p95_ms, p.p99_ms, ok, p.n)
 
 
 @dataclass(frozen=True, slots=True)

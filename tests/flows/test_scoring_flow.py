@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -289,13 +288,12 @@ def test_a_running_flow_follows_the_champion_alias_from_the_next_batch_on(regist
     op.output("out", scored_batches("inference_scores", items, ScoringConfig(refresh_s=0.0),
                                     InferenceConfig(batch_ms=100)), TestingSink(scored))
     try:
-        started = time.monotonic()
         run_main(flow)
     finally:
         MlflowClient().set_registered_model_alias("ES_MODEL", "champion", "1")
 
     rows = {r.episode_id: r for b in scored for r in b.rows}
-    assert moved == ["2"] and time.monotonic() - started < 300
+    assert moved == ["2"]
     assert [rows[f"ep-{i:03d}"].model_version for i in range(6)] == ["1", "1", "1", "2", "2", "2"]
     assert scored[-1].mark == "end|s"
     for version, ids, prefix in (("1", range(3), "tiny-0-"), ("2", range(3, 6), "tiny-1-")):
