@@ -25,7 +25,7 @@ from flows.items import BookRows, book_key
 from operators.bars import BAR_DTYPE, ES_TICK, BarBuilder
 from operators.calendar import SessionWindows, session_clock
 from operators.chunks import InstrumentInfo
-from flows.episodes import SeriesPiece
+from flows.episodes import BAR_NS, SERIES_STEP_NS, SeriesPiece
 from operators.levels import PriorSessionJoin, SessionSummary, summarize_session
 from operators.sessions import day_to_date
 
@@ -85,7 +85,7 @@ class _SeriesState:
 
 
 MA_SECONDS = (60, 300, 900)
-_BAR_SECONDS = 5
+_BAR_SECONDS = BAR_NS // SERIES_STEP_NS
 _MA_MAX_BARS = max(MA_SECONDS) // _BAR_SECONDS
 
 

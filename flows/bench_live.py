@@ -20,6 +20,9 @@ message holding a record with ``ts_recv >= T``, the record that lets T be sample
 - *score computed*: ``scored_at`` of the ``gold.inference_scores`` row (the scorer returned);
 - *score on topic*: the producer timestamp of the row's message on ``inference_scores``;
 - *score row durable*: the Delta commit time, as for Silver.
+- *broker floor*: a plain consumer (the flow's fetch settings) tailing the same topic in the bench
+  process, message receive time minus its ``published-ns``: what the broker itself adds before any
+  of the flow runs. On tansu this is most of the figures above (see ``TopicInput.fetch_wait_ms``).
 
 Consumer lag is records published minus records durable in ``bronze.mbo``, sampled twice a
 second until the phase has drained; it is *growing* when its least-squares slope while records
@@ -37,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, time as dtime, timedelta
 from pathlib import Path
@@ -67,6 +71,9 @@ class PhaseResult:
     score_on_topic: Percentiles
     score_durable: Percentiles
     score_status: dict[str, int] = field(default_factory=dict)
+    broker_floor: Percentiles = Percentiles(0, float("nan"), float("nan"), float("nan"))
+    score_after_broker: Percentiles = Percentiles(0, float("nan"), float("nan"), float("nan"))
+    """Score computed minus when the plain consumer got the cause message: the flow's own share."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +82,9 @@ class LiveBench:
     window_minutes: float
     epoch_ms: int
     phases: list[PhaseResult]
+    model: str = ""
+    fetch_wait_ms: int | None = None
+    """What scored (the registry's champion, or a synthetic model in a temporary store)."""
 
     def meets_target(self) -> bool:
         paced = self.phases[0]
@@ -149,19 +159,21 @@ def _wait_durable(lake: Lake, want: int, flow: _FlowProcess, timeout: float) -> 
 
 
 def run_phase(name: str, speed: float | None, warm, measured, bootstrap: str, scratch: Path,
-              epoch_ms: int) -> PhaseResult:
+              epoch_ms: int, fetch_wait_ms: int | None = None) -> PhaseResult:
     from replay.publish import ensure_topic, schedule, send
 
     topic, scores_topic = f"mbo_{name}", f"inference_scores_{name}"
     ensure_topic(bootstrap, topic, 4)
     ensure_topic(bootstrap, scores_topic, 2)
     lake_dir = scratch / f"lake-{name}"
-    flow = _FlowProcess(f"kafka://{bootstrap}/{topic}", lake_dir, scratch, bootstrap, scores_topic, epoch_ms)
+    query = "" if fetch_wait_ms is None else f"?fetch_wait_ms={fetch_wait_ms}"
+    flow = _FlowProcess(f"kafka://{bootstrap}/{topic}{query}", lake_dir, scratch, bootstrap, scores_topic, epoch_ms)
     lake = Lake(str(lake_dir))
     try:
         warm_n, total = len(warm.by_schema["mbo"]), len(warm.by_schema["mbo"]) + len(measured.by_schema["mbo"])
         send(schedule(warm, speed=None), bootstrap=bootstrap, topic=topic, dataset=warm.dataset)
         _wait_durable(lake, warm_n, flow, timeout=600)
+        floor = _BrokerFloor(bootstrap, topic, fetch_wait_ms)
         sent = [0]
         started = time.time()
         publisher = threading.Thread(target=send, daemon=True, kwargs={
@@ -180,15 +192,17 @@ def run_phase(name: str, speed: float | None, warm, measured, bootstrap: str, sc
                 raise RuntimeError(msg)
             time.sleep(0.5)
         finished = time.time()
+        floor.stop()
         samples.append((round(finished - started, 2), 0))
         time.sleep(max(3 * epoch_ms / 1000, 1.0))  # the last scores' commits
     finally:
         flow.stop()
     offered = (total - warm_n) / _span_s(measured, speed) if speed else float("nan")
     slope = _slope(samples[:paced])  # while records were being offered; the drain afterwards only falls
-    silver, scores = _latencies(lake, bootstrap, topic, scores_topic, _window(measured))
+    silver, scores, after_broker = _latencies(lake, bootstrap, topic, scores_topic, _window(measured), floor.received)
     return PhaseResult(name, total - warm_n, round(offered, 1), round((total - warm_n) / (finished - started), 1),
-                       samples, round(slope, 1), bool(speed) and slope > 0.05 * offered, *silver, *scores)
+                       samples, round(slope, 1), bool(speed) and slope > 0.05 * offered, *silver, *scores,
+                       broker_floor=Percentiles.of(floor.latencies_ns), score_after_broker=after_broker)
 
 
 def _span_s(measured, speed: float) -> float:
@@ -219,6 +233,46 @@ def _published(bootstrap: str, topic: str) -> dict[int, tuple[np.ndarray, np.nda
         arr = np.array(pairs, dtype=np.int64)
         out[iid] = (np.maximum.accumulate(arr[:, 0]), arr[:, 1])
     return out
+
+
+class _BrokerFloor:
+    """A plain consumer tailing ``topic`` from its current end: receive time − ``published-ns``."""
+
+    def __init__(self, bootstrap: str, topic: str, fetch_wait_ms: int | None) -> None:
+        from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+
+        settings = {"bootstrap.servers": bootstrap, "group.id": "spymaster-bench-floor", "enable.auto.commit": "false"}
+        if fetch_wait_ms is not None:
+            settings["fetch.wait.max.ms"] = str(fetch_wait_ms)
+        self._consumer = Consumer(settings)
+        parts = self._consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        self._consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in parts])
+        self.latencies_ns: list[int] = []
+        self.received: dict[tuple[int, int], int] = {}
+        """(instrument id, published-ns) → when this consumer got the message."""
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="broker-floor", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        from connectors.kafka.codec import published_ns
+
+        try:
+            while not self._stopping.is_set():
+                for msg in self._consumer.consume(1000, 0.05):
+                    now = time.time_ns()
+                    stamp = None if msg.error() else published_ns(msg.headers())
+                    if stamp is not None:
+                        self.latencies_ns.append(now - stamp)
+                        key = msg.key() or b""
+                        if key.isdigit():
+                            self.received[(int(key), stamp)] = now
+        finally:
+            self._consumer.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
 
 
 def _consume(bootstrap: str, topic: str):
@@ -277,7 +331,8 @@ def _commit_times(lake: Lake, spec: TableSpec, columns: list[str]):
     return pa.concat_tables(parts) if parts else None
 
 
-def _latencies(lake: Lake, bootstrap: str, topic: str, scores_topic: str, window: tuple[int, int]):
+def _latencies(lake: Lake, bootstrap: str, topic: str, scores_topic: str, window: tuple[int, int],
+               received: dict[tuple[int, int], int]):
     published = _published(bootstrap, topic)
     silver = _in_window(_commit_times(lake, SILVER_BOOK_1S, ["instrument_id", "ts_recv"]), "ts_recv", window)
     silver_ns = _lat(published, silver, "ts_recv", silver["_durable_ns"] if silver is not None else None)
@@ -285,6 +340,13 @@ def _latencies(lake: Lake, bootstrap: str, topic: str, scores_topic: str, window
                                                           "status"]), "vector_time", window)
     computed = scores["scored_at"].cast("int64").to_numpy() * 1000 if scores.num_rows else np.zeros(0, np.int64)
     computed_ns = _lat(published, scores, "vector_time", computed)
+    after_broker: list[int] = []
+    if scores.num_rows:
+        iid = scores["instrument_id"].to_numpy().astype(np.int64)
+        cause = _cause_ns(published, iid, scores["vector_time"].to_numpy().astype(np.int64))
+        for i, stamp, done in zip(iid.tolist(), cause.tolist(), computed.tolist(), strict=True):
+            if (int(i), int(stamp)) in received:
+                after_broker.append(done - received[(int(i), int(stamp))])
     durable = _in_window(_commit_times(lake, GOLD_INFERENCE_SCORES, ["instrument_id", "vector_time"]), "vector_time",
                          window)
     durable_ns = _lat(published, durable, "vector_time", durable["_durable_ns"] if durable is not None else None)
@@ -300,7 +362,8 @@ def _latencies(lake: Lake, bootstrap: str, topic: str, scores_topic: str, window
     for s in scores["status"].to_pylist() if scores.num_rows else []:
         status[s] = status.get(s, 0) + 1
     return ((Percentiles.of(silver_ns),),
-            (Percentiles.of(computed_ns), Percentiles.of(topic_ns), Percentiles.of(durable_ns), status))
+            (Percentiles.of(computed_ns), Percentiles.of(topic_ns), Percentiles.of(durable_ns), status),
+            Percentiles.of(after_broker))
 
 
 def _in_window(table, time_col: str, window: tuple[int, int]):
@@ -324,18 +387,24 @@ def _lat(published, table, time_col: str, done_ns) -> np.ndarray:
 
 
 def measure_live(day_files: list[Path], *, speed: float = 10.0, window_minutes: float = 20.0,
-                 epoch_ms: int = 250) -> LiveBench:
+                 epoch_ms: int = 250, fetch_wait_ms: int | None = None,
+                 say: Callable[[str], None] | None = None) -> LiveBench:
     from connectors.kafka.broker import running_broker
 
+    from flows.bench_scoring import registry_for_bench
+
+    say = say or (lambda line: print(line, file=sys.stderr))
     warm, measured = split_day(day_files, window_minutes)
     scratch = Path(tempfile.mkdtemp(prefix="spymaster-bench-live-"))
     try:
-        with running_broker(scratch / "tansu.log") as broker:
-            phases = [run_phase(f"x{speed:g}", speed, warm, measured, broker.bootstrap, scratch, epoch_ms),
-                      run_phase("max", None, warm, measured, broker.bootstrap, scratch, epoch_ms)]
+        with registry_for_bench("ES_MODEL", say) as (_uri, _version, model), \
+                running_broker(scratch / "tansu.log") as broker:
+            phases = [run_phase(f"x{speed:g}", speed, warm, measured, broker.bootstrap, scratch, epoch_ms,
+                                fetch_wait_ms),
+                      run_phase("max", None, warm, measured, broker.bootstrap, scratch, epoch_ms, fetch_wait_ms)]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return LiveBench(speed, window_minutes, epoch_ms, phases)
+    return LiveBench(speed, window_minutes, epoch_ms, phases, model, fetch_wait_ms)
 
 
 def _serve(recovery: Path, epoch_ms: int) -> None:
@@ -369,7 +438,9 @@ def print_live(bench: LiveBench, *, as_json: bool) -> None:
             ("lag max / last (records)", lambda p: f"{max((s[1] for s in p.lag_samples), default=0):,} / "
                                                    f"{p.lag_samples[-1][1] if p.lag_samples else 0:,}"),
             ("lag slope records/s (growing?)", lambda p: f"{p.lag_slope_rps:,.0f} ({'yes' if p.lag_growing else 'no'})")]
-    for label, key in (("publish -> Silver row durable", "silver_durable"), ("publish -> score computed", "score_computed"),
+    for label, key in (("publish -> plain consumer (broker floor)", "broker_floor"),
+                       ("publish -> Silver row durable", "silver_durable"), ("publish -> score computed", "score_computed"),
+                       ("plain consumer got it -> score computed (the flow's share)", "score_after_broker"),
                        ("publish -> score on topic", "score_on_topic"), ("publish -> score row durable", "score_durable")):
         rows.append((f"{label} p50/p95/p99 ms", lambda p, k=key: _fmt(getattr(p, k))))
     rows.append(("score statuses", lambda p: ", ".join(f"{k} {v}" for k, v in sorted(p.score_status.items())) or "-"))
@@ -377,6 +448,8 @@ def print_live(bench: LiveBench, *, as_json: bool) -> None:
         table.add_row(label, *(fn(p) for p in bench.phases))
     console = Console(width=None if sys.stdout.isatty() else 140)
     console.print(table)
+    wait = "librdkafka default (500)" if bench.fetch_wait_ms is None else f"{bench.fetch_wait_ms}"
+    console.print(f"model: {bench.model or 'none'}; consumer fetch.wait.max.ms: {wait}")
     paced = bench.phases[0]
     verdict = "met" if bench.meets_target() else "NOT met"
     console.print(f"target at x{bench.speed:g}: score latency p99 < {SCORE_P99_TARGET_MS:.0f} ms with no growing lag: "

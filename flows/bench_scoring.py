@@ -102,7 +102,7 @@ def _register_synthetic(model_id: str) -> str:
 
 
 @contextmanager
-def _registry(model_id: str, say) -> Iterator[tuple[str, str, str]]:
+def registry_for_bench(model_id: str, say) -> Iterator[tuple[str, str, str]]:
     """(tracking URI, version, description): the champion if registered, else a temporary one."""
     from connectors.mlflow.tracking import champion_version, tracking_uri
 
@@ -151,7 +151,7 @@ def measure_scoring(episodes: int, model_id: str = "ES_MODEL", *, http: bool = T
     from flows.retrieval_bench import retrieval_qps
 
     rows = synthetic_rows(11, episodes)
-    with _registry(model_id, say) as (uri, version, described):
+    with registry_for_bench(model_id, say) as (uri, version, described):
         local = _per_episode(ScoringConfig(backend="local", model_id=model_id, refresh_s=3600.0), rows.vectors)
         http_latency, problem = None, ""
         if http:

@@ -35,7 +35,8 @@ SPYMASTER_SCORING_NEIGHBOURS and the SPYMASTER_SCORING_* variables of ``connecto
 (backend, model id, alias, URL, key, timeouts ...).
 
 Topic input: SPYMASTER_INPUT=kafka://HOST:PORT/TOPIC or eventhubs://NAMESPACE/HUB (with
-EVENTHUBS_CONNECTION_STRING), SPYMASTER_KAFKA_STOP_AT_END=1 for bounded mode (stop at the end
+EVENTHUBS_CONNECTION_STRING; ``?transport=amqp`` reads over AMQP, for the Basic tier and the
+emulator, ``connectors.eventhubs_amqp``), SPYMASTER_KAFKA_STOP_AT_END=1 for bounded mode (stop at the end
 offsets current at start) instead of tailing; TOML: ``[source] inputs = "kafka://…"`` and
 ``stop_at_end = true``.
 

@@ -5,9 +5,16 @@ session closes): the 1-second series is fed in time order. The detector runs ove
 known so far; when new levels become known (PM at the PM window's end, OR at the opening range's
 end) a detector over all known levels is rebuilt and re-fed the series so far, which reproduces
 the episodes already found and cannot find new ones before the new levels' known time. An
-episode's vector is computed once every bar up to its start has closed; its label is emitted by
-the streaming labeler when it resolves. So the same step serves replay and live, and its output
-does not depend on how the series is batched.
+episode's vector reads only bars that closed at or before its start, so it is computed as soon as
+all of those are in: at once, unless the start falls exactly on a bar close (that bar holds the
+start's own second and closes with the next second). Its label is emitted by the streaming
+labeler when it resolves. So the same step serves replay and live, and its output does not
+depend on how the series is batched.
+
+Each update also says how far its session's episodes are complete (``through_ns``): the series
+is the 1-second book, whose rows sit on whole seconds, so once the row at T is fed no episode can
+start before T + 1 s except those still waiting for a bar. The scorer closes a micro-batch on
+that instead of waiting out its wall-clock deadline.
 """
 
 from __future__ import annotations
@@ -77,6 +84,16 @@ class EpisodeUpdate:
     levels: tuple[Level, ...] = ()
     missing: tuple[str, ...] = ()
     prior_date: date | None = None
+    through_ns: int = 0
+    """Every episode of this session starting before this instant has been in ``started`` of this
+    update or an earlier one (``FOREVER`` once the session is final)."""
+
+
+SERIES_STEP_NS = 1_000_000_000
+"""The episode series is the 1-second book: consecutive rows are at least this far apart."""
+BAR_NS = 5 * SERIES_STEP_NS
+"""The close grid of the 5-second bars (``flows.analytics``)."""
+FOREVER = 2**63 - 1
 
 
 class _Growing:
@@ -202,6 +219,17 @@ class SessionEpisodesLogic(StatefulLogic[object, EpisodeUpdate, object]):
         started += self._vectors(s, final=piece.final)
         return [self._update(s, started, resolved, piece.final)]
 
+    @staticmethod
+    def _through(s: _Session, final: bool) -> int:
+        """See ``EpisodeUpdate.through_ns``: the next row is a second after the last one fed, so
+        only an episode still waiting for its vector can start before then."""
+        if final:
+            return FOREVER
+        waiting = [int(e.row["start_ts"]) for e in s.episodes if e.vector is None]
+        if waiting:
+            return min(waiting)
+        return int(s.ts.values[-1]) + SERIES_STEP_NS if len(s.ts) else 0
+
     def _parts(self, s: _Session, ts: np.ndarray) -> list[tuple[int, int]]:
         """Split a piece right after the instants when new levels become known."""
         cuts = sorted({int(np.searchsorted(ts, t, side="right")) for t in (s.clock.pm_end, s.clock.or_end)})
@@ -265,13 +293,20 @@ class SessionEpisodesLogic(StatefulLogic[object, EpisodeUpdate, object]):
         return out
 
     def _vectors(self, s: _Session, *, final: bool) -> list[Episode]:
-        """Vectors of episodes whose bars up to the start have all closed (or the session ended)."""
+        """Vectors of episodes whose bars closing at or before the start are all in (or the session ended).
+
+        A bar closing at C holds the seconds in (C - 5 s, C] and is emitted with the first row after
+        C, so every bar up to the start's last close ``floor(start / 5 s) * 5 s`` is in once a row
+        later than that close has been fed: at once for a start off the grid, a second later for one
+        on it.
+        """
         ts, mid, _, _ = self._series(s)
         if len(ts) == 0:
             return []
         bars = s.bars.values
-        closed_to = int(bars["ts"][-1]) if len(bars) else -1
-        ready = [e for e in s.episodes if e.vector is None and (final or int(e.row["start_ts"]) <= closed_to)]
+        fed_to = int(ts[-1])
+        ready = [e for e in s.episodes
+                 if e.vector is None and (final or int(e.row["start_ts"]) // BAR_NS * BAR_NS < fed_to)]
         if not ready:
             return []
         rows = np.array([e.row for e in ready])
@@ -295,7 +330,7 @@ class SessionEpisodesLogic(StatefulLogic[object, EpisodeUpdate, object]):
         s.counts[1] += len(resolved_now)
         s.counts[2] += len(complete)
         update = EpisodeUpdate(self._key(s), s.source_id, s.info, s.day, tuple(started), resolved_now,
-                               complete, positions, final)
+                               complete, positions, final, through_ns=self._through(s, final))
         if not final:
             return update
         ts, mid, high, low = self._series(s)

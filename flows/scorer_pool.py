@@ -48,6 +48,31 @@ class ScorerPool:
                 self._memories[key] = _load_memory(model_id, version)
             return self._memories[key]
 
+    def warm(self, cfg: ScoringConfig) -> str | None:
+        """Load ``cfg``'s model and its retrieval memory now, so that the first setup a live flow
+        sees is not the one that waits seconds for MLflow to load them; the version, if any."""
+        if _missing_registry(cfg) is not None:
+            return None
+        version = self._scorer(cfg).prepare(cfg.model_id)
+        if version is not None:
+            self.memory(cfg.model_id, version)
+        return version
+
+    def warm_in_background(self, cfg: ScoringConfig) -> threading.Thread | None:
+        """``warm`` on a daemon thread (the flow starts reading meanwhile); None without a registry."""
+        if _missing_registry(cfg) is not None:
+            return None
+
+        def run() -> None:
+            try:
+                self.warm(cfg)
+            except Exception as err:  # noqa: BLE001 - the first score will say what is wrong
+                log.warning("could not load %s ahead of the first score: %s", cfg.model_id, err)
+
+        thread = threading.Thread(target=run, name="scorer-warm", daemon=True)
+        thread.start()
+        return thread
+
     def close(self) -> None:
         with self._lock:
             for scorer in self._scorers.values():

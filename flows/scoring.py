@@ -5,8 +5,10 @@ Shape: ``EpisodeUpdate.started`` → ``SessionEpisodes`` keyed by ``model_id|str
 ``operators.microbatch``) → ``ScoredBatch`` → Delta rows.
 
 - **Micro-batches.** A batch holds the episodes of one model whose vector times fall in the same
-  ``batch_ms``-wide event-time window; it is scored when an episode of a later window arrives, when
-  ``batch_ms`` of wall-clock time has passed since it opened (``notify_at``: a live flow never
+  ``batch_ms``-wide event-time window; it is scored as soon as its session's episodes are known
+  complete past the window's end (``EpisodeUpdate.through_ns``, a watermark: with windows up to a
+  second that is the very update that brought them), when an episode of a later window arrives,
+  when ``batch_ms`` of wall-clock time has passed since it opened (``notify_at``: a live flow never
   waits longer than that), when its session ends and at end of input. ``batch_ms = 0`` scores each
   episode at once.
 - **Reproducible to the bit.** The key is the model *and* the contract-session stream, so a
@@ -89,6 +91,8 @@ class SessionEpisodes:
     session_day: int
     episodes: tuple[PendingScore, ...]
     mark: str | None = None
+    through_ns: int = 0
+    """The session's episodes starting before this instant have all been sent (a watermark)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +141,7 @@ class EpisodeRequests:
         )
         mark = book_end_mark(source_stream, u.key) if u.final else None
         key = f"{model_id_for(u.info.underlier)}|{stream}"
-        return [(key, SessionEpisodes(stream, u.info, u.session_day, episodes, mark))]
+        return [(key, SessionEpisodes(stream, u.info, u.session_day, episodes, mark, u.through_ns))]
 
 
 def _utcnow() -> datetime:
@@ -173,6 +177,7 @@ class InferenceScoresLogic(StatefulLogic[SessionEpisodes, ScoredBatch, ScoringSt
         for episode in value.episodes:
             self._arrived[episode.position] = arrived
             out += [self._score(b) for b in self._batcher.add(episode.vector_time, episode, now)]
+        out += [self._score(b) for b in self._batcher.advance(value.through_ns)]
         if value.mark is None:
             return out, StatefulLogic.RETAIN
         out += [self._score(b) for b in self._batcher.close()]
@@ -284,7 +289,12 @@ def scored_batches(step_id: str, items: Stream[tuple[str, SessionEpisodes]], cfg
 
 def score_episodes(found: Stream[EpisodeUpdate], plan: ReplayPlan, cfg: ScoringConfig,
                    inference: InferenceConfig) -> Stream[Keyed]:
-    """Session updates → keyed ``gold.inference_scores`` writes (wired by ``flows.graph``)."""
+    """Session updates → keyed ``gold.inference_scores`` writes (wired by ``flows.graph``).
+
+    The graph is built once per process just before it runs, so this is where the configured
+    model starts loading (``ScorerPool.warm``): a live flow is ready before its first setup.
+    """
+    POOL.warm_in_background(cfg)
     items = op.flat_map("score_requests", found, EpisodeRequests(plan).of_update)
     return op.flat_map("inference_score_rows", scored_batches("inference_scores", items, cfg, inference),
                        score_writes)

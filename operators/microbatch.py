@@ -6,9 +6,11 @@ so ``close_ts`` (the end of its window, the event-time instant its score is due)
 every replay, whatever split a wall-clock deadline or an out-of-order item caused elsewhere.
 
 A batch closes when an item arrives whose event time lies outside the open batch's window (at or
-after its end — or before its start, for an item out of order), when the wall clock passes the
-batch's deadline (N after it opened: a live flow never waits longer than the user allows), or
-when the caller ends the input. ``N = 0`` closes every item's batch at once.
+after its end — or before its start, for an item out of order), when the caller says no item
+before the window's end can still come (``advance``: a watermark, which closes it as soon as it
+is complete instead of on a deadline), when the wall clock passes the batch's deadline (N after
+it opened: a live flow never waits longer than the user allows), or when the caller ends the
+input. ``N = 0`` closes every item's batch at once.
 
 Pure: the caller passes wall-clock readings in (seconds, any monotonic origin).
 """
@@ -71,6 +73,13 @@ class EventTimeBatcher(Generic[T]):
             self._close_ts, self._opened_at = due, now
         self._items.append(item)
         return closed
+
+    def advance(self, complete_before_ns: int) -> list[MicroBatch[T]]:
+        """Every item with an event time before ``complete_before_ns`` has been added: close the
+        open batch if its window ends at or before that (it cannot grow any more)."""
+        if self._close_ts is not None and self._close_ts <= complete_before_ns:
+            return self.close()
+        return []
 
     def expire(self, now: float, window_s: float) -> list[MicroBatch[T]]:
         """Close the open batch if its wall-clock deadline has passed."""

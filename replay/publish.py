@@ -5,7 +5,8 @@ event), then the MBO of all files merged by ``ts_recv`` (a stable merge: each fi
 kept, so every book sees exactly its file's record sequence), then statistics. Messages are
 keyed by instrument id (a contract stays on one partition) and batched like a feed handler
 flushes: consecutive records of one instrument within a short event-time window, at most
-``MAX_MESSAGE_BYTES`` (Event Hubs' limit). Each message carries the wall-clock publish time in
+``max_bytes`` of records (960 kB under Event Hubs' 1 MB Kafka request; 250 kB on the AMQP path,
+under the Basic tier's 256 KB event, :func:`publish_files_amqp`). Each message carries the wall-clock publish time in
 the ``published-ns`` header for latency measurements.
 
 Pacing: ``speed=None`` publishes as fast as the broker takes it; ``speed=x`` sends each batch
@@ -23,6 +24,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -217,25 +219,62 @@ Progress = Callable[[int, int], None]
 """Called with (records sent, records in total) as messages go out."""
 
 
+class KafkaSink:
+    """``send``'s producer: confluent-kafka, waiting out a full local queue, counting failed deliveries."""
+
+    def __init__(self, bootstrap: str, topic: str, add_config: Mapping[str, str] | None = None) -> None:
+        from confluent_kafka import KafkaException, Producer
+
+        config = {"bootstrap.servers": bootstrap, "linger.ms": "5", "batch.size": "1000000",
+                  "message.max.bytes": str(MAX_MESSAGE_BYTES + 46_000), "queue.buffering.max.kbytes": "262144",
+                  **(add_config or {})}
+        try:
+            self._producer = Producer(config)
+        except KafkaException as exc:
+            raise ConfigError(f"the producer settings are not valid: {exc.args[0].str()}") from None
+        self._topic = topic
+        self.failed = 0
+
+    def _delivered(self, err: object, _msg: object) -> None:
+        if err is not None:
+            self.failed += 1
+
+    def send(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]], records: int) -> None:
+        while True:
+            try:
+                self._producer.produce(self._topic, value=value, key=key, headers=headers,
+                                       on_delivery=self._delivered)
+                break
+            except BufferError:  # the local queue is full: let the broker catch up
+                self._producer.poll(0.05)
+        self._producer.poll(0)
+
+    def flush(self) -> None:
+        self.failed += self._producer.flush(60)
+
+
 def send(messages: Sequence[Message], *, bootstrap: str, topic: str, dataset: str,
          add_config: Mapping[str, str] | None = None, on_progress: Progress | None = None,
          clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> PublishReport:
     """Produce ``messages`` in order, each not before its due time; wait for every acknowledgement."""
-    from confluent_kafka import KafkaException, Producer
+    return send_to_sink(messages, KafkaSink(bootstrap, topic, add_config), topic=topic, dataset=dataset,
+                        on_progress=on_progress, clock=clock, sleep=sleep)
 
-    config = {"bootstrap.servers": bootstrap, "linger.ms": "5", "batch.size": "1000000",
-              "message.max.bytes": str(MAX_MESSAGE_BYTES + 46_000), "queue.buffering.max.kbytes": "262144",
-              **(add_config or {})}
-    try:
-        producer = Producer(config)
-    except KafkaException as exc:
-        raise ConfigError(f"the producer settings are not valid: {exc.args[0].str()}") from None
-    failed: list[str] = []
 
-    def delivered(err: object, _msg: object) -> None:
-        if err is not None:
-            failed.append(str(err))
+class Sink(Protocol):
+    """A producer (``connectors.databento_live.MessageSink``'s shape) that also counts what failed."""
 
+    failed: int
+
+    def send(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]], records: int) -> None: ...
+    def flush(self) -> None: ...
+
+
+def send_to_sink(messages: Sequence[Message], sink: Sink, *, topic: str, dataset: str,
+                 on_progress: Progress | None = None, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> PublishReport:
+    """Pace ``messages`` into any sink (Kafka's, or the AMQP producer): each message not before
+    its due time, then one flush that waits for every acknowledgement."""
     total = sum(len(m.records) for m in messages)
     sent_records = sent_bytes = biggest = 0
     by_schema: dict[str, int] = {}
@@ -243,17 +282,9 @@ def send(messages: Sequence[Message], *, bootstrap: str, topic: str, dataset: st
     for m in messages:
         wait = started + m.due_s - clock()
         if wait > 0:
-            producer.poll(0)
             sleep(wait)
         value = m.raw if m.raw is not None else encode_records(m.records)
-        headers = encode_headers(3, dataset)
-        while True:
-            try:
-                producer.produce(topic, value=value, key=m.key, headers=headers, on_delivery=delivered)
-                break
-            except BufferError:  # the local queue is full: let the broker catch up
-                producer.poll(0.05)
-        producer.poll(0)
+        sink.send(m.key, value, encode_headers(3, dataset), len(m.records))
         sent_records += len(m.records)
         sent_bytes += len(value)
         biggest = max(biggest, len(value))
@@ -261,24 +292,48 @@ def send(messages: Sequence[Message], *, bootstrap: str, topic: str, dataset: st
             by_schema[m.schema] = by_schema.get(m.schema, 0) + len(m.records)
         if on_progress is not None:
             on_progress(sent_records, total)
-    left = producer.flush(60)
-    seconds = clock() - started
+    sink.flush()
     faults = sum(1 for m in messages if m.raw is not None)
-    return PublishReport(topic, sent_records, len(messages), sent_bytes, seconds, by_schema, biggest, faults,
-                         len(failed) + left)
+    return PublishReport(topic, sent_records, len(messages), sent_bytes, clock() - started, by_schema, biggest,
+                         faults, sink.failed)
+
+
+def publish_files_amqp(paths: Sequence[Path | str], connection: str, hub: str, speed: float | None = None, *,
+                       window_ms: float = DEFAULT_WINDOW_MS, max_idle_s: float | None = None,
+                       max_bytes: int | None = None, on_progress: Progress | None = None) -> PublishReport:
+    """:func:`publish_files` onto an event hub over AMQP (the Basic tier): same schedule and keys,
+    events of at most ``max_bytes`` of records (default: under the Basic tier's 256 KB)."""
+    from connectors.databento_live import IngestCounts
+    from connectors.eventhubs_amqp.producer import AMQP_RECORD_BYTES, AmqpMessageSink
+
+    loaded = load_files(_publishable(paths))
+    messages = schedule(loaded, speed=speed, window_ms=window_ms, max_idle_s=max_idle_s,
+                        max_bytes=max_bytes or AMQP_RECORD_BYTES)
+    sink = AmqpMessageSink(connection, hub, IngestCounts())
+    try:
+        sink.check()
+        report = send_to_sink(messages, sink, topic=hub, dataset=loaded.dataset, on_progress=on_progress)
+    finally:
+        sink.close()
+    if report.failed:
+        raise SourceError(f"{report.failed} message(s) were not accepted by the event hub {hub}; it is incomplete")
+    return report
+
+
+def _publishable(paths: Sequence[Path | str]) -> list[Path]:
+    from connectors.dbn.source import resolve_inputs
+
+    return [p for p in resolve_inputs([str(p) for p in paths]) if "/truth/" not in p.as_posix()]
 
 
 def publish_files(paths: Sequence[Path | str], bootstrap: str, topic: str, speed: float | None = None, *,
                   partitions: int = 4, window_ms: float = DEFAULT_WINDOW_MS, max_idle_s: float | None = None,
                   add_config: Mapping[str, str] | None = None, create_topic: bool = True,
-                  on_progress: Progress | None = None) -> PublishReport:
+                  on_progress: Progress | None = None, max_bytes: int = RECORD_BYTES_PER_MESSAGE) -> PublishReport:
     """Replay DBN files (files, directories or globs) onto ``topic``; see the module docstring."""
-    from connectors.dbn.source import resolve_inputs
-
-    files = [p for p in resolve_inputs([str(p) for p in paths]) if "/truth/" not in p.as_posix()]
-    loaded = load_files(files)
+    loaded = load_files(_publishable(paths))
     ensure_topic(bootstrap, topic, partitions, add_config, create=create_topic)
-    messages = schedule(loaded, speed=speed, window_ms=window_ms, max_idle_s=max_idle_s)
+    messages = schedule(loaded, speed=speed, window_ms=window_ms, max_idle_s=max_idle_s, max_bytes=max_bytes)
     report = send(messages, bootstrap=bootstrap, topic=topic, dataset=loaded.dataset, add_config=add_config,
                   on_progress=on_progress)
     if report.failed:

@@ -7,19 +7,30 @@ commit as the rows. On a rerun or a resume after a crash, rows at or below the c
 position are dropped before writing, so a row is never duplicated; because upstream replays
 everything after the last recovery snapshot, none is lost either.
 
-Bytewax sinks have no flush hook, so each partition buffers and commits when it holds
+Bytewax sinks have no flush hook, so each partition buffers and asks for a commit when it holds
 ``flush_rows`` rows, when an item asks for it (a completion mark), at every epoch snapshot and at
-close: the table is never behind the recovery store. A commit runs on the partition's own
-background thread (delta-rs releases the GIL while it encodes and writes Parquet), so the worker
-keeps decoding and building the next batch meanwhile; at most one commit is in flight per
-partition, commits keep their order, and ``snapshot``/``close`` wait for the last one.
+close. Commits run on the partition's own thread (delta-rs releases the GIL while it encodes and
+writes Parquet), one at a time and in order, so the worker keeps decoding meanwhile. A request
+made while a commit is running is served by the next one, which takes everything buffered by
+then (group commit: the busier the table, the fewer and larger its commits).
+
+**Snapshots do not wait for commits.** The recovery store must never be ahead of the table: a
+resume re-reads the source only after its snapshot. Waiting for the commit at every epoch would
+give that, but it stalls the worker for a Delta commit (tens of ms) per table per epoch, which
+was most of a live flow's latency. Instead a snapshot asks for a commit and returns, as the
+partition's state, every write not yet known durable (the commit running and what waits behind
+it): a resume commits them first, and the per-stream positions drop whatever had already
+landed. It waits only when more than ``carry_rows`` rows would ride in the recovery store (a
+replay's big batches, which should not be copied there); ``write_batch`` waits when the buffer
+reaches twice ``flush_rows`` (backpressure).
 """
 
 from __future__ import annotations
 
 import time
 import zlib
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing_extensions import override
@@ -33,6 +44,8 @@ from connectors.delta.lake import Lake
 from connectors.delta.tables import TableSpec
 
 _COMMIT_RETRIES = 8
+CARRY_ROWS = 50_000
+"""Default: a snapshot carries at most this many uncommitted rows; above it, it waits for them."""
 LANE_SEPARATOR = "/lane"
 """A high-volume stream is split into lanes ``<stream>/lane<k>`` by fixed blocks of positions;
 each lane is its own stream (monotonic on its own), and lanes commit from different partitions."""
@@ -66,50 +79,112 @@ class SinkStats:
     commits: int = 0
     dropped_duplicates: int = 0
     seconds: float = 0.0
-    """Time the worker spent preparing commits."""
+    """Time the committer threads spent preparing commits (deduplicating, joining rows)."""
     commit_seconds: float = 0.0
-    """Time the background committer spent writing (overlaps the worker)."""
+    """Time the committer threads spent writing (overlaps the worker)."""
     by_table: dict[str, int] = field(default_factory=dict)
 
 
-class _DeltaAppendPartition(StatefulSinkPartition[TableWrite, None]):
-    def __init__(self, lake: Lake, spec: TableSpec, flush_rows: int, stats: SinkStats) -> None:
+SinkCarry = tuple[TableWrite, ...]
+"""A partition's recovery state: the writes not yet known durable, oldest first (None when none)."""
+
+
+class _DeltaAppendPartition(StatefulSinkPartition[TableWrite, SinkCarry | None]):
+    """One partition: the worker buffers writes and asks for commits; the committer thread serves.
+
+    Shared between the two threads under ``_lock``: the buffer (``_pending``), the writes of the
+    commit running (``_running``), whether a commit is asked for, and the committer's error. The
+    committed positions (``_committed``) belong to the committer thread alone.
+    """
+
+    def __init__(self, lake: Lake, spec: TableSpec, flush_rows: int, stats: SinkStats, *,
+                 carry_rows: int = CARRY_ROWS, resume: Sequence[TableWrite] = ()) -> None:
         self._lake, self._spec, self._flush_rows, self._stats = lake, spec, flush_rows, stats
+        self._carry_rows = carry_rows
         self._committed: dict[str, int] | None = None
         self._table: DeltaTable | None = None
-        self._pending: list[TableWrite] = []
-        self._pending_rows = 0
         self._writer = writer_properties(spec)
-        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"commit-{spec.name}")
-        self._in_flight: Future[None] | None = None
+        self._lock = threading.Condition()
+        self._pending: list[TableWrite] = list(resume)  # a resume commits the carried rows first
+        self._pending_rows = sum(w.rows.num_rows for w in self._pending)
+        self._running: tuple[TableWrite, ...] = ()
+        self._asked = bool(self._pending)
+        self._busy = False
+        self._error: BaseException | None = None
+        self._closing = False
+        self._thread = threading.Thread(target=self._serve, name=f"commit-{spec.name}", daemon=True)
+        self._thread.start()
 
     @override
     def write_batch(self, values: list[TableWrite]) -> None:
-        urgent = False
-        for item in values:
-            self._pending.append(item)
-            self._pending_rows += item.rows.num_rows
-            urgent = urgent or bool(item.marks)
-        if urgent or self._pending_rows >= self._flush_rows:
-            self._flush()
+        urgent = any(item.marks for item in values)
+        with self._lock:
+            self._check()
+            self._pending.extend(values)
+            self._pending_rows += sum(item.rows.num_rows for item in values)
+            if urgent or self._pending_rows >= self._flush_rows:
+                self._ask()
+            while self._pending_rows >= 2 * self._flush_rows and self._error is None:
+                self._lock.wait()
+            self._check()
 
     @override
-    def snapshot(self) -> None:
-        self._flush()
-        self._wait()
-        return None
+    def snapshot(self) -> SinkCarry | None:
+        with self._lock:
+            self._check()
+            if self._pending:
+                self._ask()
+            if self._pending_rows + sum(w.rows.num_rows for w in self._running) > self._carry_rows:
+                self._drain()
+            carried = (*self._running, *self._pending)
+        return carried or None
 
     @override
     def close(self) -> None:
-        self._flush()
-        self._wait()
-        self._committer.shutdown(wait=True)
+        with self._lock:
+            if self._pending:
+                self._ask()
+            self._drain()
+            self._closing = True
+            self._lock.notify_all()
+        self._thread.join()
 
-    def _wait(self) -> None:
-        """Block until the commit in flight (if any) is durable; re-raise its error."""
-        if self._in_flight is not None:
-            done, self._in_flight = self._in_flight, None
-            done.result()
+    def _ask(self) -> None:
+        self._asked = True
+        self._lock.notify_all()
+
+    def _drain(self) -> None:
+        """Block until everything buffered is durable (the lock is held); re-raise a commit error."""
+        while (self._pending or self._busy) and self._error is None:
+            self._lock.wait()
+        self._check()
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _serve(self) -> None:
+        """The committer thread: take everything buffered whenever a commit is asked for."""
+        while True:
+            with self._lock:
+                while not (self._asked and self._pending) and not self._closing:
+                    self._asked = self._asked and bool(self._pending)
+                    self._lock.wait()
+                if self._closing and not self._pending:
+                    return
+                writes, self._pending, self._pending_rows = self._pending, [], 0
+                self._running, self._asked, self._busy = tuple(writes), False, True
+                self._lock.notify_all()
+            try:
+                self._commit_writes(writes)
+            except BaseException as err:  # noqa: BLE001 - handed to the worker, which raises it
+                with self._lock:
+                    self._error, self._busy, self._running = err, False, ()
+                    self._lock.notify_all()
+                return
+            with self._lock:
+                self._busy, self._running = False, ()
+                self._lock.notify_all()
 
     def _committed_position(self, stream_id: str) -> int:
         """The stream's committed position, read from the table once (this partition is the
@@ -122,14 +197,13 @@ class _DeltaAppendPartition(StatefulSinkPartition[TableWrite, None]):
             self._committed[stream_id] = -1 if version is None else version
         return self._committed[stream_id]
 
-    def _flush(self) -> None:
-        if not self._pending:
-            return
+    def _commit_writes(self, writes: list[TableWrite]) -> None:
+        """Drop rows at or below their stream's committed position, then commit the rest in one go."""
         started = time.perf_counter()
         fresh: list[pa.Table] = []
         high: dict[str, int] = {}
         marks: list[str] = []
-        for item in self._pending:
+        for item in writes:
             committed = max(self._committed_position(item.stream_id), high.get(item.stream_id, -1))
             keep = item.positions > committed
             if not keep.all():
@@ -139,18 +213,16 @@ class _DeltaAppendPartition(StatefulSinkPartition[TableWrite, None]):
                 fresh.append(rows)
                 high[item.stream_id] = int(item.positions[keep].max())
             marks.extend(item.marks)
-        self._pending, self._pending_rows = [], 0
         if not fresh and not marks:
             return
         data = pa.concat_tables(fresh) if fresh else self._spec.schema.empty_table()
         data = _stamp_ingest(data)
         txns = [Transaction(app_id=s, version=v) for s, v in sorted(high.items())]
         txns += [Transaction(app_id=m, version=1) for m in sorted(set(marks))]
-        self._wait()
-        self._in_flight = self._committer.submit(self._commit, data, txns)
+        self._stats.seconds += time.perf_counter() - started
+        self._commit(data, txns)
         assert self._committed is not None
         self._committed.update(high)
-        self._stats.seconds += time.perf_counter() - started
 
     def _commit(self, data: pa.Table, txns: list[Transaction]) -> None:
         started = time.perf_counter()
@@ -204,7 +276,7 @@ def _stamp_ingest(data: pa.Table) -> pa.Table:
     return data.set_column(index, "ts_ingest", pa.array(np.full(data.num_rows, now.value), pa.int64()).cast(now.type))
 
 
-class DeltaAppendSink(FixedPartitionedSink[TableWrite, None]):
+class DeltaAppendSink(FixedPartitionedSink[TableWrite, SinkCarry | None]):
     """Append ``(stream_id, TableWrite)`` items to one Delta table, exactly once.
 
     Items are routed by ``stream_id`` so each stream has exactly one writing partition, which
@@ -212,9 +284,10 @@ class DeltaAppendSink(FixedPartitionedSink[TableWrite, None]):
     a strictly increasing position within its stream; at-least-once otherwise.
     """
 
-    def __init__(self, lake: Lake, spec: TableSpec, *, partitions: int = 4, flush_rows: int = 1_000_000) -> None:
+    def __init__(self, lake: Lake, spec: TableSpec, *, partitions: int = 4, flush_rows: int = 1_000_000,
+                 carry_rows: int = CARRY_ROWS) -> None:
         self._lake, self._spec = lake, spec
-        self._partitions, self._flush_rows = partitions, flush_rows
+        self._partitions, self._flush_rows, self._carry_rows = partitions, flush_rows, carry_rows
         self.stats = SinkStats()
 
     @override
@@ -230,5 +303,6 @@ class DeltaAppendSink(FixedPartitionedSink[TableWrite, None]):
         return zlib.adler32(item_key.encode())
 
     @override
-    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _DeltaAppendPartition:
-        return _DeltaAppendPartition(self._lake, self._spec, self._flush_rows, self.stats)
+    def build_part(self, step_id: str, for_part: str, resume_state: SinkCarry | None) -> _DeltaAppendPartition:
+        return _DeltaAppendPartition(self._lake, self._spec, self._flush_rows, self.stats,
+                                     carry_rows=self._carry_rows, resume=resume_state or ())

@@ -7,16 +7,14 @@ PID. Storage is memory only and never freed, so keep volumes bounded (one broker
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+
+from connectors.local_process import free_port, listening_process
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,41 +49,12 @@ def tansu_binary() -> Path:
         raise ConfigError(msg) from None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def running_broker(log_path: Path) -> Iterator[Broker]:
     """Start tansu on 127.0.0.1, wait until it accepts connections, stop it by PID afterwards."""
     port = free_port()
     url = f"tcp://127.0.0.1:{port}"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(  # noqa: S603
-            [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if proc.poll() is not None:
-                msg = f"tansu exited with {proc.returncode}: {log_path.read_text(errors='replace')[-2000:]}"
-                raise RuntimeError(msg)
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        yield Broker(f"127.0.0.1:{port}", proc.pid)
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
+    cmd = [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url,
+           "--storage-engine", "memory://tansu/"]
+    with listening_process(cmd, port, log_path, "tansu") as pid:
+        yield Broker(f"127.0.0.1:{port}", pid)

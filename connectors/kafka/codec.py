@@ -190,23 +190,30 @@ def _decode_records(value: bytes, version: int, dataset: str) -> list[Piece]:
     return out
 
 
+RESYNC_RECORDS = 64
+"""How many damaged records in a row a run may hold before the rest of the message is one dead letter."""
+
+
 def _resync(value: bytes, pos: int, run_size: int | None, version: int) -> int | None:
-    """How far to step over a damaged record at ``pos``: the size of the run it interrupts, when
-    the message ends exactly there or a well-formed record header follows; else None.
+    """How far to step over a damaged record at ``pos``: the size of the run it interrupts, when,
+    within ``RESYNC_RECORDS`` slots of that size, the message ends or a well-formed record header
+    follows; else None.
 
     A producer batches one instrument's records of one schema, so a record whose rtype or length
-    byte is damaged still occupies its run's fixed size; the file reader treats it the same way."""
+    byte is damaged still occupies its run's fixed size; the file reader treats it the same way,
+    one dead letter per damaged slot, however many follow one another."""
     if run_size is None:
         return None
-    nxt = pos + run_size
-    if nxt == len(value):
-        return run_size
-    if nxt + 2 > len(value):
-        return None
-    schema = SCHEMA_OF_RTYPE.get(value[nxt + 1])
-    if schema is None or value[nxt] * 4 != _dtype(schema, version).itemsize:
-        return None
-    return run_size
+    for slot in range(1, RESYNC_RECORDS + 1):
+        nxt = pos + slot * run_size
+        if nxt == len(value):
+            return run_size
+        if nxt + 2 > len(value):
+            return None
+        schema = SCHEMA_OF_RTYPE.get(value[nxt + 1])
+        if schema is not None and value[nxt] * 4 == _dtype(schema, version).itemsize:
+            return run_size
+    return None
 
 
 def _decode_json(value: bytes, dataset: str) -> list[Piece]:

@@ -5,7 +5,9 @@ the literal ``$ConnectionString`` and the password is the whole SAS connection s
 recommended client settings for librdkafka are applied: TCP keep-alive (Azure closes idle
 connections after 240 s), metadata refresh below that, a request timeout above 20 s, gzip as the
 only compression, and requests under 1 MB (the Standard tier's limit; larger ones close the
-connection). The Basic tier has no Kafka endpoint, and the local emulator neither.
+connection). The Basic tier has no Kafka endpoint, and the local emulator neither: those are
+reached over AMQP (``connectors.eventhubs_amqp``, ``?transport=amqp`` / ``--transport amqp``),
+where emulator connection strings are valid.
 
 Nothing here logs or raises with the key in it: error messages name the problem, not the secret.
 """
@@ -33,16 +35,19 @@ class EventHubsConnection:
     key_name: str
     entity_path: str | None
     secret: str = field(repr=False)
+    emulator: bool = False
+    """``UseDevelopmentEmulator=true``: plain AMQP (no TLS) to the endpoint's host and port."""
 
     @property
     def bootstrap(self) -> str:
         return f"{self.namespace_host}:{KAFKA_PORT}"
 
 
-def parse_connection_string(text: str) -> EventHubsConnection:
+def parse_connection_string(text: str, *, allow_emulator: bool = False) -> EventHubsConnection:
     """Parse ``Endpoint=sb://<ns>.servicebus.windows.net/;SharedAccessKeyName=…;SharedAccessKey=…[;EntityPath=…]``.
 
     A pre-signed ``SharedAccessSignature=…`` may stand in for the key name and key.
+    ``allow_emulator``: the AMQP path accepts ``UseDevelopmentEmulator=true`` (the Kafka path cannot).
     """
     text = (text or "").strip()
     if not text:
@@ -55,7 +60,8 @@ def parse_connection_string(text: str) -> EventHubsConnection:
             msg = "the Event Hubs connection string is not a list of Key=Value pairs separated by ';'"
             raise ConfigError(msg)
         parts[key.strip().lower()] = value.strip()
-    if parts.get("usedevelopmentemulator", "").lower() == "true":
+    emulator = parts.get("usedevelopmentemulator", "").lower() == "true"
+    if emulator and not allow_emulator:
         msg = "the Event Hubs emulator has no Kafka endpoint; use a namespace of the Standard tier or higher"
         raise ConfigError(msg)
     endpoint = parts.get("endpoint", "")
@@ -70,7 +76,8 @@ def parse_connection_string(text: str) -> EventHubsConnection:
     if not signed and not (parts.get("sharedaccesskeyname") and parts.get("sharedaccesskey")):
         msg = "the Event Hubs connection string needs SharedAccessKeyName and SharedAccessKey (or SharedAccessSignature)"
         raise ConfigError(msg)
-    return EventHubsConnection(host, parts.get("sharedaccesskeyname", ""), parts.get("entitypath") or None, text)
+    return EventHubsConnection(host, parts.get("sharedaccesskeyname", ""), parts.get("entitypath") or None, text,
+                               emulator)
 
 
 def kafka_config(conn: EventHubsConnection, role: Role) -> dict[str, str]:
@@ -111,20 +118,36 @@ def from_environment(env: Mapping[str, str], role: Role) -> tuple[EventHubsConne
     return conn, kafka_config(conn, role)
 
 
+Transport = Literal["kafka", "amqp"]
+
+
 @dataclass(frozen=True, slots=True)
 class ProducerTarget:
-    """Where a producer command writes: a plain broker, or an event hub through its Kafka endpoint."""
+    """Where a producer command writes: a plain broker, or an event hub (Kafka endpoint or AMQP)."""
 
     bootstrap: str
     settings: dict[str, str]
     topic: str
     may_create_topic: bool
     """Event Hubs cannot create hubs over Kafka (create them with ARM/Bicep); a plain broker can."""
+    transport: Transport = "kafka"
+    connection: str = field(default="", repr=False)
+    """AMQP only: the connection string the producer client opens (a secret)."""
 
 
 def producer_target(bootstrap: str | None, eventhubs: bool, topic: str, env: Mapping[str, str],
-                    default_topic: str = "mbo_raw") -> ProducerTarget:
-    """``--bootstrap HOST:PORT`` or ``--eventhubs`` (EVENTHUBS_CONNECTION_STRING), exactly one."""
+                    default_topic: str = "mbo_raw", transport: Transport = "kafka") -> ProducerTarget:
+    """``--bootstrap HOST:PORT`` or ``--eventhubs`` (EVENTHUBS_CONNECTION_STRING), exactly one;
+    ``transport="amqp"`` (event hubs only) writes with azure-eventhub instead of the Kafka endpoint."""
+    if transport not in ("kafka", "amqp"):
+        raise ConfigError(f"--transport must be kafka or amqp, not {transport!r}")
+    if transport == "amqp":
+        if not eventhubs or bootstrap:
+            raise ConfigError("--transport amqp writes to Event Hubs: use it with --eventhubs, not --bootstrap")
+        conn = parse_connection_string(env.get("EVENTHUBS_CONNECTION_STRING", ""), allow_emulator=True)
+        explicit = topic if topic != default_topic or not conn.entity_path else None
+        return ProducerTarget(conn.namespace_host, {}, topic_for(conn, explicit), may_create_topic=False,
+                              transport="amqp", connection=conn.secret)
     if eventhubs:
         if bootstrap:
             raise ConfigError("give either --bootstrap or --eventhubs, not both")

@@ -66,6 +66,11 @@ class Scorer(Protocol):
 
     def score(self, batch: Sequence[ScoreRequest]) -> list[ScoreResult]: ...
 
+    def prepare(self, model_id: str) -> str | None:
+        """Do now what the first ``score`` would otherwise pay for (load the model, learn the
+        served version); the version that will score ``model_id``, if known. Never raises."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -128,6 +128,13 @@ class HttpScorer:
             elapsed = time.perf_counter_ns() - start
             return [replace(r, latency_ns=elapsed) for r in results if r is not None]
 
+    def prepare(self, model_id: str) -> str | None:
+        """The served version (asked of the registry once); the connection opens on first use."""
+        with self._lock:
+            if not self._resolved:
+                self._version, self._resolved = self._resolve(), True
+            return self._version
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()

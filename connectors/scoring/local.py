@@ -124,6 +124,12 @@ class LocalScorer:
             elapsed = time.perf_counter_ns() - start
             return [replace(r, latency_ns=elapsed) for r in found if r is not None]
 
+    def prepare(self, model_id: str) -> str | None:
+        """Resolve the alias and load that version now; the version loaded (None if none could be)."""
+        with self._lock:
+            slot = self._current(model_id)
+            return slot.version if slot.predict is not None else None
+
     def close(self) -> None:
         with self._lock:
             self._slots.clear()

@@ -55,6 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--speed", type=float, default=10.0, help="--live: real time x SPEED for the paced phase (default 10)")
     p.add_argument("--window-minutes", type=float, default=20.0,
                    help="--live: minutes of RTH published at --speed after a max-speed warm-up (default 20)")
+    p.add_argument("--fetch-wait-ms", type=int, default=None,
+                   help="--live: the flow's consumer fetch.wait.max.ms (default: librdkafka's 500; see "
+                        "connectors.kafka.source.TopicInput.fetch_wait_ms)")
     p.add_argument("--epoch-ms", type=int, default=250, help="--live: the flow's epoch (commit) interval (default 250)")
     p.set_defaults(run=run)
 
@@ -174,7 +177,8 @@ def run(args: argparse.Namespace) -> int:
         from flows.bench_live import measure_live, print_live
 
         day = sorted(bench_day(args.cache, args.records).parent.glob("*.dbn.zst"))
-        print_live(measure_live(day, speed=args.speed, window_minutes=args.window_minutes, epoch_ms=args.epoch_ms),
+        print_live(measure_live(day, speed=args.speed, window_minutes=args.window_minutes, epoch_ms=args.epoch_ms,
+                                fetch_wait_ms=args.fetch_wait_ms),
                    as_json=args.json)
         return 0
     result = measure(args.records, args.workers, args.cache)

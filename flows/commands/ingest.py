@@ -26,7 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--topic", default="mbo_raw", help="topic (event hub) name (default mbo_raw)")
     p.add_argument("--bootstrap", help="Kafka bootstrap HOST:PORT (not with --eventhubs)")
-    p.add_argument("--eventhubs", action="store_true", help="use EVENTHUBS_CONNECTION_STRING's Kafka endpoint")
+    p.add_argument("--eventhubs", action="store_true", help="use EVENTHUBS_CONNECTION_STRING (Kafka endpoint by default)")
+    p.add_argument("--transport", choices=("kafka", "amqp"), default="kafka",
+                   help="with --eventhubs: kafka (Standard tier and up) or amqp (any tier, also Basic)")
     p.add_argument("--dataset", default="GLBX.MDP3", help="Databento dataset (default GLBX.MDP3)")
     p.add_argument("--symbols", default="ES.FUT", help="comma-separated symbols (default ES.FUT)")
     p.add_argument("--stype-in", default="parent", help="symbology of --symbols (default parent)")
@@ -44,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         IngestCounts,
         KafkaMessageSink,
         LiveConfig,
+        MessageSink,
         api_key,
         databento_connect,
         ingest,
@@ -54,13 +57,22 @@ def run(args: argparse.Namespace) -> int:
                      stype_in=args.stype_in, snapshot=not args.no_snapshot)
     from connectors.kafka.eventhubs import producer_target
 
-    target = producer_target(args.bootstrap, args.eventhubs, args.topic, os.environ)
+    target = producer_target(args.bootstrap, args.eventhubs, args.topic, os.environ, transport=args.transport)
     bootstrap, settings, topic = target.bootstrap, target.settings, target.topic
-    from replay.publish import ensure_topic
-
-    ensure_topic(bootstrap, topic, 4, settings, create=target.may_create_topic)
     counts = IngestCounts()
-    sink = KafkaMessageSink(bootstrap, topic, counts, settings)
+    max_bytes = 960_000
+    if target.transport == "amqp":
+        from connectors.eventhubs_amqp.producer import AMQP_RECORD_BYTES, AmqpMessageSink
+
+        amqp = AmqpMessageSink(target.connection, topic, counts)
+        amqp.check()
+        sink: MessageSink = amqp
+        max_bytes = AMQP_RECORD_BYTES
+    else:
+        from replay.publish import ensure_topic
+
+        ensure_topic(bootstrap, topic, 4, settings, create=target.may_create_topic)
+        sink = KafkaMessageSink(bootstrap, topic, counts, settings)
     stopping = threading.Event()
     def interrupt(*_: object) -> None:  # first Ctrl-C: finish cleanly; second: stop at once
         if stopping.is_set():
@@ -72,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     reporter.start()
     try:
         ingest(databento_connect(cfg, key), sink, counts, dataset=cfg.dataset, window_ms=args.window_ms,
-               max_reconnects=args.max_reconnects, on_end="reconnect", stop=stopping.is_set)
+               max_bytes=max_bytes, max_reconnects=args.max_reconnects, on_end="reconnect", stop=stopping.is_set)
     finally:
         stopping.set()
         signal.signal(signal.SIGINT, previous)

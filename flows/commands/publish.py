@@ -28,7 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--topic", default="mbo_raw", help="topic (event hub) name (default mbo_raw)")
     p.add_argument("--bootstrap", help="Kafka bootstrap HOST:PORT (not with --eventhubs)")
     p.add_argument("--eventhubs", action="store_true",
-                   help="publish to Azure Event Hubs' Kafka endpoint using EVENTHUBS_CONNECTION_STRING")
+                   help="publish to Azure Event Hubs using EVENTHUBS_CONNECTION_STRING (Kafka endpoint by default)")
+    p.add_argument("--transport", choices=("kafka", "amqp"), default="kafka",
+                   help="with --eventhubs: kafka (Standard tier and up) or amqp (any tier, also Basic and the "
+                        "emulator; events of at most 250 kB of records)")
     pace = p.add_mutually_exclusive_group()
     pace.add_argument("--speed", type=float, help="pace at real time x SPEED, on ts_recv")
     pace.add_argument("--max", action="store_true", help="as fast as the broker takes it (the default)")
@@ -48,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--partitions must be at least 1, not {args.partitions}")
     from connectors.kafka.eventhubs import producer_target
 
-    target = producer_target(args.bootstrap, args.eventhubs, args.topic, os.environ)
+    target = producer_target(args.bootstrap, args.eventhubs, args.topic, os.environ, transport=args.transport)
     bootstrap, settings, topic, create = target.bootstrap, target.settings, target.topic, target.may_create_topic
     console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
     with Progress(TextColumn(f"publish → {topic}"), BarColumn(), MofNCompleteColumn(), TextColumn("records"),
@@ -58,9 +61,15 @@ def run(args: argparse.Namespace) -> int:
         def tick(sent: int, total: int) -> None:
             progress.update(task, completed=sent, total=total)
 
-        report = publish_files(args.paths, bootstrap, topic, None if args.max else args.speed,
-                               partitions=args.partitions, window_ms=args.window_ms, max_idle_s=args.max_idle,
-                               add_config=settings, create_topic=create, on_progress=tick)
+        if target.transport == "amqp":
+            from replay.publish import publish_files_amqp
+
+            report = publish_files_amqp(args.paths, target.connection, topic, None if args.max else args.speed,
+                                        window_ms=args.window_ms, max_idle_s=args.max_idle, on_progress=tick)
+        else:
+            report = publish_files(args.paths, bootstrap, topic, None if args.max else args.speed,
+                                   partitions=args.partitions, window_ms=args.window_ms, max_idle_s=args.max_idle,
+                                   add_config=settings, create_topic=create, on_progress=tick)
     print(report.summary())
     by_schema = ", ".join(f"{k} {v:,}" for k, v in sorted(report.by_schema.items()))
     print(f"records by schema: {by_schema}; largest message {report.max_message_bytes:,} bytes")

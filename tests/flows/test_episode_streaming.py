@@ -71,3 +71,30 @@ def test_labels_stream_out_before_the_session_closes_and_batching_does_not_matte
     resolved_before_close = sum(len(u.resolved) for u in many[:-1])
     assert resolved_before_close > 0  # emitted as they resolved, not at the close
     assert many[-1].final and [lv.level_type for lv in many[-1].levels] == [lv.level_type for lv in one[-1].levels]
+
+
+def test_a_vector_is_out_in_the_update_of_its_start_unless_the_start_is_a_bar_close(sample_dir: Path) -> None:
+    """Fed one second at a time (as live), an episode's vector leaves with the update that fed its
+    start second; only a start exactly on a 5-second bar close waits one more second (that bar
+    holds the start's own second). ``through_ns`` never promises an episode that comes later."""
+    from flows.episodes import BAR_NS, SERIES_STEP_NS
+
+    rows, info, day = _session_rows(sample_dir)
+    updates = _run(_pieces(rows, info, day, [1] * len(rows)))
+    fed_to = [int(p) for p in rows["ts_recv"].view(np.int64)]
+    on_grid = off_grid = 0
+    promised = 0
+    for u, last in zip(updates, fed_to, strict=True):
+        for e in u.started:
+            start = int(e.row["start_ts"])
+            assert start >= promised, "an episode arrived after through_ns said none could"
+            if start % BAR_NS:
+                assert start == last
+                off_grid += 1
+            else:
+                assert start < last and last - start <= SERIES_STEP_NS * 60  # the next row fed
+                on_grid += 1
+        if not u.final:
+            assert u.through_ns <= last + SERIES_STEP_NS
+        promised = max(promised, u.through_ns)
+    assert off_grid > 0 and on_grid > 0

@@ -173,6 +173,18 @@ def test_step_batches_by_event_time_wall_deadline_and_session_end(registry: str)
     assert _content(again) == _content(out)
 
 
+def test_a_batch_is_scored_in_the_update_that_completes_its_window_not_at_the_deadline(registry: str) -> None:
+    """``through_ns`` (the session's episodes are complete before it) closes a batch at once: a live
+    episode is not held for ``batch_ms`` of wall clock when nothing more can join it."""
+    clock = _Clock()
+    logic = InferenceScoresLogic(ScoringConfig(), InferenceConfig(batch_ms=100), None, pool=ScorerPool(), now=clock)
+    out, _ = logic.on_item(SessionEpisodes("s", INFO, 20_000, (_episode(0, 10),), through_ns=T0 + 99 * MS))
+    assert out == [] and logic.notify_at() is not None                     # 99 ms: one could still join
+    out, _ = logic.on_item(SessionEpisodes("s", INFO, 20_000, (_episode(1, 20),), through_ns=T0 + 1000 * MS))
+    assert [(b.close_ts, b.positions) for b in out] == [(T0 + 100 * MS, (0, 1))]
+    assert [r.status for r in out[0].rows] == ["ok", "ok"] and logic.notify_at() is None
+
+
 def test_zero_width_scores_each_episode_alone_and_an_empty_session_end_is_a_mark(registry: str) -> None:
     logic = InferenceScoresLogic(ScoringConfig(), InferenceConfig(batch_ms=0), None, pool=ScorerPool(), now=_Clock())
     out, _ = logic.on_item(SessionEpisodes("s", INFO, 20_000, (_episode(0, 10), _episode(1, 10))))

@@ -26,9 +26,10 @@ def _records(sample_dir: Path, schema: str) -> np.ndarray:
         reader.close()
 
 
-@pytest.mark.slow
-def test_bad_messages_become_dead_letters_and_the_rest_is_processed(
-        sample_dir: Path, kafka_broker, topic: str, kafka_replay, tmp_path: Path) -> None:
+def bad_messages(sample_dir: Path) -> tuple[int, np.ndarray, np.ndarray, list[tuple[bytes, int]]]:
+    """The front instrument, its first 2,000 MBO records, the record given an unknown instrument,
+    and eight messages, (value, records expected in bronze.mbo), with every kind of bad input
+    between good ones; shared with the AMQP test, which sends the same."""
     definitions = _records(sample_dir, "definition")
     mbo = _records(sample_dir, "mbo")
     front = int(mbo["instrument_id"][0])
@@ -39,7 +40,7 @@ def test_bad_messages_become_dead_letters_and_the_rest_is_processed(
     garbage = bytes([0x03, 0x77]) + garbage  # a 12-byte record of rtype 0x77: not one we read
     missing = json.loads(json_envelope(mine[1500:1501]).decode())
     del missing["price"]
-    messages = [  # (value, records expected in bronze.mbo)
+    return front, mine, unknown, [
         (encode_records(definitions), 0),                                  # offset 0
         (encode_records(mine[:1000]), 1000),                               # 1
         (garbage, 0),                                                      # 2: random bytes
@@ -49,6 +50,43 @@ def test_bad_messages_become_dead_letters_and_the_rest_is_processed(
         (json_envelope(mine[1500:1600], "GLBX.MDP3"), 100),                # 6: good JSON lines
         (encode_records(mine[1600:]), len(mine) - 1600),                   # 7
     ]
+
+
+def assert_bad_messages_handled(lake, source: str, where: str, mine: np.ndarray, unknown: np.ndarray,
+                                messages: list[tuple[bytes, int]]) -> None:
+    """``bad_messages`` read back: four dead letters at their positions with reason, detail and raw
+    bytes, every good record in Bronze in order, books built, the manifest counting 3 faults."""
+    dlq = lake.read(BRONZE_MBO_DLQ).sort_by("source_offset").to_pylist()
+    got = [(row["source"], offset_of(row["source_offset"]), row["source_offset"] & 0xFFFFF, row["reason"])
+           for row in dlq]
+    assert got == [
+        (source, 2, 0, "unknown_rtype"),
+        (source, 3, 2, "truncated_record"),
+        (source, 4, 0, "json_missing_field"),
+        (source, 5, 0, "unknown_instrument"),
+    ]
+    for row in dlq[:3]:
+        assert row["detail"].startswith(f"{where}@{offset_of(row['source_offset'])}: ")
+        assert row["raw"]
+    assert dlq[0]["raw"] == messages[2][0][:4096]            # the garbage
+    assert dlq[1]["raw"] == encode_records(mine[1000:1500])[56 * 2 : 56 * 2 + 30]
+    assert b'"order_id"' in dlq[2]["raw"] and "price" in dlq[2]["detail"]
+    assert dlq[3]["instrument_id"] == 999_999 and dlq[3]["raw"] == encode_records(unknown)
+
+    bronze = lake.read(BRONZE_MBO, ["source_offset", "order_id", "ts_recv"]).sort_by("source_offset")
+    assert bronze.num_rows == sum(n for _, n in messages)
+    assert sorted({offset_of(o) for o in bronze["source_offset"].to_pylist()}) == [1, 3, 6, 7]
+    kept = np.concatenate([mine[:1000], mine[1000:1002], mine[1500:]])
+    assert bronze["ts_recv"].to_numpy().tolist() == kept["ts_recv"].astype(np.int64).tolist()
+    assert lake.read(SILVER_BOOK_1S).num_rows > 0
+    manifest = lake.read(BRONZE_MANIFEST).to_pylist()
+    assert [(m["source"], m["faults"], m["status"]) for m in manifest] == [(source, 3, "complete")]
+
+
+@pytest.mark.slow
+def test_bad_messages_become_dead_letters_and_the_rest_is_processed(
+        sample_dir: Path, kafka_broker, topic: str, kafka_replay, tmp_path: Path) -> None:
+    front, mine, unknown, messages = bad_messages(sample_dir)
     kafka_broker.create_topic(topic, 1)
     producer = Producer({"bootstrap.servers": kafka_broker.bootstrap, **ONE_MESSAGE_PER_REQUEST})
     for i, (value, _) in enumerate(messages):
@@ -58,30 +96,4 @@ def test_bad_messages_become_dead_letters_and_the_rest_is_processed(
 
     lake = kafka_replay(topic, tmp_path / "lake")
 
-    dlq = lake.read(BRONZE_MBO_DLQ).sort_by("source_offset").to_pylist()
-    got = [(row["source"], offset_of(row["source_offset"]), row["source_offset"] & 0xFFFFF, row["reason"])
-           for row in dlq]
-    source = f"kafka:{topic}/0"
-    assert got == [
-        (source, 2, 0, "unknown_rtype"),
-        (source, 3, 2, "truncated_record"),
-        (source, 4, 0, "json_missing_field"),
-        (source, 5, 0, "unknown_instrument"),
-    ]
-    for row in dlq[:3]:
-        assert row["detail"].startswith(f"{topic}/0@{offset_of(row['source_offset'])}: ")
-        assert row["raw"]
-    assert dlq[0]["raw"] == garbage[:4096]
-    assert dlq[1]["raw"] == encode_records(mine[1000:1500])[56 * 2 : 56 * 2 + 30]
-    assert b'"order_id"' in dlq[2]["raw"] and "price" in dlq[2]["detail"]
-    assert dlq[3]["instrument_id"] == 999_999 and dlq[3]["raw"] == encode_records(unknown)
-
-    bronze = lake.read(BRONZE_MBO, ["source_offset", "order_id", "ts_recv"]).sort_by("source_offset")
-    assert bronze.num_rows == sum(n for _, n in messages)
-    offsets = [offset_of(o) for o in bronze["source_offset"].to_pylist()]
-    assert sorted(set(offsets)) == [1, 3, 6, 7]
-    kept = np.concatenate([mine[:1000], mine[1000:1002], mine[1500:]])
-    assert bronze["ts_recv"].to_numpy().tolist() == kept["ts_recv"].astype(np.int64).tolist()
-    assert lake.read(SILVER_BOOK_1S).num_rows > 0
-    manifest = lake.read(BRONZE_MANIFEST).to_pylist()
-    assert [(m["source"], m["faults"], m["status"]) for m in manifest] == [(source, 3, "complete")]
+    assert_bad_messages_handled(lake, f"kafka:{topic}/0", f"{topic}/0", mine, unknown, messages)

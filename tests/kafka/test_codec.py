@@ -99,6 +99,19 @@ def test_one_damaged_record_inside_a_run_is_dead_lettered_alone(mbo: np.ndarray)
     assert pieces[1].reason == "bad_length" and pieces[1].raw == bytes(damaged)
 
 
+def test_damaged_records_back_to_back_are_each_their_own_dead_letter(mbo: np.ndarray) -> None:
+    """As in a file: every damaged slot of a run is one dead letter, however many follow each other."""
+    first, second = bytearray(encode_records(mbo[4:5])), bytearray(encode_records(mbo[5:6]))
+    first[1], second[0] = 0x55, 3                       # a bad rtype, then a bad length
+    value = encode_records(mbo[:4]) + bytes(first) + bytes(second) + encode_records(mbo[6:9])
+    pieces = decode_message(value, None)
+    assert [(type(p).__name__, p.index) for p in pieces] == [
+        ("Records", 0), ("Undecodable", 4), ("Undecodable", 5), ("Records", 6)]
+    assert [p.reason for p in pieces[1:3]] == ["unknown_rtype", "bad_length"]
+    assert pieces[1].raw == bytes(first) and pieces[2].raw == bytes(second)
+    assert np.array_equal(pieces[3].records, mbo[6:9])
+
+
 def test_a_bad_record_that_breaks_the_alignment_stops_the_walk_at_its_index(mbo: np.ndarray) -> None:
     value = encode_records(mbo[:4]) + b"\x0e\x55" + bytes(60) + encode_records(mbo[4:6])
     pieces = decode_message(value, None)

@@ -144,6 +144,13 @@ def test_event_hubs_input_uses_the_connection_string() -> None:
     assert "c2VjcmV0" not in repr(topic)
 
 
+def test_fetch_wait_is_chosen_per_broker_in_the_url() -> None:
+    plain = parse_topic_url("kafka://127.0.0.1:9092/mbo_raw")
+    tuned = parse_topic_url("kafka://127.0.0.1:9092/mbo_raw?fetch_wait_ms=100")
+    assert plain.fetch_wait_ms is None and tuned.fetch_wait_ms == 100
+    assert tuned.label == plain.label == "kafka://127.0.0.1:9092/mbo_raw"   # the manifest's path has no query
+
+
 @pytest.mark.parametrize(("url", "conn", "message"), [
     ("kafka://127.0.0.1:9092", "", "is not kafka://HOST:PORT/TOPIC"),
     ("kafka:///mbo_raw", "", "is not kafka://HOST:PORT/TOPIC"),
@@ -151,6 +158,8 @@ def test_event_hubs_input_uses_the_connection_string() -> None:
     ("eventhubs://other-ns/mbo_raw", CONN, "names namespace other-ns.servicebus.windows.net"),
     ("eventhubs://spy-ns/trades", CONN, "differs from the connection string's EntityPath"),
     ("pulsar://x/y", "", "is not a topic input"),
+    ("kafka://127.0.0.1:9092/mbo_raw?fetch_wait_ms=soon", "", "fetch_wait_ms takes whole milliseconds"),
+    ("kafka://127.0.0.1:9092/mbo_raw?linger=1", "", "the query parameters are"),
 ])
 def test_bad_topic_inputs_are_one_sentence(url: str, conn: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):

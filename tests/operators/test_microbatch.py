@@ -63,3 +63,13 @@ def test_a_batch_rebuilt_from_its_pending_items_closes_the_same() -> None:
 def test_negative_width_is_refused() -> None:
     with pytest.raises(ValueError, match="zero or positive"):
         EventTimeBatcher(-1)
+
+
+def test_a_watermark_past_the_window_closes_the_batch_without_waiting_for_the_deadline() -> None:
+    batcher: EventTimeBatcher[str] = EventTimeBatcher(100)
+    assert batcher.add(1_050, "a", now=0.0) == []
+    assert batcher.add(1_070, "b", now=0.0) == []
+    assert batcher.advance(1_099) == []  # an item at 1_099 could still join
+    [batch] = batcher.advance(1_100)
+    assert batch.close_ts == 1_100 and batch.items == ("a", "b")
+    assert batcher.close_ts is None and batcher.advance(10**12) == []

@@ -1,0 +1,120 @@
+"""The exactly-once Delta sink's snapshots: rows not yet durable ride in the recovery state.
+
+A real Delta table on disk; the "crash" is a sink partition thrown away and a new one built from
+its last snapshot, as Bytewax does on resume.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from connectors.delta.lake import Lake
+from connectors.delta.sink import SinkStats, TableWrite, _DeltaAppendPartition
+from connectors.delta.tables import TableSpec
+
+SPEC = TableSpec("test.ticks", pa.schema([pa.field("stream", pa.string()), pa.field("position", pa.int64()),
+                                          pa.field("price", pa.float64())]))
+
+
+def _write(stream: str, first: int, n: int, marks: tuple[str, ...] = ()) -> TableWrite:
+    pos = np.arange(first, first + n, dtype=np.int64)
+    rows = pa.table({"stream": [stream] * n, "position": pos, "price": pos * 0.25}, schema=SPEC.schema)
+    return TableWrite(stream, rows, pos, marks)
+
+
+def _part(lake: Lake, *, carry_rows: int = 1_000, resume: tuple[TableWrite, ...] = ()) -> _DeltaAppendPartition:
+    return _DeltaAppendPartition(lake, SPEC, 1_000_000, SinkStats(), carry_rows=carry_rows, resume=resume)
+
+
+def _settle(part: _DeltaAppendPartition) -> None:
+    """Wait until everything the partition was asked to commit is durable (as close does)."""
+    with part._lock:
+        part._drain()
+
+
+def _rows(lake: Lake) -> list[tuple[str, int]]:
+    table = lake.read(SPEC, ["stream", "position"])
+    return sorted(zip(table["stream"].to_pylist(), table["position"].to_pylist(), strict=True))
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Lake:
+    lake = Lake(str(tmp_path / "lake"))
+    lake.ensure(SPEC)
+    return lake
+
+
+def test_a_snapshot_starts_the_commit_and_carries_its_rows_instead_of_waiting(lake: Lake) -> None:
+    part = _part(lake)
+    part.write_batch([_write("a", 0, 10), _write("b", 0, 5)])
+    carried = part.snapshot()
+    assert carried is not None and [(w.stream_id, w.rows.num_rows) for w in carried] == [("a", 10), ("b", 5)]
+    _settle(part)                                     # the commit the snapshot asked for lands on its own
+    assert len(_rows(lake)) == 15                     # ... without a close or another snapshot
+    assert part.snapshot() is None                    # nothing left to carry
+    part.close()
+    assert len(_rows(lake)) == 15
+
+
+def test_a_resume_from_a_carrying_snapshot_commits_rows_that_never_landed(lake: Lake, tmp_path: Path) -> None:
+    elsewhere = Lake(str(tmp_path / "scratch"))       # the first run's commit goes here: it "never landed"
+    elsewhere.ensure(SPEC)
+    first = _part(elsewhere)
+    first.write_batch([_write("a", 0, 10, marks=("a-done",))])
+    carried = first.snapshot()
+    first.close()
+    assert carried is not None
+
+    resumed = _part(lake, resume=carried)
+    resumed.write_batch([_write("a", 10, 3)])         # what the source replays after the snapshot
+    resumed.close()
+    assert _rows(lake) == [("a", i) for i in range(13)]
+    table = lake.open(SPEC)
+    assert table is not None and table.transaction_version("a") == 12 and table.transaction_version("a-done") == 1
+
+
+def test_a_resume_drops_carried_rows_that_had_landed_before_the_crash(lake: Lake) -> None:
+    first = _part(lake)
+    first.write_batch([_write("a", 0, 10)])
+    carried = first.snapshot()
+    first.close()                                     # the commit landed; the process died after that
+    assert carried is not None
+
+    stats = SinkStats()
+    resumed = _DeltaAppendPartition(lake, SPEC, 1_000_000, stats, resume=carried)
+    resumed.write_batch([_write("a", 10, 2)])
+    resumed.close()
+    assert _rows(lake) == [("a", i) for i in range(12)]
+    assert stats.dropped_duplicates == 10
+
+
+def test_more_than_carry_rows_uncommitted_makes_the_snapshot_wait_instead(lake: Lake) -> None:
+    part = _part(lake, carry_rows=100)
+    part.write_batch([_write("a", 0, 101)])
+    assert part.snapshot() is None                    # waited: the rows are durable, none carried
+    assert len(_rows(lake)) == 101
+    part.close()
+
+
+def test_snapshots_while_a_commit_runs_are_served_together_in_order(lake: Lake) -> None:
+    stats = SinkStats()
+    part = _DeltaAppendPartition(lake, SPEC, 1_000_000, stats, carry_rows=1_000_000)
+    with part._lock:                                  # hold the committer so requests pile up
+        for k in range(8):
+            part._pending.append(_write("a", 10 * k, 10))
+            part._pending_rows += 10
+            part._ask()
+            carried = (*part._running, *part._pending)
+            assert carried[-1].positions[-1] == 10 * k + 9          # the newest rows ride along
+    part.write_batch([_write("a", 80, 10)])
+    part.snapshot()
+    _settle(part)
+    part.close()
+    assert _rows(lake) == [("a", i) for i in range(90)]
+    table = lake.open(SPEC)
+    assert table is not None and table.transaction_version("a") == 89
+    assert stats.commits < 9                          # grouped: fewer commits than requests
