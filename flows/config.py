@@ -28,7 +28,8 @@ TOML layout (every key optional)::
 
 Environment: SPYMASTER_CONFIG (TOML path), SPYMASTER_INPUT (comma-separated inputs),
 SPYMASTER_LAKE, SPYMASTER_BATCH_RECORDS, SPYMASTER_WORKERS, SPYMASTER_SPEED, SPYMASTER_DATES,
-SPYMASTER_OVERWRITE (1/true), SPYMASTER_SINK_PARTITIONS (commit lanes per table), SPYMASTER_SAMPLE
+SPYMASTER_OVERWRITE (1/true), SPYMASTER_SINK_PARTITIONS (commit lanes per table), SPYMASTER_COMMIT_EVERY_S
+(commit at least this often; topics default to 1), SPYMASTER_SAMPLE
 (where the built-in sample lives),
 SPYMASTER_ANALYTICS (0 runs the replay spine only), SPYMASTER_SCORING_BATCH_MS,
 SPYMASTER_SCORING_NEIGHBOURS and the SPYMASTER_SCORING_* variables of ``connectors.scoring.config``
@@ -118,12 +119,21 @@ class SourceConfig:
             raise ConfigError(msg)
 
 
+def _is_topic(inputs: tuple[str, ...]) -> bool:
+    return len(inputs) == 1 and str(inputs[0]).startswith(("kafka://", "eventhubs://"))
+
+
 def _default_lanes(inputs: tuple[str, ...]) -> int:
     """Commit lanes per table: 4 for a replay (Parquet encoding of big batches runs in parallel
     lanes), 1 for a topic (live batches are small; every lane is one more Delta commit per table
-    per epoch, and an epoch's snapshot waits for all of them, which is the live path's latency)."""
-    topic = len(inputs) == 1 and str(inputs[0]).startswith(("kafka://", "eventhubs://"))
-    return 1 if topic else 4
+    per epoch, on a 2-core machine the difference between keeping up and not)."""
+    return 1 if _is_topic(inputs) else 4
+
+
+def _default_commit_every(inputs: tuple[str, ...]) -> float | None:
+    """A topic's rows are committed at least every second even when nothing asks (a tailing flow
+    without recovery has no epoch snapshots); a replay commits at flush_rows, snapshots and close."""
+    return 1.0 if _is_topic(inputs) else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,10 +142,15 @@ class LakeConfig:
     flush_rows: int = 1_000_000
     sink_partitions: int = 4
     storage_options: Mapping[str, str] = field(default_factory=dict)
+    commit_every_s: float | None = None
+    """Commit buffered rows at least this often (None: only at flush_rows, snapshots, close)."""
 
     def __post_init__(self) -> None:
         if self.flush_rows <= 0 or self.sink_partitions <= 0:
             msg = "[lake].flush_rows and [lake].sink_partitions must be positive"
+            raise ConfigError(msg)
+        if self.commit_every_s is not None and self.commit_every_s <= 0:
+            msg = f"[lake].commit_every_s must be positive (or omitted), got {self.commit_every_s}"
             raise ConfigError(msg)
 
 
@@ -228,6 +243,9 @@ def load_config(env: Mapping[str, str] | None = None, toml_path: Path | None = N
             sink_partitions=_int("SPYMASTER_SINK_PARTITIONS", env, lake.get(
                 "sink_partitions", _default_lanes(_inputs(env.get("SPYMASTER_INPUT"), src.get("inputs"))))),
             storage_options=dict(lake.get("storage_options", {})),
+            commit_every_s=_float_or_none(env.get("SPYMASTER_COMMIT_EVERY_S"), lake.get(
+                "commit_every_s", _default_commit_every(_inputs(env.get("SPYMASTER_INPUT"), src.get("inputs")))),
+                "commit_every_s"),
         ),
         book=BookConfig(depth=int(book.get("depth", 10))),
         run=RunConfig(
@@ -329,14 +347,14 @@ def _int(name: str, env: Mapping[str, str], default: Any) -> int:
         raise ConfigError(msg) from None
 
 
-def _float_or_none(env_value: str | None, toml_value: Any) -> float | None:
+def _float_or_none(env_value: str | None, toml_value: Any, name: str = "speed") -> float | None:
     raw = env_value if env_value else toml_value
     if raw in (None, "", "max"):
         return None
     try:
         return float(raw)
     except ValueError:
-        msg = f"speed {raw!r} is not a number (or 'max')"
+        msg = f"{name} {raw!r} is not a number (or 'max')" if name == "speed" else f"{name} {raw!r} is not a number"
         raise ConfigError(msg) from None
 
 

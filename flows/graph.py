@@ -68,7 +68,8 @@ class Sinks:
     @staticmethod
     def delta(cfg: AppConfig, lake: Lake) -> Sinks:
         sinks: dict[str, Sink[TableWrite]] = {
-            s.name: DeltaAppendSink(lake, s, partitions=cfg.lake.sink_partitions, flush_rows=cfg.lake.flush_rows)
+            s.name: DeltaAppendSink(lake, s, partitions=cfg.lake.sink_partitions, flush_rows=cfg.lake.flush_rows,
+                                    commit_every_s=cfg.lake.commit_every_s)
             for s in ALL_TABLES
         }
         if cfg.outputs.enabled:  # [outputs]: the same rows on Kafka topics too (connectors.kafka.sink)

@@ -23,6 +23,10 @@ it): a resume commits them first, and the per-stream positions drop whatever had
 landed. It waits only when more than ``carry_rows`` rows would ride in the recovery store (a
 replay's big batches, which should not be copied there); ``write_batch`` waits when the buffer
 reaches twice ``flush_rows`` (backpressure).
+
+Bytewax takes no snapshots without recovery, so a tailing flow run without it would hold its rows
+until ``flush_rows``; with ``commit_every_s`` the committer also commits rows that have waited that
+long unasked (committing early is always safe: the positions make the table idempotent).
 """
 
 from __future__ import annotations
@@ -98,9 +102,11 @@ class _DeltaAppendPartition(StatefulSinkPartition[TableWrite, SinkCarry | None])
     """
 
     def __init__(self, lake: Lake, spec: TableSpec, flush_rows: int, stats: SinkStats, *,
-                 carry_rows: int = CARRY_ROWS, resume: Sequence[TableWrite] = ()) -> None:
+                 carry_rows: int = CARRY_ROWS, resume: Sequence[TableWrite] = (),
+                 commit_every_s: float | None = None) -> None:
         self._lake, self._spec, self._flush_rows, self._stats = lake, spec, flush_rows, stats
-        self._carry_rows = carry_rows
+        self._carry_rows, self._every = carry_rows, commit_every_s
+        self._since = time.monotonic()  # when the oldest buffered write arrived
         self._committed: dict[str, int] | None = None
         self._table: DeltaTable | None = None
         self._writer = writer_properties(spec)
@@ -120,6 +126,9 @@ class _DeltaAppendPartition(StatefulSinkPartition[TableWrite, SinkCarry | None])
         urgent = any(item.marks for item in values)
         with self._lock:
             self._check()
+            if not self._pending:
+                self._since = time.monotonic()
+                self._lock.notify_all()  # the committer starts timing these rows
             self._pending.extend(values)
             self._pending_rows += sum(item.rows.num_rows for item in values)
             if urgent or self._pending_rows >= self._flush_rows:
@@ -163,13 +172,18 @@ class _DeltaAppendPartition(StatefulSinkPartition[TableWrite, SinkCarry | None])
         if self._error is not None:
             raise self._error
 
+    def _due(self) -> bool:
+        return self._asked or (self._every is not None and time.monotonic() - self._since >= self._every)
+
     def _serve(self) -> None:
         """The committer thread: take everything buffered whenever a commit is asked for."""
         while True:
             with self._lock:
-                while not (self._asked and self._pending) and not self._closing:
+                while not (self._pending and self._due()) and not self._closing:
                     self._asked = self._asked and bool(self._pending)
-                    self._lock.wait()
+                    timeout = None if not self._pending or self._every is None else \
+                        max(0.0, self._since + self._every - time.monotonic())
+                    self._lock.wait(timeout)
                 if self._closing and not self._pending:
                     return
                 writes, self._pending, self._pending_rows = self._pending, [], 0
@@ -285,9 +299,10 @@ class DeltaAppendSink(FixedPartitionedSink[TableWrite, SinkCarry | None]):
     """
 
     def __init__(self, lake: Lake, spec: TableSpec, *, partitions: int = 4, flush_rows: int = 1_000_000,
-                 carry_rows: int = CARRY_ROWS) -> None:
+                 carry_rows: int = CARRY_ROWS, commit_every_s: float | None = None) -> None:
         self._lake, self._spec = lake, spec
         self._partitions, self._flush_rows, self._carry_rows = partitions, flush_rows, carry_rows
+        self._every = commit_every_s
         self.stats = SinkStats()
 
     @override
@@ -305,4 +320,4 @@ class DeltaAppendSink(FixedPartitionedSink[TableWrite, SinkCarry | None]):
     @override
     def build_part(self, step_id: str, for_part: str, resume_state: SinkCarry | None) -> _DeltaAppendPartition:
         return _DeltaAppendPartition(self._lake, self._spec, self._flush_rows, self.stats,
-                                     carry_rows=self._carry_rows, resume=resume_state or ())
+                                     carry_rows=self._carry_rows, resume=resume_state or (), commit_every_s=self._every)

@@ -118,3 +118,16 @@ def test_snapshots_while_a_commit_runs_are_served_together_in_order(lake: Lake) 
     table = lake.open(SPEC)
     assert table is not None and table.transaction_version("a") == 89
     assert stats.commits < 9                          # grouped: fewer commits than requests
+
+
+def test_with_commit_every_rows_land_although_nothing_asks(lake: Lake) -> None:
+    """A tailing flow without recovery never snapshots: the committer commits waiting rows itself."""
+    import time
+
+    part = _DeltaAppendPartition(lake, SPEC, 1_000_000, SinkStats(), commit_every_s=0.05)
+    part.write_batch([_write("a", 0, 10)])            # no snapshot, no mark, far below flush_rows
+    deadline = time.monotonic() + 60
+    while len(_rows(lake)) < 10 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _rows(lake) == [("a", i) for i in range(10)]
+    part.close()

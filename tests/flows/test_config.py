@@ -79,3 +79,16 @@ def test_commit_lanes_default_to_four_for_files_and_one_for_a_topic() -> None:
     assert load_config({"SPYMASTER_INPUT": "eventhubs://ns/mbo_raw"}).lake.sink_partitions == 1
     both = {"SPYMASTER_INPUT": "kafka://127.0.0.1:9092/mbo_raw", "SPYMASTER_SINK_PARTITIONS": "3"}
     assert load_config(both).lake.sink_partitions == 3
+
+
+def test_a_topic_commits_at_least_every_second_and_a_replay_only_when_asked() -> None:
+    from flows.config import load_config
+
+    assert load_config({}).lake.commit_every_s is None
+    assert load_config({"SPYMASTER_INPUT": "kafka://127.0.0.1:9092/mbo_raw"}).lake.commit_every_s == 1.0
+    assert load_config({"SPYMASTER_INPUT": "kafka://127.0.0.1:9092/mbo_raw",
+                        "SPYMASTER_COMMIT_EVERY_S": "0.25"}).lake.commit_every_s == 0.25
+    with pytest.raises(ConfigError, match="commit_every_s 'soon' is not a number"):
+        load_config({"SPYMASTER_COMMIT_EVERY_S": "soon"})
+    with pytest.raises(ConfigError, match="must be positive"):
+        load_config({"SPYMASTER_COMMIT_EVERY_S": "-1"})
