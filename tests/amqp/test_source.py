@@ -17,6 +17,7 @@ from connectors.kafka.codec import encode_headers, encode_records
 from connectors.kafka.source import offset_of
 from operators.chunks import RecordChunk, SourceEnd, SourceFault
 from tests.amqp.helpers import send_to_partition
+from tests.kafka.test_source import drain
 from tests.services.eventhubs_amqp import StandIn
 
 HEADERS = {k: v.decode() for k, v in encode_headers(3, "GLBX.MDP3")}
@@ -35,15 +36,8 @@ def _mbo(sample_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     return definitions[:1], mbo[mbo["instrument_id"] == iid][:300]
 
 
-def _drain(part, limit: int = 20_000) -> list:
-    out: list = []
-    for _ in range(limit):
-        try:
-            out.extend(part.next_batch())
-        except StopIteration:
-            return out
-        time.sleep(0.002)
-    raise AssertionError("the partition did not end")
+def _drain(part) -> list:
+    return drain(part, limit=20_000, pause_s=0.002)
 
 
 def _sequences(items: list) -> list[int]:

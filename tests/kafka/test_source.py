@@ -37,13 +37,17 @@ def _produce(broker, topic: str, values: list[bytes], key: bytes = b"1") -> None
     assert producer.flush(10) == 0
 
 
-def _drain(part, limit: int = 10_000) -> list:
+def drain(part, limit: int = 10_000, pause_s: float = 0.0) -> list:
+    """Every item a source partition gives until it ends (``pause_s`` between polls, for sources
+    whose data arrives on another thread)."""
     out: list = []
     for _ in range(limit):
         try:
             out.extend(part.next_batch())
         except StopIteration:
             return out
+        if pause_s:
+            time.sleep(pause_s)
     raise AssertionError("the partition did not end")
 
 
@@ -63,7 +67,7 @@ def test_partition_closes_a_session_before_the_next_one_and_ends_at_the_end_offs
                                    encode_records(day1[200:]), encode_records(day2)])
     source = KafkaMboSource(TopicInput(bootstrap=kafka_broker.bootstrap, topic=topic, stop_at_end=True))
     assert source.list_parts() == [f"0-{topic}"]
-    items = _drain(source.build_part("in", f"0-{topic}", None))
+    items = drain(source.build_part("in", f"0-{topic}", None))
 
     kinds = [(type(i).__name__, getattr(i, "schema", None)) for i in items]
     assert kinds == [("RecordChunk", "definition"), ("RecordChunk", "mbo"),  # messages 1 and 2 joined
@@ -99,7 +103,7 @@ def test_resumed_partition_continues_after_its_snapshot_and_keeps_its_end(kafka_
     read = sorted({offset_of(int(p)) for c in got for p in c.record_positions()})
     assert read == list(range(state.next_offset)) and 0 < state.next_offset <= 3 and state.end_offset == 7
     _produce(kafka_broker, topic, [encode_records(day1[:10])])  # after the end: a bounded run ignores it
-    resumed = _drain(source.build_part("in", f"0-{topic}", state))
+    resumed = drain(source.build_part("in", f"0-{topic}", state))
     chunks = [i for i in resumed if isinstance(i, RecordChunk)]
     later = sorted({offset_of(int(p)) for c in chunks for p in c.record_positions()})
     assert later == list(range(state.next_offset, 7))
@@ -112,14 +116,14 @@ def test_an_empty_topic_ends_at_once_in_bounded_mode(kafka_broker, topic: str) -
     kafka_broker.create_topic(topic, 2)
     source = KafkaMboSource(TopicInput(bootstrap=kafka_broker.bootstrap, topic=topic, stop_at_end=True))
     for part in source.list_parts():
-        items = _drain(source.build_part("in", part, None))
+        items = drain(source.build_part("in", part, None))
         assert [(type(i).__name__, i.book_keys, i.final) for i in items] == [("SourceEnd", (), True)]
 
 
 def test_undecodable_message_is_a_fault_at_its_position(kafka_broker, topic: str) -> None:
     kafka_broker.create_topic(topic, 1)
     _produce(kafka_broker, topic, [b"\x05\x99junk-junk-junk-junk"])
-    items = _drain(KafkaMboSource(TopicInput(bootstrap=kafka_broker.bootstrap, topic=topic, stop_at_end=True))
+    items = drain(KafkaMboSource(TopicInput(bootstrap=kafka_broker.bootstrap, topic=topic, stop_at_end=True))
                    .build_part("in", f"0-{topic}", None))
     fault = items[0]
     assert isinstance(fault, SourceFault)
