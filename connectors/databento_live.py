@@ -96,34 +96,28 @@ class MessageSink(Protocol):
 
 
 class KafkaMessageSink:
-    """A confluent-kafka producer that counts acknowledged records into ``counts``."""
+    """The shared Kafka producer (``connectors.kafka.producer``), counting records into ``counts``."""
 
     def __init__(self, bootstrap: str, topic: str, counts: IngestCounts,
                  add_config: Mapping[str, str] | None = None) -> None:
-        from confluent_kafka import Producer
+        from connectors.kafka.producer import KafkaSink
 
         self._topic, self._counts = topic, counts
-        self._producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": "5",
-                                   "message.max.bytes": "1046000", **(add_config or {})})
+        self._sink = KafkaSink(bootstrap, topic, {"linger.ms": "5", "message.max.bytes": "1046000",
+                                                  **(add_config or {})}, on_delivery=self._delivered)
+
+    def _delivered(self, records: int, ok: bool, err: object) -> None:
+        if ok:
+            self._counts.published += records
+        else:
+            self._counts.faults += records
+            log.error("a message of %d records was not delivered: %s", records, err)
 
     def send(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]], records: int) -> None:
-        def delivered(err: object, _msg: object) -> None:
-            if err is None:
-                self._counts.published += records
-            else:
-                self._counts.faults += records
-                log.error("a message of %d records was not delivered: %s", records, err)
-
-        while True:
-            try:
-                self._producer.produce(self._topic, value=value, key=key, headers=headers, on_delivery=delivered)
-                break
-            except BufferError:
-                self._producer.poll(0.05)
-        self._producer.poll(0)
+        self._sink.send(key, value, headers, records)
 
     def flush(self) -> None:
-        left = self._producer.flush(30)
+        left = self._sink.flush(30)
         if left:
             raise SourceError(f"{left} message(s) to {self._topic} were not acknowledged within 30 s")
 

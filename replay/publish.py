@@ -219,45 +219,15 @@ Progress = Callable[[int, int], None]
 """Called with (records sent, records in total) as messages go out."""
 
 
-class KafkaSink:
-    """``send``'s producer: confluent-kafka, waiting out a full local queue, counting failed deliveries."""
-
-    def __init__(self, bootstrap: str, topic: str, add_config: Mapping[str, str] | None = None) -> None:
-        from confluent_kafka import KafkaException, Producer
-
-        config = {"bootstrap.servers": bootstrap, "linger.ms": "5", "batch.size": "1000000",
-                  "message.max.bytes": str(MAX_MESSAGE_BYTES + 46_000), "queue.buffering.max.kbytes": "262144",
-                  **(add_config or {})}
-        try:
-            self._producer = Producer(config)
-        except KafkaException as exc:
-            raise ConfigError(f"the producer settings are not valid: {exc.args[0].str()}") from None
-        self._topic = topic
-        self.failed = 0
-
-    def _delivered(self, err: object, _msg: object) -> None:
-        if err is not None:
-            self.failed += 1
-
-    def send(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]], records: int) -> None:
-        while True:
-            try:
-                self._producer.produce(self._topic, value=value, key=key, headers=headers,
-                                       on_delivery=self._delivered)
-                break
-            except BufferError:  # the local queue is full: let the broker catch up
-                self._producer.poll(0.05)
-        self._producer.poll(0)
-
-    def flush(self) -> None:
-        self.failed += self._producer.flush(60)
-
-
 def send(messages: Sequence[Message], *, bootstrap: str, topic: str, dataset: str,
          add_config: Mapping[str, str] | None = None, on_progress: Progress | None = None,
          clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> PublishReport:
     """Produce ``messages`` in order, each not before its due time; wait for every acknowledgement."""
-    return send_to_sink(messages, KafkaSink(bootstrap, topic, add_config), topic=topic, dataset=dataset,
+    from connectors.kafka.producer import KafkaSink
+
+    settings = {"linger.ms": "5", "batch.size": "1000000", "message.max.bytes": str(MAX_MESSAGE_BYTES + 46_000),
+                "queue.buffering.max.kbytes": "262144", **(add_config or {})}
+    return send_to_sink(messages, KafkaSink(bootstrap, topic, settings), topic=topic, dataset=dataset,
                         on_progress=on_progress, clock=clock, sleep=sleep)
 
 
@@ -267,7 +237,7 @@ class Sink(Protocol):
     failed: int
 
     def send(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]], records: int) -> None: ...
-    def flush(self) -> None: ...
+    def flush(self) -> object: ...  # waits for every acknowledgement
 
 
 def send_to_sink(messages: Sequence[Message], sink: Sink, *, topic: str, dataset: str,
