@@ -6,15 +6,16 @@ known so far; when new levels become known (PM at the PM window's end, OR at the
 end) a detector over all known levels is rebuilt and re-fed the series so far, which reproduces
 the episodes already found and cannot find new ones before the new levels' known time. An
 episode's vector reads only bars that closed at or before its start, so it is computed as soon as
-all of those are in: at once, unless the start falls exactly on a bar close (that bar holds the
-start's own second and closes with the next second). Its label is emitted by the streaming
+all of those are in, which is at once: the bar that closes on the start's own second comes out
+with that second's row (``operators.bars``). Its label is emitted by the streaming
 labeler when it resolves. So the same step serves replay and live, and its output does not
 depend on how the series is batched.
 
 Each update also says how far its session's episodes are complete (``through_ns``): the series
 is the 1-second book, whose rows sit on whole seconds, so once the row at T is fed no episode can
-start before T + 1 s except those still waiting for a bar. The scorer closes a micro-batch on
-that instead of waiting out its wall-clock deadline.
+start before T + 1 s except one still waiting for its vector (none, now that bars close with
+their last second; the check stays because the watermark must never pass one). The scorer
+closes a micro-batch on that instead of waiting out its wall-clock deadline.
 """
 
 from __future__ import annotations
@@ -28,14 +29,13 @@ from bytewax.operators import StatefulLogic
 from typing_extensions import override
 
 from flows.config import AnalyticsConfig
-from operators.bars import BAR_DTYPE
 from operators.approach import ApproachDetector, ApproachParams, episode_id
 from operators.calendar import SessionClock, session_clock
 from operators.chunks import InstrumentInfo
 from operators.labels import LabelParams, Labeler, from_approach
 from operators.levels import Level, SessionSummary, levels_for, missing_levels, summarize_session
 from operators.sessions import day_to_date
-from operators.vectors import setup_vectors
+from operators.vectors import VECTOR_BAR_DTYPE, setup_vectors, vector_bars
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +119,16 @@ class _Growing:
     def __len__(self) -> int:
         return self._n
 
+    def __reduce__(self) -> tuple[object, tuple[np.ndarray]]:
+        """Copy and pickle only the rows, not the spare capacity (a snapshot every epoch)."""
+        return _growing_from, (self.values,)
+
+
+def _growing_from(values: np.ndarray) -> _Growing:
+    grown = _Growing(values.dtype)
+    grown.append(values)
+    return grown
+
 
 @dataclass(slots=True)
 class _Session:
@@ -133,7 +143,7 @@ class _Session:
     mid: _Growing = field(default_factory=lambda: _Growing(np.dtype(np.float64)))
     high: _Growing = field(default_factory=lambda: _Growing(np.dtype(np.int64)))
     low: _Growing = field(default_factory=lambda: _Growing(np.dtype(np.int64)))
-    bars: _Growing = field(default_factory=lambda: _Growing(BAR_DTYPE))
+    bars: _Growing = field(default_factory=lambda: _Growing(VECTOR_BAR_DTYPE))  # only what vectors read
     levels: tuple[Level, ...] = ()
     detector: ApproachDetector | None = None
     labeler: Labeler | None = None
@@ -213,7 +223,7 @@ class SessionEpisodesLogic(StatefulLogic[object, EpisodeUpdate, object]):
             self._learn_levels(s, fed)
             self._detect(s, ts, mid)
             resolved += self._label(s, s.labeler.feed(ts, mid))  # type: ignore[union-attr]
-        s.bars.append(piece.bars)
+        s.bars.append(vector_bars(piece.bars))
         if piece.final:
             resolved += self._label(s, s.labeler.close())  # type: ignore[union-attr]
         started += self._vectors(s, final=piece.final)
@@ -295,10 +305,10 @@ class SessionEpisodesLogic(StatefulLogic[object, EpisodeUpdate, object]):
     def _vectors(self, s: _Session, *, final: bool) -> list[Episode]:
         """Vectors of episodes whose bars closing at or before the start are all in (or the session ended).
 
-        A bar closing at C holds the seconds in (C - 5 s, C] and is emitted with the first row after
-        C, so every bar up to the start's last close ``floor(start / 5 s) * 5 s`` is in once a row
-        later than that close has been fed: at once for a start off the grid, a second later for one
-        on it.
+        A bar closing at C holds the seconds in (C - 5 s, C] and is emitted with the row at C (or
+        the first row after C), so every bar up to the start's last close ``floor(start / 5 s) * 5 s``
+        is in once a row at or after that close has been fed, which the start's own row is: a vector
+        is ready with the update that found its episode, on the bar grid or off it.
         """
         ts, mid, _, _ = self._series(s)
         if len(ts) == 0:
@@ -306,7 +316,7 @@ class SessionEpisodesLogic(StatefulLogic[object, EpisodeUpdate, object]):
         bars = s.bars.values
         fed_to = int(ts[-1])
         ready = [e for e in s.episodes
-                 if e.vector is None and (final or int(e.row["start_ts"]) // BAR_NS * BAR_NS < fed_to)]
+                 if e.vector is None and (final or int(e.row["start_ts"]) // BAR_NS * BAR_NS <= fed_to)]
         if not ready:
             return []
         rows = np.array([e.row for e in ready])

@@ -1,8 +1,10 @@
 """5-second bars from 1-second book rows: the one-shot ``bars_from_seconds`` and ``BarBuilder``.
 
 A bar with close instant ``ts = T`` (a multiple of ``bar_seconds`` in epoch time) covers the
-1-second rows with ``ts_recv`` in ``(T - bar_seconds, T]``; it is emitted once a row with
-``ts_recv > T`` arrives, or at ``close()`` / ``final=True``. Bars without rows are not emitted.
+1-second rows with ``ts_recv`` in ``(T - bar_seconds, T]``; it is emitted with the row at ``T``
+itself (its last possible row), or else once a row with ``ts_recv > T`` arrives, or at
+``close()`` / ``final=True``. Bars without rows are not emitted. Either way the bar holds the same
+rows, so how rows are split between calls never changes the bars, only when they come out.
 """
 
 from __future__ import annotations

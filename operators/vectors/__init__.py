@@ -8,7 +8,7 @@ from operators.vectors.layout import (
     feature_hash,
     model_id_for,
 )
-from operators.vectors.setup import setup_vectors
+from operators.vectors.setup import VECTOR_BAR_DTYPE, VECTOR_BAR_FIELDS, setup_vectors, vector_bars
 
-__all__ = ["LOOKBACK_SPEC", "VECTOR_NAMES", "VECTOR_SIZE", "VECTOR_VERSION", "feature_hash", "model_id_for",
-           "setup_vectors"]
+__all__ = ["LOOKBACK_SPEC", "VECTOR_BAR_DTYPE", "VECTOR_BAR_FIELDS", "VECTOR_NAMES", "VECTOR_SIZE",
+           "VECTOR_VERSION", "feature_hash", "model_id_for", "setup_vectors", "vector_bars"]

@@ -147,6 +147,21 @@ def test_bar_alignment_and_out_of_order_rows() -> None:
         bars_from_seconds(rows[:1], 5, carry)
 
 
+def test_a_bar_comes_out_with_the_row_at_its_close() -> None:
+    """The row at the close instant is the bar's last: the bar is out with it, not a row later,
+    and the carry left is empty (nothing may come before the next bar)."""
+    builder = BarBuilder(5, tick=TICK)
+    assert len(builder.feed(np.concatenate([R104]))) == 0
+    out = builder.feed(R105)
+    assert out["ts"].tolist() == [105 * NS] and out["n_seconds"].tolist() == [2]
+    assert builder.snapshot().rows.shape[0] == 0
+    assert len(builder.close()) == 0  # nothing open, nothing emitted twice
+    one_shot, _ = bars_from_seconds(ROWS[:2], 5, tick=TICK, final=True)
+    assert out.tobytes() == one_shot.tobytes()
+    with pytest.raises(ValueError, match="increasing"):
+        builder.feed(row(105, [(100, 1)], [(101, 1)]))  # the closed bar's own second again
+
+
 def _book_rows(n: int = 100_000, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
     rec = synthetic_stream(n, seed=seed)
     rec["ts_recv"] = rec["ts_recv"][0] + (rec["ts_recv"] - rec["ts_recv"][0]) * 1000
