@@ -357,18 +357,10 @@ def fold_bars(ts, iid, valid, bpx, bsz, apx, asz, mid, micro, to, th, tl, tc, vo
                 ema[0] += a * (nb - ema[0])
                 ema[1] += a * (na - ema[1])
             ema_ts[0] = t
-    if cur != -1 and np.int64(ts[nrows - 1]) == cur:
-        # The row at the close instant is the bar's last possible row: the bar is complete now,
-        # not a row later (a live vector on the bar grid needs it without waiting a second).
-        _finish(start, nrows - 1, n, cur, iid, valid, bpx, bsz, apx, asz, mid, micro, to, th, tl,
-                tc, vol, buy, sell, trades, notional, mo, mh, ml, ofi, addb, adda, canb, cana,
-                pullb, pulla, events, tick, ema, o_ts, o_iid, o_n, o_valid, o_to, o_th, o_tl,
-                o_tc, o_vol, o_buy, o_sell, o_trades, o_vwap, o_mo, o_mh, o_ml, o_mc, feat,
-                scratch)
-        n += 1
-        start = nrows
-        cur = np.int64(-1)
-    if final and cur != -1:
+    if cur != -1 and (final or np.int64(ts[nrows - 1]) == cur):
+        # At the end of input the open bar goes out as it is. Otherwise a row at the close instant
+        # is the bar's last possible row, so the bar is complete now, not a row later (a live
+        # vector starting on the bar grid needs it without waiting a second).
         _finish(start, nrows - 1, n, cur, iid, valid, bpx, bsz, apx, asz, mid, micro, to, th, tl,
                 tc, vol, buy, sell, trades, notional, mo, mh, ml, ofi, addb, adda, canb, cana,
                 pullb, pulla, events, tick, ema, o_ts, o_iid, o_n, o_valid, o_to, o_th, o_tl,
