@@ -55,6 +55,11 @@ from flows.latency import Percentiles
 ROOT = Path(__file__).resolve().parents[1]
 NY = ZoneInfo("America/New_York")
 SCORE_P99_TARGET_MS = 100.0
+LIVE_EPOCH_MS = 2000
+"""The flow's epoch in the bench: what ``spymaster replay --recovery`` runs with. Bytewax's input
+polls a partition for a new epoch only once every output has finished the previous one, snapshots
+and recovery write included, so each epoch end is a pause of the input (200–450 ms here at 250 ms
+epochs, most of the worker's time); rows still commit every ``[lake] commit_every_s``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,13 +392,14 @@ def _lat(published, table, time_col: str, done_ns) -> np.ndarray:
 
 
 def measure_live(day_files: list[Path], *, speed: float = 10.0, window_minutes: float = 20.0,
-                 epoch_ms: int = 250, fetch_wait_ms: int | None = None,
+                 epoch_ms: int | None = None, fetch_wait_ms: int | None = None,
                  say: Callable[[str], None] | None = None) -> LiveBench:
     from connectors.kafka.broker import running_broker
 
     from flows.bench_scoring import registry_for_bench
 
     say = say or (lambda line: print(line, file=sys.stderr))
+    epoch_ms = LIVE_EPOCH_MS if epoch_ms is None else epoch_ms
     warm, measured = split_day(day_files, window_minutes)
     scratch = Path(tempfile.mkdtemp(prefix="spymaster-bench-live-"))
     try:

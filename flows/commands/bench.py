@@ -58,7 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fetch-wait-ms", type=int, default=None,
                    help="--live: the flow's consumer fetch.wait.max.ms (default: librdkafka's 500; see "
                         "connectors.kafka.source.TopicInput.fetch_wait_ms)")
-    p.add_argument("--epoch-ms", type=int, default=250, help="--live: the flow's epoch (commit) interval (default 250)")
+    p.add_argument("--epoch-ms", type=int, default=None,
+                   help="--live: the flow's epoch (snapshot) interval (default 2000, as `spymaster replay --recovery` "
+                        "runs); rows commit every [lake] commit_every_s whatever the epoch")
     p.set_defaults(run=run)
 
 
