@@ -20,12 +20,14 @@ message holding a record with ``ts_recv >= T``, the record that lets T be sample
 - *score computed*: ``scored_at`` of the ``gold.inference_scores`` row (the scorer returned);
 - *score on topic*: the producer timestamp of the row's message on ``inference_scores``;
 - *score row durable*: the Delta commit time, as for Silver.
-- *broker floor*: a plain consumer (the flow's fetch settings) tailing the same topic in the bench
-  process, message receive time minus its ``published-ns``: what the broker itself adds before any
-  of the flow runs. On tansu this is most of the figures above (see ``TopicInput.fetch_wait_ms``).
+- *broker floor*: a plain consumer (the flow's fetch settings) tailing the same topic in a process
+  of its own (in the bench process it waited for the GIL behind the publisher and the lag
+  sampling), message receive time minus its ``published-ns``: what the broker itself adds before
+  any of the flow runs. On tansu this is much of the figures above (see ``TopicInput.fetch_wait_ms``).
 
-Consumer lag is records published minus records durable in ``bronze.mbo``, sampled twice a
-second until the phase has drained; it is *growing* when its least-squares slope while records
+Consumer lag is records published minus records durable in ``bronze.mbo`` (read from the Delta
+log incrementally, so sampling stays cheap as the log grows), sampled twice a second until the
+phase has drained; it is *growing* when its least-squares slope while records
 are being offered exceeds 5 % of the offered record rate. Sustained records/s: records over the time from first send to the last record durable.
 """
 
@@ -48,7 +50,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from connectors.delta.lake import Lake
+from connectors.delta.lake import Lake, rows_in
 from connectors.delta.tables import BRONZE_MBO, GOLD_INFERENCE_SCORES, SILVER_BOOK_1S, TableSpec
 from flows.latency import Percentiles
 
@@ -151,10 +153,29 @@ class _FlowProcess:
         self.proc.wait()
 
 
-def _wait_durable(lake: Lake, want: int, flow: _FlowProcess, timeout: float) -> float:
+class _DurableRows:
+    """Rows in one table, following its Delta log incrementally: opening the table anew replays
+    the whole log, which grows by a commit a second, and the bench samples it twice a second on
+    the machine the flow runs on."""
+
+    def __init__(self, lake: Lake, spec: TableSpec) -> None:
+        self._lake, self._spec = lake, spec
+        self._table = None
+
+    def __call__(self) -> int:
+        if self._table is None:
+            self._table = self._lake.open(self._spec)
+            if self._table is None:
+                return 0
+        else:
+            self._table.update_incremental()
+        return rows_in(self._table)
+
+
+def _wait_durable(durable: _DurableRows, want: int, flow: _FlowProcess, timeout: float) -> float:
     """Block until ``bronze.mbo`` holds ``want`` rows; return the wall time it happened."""
     deadline = time.monotonic() + timeout
-    while (n := lake.count(BRONZE_MBO)) < want:
+    while (n := durable()) < want:
         flow.check()
         if time.monotonic() > deadline:
             msg = f"only {n:,} of {want:,} records became durable within {timeout:.0f} s"
@@ -174,11 +195,13 @@ def run_phase(name: str, speed: float | None, warm, measured, bootstrap: str, sc
     query = "" if fetch_wait_ms is None else f"?fetch_wait_ms={fetch_wait_ms}"
     flow = _FlowProcess(f"kafka://{bootstrap}/{topic}{query}", lake_dir, scratch, bootstrap, scores_topic, epoch_ms)
     lake = Lake(str(lake_dir))
+    floor: _BrokerFloor | None = None
     try:
         warm_n, total = len(warm.by_schema["mbo"]), len(warm.by_schema["mbo"]) + len(measured.by_schema["mbo"])
         send(schedule(warm, speed=None), bootstrap=bootstrap, topic=topic, dataset=warm.dataset)
-        _wait_durable(lake, warm_n, flow, timeout=600)
-        floor = _BrokerFloor(bootstrap, topic, fetch_wait_ms)
+        bronze = _DurableRows(lake, BRONZE_MBO)
+        _wait_durable(bronze, warm_n, flow, timeout=600)
+        floor = _BrokerFloor(bootstrap, topic, fetch_wait_ms, scratch)
         sent = [0]
         started = time.time()
         publisher = threading.Thread(target=send, daemon=True, kwargs={
@@ -187,7 +210,7 @@ def run_phase(name: str, speed: float | None, warm, measured, bootstrap: str, sc
         publisher.start()
         samples: list[tuple[float, int]] = []
         deadline, paced = None, 0
-        while (durable := lake.count(BRONZE_MBO)) < total or publisher.is_alive():
+        while (durable := bronze()) < total or publisher.is_alive():
             flow.check()
             samples.append((round(time.time() - started, 2), warm_n + sent[0] - durable))
             if deadline is None and not publisher.is_alive():
@@ -202,6 +225,8 @@ def run_phase(name: str, speed: float | None, warm, measured, bootstrap: str, sc
         time.sleep(max(3 * epoch_ms / 1000, 1.0))  # the last scores' commits
     finally:
         flow.stop()
+        if floor is not None:
+            floor.close()
     offered = (total - warm_n) / _span_s(measured, speed) if speed else float("nan")
     slope = _slope(samples[:paced])  # while records were being offered; the drain afterwards only falls
     silver, scores, after_broker = _latencies(lake, bootstrap, topic, scores_topic, _window(measured), floor.received)
@@ -241,43 +266,71 @@ def _published(bootstrap: str, topic: str) -> dict[int, tuple[np.ndarray, np.nda
 
 
 class _BrokerFloor:
-    """A plain consumer tailing ``topic`` from its current end: receive time − ``published-ns``."""
+    """A plain consumer tailing ``topic`` from its current end, in its own process (``floor`` below):
+    receive time − ``published-ns`` per message."""
 
-    def __init__(self, bootstrap: str, topic: str, fetch_wait_ms: int | None) -> None:
-        from confluent_kafka import OFFSET_END, Consumer, TopicPartition
-
-        settings = {"bootstrap.servers": bootstrap, "group.id": "spymaster-bench-floor", "enable.auto.commit": "false"}
-        if fetch_wait_ms is not None:
-            settings["fetch.wait.max.ms"] = str(fetch_wait_ms)
-        self._consumer = Consumer(settings)
-        parts = self._consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        self._consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in parts])
+    def __init__(self, bootstrap: str, topic: str, fetch_wait_ms: int | None, scratch: Path) -> None:
+        self._out = scratch / f"floor-{topic}.npy"
+        cmd = [sys.executable, "-m", "flows.bench_live", "floor", bootstrap, topic,
+               "" if fetch_wait_ms is None else str(fetch_wait_ms), str(self._out)]
+        self._proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)  # noqa: S603
+        ready = self._proc.stdout.readline() if self._proc.stdout else ""
+        if ready.strip() != "ready":
+            self._proc.kill()
+            msg = f"the broker-floor consumer did not start (exit {self._proc.wait()})"
+            raise RuntimeError(msg)
         self.latencies_ns: list[int] = []
         self.received: dict[tuple[int, int], int] = {}
-        """(instrument id, published-ns) → when this consumer got the message."""
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="broker-floor", daemon=True)
-        self._thread.start()
+        """(instrument id, published-ns) → when the floor consumer got the message."""
 
-    def _run(self) -> None:
-        from connectors.kafka.codec import published_ns
-
-        try:
-            while not self._stopping.is_set():
-                for msg in self._consumer.consume(1000, 0.05):
-                    now = time.time_ns()
-                    stamp = None if msg.error() else published_ns(msg.headers())
-                    if stamp is not None:
-                        self.latencies_ns.append(now - stamp)
-                        key = msg.key() or b""
-                        if key.isdigit():
-                            self.received[(int(key), stamp)] = now
-        finally:
-            self._consumer.close()
+    def close(self) -> None:
+        """Kill the process if ``stop`` never ran (the phase failed)."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
 
     def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join()
+        self._proc.send_signal(signal.SIGTERM)
+        if self._proc.wait(timeout=30) != 0:
+            msg = f"the broker-floor consumer exited with {self._proc.returncode}"
+            raise RuntimeError(msg)
+        got = np.load(self._out)  # int64 rows: instrument id (-1: none), published-ns, received-ns
+        self.latencies_ns = (got[:, 2] - got[:, 1]).tolist()
+        keyed = got[got[:, 0] >= 0]
+        self.received = {(int(i), int(p)): int(r) for i, p, r in keyed}
+
+
+def _floor(bootstrap: str, topic: str, fetch_wait_ms: str, out: Path) -> None:
+    """The broker-floor process: say ``ready`` once assigned at the end, record until SIGTERM."""
+    from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+
+    from connectors.kafka.codec import published_ns
+
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    settings = {"bootstrap.servers": bootstrap, "group.id": "spymaster-bench-floor", "enable.auto.commit": "false"}
+    if fetch_wait_ms:
+        settings["fetch.wait.max.ms"] = fetch_wait_ms
+    consumer = Consumer(settings)
+    parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in parts])
+    consumer.consume(1, 0.5)  # resolves the end offsets before anything is published
+    ready_ns = time.time_ns()
+    print("ready", flush=True)
+    rows: list[tuple[int, int, int]] = []
+    try:
+        while not stopping.is_set():
+            for msg in consumer.consume(1000, 0.05):
+                now = time.time_ns()
+                stamp = None if msg.error() else published_ns(msg.headers())
+                # tansu's end offset can fall short of the end (docs/live.md): what was published
+                # before this consumer listened is not a delivery it can time
+                if stamp is not None and stamp >= ready_ns:
+                    key = msg.key() or b""
+                    rows.append((int(key) if key.isdigit() else -1, stamp, now))
+    finally:
+        consumer.close()
+        np.save(out, np.array(rows, dtype=np.int64).reshape(-1, 3))
 
 
 def _consume(bootstrap: str, topic: str):
@@ -423,7 +476,10 @@ def _serve(recovery: Path, epoch_ms: int) -> None:
 
 
 if __name__ == "__main__":
-    _serve(Path(sys.argv[1]), int(sys.argv[2]))
+    if sys.argv[1] == "floor":
+        _floor(sys.argv[2], sys.argv[3], sys.argv[4], Path(sys.argv[5]))
+    else:
+        _serve(Path(sys.argv[1]), int(sys.argv[2]))
 
 
 def print_live(bench: LiveBench, *, as_json: bool) -> None:

@@ -56,10 +56,7 @@ class Lake:
     def count(self, spec: TableSpec) -> int:
         """Rows in the table, from the Delta log's file statistics (no data file is read)."""
         table = self.open(spec)
-        if table is None:
-            return 0
-        actions = pa.table(table.get_add_actions(flatten=True))
-        return int(pc.sum(actions["num_records"]).as_py() or 0) if actions.num_rows else 0
+        return 0 if table is None else rows_in(table)
 
     def read(self, spec: TableSpec, columns: list[str] | None = None, where: str | None = None) -> pa.Table:
         """The whole table (or the named columns); an empty table if it does not exist.
@@ -82,3 +79,9 @@ class Lake:
         if result.num_rows == 0:
             return target.empty_table()
         return result.cast(target)
+
+
+def rows_in(table: DeltaTable) -> int:
+    """Rows in the loaded version of ``table``, from the Delta log's file statistics."""
+    actions = pa.table(table.get_add_actions(flatten=True))
+    return int(pc.sum(actions["num_records"]).as_py() or 0) if actions.num_rows else 0
