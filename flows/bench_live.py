@@ -52,16 +52,12 @@ import numpy as np
 
 from connectors.delta.lake import Lake, rows_in
 from connectors.delta.tables import BRONZE_MBO, GOLD_INFERENCE_SCORES, SILVER_BOOK_1S, TableSpec
+from flows.config import RECOVERY_EPOCH_S
 from flows.latency import Percentiles
 
 ROOT = Path(__file__).resolve().parents[1]
 NY = ZoneInfo("America/New_York")
 SCORE_P99_TARGET_MS = 100.0
-LIVE_EPOCH_MS = 2000
-"""The flow's epoch in the bench: what ``spymaster replay --recovery`` runs with. Bytewax's input
-polls a partition for a new epoch only once every output has finished the previous one, snapshots
-and recovery write included, so each epoch end is a pause of the input (200–450 ms here at 250 ms
-epochs, most of the worker's time); rows still commit every ``[lake] commit_every_s``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,14 +441,13 @@ def _lat(published, table, time_col: str, done_ns) -> np.ndarray:
 
 
 def measure_live(day_files: list[Path], *, speed: float = 10.0, window_minutes: float = 20.0,
-                 epoch_ms: int | None = None, fetch_wait_ms: int | None = None,
+                 epoch_ms: int = RECOVERY_EPOCH_S * 1000, fetch_wait_ms: int | None = None,
                  say: Callable[[str], None] | None = None) -> LiveBench:
     from connectors.kafka.broker import running_broker
 
     from flows.bench_scoring import registry_for_bench
 
     say = say or (lambda line: print(line, file=sys.stderr))
-    epoch_ms = LIVE_EPOCH_MS if epoch_ms is None else epoch_ms
     warm, measured = split_day(day_files, window_minutes)
     scratch = Path(tempfile.mkdtemp(prefix="spymaster-bench-live-"))
     try:
@@ -473,13 +468,6 @@ def _serve(recovery: Path, epoch_ms: int) -> None:
     from flows.runner import run_flow
 
     run_flow(prepare(load_config()), recovery=recovery, epoch_interval=timedelta(milliseconds=epoch_ms))
-
-
-if __name__ == "__main__":
-    if sys.argv[1] == "floor":
-        _floor(sys.argv[2], sys.argv[3], sys.argv[4], Path(sys.argv[5]))
-    else:
-        _serve(Path(sys.argv[1]), int(sys.argv[2]))
 
 
 def print_live(bench: LiveBench, *, as_json: bool) -> None:
@@ -521,3 +509,10 @@ def print_live(bench: LiveBench, *, as_json: bool) -> None:
 
 def _fmt(p: Percentiles) -> str:
     return f"{p.p50_ms:,.0f} / {p.p95_ms:,.0f} / {p.p99_ms:,.0f} (n={p.n:,})" if p.n else "no rows"
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "floor":
+        _floor(sys.argv[2], sys.argv[3], sys.argv[4], Path(sys.argv[5]))
+    else:
+        _serve(Path(sys.argv[1]), int(sys.argv[2]))

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from connectors.delta.tables import BRONZE_MANIFEST, BRONZE_MBO, BRONZE_MBO_DLQ
 from flows.app import PreparedRun
-from flows.config import AppConfig
+from flows.config import RECOVERY_EPOCH_S, AppConfig
 from flows.runner import Progress
 from operators.errors import ConfigError, SpymasterError
 
@@ -53,7 +53,7 @@ class ClusterSpec:
     processes: int
     workers: int = 1
     recovery: Path | None = None
-    snapshot_seconds: int = 2
+    snapshot_seconds: int = RECOVERY_EPOCH_S
     """Epoch (and snapshot) interval of every process when recovery is on."""
 
     def __post_init__(self) -> None:

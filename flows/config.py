@@ -136,6 +136,15 @@ def _default_commit_every(inputs: tuple[str, ...]) -> float | None:
     return 1.0 if _is_topic(inputs) else None
 
 
+RECOVERY_EPOCH_S = 2
+"""The epoch (snapshot) interval of a flow with recovery: ``spymaster replay --recovery``, the
+cluster launcher, ``spymaster bench --live`` and the StatefulSet's ``BYTEWAX_SNAPSHOT_INTERVAL``.
+Bytewax's input polls a partition for a new epoch only once every output has finished the
+previous one, snapshots and their recovery write included, so each epoch end pauses the input
+(200–450 ms measured at 250 ms epochs, most of the worker's time); Delta commits do not wait for
+it (``commit_every_s``), so a longer epoch costs only a longer re-read after a crash."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LakeConfig:
     root: str = DEFAULT_LAKE

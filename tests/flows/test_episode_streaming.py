@@ -133,9 +133,8 @@ def test_a_resume_from_a_snapshot_mid_session_gives_the_same_updates(sample_dir:
     started = [e for u in whole for e in u.started]
     assert started
     all_bars = np.concatenate([p.bars for p in pieces])
+    ts, mid = rows["ts_recv"].view(np.int64), rows["mid_px"]
     for e in started[:5]:
-        s = session if e.index < len(session.episodes) else resumed._s
-        ts, mid = rows["ts_recv"].view(np.int64), rows["mid_px"]
         full = setup_vectors(np.array([e.row]), (e.level_type,), np.array([e.level_known_ts], np.int64), ts, mid,
-                             all_bars, s.clock.rth_start, info.tick / 1e9)
+                             all_bars, session.clock.rth_start, info.tick / 1e9)
         assert full[0].tobytes() == e.vector.tobytes()

@@ -151,7 +151,7 @@ def test_a_bar_comes_out_with_the_row_at_its_close() -> None:
     """The row at the close instant is the bar's last: the bar is out with it, not a row later,
     and the carry left is empty (nothing may come before the next bar)."""
     builder = BarBuilder(5, tick=TICK)
-    assert len(builder.feed(np.concatenate([R104]))) == 0
+    assert len(builder.feed(R104)) == 0
     out = builder.feed(R105)
     assert out["ts"].tolist() == [105 * NS] and out["n_seconds"].tolist() == [2]
     assert builder.snapshot().rows.shape[0] == 0
