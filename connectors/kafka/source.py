@@ -40,11 +40,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
-from bytewax.connectors.kafka import KafkaSource
+from bytewax.connectors.kafka import KafkaError, KafkaSource
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from typing_extensions import override
 
@@ -108,7 +108,6 @@ def offset_of(pos: int) -> int:
     return pos >> INDEX_BITS
 
 
-@runtime_checkable
 class SourceMessage(Protocol):
     """What a partition's inner reader yields: Bytewax's ``KafkaSourceMessage``, or an Event Hubs
     event over AMQP (``offset`` = its sequence number, ``headers`` = its application properties)."""
@@ -256,7 +255,9 @@ class _TopicPartition(StatefulSourcePartition[Item, KafkaPartitionState]):
         self._awake = None if messages else datetime.now(UTC) + _IDLE
         out: list[Item] = []
         for msg in messages:
-            if not isinstance(msg, SourceMessage):  # raise_on_errors=True: errors raise instead
+            # raise_on_errors=True makes errors raise, so this skips nothing today; a class check
+            # because a runtime Protocol check costs about 19 µs a message
+            if isinstance(msg, KafkaError):
                 continue
             offset = int(msg.offset or 0)
             if self._end_offset is not None and offset >= self._end_offset:
