@@ -1,9 +1,11 @@
-"""A local server process for tests and benchmarks: started on a free loopback port, waited for
-until it accepts connections, stopped by PID (SIGTERM, then SIGKILL) whatever happens."""
+"""A local server process for tests and benchmarks: started on a free loopback port and waited for
+until it accepts connections (or started and waited for until it announces its address), then
+stopped by PID (SIGTERM, then SIGKILL) whatever happens."""
 
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -41,10 +43,34 @@ def listening_process(cmd: Sequence[str], port: int, log_path: Path, name: str, 
                 time.sleep(0.05)
         yield proc.pid
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
+        _stop(proc)
+
+
+@contextmanager
+def announcing_process(cmd: Sequence[str], log_path: Path, name: str, *,
+                       timeout_s: float = 20.0) -> Iterator[tuple[int, str]]:
+    """Run ``cmd`` (errors to ``log_path``) until it prints its first line (e.g. the address it
+    chose); yield its PID and that line."""
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=log,  # noqa: S603
+                                start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], timeout_s)
+        line = proc.stdout.readline().decode(errors="replace").strip() if ready else ""
+        if not line:
+            msg = f"{name} announced nothing within {timeout_s:g} s: {log_path.read_text(errors='replace')[-2000:]}"
+            raise RuntimeError(msg)
+        yield proc.pid, line
+    finally:
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()

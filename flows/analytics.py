@@ -214,10 +214,14 @@ class PriorSessionLogic(StatefulLogic[object, PriorSession, _JoinState]):
             if grow:
                 self._expected = self._expected | frozenset(resume.opened)
             self._start(resume.instrument_id)
+            # A session this run's plan no longer expects had its file finished whole before the
+            # crash (the plan skips it now): its summary is stored and none of it comes again.
             for d in resume.opened:  # re-releasing is harmless: the episode step keeps the first
-                self._open(d)
+                if d in self._expected:
+                    self._open(d)
             for summary in resume.summaries:
-                self._push(summary)
+                if summary.session_date in self._expected:
+                    self._push(summary)
 
     def _start(self, instrument_id: int) -> None:
         self._instrument = instrument_id

@@ -15,6 +15,7 @@ from connectors.delta.lake import Lake
 from connectors.kafka.source import is_topic_input
 from flows.config import AppConfig
 from flows.graph import Sinks, build_flow
+from flows.heap import freeze_start_up
 from flows.plan import ReplayPlan, plan_replay
 from operators.errors import ConfigError, SourceError
 
@@ -69,7 +70,7 @@ def prepare(cfg: AppConfig) -> PreparedRun:
     finished = tuple(source_id_of(p) for p in plan.skipped)
     source = EndedDbnSource(inner, {f.source_id: f.schema for f in plan.files}, finished)
     sinks = Sinks.delta(cfg, lake)
-    return PreparedRun(cfg, lake, plan, build_flow(cfg, source, plan, sinks), sinks)
+    return _started(PreparedRun(cfg, lake, plan, build_flow(cfg, source, plan, sinks), sinks))
 
 
 def _prepare_topic(cfg: AppConfig) -> PreparedRun:
@@ -82,4 +83,10 @@ def _prepare_topic(cfg: AppConfig) -> PreparedRun:
     lake.ensure_all()
     plan = plan_topic(lake)
     sinks = Sinks.delta(cfg, lake)
-    return PreparedRun(cfg, lake, plan, build_flow(cfg, source, plan, sinks), sinks)
+    return _started(PreparedRun(cfg, lake, plan, build_flow(cfg, source, plan, sinks), sinks))
+
+
+def _started(run: PreparedRun) -> PreparedRun:
+    """The flow is wired: what start-up built lives as long as the process (``flows.heap``)."""
+    freeze_start_up()
+    return run

@@ -46,6 +46,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, time as dtime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -55,9 +56,19 @@ from connectors.delta.tables import BRONZE_MBO, GOLD_INFERENCE_SCORES, SILVER_BO
 from flows.config import RECOVERY_EPOCH_S
 from flows.latency import Percentiles
 
+if TYPE_CHECKING:
+    from connectors.kafka.broker import Broker
+    from replay.publish import Message
+
 ROOT = Path(__file__).resolve().parents[1]
 NY = ZoneInfo("America/New_York")
 SCORE_P99_TARGET_MS = 100.0
+BROKERS = ("mock", "tansu")
+MOCK_FETCH_WAIT_MS = 10
+"""The paced phase's fetch wait on the mock. Neither local broker answers a waiting fetch when
+data arrives (a Kafka broker does, at ``fetch.min.bytes``); they hold it for the whole wait. The
+mock serves a 10 ms wait cheaply, which stands in for a broker that answers on arrival; on tansu
+a short wait costs the CPU the flow needs (docs/live.md)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +97,12 @@ class LiveBench:
     epoch_ms: int
     phases: list[PhaseResult]
     model: str = ""
-    fetch_wait_ms: int | None = None
     """What scored (the registry's champion, or a synthetic model in a temporary store)."""
+    fetch_wait_ms: int | None = None
+    """The paced phase's consumer ``fetch.wait.max.ms`` (None: librdkafka's 500)."""
+    broker: str = "tansu"
+    """The paced phase's broker; the max-speed phase always runs on tansu."""
+    max_fetch_wait_ms: int | None = None
 
     def meets_target(self) -> bool:
         paced = self.phases[0]
@@ -180,13 +195,13 @@ def _wait_durable(durable: _DurableRows, want: int, flow: _FlowProcess, timeout:
     return time.time()
 
 
-def run_phase(name: str, speed: float | None, warm, measured, bootstrap: str, scratch: Path,
+def run_phase(name: str, speed: float | None, warm, measured, broker: Broker, scratch: Path,
               epoch_ms: int, fetch_wait_ms: int | None = None) -> PhaseResult:
-    from replay.publish import ensure_topic, schedule, send
+    from replay.publish import schedule, send
 
-    topic, scores_topic = f"mbo_{name}", f"inference_scores_{name}"
-    ensure_topic(bootstrap, topic, 4)
-    ensure_topic(bootstrap, scores_topic, 2)
+    topic, scores_topic, bootstrap = f"mbo_{name}", f"inference_scores_{name}", broker.bootstrap
+    broker.create_topic(topic, 4)
+    broker.create_topic(scores_topic, 2)
     lake_dir = scratch / f"lake-{name}"
     query = "" if fetch_wait_ms is None else f"?fetch_wait_ms={fetch_wait_ms}"
     flow = _FlowProcess(f"kafka://{bootstrap}/{topic}{query}", lake_dir, scratch, bootstrap, scores_topic, epoch_ms)
@@ -194,15 +209,18 @@ def run_phase(name: str, speed: float | None, warm, measured, bootstrap: str, sc
     floor: _BrokerFloor | None = None
     try:
         warm_n, total = len(warm.by_schema["mbo"]), len(warm.by_schema["mbo"]) + len(measured.by_schema["mbo"])
-        send(schedule(warm, speed=None), bootstrap=bootstrap, topic=topic, dataset=warm.dataset)
         bronze = _DurableRows(lake, BRONZE_MBO)
+        ahead = None if broker.kept_bytes is None else _Ahead(bronze, broker.kept_bytes, flow)
+        send(schedule(warm, speed=None), bootstrap=bootstrap, topic=topic, dataset=warm.dataset, on_progress=ahead)
         _wait_durable(bronze, warm_n, flow, timeout=600)
         floor = _BrokerFloor(bootstrap, topic, fetch_wait_ms, scratch)
         sent = [0]
+        stamps = _Stamps()
         started = time.time()
         publisher = threading.Thread(target=send, daemon=True, kwargs={
             "messages": schedule(measured, speed=speed), "bootstrap": bootstrap, "topic": topic,
-            "dataset": measured.dataset, "on_progress": lambda n, _t: sent.__setitem__(0, n)})
+            "dataset": measured.dataset, "on_progress": lambda n, _t: sent.__setitem__(0, n),
+            "on_sent": stamps})
         publisher.start()
         samples: list[tuple[float, int]] = []
         deadline, paced = None, 0
@@ -225,7 +243,8 @@ def run_phase(name: str, speed: float | None, warm, measured, bootstrap: str, sc
             floor.close()
     offered = (total - warm_n) / _span_s(measured, speed) if speed else float("nan")
     slope = _slope(samples[:paced])  # while records were being offered; the drain afterwards only falls
-    silver, scores, after_broker = _latencies(lake, bootstrap, topic, scores_topic, _window(measured), floor.received)
+    silver, scores, after_broker = _latencies(lake, stamps.published(), bootstrap, scores_topic, _window(measured),
+                                              floor.received)
     return PhaseResult(name, total - warm_n, round(offered, 1), round((total - warm_n) / (finished - started), 1),
                        samples, round(slope, 1), bool(speed) and slope > 0.05 * offered, *silver, *scores,
                        broker_floor=Percentiles.of(floor.latencies_ns), score_after_broker=after_broker)
@@ -243,22 +262,44 @@ def _slope(samples: list[tuple[float, int]]) -> float:
     return float(np.polyfit(t, lag, 1)[0])
 
 
-def _published(bootstrap: str, topic: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """Per instrument: each message's running-max ``ts_recv`` and its publish time, in topic order."""
-    from connectors.kafka.codec import Records, decode_message, published_ns
+class _Stamps:
+    """What the publisher sent, per instrument in send order (= topic order: one key, one
+    partition): each message's highest ``ts_recv`` and its ``published-ns`` stamp."""
 
-    per: dict[int, list[tuple[int, int]]] = {}
-    for msg in _consume(bootstrap, topic):
-        stamp = published_ns(msg.headers())
-        for piece in decode_message(msg.value(), msg.headers()):
-            if isinstance(piece, Records) and str(piece.schema) == "mbo" and stamp is not None:
-                rec = piece.records  # one instrument per message (the message key)
-                per.setdefault(int(rec["instrument_id"][0]), []).append((int(rec["ts_recv"].max()), stamp))
-    out = {}
-    for iid, pairs in per.items():
-        arr = np.array(pairs, dtype=np.int64)
-        out[iid] = (np.maximum.accumulate(arr[:, 0]), arr[:, 1])
-    return out
+    def __init__(self) -> None:
+        self._per: dict[int, list[tuple[int, int]]] = {}
+
+    def __call__(self, message: Message, stamp: int) -> None:
+        if message.raw is None and message.schema == "mbo" and len(message.records):
+            self._per.setdefault(message.instrument_id, []).append((int(message.records["ts_recv"].max()), stamp))
+
+    def published(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Per instrument: the running-max ``ts_recv`` of its messages and their publish times."""
+        out = {}
+        for iid, pairs in self._per.items():
+            arr = np.array(pairs, dtype=np.int64)
+            out[iid] = (np.maximum.accumulate(arr[:, 0]), arr[:, 1])
+        return out
+
+
+class _Ahead:
+    """Holds a max-speed publisher while it is more than about half of what the broker keeps per
+    partition ahead of the flow (records published minus records durable in Bronze), so that no
+    message is dropped before the flow reads it (librdkafka's mock keeps 5 MiB per partition,
+    and one contract's records all go to one partition)."""
+
+    RECORD_BYTES = 64  # a 56-byte MBO record plus its share of the message's framing
+
+    def __init__(self, durable: _DurableRows, kept_bytes: int, flow: _FlowProcess) -> None:
+        self._durable, self._flow = durable, flow
+        self._limit = kept_bytes // (2 * self.RECORD_BYTES)
+        self._seen = 0
+
+    def __call__(self, sent: int, _total: int) -> None:
+        while sent - self._seen > self._limit:
+            self._flow.check()
+            time.sleep(0.05)
+            self._seen = self._durable()
 
 
 class _BrokerFloor:
@@ -316,7 +357,12 @@ def _floor(bootstrap: str, topic: str, fetch_wait_ms: str, out: Path) -> None:
     rows: list[tuple[int, int, int]] = []
     try:
         while not stopping.is_set():
-            for msg in consumer.consume(1000, 0.05):
+            # poll returns with the first message; consume(n, timeout) would wait out its timeout
+            # for n messages, up to 50 ms added to every delivery it times
+            first = consumer.poll(0.05)
+            if first is None:
+                continue
+            for msg in [first, *consumer.consume(1000, 0)]:
                 now = time.time_ns()
                 stamp = None if msg.error() else published_ns(msg.headers())
                 # tansu's end offset can fall short of the end (docs/live.md): what was published
@@ -385,9 +431,8 @@ def _commit_times(lake: Lake, spec: TableSpec, columns: list[str]):
     return pa.concat_tables(parts) if parts else None
 
 
-def _latencies(lake: Lake, bootstrap: str, topic: str, scores_topic: str, window: tuple[int, int],
-               received: dict[tuple[int, int], int]):
-    published = _published(bootstrap, topic)
+def _latencies(lake: Lake, published: dict[int, tuple[np.ndarray, np.ndarray]], bootstrap: str, scores_topic: str,
+               window: tuple[int, int], received: dict[tuple[int, int], int]):
     silver = _in_window(_commit_times(lake, SILVER_BOOK_1S, ["instrument_id", "ts_recv"]), "ts_recv", window)
     silver_ns = _lat(published, silver, "ts_recv", silver["_durable_ns"] if silver is not None else None)
     scores = _in_window(lake.read(GOLD_INFERENCE_SCORES, ["episode_id", "instrument_id", "vector_time", "scored_at",
@@ -441,24 +486,32 @@ def _lat(published, table, time_col: str, done_ns) -> np.ndarray:
 
 
 def measure_live(day_files: list[Path], *, speed: float = 10.0, window_minutes: float = 20.0,
-                 epoch_ms: int = RECOVERY_EPOCH_S * 1000, fetch_wait_ms: int | None = None,
+                 epoch_ms: int = RECOVERY_EPOCH_S * 1000, broker: str = "mock", fetch_wait_ms: int | None = None,
                  say: Callable[[str], None] | None = None) -> LiveBench:
-    from connectors.kafka.broker import running_broker
+    """The paced phase on ``broker`` (its fetch wait: ``fetch_wait_ms``, else ``MOCK_FETCH_WAIT_MS`` on
+    the mock and librdkafka's default on tansu), the max-speed phase on tansu (``fetch_wait_ms``):
+    at max speed the backlog outgrows what the mock keeps."""
+    from connectors.kafka.broker import running_broker, running_mock_cluster
 
     from flows.bench_scoring import registry_for_bench
 
+    if broker not in BROKERS:
+        msg = f"unknown broker {broker!r}; choose one of {', '.join(BROKERS)}"
+        raise ValueError(msg)
     say = say or (lambda line: print(line, file=sys.stderr))
+    paced_wait = fetch_wait_ms if fetch_wait_ms is not None or broker != "mock" else MOCK_FETCH_WAIT_MS
     warm, measured = split_day(day_files, window_minutes)
     scratch = Path(tempfile.mkdtemp(prefix="spymaster-bench-live-"))
     try:
-        with registry_for_bench("ES_MODEL", say) as (_uri, _version, model), \
-                running_broker(scratch / "tansu.log") as broker:
-            phases = [run_phase(f"x{speed:g}", speed, warm, measured, broker.bootstrap, scratch, epoch_ms,
-                                fetch_wait_ms),
-                      run_phase("max", None, warm, measured, broker.bootstrap, scratch, epoch_ms, fetch_wait_ms)]
+        with registry_for_bench("ES_MODEL", say) as (_uri, _version, model):
+            start = running_mock_cluster if broker == "mock" else running_broker
+            with start(scratch / f"{broker}.log") as paced_broker:
+                paced = run_phase(f"x{speed:g}", speed, warm, measured, paced_broker, scratch, epoch_ms, paced_wait)
+            with running_broker(scratch / "tansu-max.log") as max_broker:
+                top = run_phase("max", None, warm, measured, max_broker, scratch, epoch_ms, fetch_wait_ms)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return LiveBench(speed, window_minutes, epoch_ms, phases, model, fetch_wait_ms)
+    return LiveBench(speed, window_minutes, epoch_ms, [paced, top], model, paced_wait, broker, fetch_wait_ms)
 
 
 def _serve(recovery: Path, epoch_ms: int) -> None:
@@ -498,8 +551,11 @@ def print_live(bench: LiveBench, *, as_json: bool) -> None:
         table.add_row(label, *(fn(p) for p in bench.phases))
     console = Console(width=None if sys.stdout.isatty() else 140)
     console.print(table)
-    wait = "librdkafka default (500)" if bench.fetch_wait_ms is None else f"{bench.fetch_wait_ms}"
-    console.print(f"model: {bench.model or 'none'}; consumer fetch.wait.max.ms: {wait}")
+    def wait(ms: int | None) -> str:
+        return "librdkafka's default (500)" if ms is None else f"{ms}"
+
+    console.print(f"model: {bench.model or 'none'}; x{bench.speed:g} on {bench.broker} (fetch.wait.max.ms "
+                  f"{wait(bench.fetch_wait_ms)}), max on tansu (fetch.wait.max.ms {wait(bench.max_fetch_wait_ms)})")
     paced = bench.phases[0]
     verdict = "met" if bench.meets_target() else "NOT met"
     console.print(f"target at x{bench.speed:g}: score latency p99 < {SCORE_P99_TARGET_MS:.0f} ms with no growing lag: "

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from connectors.scoring.base import NO_MODEL, ScoreRequest, ScoreResult, failed
 from connectors.scoring.config import ScoringConfig
+from flows.heap import freeze_start_up
 
 if TYPE_CHECKING:
     from connectors.scoring import Scorer
@@ -56,6 +57,7 @@ class ScorerPool:
         version = self._scorer(cfg).prepare(cfg.model_id)
         if version is not None:
             self.memory(cfg.model_id, version)
+        freeze_start_up()  # the model and MLflow's modules stay loaded for good (``flows.heap``)
         return version
 
     def warm_in_background(self, cfg: ScoringConfig) -> threading.Thread | None:

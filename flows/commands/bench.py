@@ -57,9 +57,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--speed", type=float, default=10.0, help="--live: real time x SPEED for the paced phase (default 10)")
     p.add_argument("--window-minutes", type=float, default=20.0,
                    help="--live: minutes of RTH published at --speed after a max-speed warm-up (default 20)")
+    p.add_argument("--broker", choices=("mock", "tansu"), default="mock",
+                   help="--live: the broker of the paced phase: librdkafka's mock cluster in its own process "
+                        "(default; answers a short fetch wait cheaply, keeps 5 MiB per partition) or tansu; "
+                        "the max-speed phase always runs on tansu")
     p.add_argument("--fetch-wait-ms", type=int, default=None,
-                   help="--live: the flow's consumer fetch.wait.max.ms (default: librdkafka's 500; see "
-                        "connectors.kafka.source.TopicInput.fetch_wait_ms)")
+                   help="--live: the flow's consumer fetch.wait.max.ms (default: 10 on the mock, librdkafka's "
+                        "500 on tansu; see connectors.kafka.source.TopicInput.fetch_wait_ms)")
     p.add_argument("--epoch-ms", type=int, default=RECOVERY_EPOCH_S * 1000,
                    help=f"--live: the flow's epoch (snapshot) interval (default {RECOVERY_EPOCH_S * 1000}, as "
                         "`spymaster replay --recovery` runs); rows commit every [lake] commit_every_s whatever the epoch")
@@ -182,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
 
         day = sorted(bench_day(args.cache, args.records).parent.glob("*.dbn.zst"))
         print_live(measure_live(day, speed=args.speed, window_minutes=args.window_minutes, epoch_ms=args.epoch_ms,
-                                fetch_wait_ms=args.fetch_wait_ms),
+                                broker=args.broker, fetch_wait_ms=args.fetch_wait_ms),
                    as_json=args.json)
         return 0
     result = measure(args.records, args.workers, args.cache)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pickle
+
 import numpy as np
 import pyarrow as pa
 import pytest
 
 from connectors.delta.lake import Lake
-from connectors.delta.sink import SinkStats, TableWrite, _DeltaAppendPartition
+from connectors.delta.sink import SinkCarry, SinkStats, TableWrite, _DeltaAppendPartition
 from connectors.delta.tables import TableSpec
 
 SPEC = TableSpec("test.ticks", pa.schema([pa.field("stream", pa.string()), pa.field("position", pa.int64()),
@@ -26,7 +28,7 @@ def _write(stream: str, first: int, n: int, marks: tuple[str, ...] = ()) -> Tabl
     return TableWrite(stream, rows, pos, marks)
 
 
-def _part(lake: Lake, *, carry_rows: int = 1_000, resume: tuple[TableWrite, ...] = ()) -> _DeltaAppendPartition:
+def _part(lake: Lake, *, carry_rows: int = 1_000, resume: SinkCarry | None = None) -> _DeltaAppendPartition:
     return _DeltaAppendPartition(lake, SPEC, 1_000_000, SinkStats(), carry_rows=carry_rows, resume=resume)
 
 
@@ -52,7 +54,7 @@ def test_a_snapshot_starts_the_commit_and_carries_its_rows_instead_of_waiting(la
     part = _part(lake)
     part.write_batch([_write("a", 0, 10), _write("b", 0, 5)])
     carried = part.snapshot()
-    assert carried is not None and [(w.stream_id, w.rows.num_rows) for w in carried] == [("a", 10), ("b", 5)]
+    assert carried is not None and [(w.stream_id, w.rows.num_rows) for w in carried.writes()] == [("a", 10), ("b", 5)]
     _settle(part)                                     # the commit the snapshot asked for lands on its own
     assert len(_rows(lake)) == 15                     # ... without a close or another snapshot
     assert part.snapshot() is None                    # nothing left to carry
@@ -90,6 +92,28 @@ def test_a_resume_drops_carried_rows_that_had_landed_before_the_crash(lake: Lake
     resumed.close()
     assert _rows(lake) == [("a", i) for i in range(12)]
     assert stats.dropped_duplicates == 10
+
+
+def test_a_carry_packs_its_writes_and_gives_them_back_exactly_through_pickle() -> None:
+    """Carried writes are often slices of a bigger batch: the recovery state holds their rows only."""
+    batch = _write("a", 0, 100_000)
+    writes = [TableWrite("a", batch.rows.slice(10 * k, 10), batch.positions[10 * k:10 * k + 10]) for k in range(50)]
+    writes.append(_write("b", 7, 3, marks=("b-done", "b-day")))
+    writes.append(TableWrite.mark("c", SPEC, ("c-done",)))
+    narrow = pa.schema([pa.field("stream", pa.dictionary(pa.int16(), pa.string()))] + list(SPEC.schema)[1:])
+    writes.append(TableWrite("d", _write("d", 0, 4).rows.cast(narrow), np.arange(4, dtype=np.int64)))
+    writes.append(_write("a", 500, 2))
+    carry = SinkCarry.of(writes)
+    assert carry is not None and [t.column(0).num_chunks for t in carry.tables] == [1, 1, 1]
+    blob = pickle.dumps(carry)
+    per_row = batch.rows.nbytes / batch.rows.num_rows
+    assert len(blob) < 16_384 + 2 * 509 * per_row     # 509 rows' worth, not the 100,000-row batch's
+    back = pickle.loads(blob).writes()
+    assert [(w.stream_id, w.marks) for w in back] == [(w.stream_id, w.marks) for w in writes]
+    for got, sent in zip(back, writes, strict=True):
+        assert got.rows.equals(sent.rows, check_metadata=True) and got.rows.schema == sent.rows.schema
+        assert got.positions.tolist() == sent.positions.tolist()
+    assert SinkCarry.of([]) is None
 
 
 def test_more_than_carry_rows_uncommitted_makes_the_snapshot_wait_instead(lake: Lake) -> None:

@@ -48,3 +48,16 @@ def test_resumed_join_still_waits_for_an_open_session() -> None:
     resumed = PriorSessionLogic(frozenset(), {}, state, grow=True)
     assert resumed.on_item(_opened(D2))[0] == []
     assert _pairs(resumed.on_item(_closed(D1, 100))[0]) == [(f"7:{date_to_day(D2)}", 100)]
+
+
+def test_a_resume_skips_sessions_whose_files_were_finished_before_the_crash() -> None:
+    """A file replay: D1 opened and closed before the crash, and its file was ingested whole, so the
+    resumed run's plan expects only D2 and finds D1's summary stored in the lake."""
+    join = PriorSessionLogic(frozenset({D1, D2}), {}, None)
+    join.on_item(_opened(D1))
+    join.on_item(_closed(D1, 100))
+    state = join.snapshot()
+    stored = {7: {D1: SessionSummary("ESZ5", D1, rth_high=100, rth_low=90, complete=True)}}
+    resumed = PriorSessionLogic(frozenset({D2}), stored, state)
+    assert resumed.snapshot().opened == () and resumed.snapshot().summaries == ()
+    assert _pairs(resumed.on_item(_opened(D2))[0]) == [(f"7:{date_to_day(D2)}", 100)]
