@@ -1,18 +1,21 @@
 """``spymaster bench --live``: the live path measured end to end on a local broker.
 
-A tansu broker starts on loopback (``connectors.kafka.broker``). One simulated day is published
+A local broker starts on loopback (``connectors.kafka.broker``). One simulated day is published
 with the live-market simulator (``replay.publish``) while the flow consumes the topic in tailing
 mode, in its own process, with recovery on (as a live deployment runs it), an epoch of
-``epoch_ms`` and the ``inference_scores`` output topic on. Two phases, each on a fresh topic,
-lake and flow process:
+``epoch_ms`` and the ``inference_scores`` output topic on. Two phases, each on a fresh broker,
+topic, lake and flow process:
 
-- **×speed** (default 10): the session up to 09:30 ET is published as fast as possible (warm-up:
-  levels, books and the prior part of the session must exist before episodes can open), then the
-  first ``window_minutes`` of RTH at real time × speed, which is what is measured.
-- **max**: the same records, all as fast as possible.
+- **×speed** (default 10), on ``broker`` (default librdkafka's mock cluster with a 10 ms fetch
+  wait, see ``MOCK_FETCH_WAIT_MS``; or tansu): the session up to 09:30 ET is published as fast
+  as possible (warm-up: levels, books and the prior part of the session must exist before
+  episodes can open; on the mock held within what it keeps ahead of the flow, ``_Ahead``), then
+  the first ``window_minutes`` of RTH at real time × speed, which is what is measured.
+- **max**, on tansu (its backlog is the whole window, more than the mock keeps): the same
+  records, all as fast as possible.
 
 What "written" means, per latency (publish time = the ``published-ns`` header the publisher
-stamps on each message; a row at event time T of a contract is caused by that contract's first
+stamps on each message, recorded as it sends, ``_Stamps``; a row at event time T of a contract is caused by that contract's first
 message holding a record with ``ts_recv >= T``, the record that lets T be sampled):
 
 - *Silver row durable*: the commit time of the Delta log entry that added the row's file
@@ -23,7 +26,7 @@ message holding a record with ``ts_recv >= T``, the record that lets T be sample
 - *broker floor*: a plain consumer (the flow's fetch settings) tailing the same topic in a process
   of its own (in the bench process it waited for the GIL behind the publisher and the lag
   sampling), message receive time minus its ``published-ns``: what the broker itself adds before
-  any of the flow runs. On tansu this is much of the figures above (see ``TopicInput.fetch_wait_ms``).
+  any of the flow runs (see ``TopicInput.fetch_wait_ms``).
 
 Consumer lag is records published minus records durable in ``bronze.mbo`` (read from the Delta
 log incrementally, so sampling stays cheap as the log grows), sampled twice a second until the

@@ -123,6 +123,14 @@ class _Growing:
         """Copy and pickle only the rows, not the spare capacity (a snapshot every epoch)."""
         return _growing_from, (self.values,)
 
+    def __deepcopy__(self, memo: dict[int, object]) -> _Growing:
+        """The snapshot's copy shares the rows written so far instead of copying a whole session's
+        arrays every epoch: appends only ever write past them, or into a new buffer, so they
+        never change under it. Its buffer is exactly full, so its own first append moves it."""
+        shared = _Growing.__new__(_Growing)
+        shared._data, shared._n = self.values, self._n
+        return shared
+
 
 def _growing_from(values: np.ndarray) -> _Growing:
     grown = _Growing(values.dtype)

@@ -138,3 +138,25 @@ def test_a_resume_from_a_snapshot_mid_session_gives_the_same_updates(sample_dir:
         full = setup_vectors(np.array([e.row]), (e.level_type,), np.array([e.level_known_ts], np.int64), ts, mid,
                              all_bars, session.clock.rth_start, info.tick / 1e9)
         assert full[0].tobytes() == e.vector.tobytes()
+
+
+def test_a_snapshot_shares_the_session_arrays_and_stays_as_it_was_while_the_session_goes_on(sample_dir: Path) -> None:
+    """A snapshot every epoch copies none of the session's arrays, yet what it holds never changes."""
+    import pickle
+
+    rows, info, day = _session_rows(sample_dir)
+    pieces = _pieces(rows, info, day, [300] * (len(rows) // 300) + [len(rows) % 300])
+    logic = SessionEpisodesLogic(AnalyticsConfig(), None)
+    logic.on_item(PriorSession("k", None))
+    cut = len(pieces) // 3
+    for piece in pieces[:cut]:
+        logic.on_item(piece)
+    state = logic.snapshot()
+    live = logic._s
+    assert live is not None and np.shares_memory(state[3].ts.values, live.ts.values)
+    assert np.shares_memory(state[3].bars.values, live.bars.values)
+    taken = pickle.dumps(state)
+    for piece in pieces[cut:]:
+        logic.on_item(piece)
+    assert len(live.ts) > len(state[3].ts)
+    assert pickle.dumps(state) == taken
