@@ -26,7 +26,7 @@ from operators.bars import BAR_DTYPE, ES_TICK, BarBuilder
 from operators.calendar import SessionWindows, session_clock
 from operators.chunks import InstrumentInfo
 from flows.episodes import BAR_NS, SERIES_STEP_NS, SeriesPiece
-from operators.levels import PriorSessionJoin, SessionSummary, summarize_session
+from operators.levels import PriorSessionJoin, SessionExtremes, SessionSummary
 from operators.sessions import day_to_date
 
 
@@ -76,10 +76,7 @@ class _SeriesState:
     source_id: str
     info: InstrumentInfo
     session_day: int
-    ts: np.ndarray
-    mid: np.ndarray
-    trade_high: np.ndarray
-    trade_low: np.ndarray
+    extremes: SessionExtremes
     bar_carry: object
     context: np.ndarray  # f8[3 + MA_MAX_BARS]: Σnotional, Σvolume, n closes, then the last closes
 
@@ -98,13 +95,13 @@ class SessionSeriesLogic(StatefulLogic[BookRows, object, _SeriesState]):
 
     def __init__(self, windows: SessionWindows, resume: _SeriesState | None) -> None:
         self._windows = windows
-        self._parts: list[tuple[np.ndarray, ...]] = []
+        self._extremes: SessionExtremes | None = None
         self._meta: tuple[str, InstrumentInfo, int] | None = None
         self._builder: BarBuilder | None = None
         self._context = np.concatenate([np.zeros(3), np.full(_MA_MAX_BARS, np.nan)])
         if resume is not None:
             self._meta = (resume.source_id, resume.info, resume.session_day)
-            self._parts.append((resume.ts, resume.mid, resume.trade_high, resume.trade_low))
+            self._extremes = resume.extremes.copy()
             self._builder = BarBuilder(_BAR_SECONDS, tick=resume.info.tick or ES_TICK, resume=resume.bar_carry)
             self._context = resume.context.copy()
 
@@ -114,14 +111,16 @@ class SessionSeriesLogic(StatefulLogic[BookRows, object, _SeriesState]):
         if self._meta is None:
             self._meta = (value.source_id, value.info, value.session_day)
             self._builder = BarBuilder(_BAR_SECONDS, tick=value.info.tick or ES_TICK)
+            clock = session_clock(day_to_date(value.session_day), self._windows)
+            self._extremes = SessionExtremes(clock, contract_id=value.info.raw_symbol)
             out.append(SessionOpened(value.key, value.info, value.session_day))
-        assert self._builder is not None
+        assert self._builder is not None and self._extremes is not None
         rows = value.rows
         piece = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64))
         if len(rows):
             high, low = _trade_range(rows)
             piece = (rows["ts_recv"].view(np.int64).copy(), rows["mid_px"].copy(), high, low)
-            self._parts.append(piece)
+            self._extremes.feed(piece[0], piece[2], piece[3], piece[1])
         bars = self._builder.feed(rows) if len(rows) else np.empty(0, BAR_DTYPE)
         if value.final:
             bars = np.concatenate([bars, self._builder.close()])
@@ -131,11 +130,8 @@ class SessionSeriesLogic(StatefulLogic[BookRows, object, _SeriesState]):
         out.append(SeriesPiece(value.key, value.source_id, value.info, value.session_day, *piece, bars, value.final))
         if not value.final:
             return out, StatefulLogic.RETAIN
-        ts, mid, high, low = self._arrays()
         source_id, info, day = self._meta
-        clock = session_clock(day_to_date(day), self._windows)
-        summary = summarize_session(ts, high, low, mid, clock, contract_id=info.raw_symbol)
-        out.append(SessionSeries(value.key, source_id, info, day, summary))
+        out.append(SessionSeries(value.key, source_id, info, day, self._extremes.summary()))
         return out, StatefulLogic.DISCARD
 
     def _fold_context(self, bars: np.ndarray) -> np.ndarray:
@@ -167,19 +163,11 @@ class SessionSeriesLogic(StatefulLogic[BookRows, object, _SeriesState]):
         c[3:] = closes[-_MA_MAX_BARS:]
         return out
 
-    def _arrays(self) -> tuple[np.ndarray, ...]:
-        if not self._parts:
-            return (np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64))
-        if len(self._parts) > 1:
-            self._parts = [tuple(np.concatenate(cols) for cols in zip(*self._parts, strict=True))]
-        return self._parts[0]
-
     @override
     def snapshot(self) -> _SeriesState:
-        assert self._meta is not None and self._builder is not None
-        ts, mid, high, low = self._arrays()
-        return _SeriesState(*self._meta, ts.copy(), mid.copy(), high.copy(), low.copy(),
-                            self._builder.snapshot(), self._context.copy())
+        """A few numbers per contract, not the session's rows: the summary is folded as they come."""
+        assert self._meta is not None and self._builder is not None and self._extremes is not None
+        return _SeriesState(*self._meta, self._extremes.copy(), self._builder.snapshot(), self._context.copy())
 
 
 def _trade_range(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

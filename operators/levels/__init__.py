@@ -1,6 +1,7 @@
 """Key levels per (contract, session) and when each becomes known: PDH/PDL, PMH/PML, ORH/ORL.
 
-``summarize_session`` reduces one contract-session's 1-second rows to a ``SessionSummary``;
+``summarize_session`` reduces one contract-session's 1-second rows to a ``SessionSummary``
+(``SessionExtremes`` does the same piece by piece);
 ``PriorSessionJoin`` pairs each session with its prior session's summary in any arrival order;
 ``levels_for`` turns the pair into ``Level`` values; ``running_vwap`` and ``moving_average`` give
 context series.
@@ -14,6 +15,7 @@ from operators.levels.summary import (
     PRICE_SCALE,
     Level,
     LevelType,
+    SessionExtremes,
     SessionSummary,
     levels_for,
     missing_levels,
@@ -28,6 +30,7 @@ __all__ = [
     "LevelType",
     "PriorSessionJoin",
     "Release",
+    "SessionExtremes",
     "SessionSummary",
     "levels_for",
     "missing_levels",

@@ -82,42 +82,97 @@ def summarize_session(
     contract_id: str,
 ) -> SessionSummary:
     """Summarize the 1-second series of one contract-session (rows in any order)."""
-    ts64 = np.ascontiguousarray(np.asarray(ts).astype(np.int64, copy=False))
-    if ts64.ndim != 1:
-        msg = f"ts must be a 1-d array, got shape {ts64.shape}"
-        raise ValueError(msg)
-    n = ts64.shape[0]
-    hi = _as(trade_high, np.int64, "trade_high", n)
-    lo = _as(trade_low, np.int64, "trade_low", n)
-    md = _as(mid, np.float64, "mid", n)
-    starts = np.array([clock.rth_start, clock.pm_start, clock.or_start], np.int64)
-    ends = np.array([clock.rth_end, clock.pm_end, clock.or_end], np.int64)
-    ext = np.empty((3, 5), np.int64)
-    mid_ext = np.empty((3, 2), np.float64)
-    k.window_extremes(ts64, hi, lo, md, ROW_NS, starts, ends, ext, mid_ext)
+    extremes = SessionExtremes(clock, contract_id=contract_id)
+    extremes.feed(ts, trade_high, trade_low, mid)
+    return extremes.summary()
 
-    prices: list[int | None] = []
-    fallback: list[str] = []
-    for w, name in enumerate(_WINDOWS):
-        if ext[w, k.E_TRADES] > 0:
-            high = int(ext[w, k.E_TRADE_HIGH]) if ext[w, k.E_TRADE_HIGH] != -k.UNDEF else None
-            low = int(ext[w, k.E_TRADE_LOW]) if ext[w, k.E_TRADE_LOW] != k.UNDEF else None
-        elif ext[w, k.E_MIDS] > 0:
-            high = _mid_price(mid_ext[w, k.M_HIGH])
-            low = _mid_price(mid_ext[w, k.M_LOW])
-            fallback.append(name)
-        else:
-            high = low = None
-        prices += [high, low]
 
-    complete = bool(n) and int(ts64.min()) - ROW_NS <= clock.rth_start and int(ts64.max()) >= clock.rth_end
-    return SessionSummary(
-        contract_id,
-        clock.session_date,
-        *prices,
-        complete=complete,
-        mid_fallback=tuple(fallback),
-    )
+class SessionExtremes:
+    """``summarize_session`` folded piece by piece, for a series that arrives a second at a time.
+
+    Every accumulator is a max, a min or a count, so ``summary()`` after feeding the rows in any
+    pieces equals ``summarize_session`` over all of them; and the state stays a few numbers
+    instead of the whole session's rows (a live flow snapshots it every epoch).
+    """
+
+    __slots__ = ("_clock", "_contract_id", "_ext", "_mid_ext", "_rows", "_ts_min", "_ts_max")
+
+    def __init__(self, clock: SessionClock, *, contract_id: str) -> None:
+        self._clock, self._contract_id = clock, contract_id
+        self._ext = np.empty((len(_WINDOWS), 5), np.int64)
+        self._mid_ext = np.empty((len(_WINDOWS), 2), np.float64)
+        self._ext[:, k.E_TRADE_HIGH], self._ext[:, k.E_TRADE_LOW] = -k.UNDEF, k.UNDEF
+        self._ext[:, [k.E_TRADES, k.E_ROWS, k.E_MIDS]] = 0
+        self._mid_ext[:, k.M_HIGH], self._mid_ext[:, k.M_LOW] = -np.inf, np.inf
+        self._rows, self._ts_min, self._ts_max = 0, 0, 0
+
+    def feed(self, ts: np.ndarray, trade_high: np.ndarray, trade_low: np.ndarray, mid: np.ndarray) -> None:
+        ts64 = np.ascontiguousarray(np.asarray(ts).astype(np.int64, copy=False))
+        if ts64.ndim != 1:
+            msg = f"ts must be a 1-d array, got shape {ts64.shape}"
+            raise ValueError(msg)
+        n = ts64.shape[0]
+        hi = _as(trade_high, np.int64, "trade_high", n)
+        lo = _as(trade_low, np.int64, "trade_low", n)
+        md = _as(mid, np.float64, "mid", n)
+        if n == 0:
+            return
+        c = self._clock
+        starts = np.array([c.rth_start, c.pm_start, c.or_start], np.int64)
+        ends = np.array([c.rth_end, c.pm_end, c.or_end], np.int64)
+        ext = np.empty_like(self._ext)
+        mid_ext = np.empty_like(self._mid_ext)
+        k.window_extremes(ts64, hi, lo, md, ROW_NS, starts, ends, ext, mid_ext)
+        acc, mids = self._ext, self._mid_ext
+        acc[:, k.E_TRADE_HIGH] = np.maximum(acc[:, k.E_TRADE_HIGH], ext[:, k.E_TRADE_HIGH])
+        acc[:, k.E_TRADE_LOW] = np.minimum(acc[:, k.E_TRADE_LOW], ext[:, k.E_TRADE_LOW])
+        for col in (k.E_TRADES, k.E_ROWS, k.E_MIDS):
+            acc[:, col] += ext[:, col]
+        mids[:, k.M_HIGH] = np.maximum(mids[:, k.M_HIGH], mid_ext[:, k.M_HIGH])
+        mids[:, k.M_LOW] = np.minimum(mids[:, k.M_LOW], mid_ext[:, k.M_LOW])
+        first, last = int(ts64.min()), int(ts64.max())
+        self._ts_min = first if self._rows == 0 else min(self._ts_min, first)
+        self._ts_max = last if self._rows == 0 else max(self._ts_max, last)
+        self._rows += n
+
+    def summary(self) -> SessionSummary:
+        ext, mid_ext = self._ext, self._mid_ext
+        prices: list[int | None] = []
+        fallback: list[str] = []
+        for w, name in enumerate(_WINDOWS):
+            if ext[w, k.E_TRADES] > 0:
+                high = int(ext[w, k.E_TRADE_HIGH]) if ext[w, k.E_TRADE_HIGH] != -k.UNDEF else None
+                low = int(ext[w, k.E_TRADE_LOW]) if ext[w, k.E_TRADE_LOW] != k.UNDEF else None
+            elif ext[w, k.E_MIDS] > 0:
+                high = _mid_price(mid_ext[w, k.M_HIGH])
+                low = _mid_price(mid_ext[w, k.M_LOW])
+                fallback.append(name)
+            else:
+                high = low = None
+            prices += [high, low]
+        clock = self._clock
+        complete = self._rows > 0 and self._ts_min - ROW_NS <= clock.rth_start and self._ts_max >= clock.rth_end
+        return SessionSummary(
+            self._contract_id,
+            clock.session_date,
+            *prices,
+            complete=complete,
+            mid_fallback=tuple(fallback),
+        )
+
+    def copy(self) -> SessionExtremes:
+        twin = SessionExtremes.__new__(SessionExtremes)
+        twin._clock, twin._contract_id = self._clock, self._contract_id
+        twin._ext, twin._mid_ext = self._ext.copy(), self._mid_ext.copy()
+        twin._rows, twin._ts_min, twin._ts_max = self._rows, self._ts_min, self._ts_max
+        return twin
+
+    def __getstate__(self) -> tuple[object, ...]:
+        return (self._clock, self._contract_id, self._ext, self._mid_ext, self._rows, self._ts_min, self._ts_max)
+
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        (self._clock, self._contract_id, self._ext, self._mid_ext,  # type: ignore[assignment]
+         self._rows, self._ts_min, self._ts_max) = state
 
 
 def _mid_price(dollars: float) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 from datetime import date, time, timedelta
 
 import numpy as np
@@ -16,6 +17,7 @@ from operators.levels import (
     UNDEF,
     Level,
     PriorSessionJoin,
+    SessionExtremes,
     SessionSummary,
     levels_for,
     missing_levels,
@@ -480,3 +482,25 @@ def test_moving_average_matches_a_naive_window(values: list[float], window: int)
             assert math.isnan(out[i])
         else:
             assert out[i] == pytest.approx(finite.mean(), rel=1e-9, abs=1e-6)
+
+
+@given(seed=st.integers(0, 2**32 - 1), mid_only=st.booleans())
+@settings(max_examples=60, deadline=None)
+def test_extremes_folded_piece_by_piece_equal_the_summary_of_all_rows(seed: int, mid_only: bool) -> None:
+    """The live series step folds the summary as seconds arrive (its snapshot keeps no rows)."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 400))
+    start = ny(FRI, 3, 0)
+    ts = start + np.sort(rng.choice(14 * 3600, size=n, replace=False)).astype(np.int64) * NS_PER_SECOND
+    mid = np.where(rng.random(n) < 0.1, NAN, 5_000 + rng.normal(0, 5, n))
+    hi = np.where(rng.random(n) < 0.3, U, px(5_000) + rng.integers(-5_000_000_000, 5_000_000_000, n))
+    lo = np.where(rng.random(n) < 0.3, U, px(5_000) + rng.integers(-5_000_000_000, 5_000_000_000, n))
+    if mid_only:
+        hi[:], lo[:] = U, U
+    whole = summarize_session(ts, hi, lo, mid, CLOCK, contract_id="ESH5")
+    folded = SessionExtremes(CLOCK, contract_id="ESH5")
+    cuts = np.sort(rng.integers(0, n + 1, int(rng.integers(0, 12))))
+    for a, b in zip(np.r_[0, cuts], np.r_[cuts, n], strict=True):
+        folded.feed(ts[a:b], hi[a:b], lo[a:b], mid[a:b])
+        folded = pickle.loads(pickle.dumps(folded)) if b % 2 else folded.copy()  # snapshots between pieces
+    assert folded.summary() == whole
