@@ -64,7 +64,10 @@ class SurfaceLogic(StatefulLogic[BookRows, SurfaceRows, _SurfaceLogicState]):
 
     @override
     def snapshot(self) -> _SurfaceLogicState:
-        assert self._builder is not None and self._calibration is not None
+        if self._builder is None:  # resumed, and no second of this session has arrived since
+            assert self._resume is not None
+            return self._resume
+        assert self._calibration is not None
         return _SurfaceLogicState(self._builder.snapshot(), self._calibration)
 
 
