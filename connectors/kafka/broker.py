@@ -32,8 +32,11 @@ class Broker:
         from confluent_kafka.admin import AdminClient, NewTopic
 
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
-        if self.auto_topics:
-            admin.list_topics(name, timeout=10)
+        if self.auto_topics:  # the mock's own partition count (4), whatever was asked
+            found = admin.list_topics(name, timeout=10).topics.get(name)
+            if found is None or found.error is not None or not found.partitions:
+                msg = f"the mock cluster did not create the topic {name}"
+                raise RuntimeError(msg)
             return
         futures = admin.create_topics([NewTopic(name, partitions, 1)], operation_timeout=10)
         for future in futures.values():
