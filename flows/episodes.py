@@ -3,8 +3,8 @@
 Per contract-session, after the prior session is known (at once live, or when a replayed prior
 session closes): the 1-second series is fed in time order. The detector runs over the levels
 known so far; when new levels become known (PM at the PM window's end, OR at the opening range's
-end) a detector over all known levels is rebuilt and re-fed the series so far, which reproduces
-the episodes already found and cannot find new ones before the new levels' known time. An
+end) they join it with a fresh state, which is where re-feeding the series so far would leave
+them since no level is used before its known time (``ApproachDetector.with_levels``). An
 episode's vector reads only bars that closed at or before its start, so it is computed as soon as
 all of those are in, which is at once: the bar that closes on the start's own second comes out
 with that second's row (``operators.bars``). Its label is emitted by the streaming
@@ -33,9 +33,9 @@ from operators.approach import ApproachDetector, ApproachParams, episode_id
 from operators.calendar import SessionClock, session_clock
 from operators.chunks import InstrumentInfo
 from operators.labels import LabelParams, Labeler, from_approach
-from operators.levels import Level, SessionSummary, levels_for, missing_levels, summarize_session
+from operators.levels import Level, SessionExtremes, SessionSummary, levels_for, missing_levels
 from operators.sessions import day_to_date
-from operators.vectors import VECTOR_BAR_DTYPE, setup_vectors, vector_bars
+from operators.vectors import VECTOR_BAR_DTYPE, setup_vectors, vector_bars, vector_history
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,66 +96,32 @@ BAR_NS = 5 * SERIES_STEP_NS
 FOREVER = 2**63 - 1
 
 
-class _Growing:
-    """An append-only array with amortised O(1) appends (a session is fed in many small pieces)."""
-
-    def __init__(self, dtype: np.dtype) -> None:
-        self._data = np.empty(1024, dtype)
-        self._n = 0
-
-    def append(self, values: np.ndarray) -> None:
-        need = self._n + len(values)
-        if need > len(self._data):
-            grown = np.empty(max(need, 2 * len(self._data)), self._data.dtype)
-            grown[: self._n] = self._data[: self._n]
-            self._data = grown
-        self._data[self._n : need] = values
-        self._n = need
-
-    @property
-    def values(self) -> np.ndarray:
-        return self._data[: self._n]
-
-    def __len__(self) -> int:
-        return self._n
-
-    def __reduce__(self) -> tuple[object, tuple[np.ndarray]]:
-        """Copy and pickle only the rows, not the spare capacity (a snapshot every epoch)."""
-        return _growing_from, (self.values,)
-
-    def __deepcopy__(self, memo: dict[int, object]) -> _Growing:
-        """The snapshot's copy shares the rows written so far instead of copying a whole session's
-        arrays every epoch: appends only ever write past them, or into a new buffer, so they
-        never change under it. Its buffer is exactly full, so its own first append moves it."""
-        shared = _Growing.__new__(_Growing)
-        shared._data, shared._n = self.values, self._n
-        return shared
-
-
-def _growing_from(values: np.ndarray) -> _Growing:
-    grown = _Growing(values.dtype)
-    grown.append(values)
-    return grown
-
-
 @dataclass(slots=True)
 class _Session:
-    """Mutable state of one contract-session once its prior is known."""
+    """Mutable state of one contract-session once its prior is known.
+
+    It holds no whole-session arrays: the summary is folded as rows arrive, levels join the
+    detector as they become known, and only the rows and bars a future vector can read are kept
+    (``operators.vectors.vector_history``). A live flow snapshots this every epoch, so its size
+    is what the input pauses for (``docs/live.md``).
+    """
 
     source_id: str
     info: InstrumentInfo
     day: int
     clock: SessionClock
     prior: SessionSummary | None
-    ts: _Growing = field(default_factory=lambda: _Growing(np.dtype(np.int64)))
-    mid: _Growing = field(default_factory=lambda: _Growing(np.dtype(np.float64)))
-    high: _Growing = field(default_factory=lambda: _Growing(np.dtype(np.int64)))
-    low: _Growing = field(default_factory=lambda: _Growing(np.dtype(np.int64)))
-    bars: _Growing = field(default_factory=lambda: _Growing(VECTOR_BAR_DTYPE))  # only what vectors read
+    extremes: SessionExtremes
+    ts: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    mid: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))
+    bars: np.ndarray = field(default_factory=lambda: np.empty(0, VECTOR_BAR_DTYPE))  # only what vectors read
+    last_ts: int = -1
     levels: tuple[Level, ...] = ()
     detector: ApproachDetector | None = None
     labeler: Labeler | None = None
-    episodes: list[Episode] = field(default_factory=list)
+    open: dict[int, Episode] = field(default_factory=dict)
+    """Episodes still waiting for their vector or label, by index (the rest are written out)."""
+    found: int = 0
     seen: set[tuple[str, int]] = field(default_factory=set)
     counts: list[int] = field(default_factory=lambda: [0, 0, 0])
     rows: int = 0
@@ -204,7 +170,8 @@ class SessionEpisodesLogic(StatefulLogic[object, EpisodeUpdate, object]):
     def _session(self, piece: SeriesPiece) -> _Session:
         if self._s is None:
             clock = session_clock(day_to_date(piece.session_day), self._cfg.windows)
-            self._s = _Session(piece.source_id, piece.info, piece.session_day, clock, self._prior)
+            self._s = _Session(piece.source_id, piece.info, piece.session_day, clock, self._prior,
+                               SessionExtremes(clock, contract_id=piece.info.raw_symbol))
             self._s.labeler = Labeler(self._label_params(piece.info))
         return self._s
 
@@ -220,22 +187,24 @@ class SessionEpisodesLogic(StatefulLogic[object, EpisodeUpdate, object]):
         s = self._session(piece)
         started: list[Episode] = []
         resolved: list[Episode] = []
+        s.ts, s.mid = np.concatenate([s.ts, piece.ts]), np.concatenate([s.mid, piece.mid])
+        s.bars = np.concatenate([s.bars, vector_bars(piece.bars)])
         for lo, hi in self._parts(s, piece.ts):
             ts, mid = piece.ts[lo:hi], piece.mid[lo:hi]
-            fed = s.rows
-            s.ts.append(ts)
-            s.mid.append(mid)
-            s.high.append(piece.trade_high[lo:hi])
-            s.low.append(piece.trade_low[lo:hi])
+            s.extremes.feed(ts, piece.trade_high[lo:hi], piece.trade_low[lo:hi], mid)
             s.rows += len(ts)
-            self._learn_levels(s, fed)
+            s.last_ts = int(ts[-1])
+            self._learn_levels(s)
             self._detect(s, ts, mid)
             resolved += self._label(s, s.labeler.feed(ts, mid))  # type: ignore[union-attr]
-        s.bars.append(vector_bars(piece.bars))
         if piece.final:
             resolved += self._label(s, s.labeler.close())  # type: ignore[union-attr]
         started += self._vectors(s, final=piece.final)
-        return [self._update(s, started, resolved, piece.final)]
+        update = self._update(s, started, resolved, piece.final)
+        s.open = {i: e for i, e in s.open.items() if e.vector is None or e.label is None}
+        if len(s.ts):
+            s.ts, s.mid, s.bars = vector_history(s.ts, s.mid, s.bars, s.last_ts)
+        return [update]
 
     @staticmethod
     def _through(s: _Session, final: bool) -> int:
@@ -243,40 +212,44 @@ class SessionEpisodesLogic(StatefulLogic[object, EpisodeUpdate, object]):
         only an episode still waiting for its vector can start before then."""
         if final:
             return FOREVER
-        waiting = [int(e.row["start_ts"]) for e in s.episodes if e.vector is None]
+        waiting = [int(e.row["start_ts"]) for e in s.open.values() if e.vector is None]
         if waiting:
             return min(waiting)
-        return int(s.ts.values[-1]) + SERIES_STEP_NS if len(s.ts) else 0
+        return s.last_ts + SERIES_STEP_NS if s.rows else 0
+
+    @staticmethod
+    def _news(s: _Session) -> tuple[int, int, int]:
+        """The instants at which levels become known (``operators.levels``: the prior session's
+        at the session start, pre-market's at its end, the opening range's at its end)."""
+        return s.clock.session_start, s.clock.pm_end, s.clock.or_end
 
     def _parts(self, s: _Session, ts: np.ndarray) -> list[tuple[int, int]]:
         """Split a piece right after the instants when new levels become known."""
-        cuts = sorted({int(np.searchsorted(ts, t, side="right")) for t in (s.clock.pm_end, s.clock.or_end)})
+        cuts = sorted({int(np.searchsorted(ts, t, side="right")) for t in self._news(s)})
         edges = [0, *[c for c in cuts if 0 < c < len(ts)], len(ts)]
         return [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
 
-    @staticmethod
-    def _series(s: _Session) -> tuple[np.ndarray, ...]:
-        return s.ts.values, s.mid.values, s.high.values, s.low.values
-
-    def _learn_levels(self, s: _Session, fed: int) -> None:
-        """Levels known at the series' last instant; on news, a detector over all of them is
-        rebuilt and re-fed the first ``fed`` rows (the rows before the part about to be fed)."""
-        ts, mid, high, low = self._series(s)
-        now = int(ts[-1])
-        if s.detector is not None and not any(s.checked_to < b <= now for b in (s.clock.pm_end, s.clock.or_end)):
+    def _learn_levels(self, s: _Session) -> None:
+        """Levels known at the series' last instant, from the summary folded so far; on news they
+        join the detector. Pieces are cut right after each news instant, so a level joins before
+        any row after its known time is fed, and the detector carries on exactly as one built over
+        all the levels from the start would (``ApproachDetector.with_levels``)."""
+        now = s.last_ts
+        if s.detector is not None and not any(s.checked_to < b <= now for b in self._news(s)):
             s.checked_to = now
             return
         s.checked_to = now
-        summary = summarize_session(ts, high, low, mid, s.clock, contract_id=s.info.raw_symbol)
-        known = tuple(lv for lv in levels_for(summary, s.prior, s.clock) if lv.known_ts <= now)
+        known = tuple(lv for lv in levels_for(s.extremes.summary(), s.prior, s.clock) if lv.known_ts <= now)
         if known == s.levels and s.detector is not None:
             return
         s.levels = known
-        params = ApproachParams(approach_ticks=self._cfg.approach.approach_ticks,
-                                reset_ticks=self._cfg.approach.reset_ticks, tick=self._tick(s.info))
-        s.detector = ApproachDetector([(lv.level_type, lv.price, lv.known_ts) for lv in known], params)
-        if fed:
-            self._found(s, s.detector.feed(ts[:fed], mid[:fed]))
+        levels = [(lv.level_type, lv.price, lv.known_ts) for lv in known]
+        if s.detector is None:
+            params = ApproachParams(approach_ticks=self._cfg.approach.approach_ticks,
+                                    reset_ticks=self._cfg.approach.reset_ticks, tick=self._tick(s.info))
+            s.detector = ApproachDetector(levels, params)
+        else:
+            s.detector = s.detector.with_levels(levels)
 
     def _detect(self, s: _Session, ts: np.ndarray, mid: np.ndarray) -> None:
         assert s.detector is not None
@@ -293,10 +266,11 @@ class SessionEpisodesLogic(StatefulLogic[object, EpisodeUpdate, object]):
             if bucket < 0 or key in s.seen:
                 continue
             s.seen.add(key)
-            ep = Episode(len(s.episodes), episode_id(s.info.raw_symbol, s.clock.session_date, level.level_type,
+            ep = Episode(s.found, episode_id(s.info.raw_symbol, s.clock.session_date, level.level_type,
                                                     int(row["start_ts"])), level.level_type, level.known_ts,
                          int(bucket), row.copy())
-            s.episodes.append(ep)
+            s.open[ep.index] = ep
+            s.found += 1
             fresh.append(ep)
         if fresh:
             rows_ = np.array([e.row for e in fresh])
@@ -306,7 +280,7 @@ class SessionEpisodesLogic(StatefulLogic[object, EpisodeUpdate, object]):
         out = []
         for lab in labels:
             i = int(lab["key"])
-            s.episodes[i] = ep = _with(s.episodes[i], label=lab.copy())
+            s.open[i] = ep = _with(s.open[i], label=lab.copy())
             out.append(ep)
         return out
 
@@ -318,31 +292,29 @@ class SessionEpisodesLogic(StatefulLogic[object, EpisodeUpdate, object]):
         is in once a row at or after that close has been fed, which the start's own row is: a vector
         is ready with the update that found its episode, on the bar grid or off it.
         """
-        ts, mid, _, _ = self._series(s)
-        if len(ts) == 0:
+        if not s.rows:
             return []
-        bars = s.bars.values
-        fed_to = int(ts[-1])
-        ready = [e for e in s.episodes
+        fed_to = s.last_ts
+        ready = [e for e in s.open.values()
                  if e.vector is None and (final or int(e.row["start_ts"]) // BAR_NS * BAR_NS <= fed_to)]
         if not ready:
             return []
         rows = np.array([e.row for e in ready])
         vectors = setup_vectors(rows, tuple(e.level_type for e in ready),
-                                np.array([e.level_known_ts for e in ready], np.int64), ts, mid, bars,
+                                np.array([e.level_known_ts for e in ready], np.int64), s.ts, s.mid, s.bars,
                                 s.clock.rth_start, self._tick(s.info) / 1e9)
         out = []
         for e, v in zip(ready, vectors, strict=True):
-            s.episodes[e.index] = done = _with(e, vector=v)
+            s.open[e.index] = done = _with(e, vector=v)
             out.append(done)
         return out
 
     def _update(self, s: _Session, started: list[Episode], resolved: list[Episode], final: bool) -> EpisodeUpdate:
         started = sorted(started, key=lambda e: e.index)
         now_complete = {e.index for e in started if e.label is not None} | {
-            e.index for e in resolved if s.episodes[e.index].vector is not None}
-        complete = tuple(s.episodes[i] for i in sorted(now_complete))
-        resolved_now = tuple(s.episodes[e.index] for e in resolved)
+            e.index for e in resolved if s.open[e.index].vector is not None}
+        complete = tuple(s.open[i] for i in sorted(now_complete))
+        resolved_now = tuple(s.open[e.index] for e in resolved)
         positions = (s.counts[0], s.counts[1], s.counts[2])
         s.counts[0] += len(started)
         s.counts[1] += len(resolved_now)
@@ -351,8 +323,7 @@ class SessionEpisodesLogic(StatefulLogic[object, EpisodeUpdate, object]):
                                complete, positions, final, through_ns=self._through(s, final))
         if not final:
             return update
-        ts, mid, high, low = self._series(s)
-        summary = summarize_session(ts, high, low, mid, s.clock, contract_id=s.info.raw_symbol)
+        summary = s.extremes.summary()
         return _with_final(update, levels_for(summary, s.prior, s.clock), missing_levels(summary, s.prior, s.clock),
                            s.prior.session_date if s.prior is not None else None)
 

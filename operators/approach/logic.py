@@ -164,6 +164,35 @@ class ApproachDetector:
             return np.empty(0, EPISODE_DTYPE)
         return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
 
+    def with_levels(self, levels: Sequence[tuple[str, int, int]]) -> ApproachDetector:
+        """A detector over ``levels`` that is where a new one would be after being fed every row
+        this one has seen, without those rows.
+
+        A level this detector already has keeps its state (matched by type, price and known
+        time); the ring of recent rows is shared by all levels and carries over. A new level
+        must become known after the last row fed (``known_ts > last row``): the kernel skips a
+        level on rows before its known time, so its state from those rows is the initial one.
+        This lets a session learn levels as they become known without keeping its whole series
+        to re-feed a rebuilt detector.
+        """
+        grown = ApproachDetector(levels, self._params)
+        old = {}
+        for j, key in enumerate(zip(self._types, self._price.tolist(), self._known.tolist(), strict=True)):
+            old.setdefault(key, []).append(j)
+        for j, key in enumerate(zip(grown._types, grown._price.tolist(), grown._known.tolist(), strict=True)):
+            if old.get(key):
+                src = old[key].pop(0)
+                grown._istate[j] = self._istate[src]
+                grown._fstate[j] = self._fstate[src]
+            elif key[2] <= self._last_ts:
+                msg = (f"level {key[0]} is known from {key[2]}, not after the last row fed ({self._last_ts}): "
+                       "its state would depend on rows this detector no longer has")
+                raise ValueError(msg)
+        grown._ring_ts = self._ring_ts.copy()
+        grown._ring_mid = self._ring_mid.copy()
+        grown._last_ts = self._last_ts
+        return grown
+
     def snapshot(self) -> ApproachState:
         """Frozen copy to resume from: ``ApproachDetector(levels, params, resume=state)``."""
         return ApproachState(

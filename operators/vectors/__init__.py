@@ -8,7 +8,15 @@ from operators.vectors.layout import (
     feature_hash,
     model_id_for,
 )
-from operators.vectors.setup import VECTOR_BAR_DTYPE, VECTOR_BAR_FIELDS, setup_vectors, vector_bars
+from operators.vectors.setup import (
+    LOOKBACK_NS,
+    VECTOR_BAR_DTYPE,
+    VECTOR_BAR_FIELDS,
+    setup_vectors,
+    vector_bars,
+    vector_history,
+)
 
-__all__ = ["LOOKBACK_SPEC", "VECTOR_BAR_DTYPE", "VECTOR_BAR_FIELDS", "VECTOR_NAMES", "VECTOR_SIZE",
-           "VECTOR_VERSION", "feature_hash", "model_id_for", "setup_vectors", "vector_bars"]
+__all__ = ["LOOKBACK_NS", "LOOKBACK_SPEC", "VECTOR_BAR_DTYPE", "VECTOR_BAR_FIELDS", "VECTOR_NAMES", "VECTOR_SIZE",
+           "VECTOR_VERSION", "feature_hash", "model_id_for", "setup_vectors", "vector_bars",
+           "vector_history"]

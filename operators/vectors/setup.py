@@ -25,6 +25,9 @@ if not set(_ORIENTED_SOURCE) <= set(BAR_FEATURES):  # pragma: no cover - a layou
     msg = "the oriented block reads bar columns that VECTOR_BAR_FIELDS leaves out"
     raise RuntimeError(msg)
 VECTOR_BAR_DTYPE = np.dtype([(name, BAR_DTYPE[name]) for name in VECTOR_BAR_FIELDS])
+LOOKBACK_NS = max(*VELOCITY_WINDOWS_S, *ACCEL_WINDOWS_S, *BAR_WINDOWS_S) * 1_000_000_000
+"""How far before its start a vector reads: velocities read the mid at ``start - w``, an
+acceleration's early half ends at ``start - w``, and bar means cover ``(start - w, start]``."""
 
 
 def vector_bars(bars: np.ndarray) -> np.ndarray:
@@ -37,6 +40,22 @@ def vector_bars(bars: np.ndarray) -> np.ndarray:
     for name in VECTOR_BAR_FIELDS:
         out[name] = bars[name]
     return out
+
+
+def vector_history(ts: np.ndarray, mid: np.ndarray, bars: np.ndarray,
+                   last_ts: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The part of a session's rows and bars that ``setup_vectors`` can still read for an episode
+    starting after ``last_ts`` (the last row fed): rows after ``last_ts - LOOKBACK_NS`` and the
+    last row at or before it (a mid is the last row at or before an instant, which a gap in the
+    series can put far back), and bars closing after it.
+
+    A live session keeps only this between pieces, so its snapshot every epoch stays a few
+    minutes of rows instead of growing with the session.
+    """
+    cutoff = last_ts - LOOKBACK_NS
+    first_row = max(int(np.searchsorted(ts, cutoff, side="right")) - 1, 0)
+    first_bar = int(np.searchsorted(bars["ts"], cutoff, side="right"))
+    return ts[first_row:], mid[first_row:], bars[first_bar:]
 
 
 def _mid_at(ts: np.ndarray, mid: np.ndarray, at: int) -> float:

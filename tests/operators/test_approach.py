@@ -318,3 +318,37 @@ def test_snapshot_is_a_copy() -> None:
     state = det.snapshot()
     det.feed(*series([at(-20), at(-4)]))
     assert state.istate.tolist() == ApproachDetector([("PDH", LEVEL, 0)]).snapshot().istate.tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(sessions())
+def test_levels_joining_as_they_become_known_match_one_shot(s) -> None:
+    """A session learns its levels as they become known (``with_levels`` at each known time, the
+    series cut there): the episodes equal one detector over every level fed the whole series."""
+    levels, ts, mid, cuts = s
+    whole = ApproachDetector(levels, P_SMALL).feed(ts, mid)
+    news = [int(np.searchsorted(ts, known, side="left")) for _, _, known in levels]
+    det = ApproachDetector([], P_SMALL)
+    found = []
+    for a, b in pieces(ts, mid, sorted({*cuts, *news})):
+        if len(a) == 0:
+            continue
+        now = [lv for lv in levels if lv[2] <= int(a[0])]
+        if len(now) != len(det.level_types):
+            det = det.with_levels(now)
+        rows = det.feed(a, b)
+        found += [(int(r["start_ts"]), now[int(r["level_index"])][0], float(r["distance_ticks"]),
+                   float(r["velocity_tps"]), float(r["max_distance_ticks"])) for r in rows]
+    names = [lv[0] for lv in levels]
+    assert found == [(int(r["start_ts"]), names[int(r["level_index"])], float(r["distance_ticks"]),
+                      float(r["velocity_tps"]), float(r["max_distance_ticks"])) for r in whole]
+
+
+def test_a_level_known_before_the_last_row_fed_cannot_join() -> None:
+    det = ApproachDetector([("PDH", LEVEL, 0)])
+    ts, mid = series([at(-20), at(-4)])
+    det.feed(ts, mid)
+    kept = det.with_levels([("PDH", LEVEL, 0), ("PMH", LEVEL + 8 * TICK, int(ts[-1]) + 1)])
+    assert kept.snapshot().istate[0].tolist() == det.snapshot().istate[0].tolist()
+    with pytest.raises(ValueError, match="PMH is known from"):
+        det.with_levels([("PDH", LEVEL, 0), ("PMH", LEVEL + 8 * TICK, int(ts[-1]))])
