@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 import numpy as np
 from bytewax.operators import StatefulLogic
@@ -180,6 +180,8 @@ class _JoinState:
     opened: tuple[date, ...]
     summaries: tuple[SessionSummary, ...]
     instrument_id: int
+    released: tuple[date, ...] = ()
+    """Sessions already released downstream (a resume owes the others it can now release)."""
 
 
 class PriorSessionLogic(StatefulLogic[object, PriorSession, _JoinState]):
@@ -198,37 +200,62 @@ class PriorSessionLogic(StatefulLogic[object, PriorSession, _JoinState]):
         self._opened: list[date] = []
         self._pushed: list[SessionSummary] = []
         self._instrument = -1
+        self._released: set[date] = set()
+        self._owed: list[tuple[date, PriorSession]] = []
         if resume is not None:
-            if grow:
-                self._expected = self._expected | frozenset(resume.opened)
-            self._start(resume.instrument_id)
-            # A session this run's plan no longer expects had its file finished whole before the
-            # crash (the plan skips it now): its summary is stored and none of it comes again.
-            for d in resume.opened:  # re-releasing is harmless: the episode step keeps the first
-                if d in self._expected:
-                    self._open(d)
-            for summary in resume.summaries:
-                if summary.session_date in self._expected:
-                    self._push(summary)
+            self._resume(resume)
+
+    def _resume(self, resume: _JoinState) -> None:
+        """Rebuild the join from the state, and owe the releases it now makes that were not made
+        before the snapshot.
+
+        A session this run's plan no longer expects had its file finished whole before the crash
+        (the plan skips it now): its summary is stored in the lake and none of it comes again.
+        So a session that opened before the snapshot and waited for that summary is released
+        here, from the lake, and nothing that comes later would release it: the owed releases
+        leave at once (``notify_at``; Bytewax asks a resumed logic when to wake it, items or not).
+        """
+        if self._grow:
+            self._expected = self._expected | frozenset(resume.opened)
+        self._start(resume.instrument_id)
+        self._released = set(resume.released)
+        for d in resume.opened:
+            if d in self._expected:
+                self._open(d)
+        for summary in resume.summaries:
+            if summary.session_date in self._expected:
+                self._push(summary)
 
     def _start(self, instrument_id: int) -> None:
         self._instrument = instrument_id
         self._join = PriorSessionJoin(self._expected, self._stored.get(instrument_id, {}))
 
-    def _open(self, d: date) -> list[PriorSession]:
+    def _open(self, d: date) -> None:
         assert self._join is not None
         self._opened.append(d)
-        return self._released(self._join.open(d))
+        self._owe(self._join.open(d))
 
-    def _push(self, summary: SessionSummary) -> list[PriorSession]:
+    def _push(self, summary: SessionSummary) -> None:
         assert self._join is not None
         self._pushed.append(summary)
-        return self._released(self._join.push(summary))
+        self._owe(self._join.push(summary))
 
-    def _released(self, releases: tuple) -> list[PriorSession]:
+    def _owe(self, releases: tuple) -> None:
         from operators.sessions import date_to_day
 
-        return [PriorSession(book_key(self._instrument, date_to_day(d)), prior) for d, prior in releases]
+        self._owed += [(d, PriorSession(book_key(self._instrument, date_to_day(d)), prior))
+                       for d, prior in releases if d not in self._released]
+
+    def _send(self) -> list[PriorSession]:
+        """The releases made and not sent yet, each session once in the logic's whole life (a
+        rebuilt join, after a resume or a new date, makes again releases already sent)."""
+        out = []
+        for d, release in self._owed:
+            if d not in self._released:
+                self._released.add(d)
+                out.append(release)
+        self._owed = []
+        return out
 
     @override
     def on_item(self, value: object) -> tuple[list[PriorSession], bool]:
@@ -239,14 +266,16 @@ class PriorSessionLogic(StatefulLogic[object, PriorSession, _JoinState]):
             d = day_to_date(value.session_day)
             if self._grow and d not in self._expected:
                 self._expect(d)
-            return self._open(d), StatefulLogic.RETAIN
-        if self._grow and value.summary.session_date not in self._expected:
-            self._expect(value.summary.session_date)
-        return self._push(value.summary), StatefulLogic.RETAIN
+            self._open(d)
+        else:
+            if self._grow and value.summary.session_date not in self._expected:
+                self._expect(value.summary.session_date)
+            self._push(value.summary)
+        return self._send(), StatefulLogic.RETAIN
 
     def _expect(self, d: date) -> None:
-        """Declare ``d`` and rebuild the join from its history; releases it already made are not
-        repeated (a later date cannot change an earlier date's prior)."""
+        """Declare ``d`` and rebuild the join from its history; releases it already sent are not
+        sent again (a later date cannot change an earlier date's prior)."""
         self._expected = self._expected | {d}
         opened, pushed = self._opened, self._pushed
         self._opened, self._pushed = [], []
@@ -260,8 +289,18 @@ class PriorSessionLogic(StatefulLogic[object, PriorSession, _JoinState]):
     def on_eof(self) -> tuple[list[PriorSession], bool]:
         if self._join is None:
             return [], StatefulLogic.DISCARD
-        return self._released(self._join.finish()), StatefulLogic.RETAIN
+        self._owe(self._join.finish())
+        return self._send(), StatefulLogic.RETAIN
+
+    @override
+    def notify_at(self) -> datetime | None:
+        return datetime.min.replace(tzinfo=UTC) if self._owed else None
+
+    @override
+    def on_notify(self) -> tuple[list[PriorSession], bool]:
+        return self._send(), StatefulLogic.RETAIN
 
     @override
     def snapshot(self) -> _JoinState:
-        return _JoinState(tuple(self._opened), tuple(self._pushed), self._instrument)
+        """Only releases sent count as made (a snapshot may come before the owed ones leave)."""
+        return _JoinState(tuple(self._opened), tuple(self._pushed), self._instrument, tuple(sorted(self._released)))

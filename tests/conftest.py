@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -113,3 +114,24 @@ def fixture_multi_day_lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
     prepared = prepare(app_config([root / "in"], root / "lake"))
     run_flow(prepared, workers=1)
     return prepared.lake
+
+
+def lake_differences(got: Lake, want: Lake, specs: Sequence[TableSpec],
+                     drop: Sequence[str] = WALL_CLOCK_COLUMNS, *, shown: int = 3) -> list[str]:
+    """What differs between two lakes, table by table, in words a failing test can print: row
+    counts, then the rows only one side has (as whole rows, so a duplicate, a missing row and a
+    changed value are told apart). Empty when every table is equal."""
+    out = []
+    for spec in specs:
+        a, b = table_content(got, spec, drop), table_content(want, spec, drop)
+        if a.equals(b):
+            continue
+        rows_a, rows_b = a.to_pylist(), b.to_pylist()
+        keyed_a, keyed_b = Counter(map(repr, rows_a)), Counter(map(repr, rows_b))
+        extra, missing = keyed_a - keyed_b, keyed_b - keyed_a
+        line = [f"{spec.name}: {a.num_rows} rows, want {b.num_rows}; {sum(extra.values())} rows not wanted, "
+                f"{sum(missing.values())} rows missing"]
+        line += [f"  not wanted ×{n}: {row}" for row, n in list(extra.items())[:shown]]
+        line += [f"  missing ×{n}: {row}" for row, n in list(missing.items())[:shown]]
+        out.append("\n".join(line))
+    return out

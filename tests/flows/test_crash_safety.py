@@ -23,7 +23,7 @@ from connectors.delta.lake import Lake
 from connectors.delta.tables import ALL_TABLES, BRONZE_MBO
 from flows.integrity import check_lake
 from flows.runner import recovery_config
-from tests.conftest import table_content
+from tests.conftest import lake_differences
 from tests.flows.conftest import fault_env, topic_env
 from tests.flows.test_recovery import ROOT, _commits, _flow_cmd, _run_to_end
 
@@ -72,11 +72,8 @@ def assert_same_tables(got: Lake, want: Lake) -> None:
     keys = got.read(BRONZE_MBO, ["source", "source_offset"])
     unique = keys.group_by(["source", "source_offset"]).aggregate([]).num_rows
     assert unique == keys.num_rows, f"{keys.num_rows - unique} duplicated Bronze rows"
-    for spec in ALL_TABLES:
-        a, b = table_content(got, spec, WALL_CLOCK), table_content(want, spec, WALL_CLOCK)
-        assert a.num_rows == b.num_rows, f"{spec.name}: {a.num_rows} rows, want {b.num_rows}"
-        differ = [c for c in b.column_names if not a[c].equals(b[c])]
-        assert not differ, f"{spec.name}: columns {differ} differ"
+    differences = lake_differences(got, want, ALL_TABLES, WALL_CLOCK)
+    assert not differences, "\n".join(differences)
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ from connectors.delta.lake import Lake
 from connectors.delta.tables import ALL_TABLES, BRONZE_MANIFEST, BRONZE_MBO
 from flows.integrity import check_lake
 from flows.runner import recovery_config
-from tests.conftest import table_content
+from tests.conftest import lake_differences
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPARED = [s for s in ALL_TABLES if s is not BRONZE_MANIFEST]
@@ -84,6 +84,6 @@ def test_killed_run_resumes_to_identical_tables(sample_dir: Path, tmp_path: Path
 
     resumed = Lake(str(lake_dir))
     assert 0 < killed_at < resumed.read(BRONZE_MBO, ["source"]).num_rows
-    for spec in COMPARED:
-        assert table_content(resumed, spec).equals(table_content(uninterrupted, spec)), spec.name
+    differences = lake_differences(resumed, uninterrupted, COMPARED)
+    assert not differences, "\n".join(differences)
     assert all(r.ok for r in check_lake(resumed)), check_lake(resumed)

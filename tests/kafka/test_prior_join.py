@@ -61,3 +61,37 @@ def test_a_resume_skips_sessions_whose_files_were_finished_before_the_crash() ->
     resumed = PriorSessionLogic(frozenset({D2}), stored, state)
     assert resumed.snapshot().opened == () and resumed.snapshot().summaries == ()
     assert _pairs(resumed.on_item(_opened(D2))[0]) == [(f"7:{date_to_day(D2)}", 100)]
+
+
+def test_a_session_waiting_for_a_file_finished_after_the_snapshot_is_released_on_resume() -> None:
+    """The snapshot saw D2 open and waiting for D1's summary; D1 then closed, D2 was released, and
+    D1's file was finished before the crash. The resumed plan skips D1's file, so nothing will
+    push D1 again: the resumed join owes D2's release from the stored summary and sends it when
+    Bytewax wakes it (``notify_at``), before any item, and never twice."""
+    join = PriorSessionLogic(frozenset({D1, D2}), {}, None)
+    assert _pairs(join.on_item(_opened(D1))[0]) == [(f"7:{date_to_day(D1)}", None)]
+    assert join.on_item(_opened(D2))[0] == []
+    state = join.snapshot()
+    assert _pairs(join.on_item(_closed(D1, 100))[0]) == [(f"7:{date_to_day(D2)}", 100)]  # lost in the crash
+
+    stored = {7: {D1: SessionSummary("ESZ5", D1, rth_high=100, rth_low=90, complete=True)}}
+    resumed = PriorSessionLogic(frozenset({D2}), stored, state)
+    assert resumed.notify_at() is not None
+    assert _pairs(resumed.on_notify()[0]) == [(f"7:{date_to_day(D2)}", 100)]
+    assert resumed.notify_at() is None and resumed.on_notify()[0] == []
+    assert _pairs(resumed.on_item(_closed(D2, 200))[0]) == []
+    again = PriorSessionLogic(frozenset({D2}), stored, resumed.snapshot())
+    assert again.notify_at() is None and again.on_eof()[0] == []
+
+
+def test_a_resume_that_owes_a_release_sends_it_before_the_next_item_and_a_snapshot_does_not_count_it() -> None:
+    join = PriorSessionLogic(frozenset({D1, D2}), {}, None)
+    join.on_item(_opened(D1))
+    join.on_item(_opened(D2))
+    state = join.snapshot()
+    stored = {7: {D1: SessionSummary("ESZ5", D1, rth_high=100, rth_low=90, complete=True)}}
+    resumed = PriorSessionLogic(frozenset({D2}), stored, state)
+    unsent = resumed.snapshot()
+    assert unsent.released == (D1,)
+    assert _pairs(PriorSessionLogic(frozenset({D2}), stored, unsent).on_notify()[0]) == [(f"7:{date_to_day(D2)}", 100)]
+    assert _pairs(resumed.on_item(_closed(D2, 200))[0]) == [(f"7:{date_to_day(D2)}", 100)]
