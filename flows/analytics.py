@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -28,6 +29,8 @@ from operators.chunks import InstrumentInfo
 from flows.episodes import BAR_NS, SERIES_STEP_NS, SeriesPiece
 from operators.levels import PriorSessionJoin, SessionExtremes, SessionSummary
 from operators.sessions import day_to_date
+
+log = logging.getLogger("spymaster.analytics")
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +228,9 @@ class PriorSessionLogic(StatefulLogic[object, PriorSession, _JoinState]):
         for summary in resume.summaries:
             if summary.session_date in self._expected:
                 self._push(summary)
+        if self._owed:
+            log.info("instrument %d resumed owing the prior of %s (their prior's file was finished before the crash)",
+                     self._instrument, ", ".join(str(d) for d, _ in self._owed))
 
     def _start(self, instrument_id: int) -> None:
         self._instrument = instrument_id
