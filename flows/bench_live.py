@@ -15,8 +15,9 @@ topic, lake and flow process:
   records, all as fast as possible.
 
 What "written" means, per latency (publish time = the ``published-ns`` header the publisher
-stamps on each message, recorded as it sends, ``_Stamps``; a row at event time T of a contract is caused by that contract's first
-message holding a record with ``ts_recv >= T``, the record that lets T be sampled):
+stamps on each message, recorded as it sends, ``_Stamps``; a row at event time T of a contract
+is caused by that contract's first message holding a record with ``ts_recv >= T``, the record
+that lets T be sampled):
 
 - *Silver row durable*: the commit time of the Delta log entry that added the row's file
   (``commitInfo.timestamp``) of ``silver.book_snapshot_1s``;

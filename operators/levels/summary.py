@@ -167,13 +167,6 @@ class SessionExtremes:
         twin._rows, twin._ts_min, twin._ts_max = self._rows, self._ts_min, self._ts_max
         return twin
 
-    def __getstate__(self) -> tuple[object, ...]:
-        return (self._clock, self._contract_id, self._ext, self._mid_ext, self._rows, self._ts_min, self._ts_max)
-
-    def __setstate__(self, state: tuple[object, ...]) -> None:
-        (self._clock, self._contract_id, self._ext, self._mid_ext,  # type: ignore[assignment]
-         self._rows, self._ts_min, self._ts_max) = state
-
 
 def _mid_price(dollars: float) -> int:
     return int(np.rint(dollars * PRICE_SCALE))
