@@ -46,7 +46,7 @@ class ScoringConfig:
     backoff_s: float = 0.05
     breaker_failures: int = 5
     breaker_reset_s: float = 5.0
-    refresh_s: float = 1.0                  # local: how often to re-read which version the alias names
+    refresh_s: float = 1.0                  # local: the follower re-reads the alias this often (0: in line)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:

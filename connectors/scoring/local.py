@@ -1,9 +1,16 @@
 """Score in-process with the registered MLflow model ``models:/{model_id}@{alias}``.
 
-The alias is re-read at most every ``refresh_s`` seconds (checked at the start of ``score()``);
-when it names another version, that version is loaded and used from this batch on, so a running
-flow follows the champion without restarting. The alias is resolved to a version first and the
-model loaded by version, so ``model_version`` always names the model that produced the numbers.
+A model id is resolved and loaded when it is first scored (``ScorerPool.warm`` does it for the
+configured one when the flow starts). After that a follower thread re-reads the alias every
+``refresh_s`` seconds; when it names another version, the follower loads that version and the
+scorer uses it from the next batch on, so a running flow follows the champion without restarting.
+The registry read (5–40 ms through MLflow's SQLAlchemy store) and any load happen on the follower,
+never on the worker that scores: on a live flow, where setups come minutes apart, an in-line
+re-read landed on almost every score. ``refresh_s = 0`` re-reads in line before every batch (a
+new version is used from the very next batch), and ``follow=False`` re-reads in line at most
+every ``refresh_s`` of an injected clock, for tests that step time. The alias is resolved to a version
+first and the model loaded by version, so ``model_version`` always names the model that produced
+the numbers.
 
 Speed: for the sklearn flavour whose signature is the vector tensor ``(-1, 144)`` with no feature
 names fitted (checked once at load; what ``register_pipeline`` logs) we call the pyfunc's
@@ -62,7 +69,12 @@ def load_predictor(model_id: str, version: str) -> Predict:
 
     configure()
     model = mlflow.pyfunc.load_model(f"models:/{model_id}/{version}")
-    return _predictor(model)
+    predict = _predictor(model)
+    try:  # the first call of a fresh model is slow (30 ms here): pay it now, not on a setup's score
+        predict(np.zeros((1, VECTOR_SIZE), np.float32))
+    except Exception:  # noqa: BLE001, S110 - a model that cannot score zeros says so on real rows
+        pass
+    return predict
 
 
 def vector_tensor_type(schema: Any) -> np.dtype | None:
@@ -100,10 +112,13 @@ class LocalScorer:
 
     def __init__(self, cfg: ScoringConfig, *, clock: Callable[[], float] = time.monotonic,
                  resolver: Callable[[str, str], str | None] = resolve_alias,
-                 loader: Callable[[str, str], Predict] = load_predictor) -> None:
+                 loader: Callable[[str, str], Predict] = load_predictor, follow: bool = True) -> None:
         self._cfg, self._clock, self._resolve, self._load = cfg, clock, resolver, loader
         self._slots: dict[str, _Slot] = {}
         self._lock = threading.Lock()
+        self._follow = follow and cfg.refresh_s > 0
+        self._follower: threading.Thread | None = None
+        self._closed = threading.Event()
 
     def version(self, model_id: str | None = None) -> str | None:
         """The version currently used for ``model_id`` (the config's by default), if any."""
@@ -131,6 +146,9 @@ class LocalScorer:
             return slot.version if slot.predict is not None else None
 
     def close(self) -> None:
+        self._closed.set()
+        if self._follower is not None:
+            self._follower.join(timeout=30)  # a load in progress finishes first
         with self._lock:
             self._slots.clear()
 
@@ -168,11 +186,30 @@ class LocalScorer:
         return [r if r is not None else "model output is not 3 probabilities" for r in rows]
 
     def _current(self, model_id: str) -> _Slot:
+        """The slot to score ``model_id`` with (the lock is held); only a first sight, or an in-line
+        refresh when not following, reads the registry here."""
         now = self._clock()
         slot = self._slots.get(model_id)
-        if slot is None or now - slot.checked_at >= self._cfg.refresh_s:
+        if slot is None or (not self._follow and now - slot.checked_at >= self._cfg.refresh_s):
             slot = self._slots[model_id] = self._refresh(model_id, slot, now)
+            if self._follow and self._follower is None:
+                self._follower = threading.Thread(target=self._follow_aliases, name="alias-follower", daemon=True)
+                self._follower.start()
         return slot
+
+    def _follow_aliases(self) -> None:
+        """The follower thread: every ``refresh_s``, re-read each model id's alias (and load the
+        version it names) outside the lock, then swap the slot in, unless ``close`` came meanwhile."""
+        while not self._closed.wait(self._cfg.refresh_s):
+            with self._lock:
+                slots = dict(self._slots)
+            for model_id, slot in slots.items():
+                fresh = self._refresh(model_id, slot, self._clock())
+                with self._lock:
+                    if self._closed.is_set():
+                        return
+                    if self._slots.get(model_id) is slot:
+                        self._slots[model_id] = fresh
 
     def _refresh(self, model_id: str, slot: _Slot | None, now: float) -> _Slot:
         loaded = slot if slot is not None and slot.predict is not None else None

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from connectors.delta.lake import Lake
-from connectors.delta.tables import ALL_TABLES, BRONZE_MANIFEST, BRONZE_MBO
+from connectors.delta.tables import ALL_TABLES, BRONZE_MANIFEST, BRONZE_MBO, SILVER_SESSION_SUMMARY
 from flows.integrity import check_lake
 from flows.runner import recovery_config
 from tests.conftest import lake_differences
@@ -122,4 +122,54 @@ def test_a_kill_right_after_the_prior_sessions_file_finished_loses_no_session(sa
     _run_to_end(env, recovery)
 
     differences = lake_differences(Lake(str(lake_dir)), uninterrupted, COMPARED)
+    assert not differences, "\n".join(differences)
+
+
+@pytest.fixture(name="two_day_topic", scope="module")
+def fixture_two_day_topic(sample_dir: Path, kafka_broker) -> str:
+    """Both sample days published once on a 4-partition topic: a session boundary passes on every
+    contract's partition, which the one-day topics of the other tests never show."""
+    from replay.publish import publish_files
+    from tests.kafka.conftest import ONE_MESSAGE_PER_REQUEST
+
+    report = publish_files([str(sample_dir / "*.dbn.zst")], kafka_broker.bootstrap, "mbo_two_days", None,
+                           partitions=4, add_config=ONE_MESSAGE_PER_REQUEST)
+    assert report.failed == 0 and report.records > 0
+    return f"kafka://{kafka_broker.bootstrap}/mbo_two_days"
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_kill_right_after_a_session_boundary_on_the_topic_loses_no_session(two_day_topic: str,
+                                                                              tmp_path: Path) -> None:
+    """The topic source's form of the test above: no file is ever finished, so what the resumed
+    prior-session join must get right is a first day that closed (its summary durable in the
+    lake, read as a stored summary at the restart) after the snapshot the run resumes from, whose
+    records then come again from the topic. Killed as soon as the first summary is durable."""
+    def env_of(lake: Path, tmp: Path) -> dict[str, str]:
+        return {**_env(Path("unused"), lake, tmp), "SPYMASTER_INPUT": two_day_topic, "SPYMASTER_KAFKA_STOP_AT_END": "1"}
+
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    _run_to_end(env_of(whole / "lake", whole), None)
+    want = Lake(str(whole / "lake"))
+    assert want.count(SILVER_SESSION_SUMMARY) == 4  # two contracts, two sessions: the boundary passed
+
+    lake_dir, recovery = tmp_path / "lake", tmp_path / "recovery"
+    env = env_of(lake_dir, tmp_path)
+    recovery_config(recovery)
+    proc = subprocess.Popen(_flow_cmd(recovery, snapshot_s=2), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while _commits(lake_dir, "silver/session_summary") < 1 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.003)
+        assert proc.poll() is None, "the flow finished before the first session closed"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert Lake(str(lake_dir)).count(SILVER_SESSION_SUMMARY) < 4
+    _run_to_end(env, recovery)
+
+    differences = lake_differences(Lake(str(lake_dir)), want, ALL_TABLES)
     assert not differences, "\n".join(differences)

@@ -55,15 +55,15 @@ def test_local_says_no_model_per_request_and_model_error_for_bad_input(scoring_e
 
 @pytest.mark.slow
 def test_local_follows_the_alias_after_refresh(scoring_env: ScoringEnv) -> None:
-    """The alias ``challenger`` appears, then moves to a new version: the scorer re-reads it at most
-    every ``refresh_s`` (injected clock) and scores with the version it names."""
+    """The alias ``challenger`` appears, then moves to a new version: a scorer that re-reads it in
+    line does so at most every ``refresh_s`` (injected clock) and scores with the version it names."""
     from mlflow import MlflowClient
 
     from tests.learning.models import register_tiny_model
 
     now = [0.0]
     cfg = ScoringConfig(backend="local", alias="challenger", refresh_s=5.0)
-    scorer = make_scorer(cfg, clock=lambda: now[0])
+    scorer = make_scorer(cfg, clock=lambda: now[0], follow=False)
     batch = requests(4, seed=11)
     assert statuses(scorer.score(batch)) == ["no_model"] * 4
     client = MlflowClient(tracking_uri=scoring_env.tracking_uri, registry_uri=scoring_env.tracking_uri)
@@ -88,6 +88,56 @@ def test_local_follows_the_alias_after_refresh(scoring_env: ScoringEnv) -> None:
     client.delete_registered_model_alias(MODEL_ID, "challenger")
     now[0] = 15.0
     assert statuses(scorer.score(batch)) == ["no_model"] * 4          # alias gone: nothing is champion
+
+
+@pytest.mark.slow
+def test_local_follows_the_alias_on_its_own_thread_and_never_reads_the_registry_while_scoring(
+        scoring_env: ScoringEnv) -> None:
+    """The default: after the first sight of a model id, the alias is re-read (and a new version
+    loaded) by the follower thread, so a score never waits for the registry; the move to a new
+    version still shows within a few refreshes, with that version's numbers."""
+    import threading
+    import time
+
+    from mlflow import MlflowClient
+
+    from connectors.scoring.local import load_predictor, resolve_alias
+    from tests.learning.models import register_tiny_model
+
+    where: list[str] = []
+
+    def resolver(model_id: str, alias: str) -> str | None:
+        where.append(threading.current_thread().name)
+        return resolve_alias(model_id, alias)
+
+    def loader(model_id: str, version: str):
+        where.append(threading.current_thread().name)
+        return load_predictor(model_id, version)
+
+    client = MlflowClient(tracking_uri=scoring_env.tracking_uri, registry_uri=scoring_env.tracking_uri)
+    client.set_registered_model_alias(MODEL_ID, "follower", scoring_env.version)
+    scorer = make_scorer(ScoringConfig(backend="local", alias="follower", refresh_s=0.2), resolver=resolver,
+                         loader=loader)
+    try:
+        batch = requests(4, seed=12)
+        first = scorer.score(batch)
+        assert {r.model_version for r in first} == {scoring_env.version} and statuses(first) == ["ok"] * 4
+        assert set(where) == {threading.current_thread().name}       # the first sight loads in line
+        where.clear()
+        new = register_tiny_model(scoring_env.tracking_uri, MODEL_ID, seed=6, alias="follower")
+        deadline = time.monotonic() + 30
+        moved = scorer.score(batch)
+        while {r.model_version for r in moved} != {new} and time.monotonic() < deadline:
+            time.sleep(0.05)
+            moved = scorer.score(batch)
+        assert {r.model_version for r in moved} == {new} and statuses(moved) == ["ok"] * 4
+        vectors = np.stack([q.vector for q in batch])
+        np.testing.assert_allclose(probs(moved), _pyfunc_probs(scoring_env.tracking_uri, new, vectors), rtol=1e-12,
+                                   atol=1e-15)
+        assert where and set(where) == {"alias-follower"}, where     # never on the scoring thread
+    finally:
+        scorer.close()
+        client.delete_registered_model_alias(MODEL_ID, "follower")
 
 
 @pytest.mark.slow
