@@ -21,6 +21,10 @@ that lets T be sampled):
 
 - *Silver row durable*: the commit time of the Delta log entry that added the row's file
   (``commitInfo.timestamp``) of ``silver.book_snapshot_1s``;
+- *Silver row on topic*: the producer timestamp of that row's message on a topic the flow tees
+  ``silver.book_snapshot_1s`` to: the flow's first step (source, book, sink) with one sample per
+  contract-second (thousands per window, where a 20-minute window has only a handful of scores),
+  so its tail says how long and how often the worker pauses;
 - *score computed*: ``scored_at`` of the ``gold.inference_scores`` row (the scorer returned);
 - *score on topic*: the producer timestamp of the row's message on ``inference_scores``;
 - *score row durable*: the Delta commit time, as for Silver.
@@ -85,6 +89,7 @@ class PhaseResult:
     lag_slope_rps: float
     lag_growing: bool
     silver_durable: Percentiles
+    silver_on_topic: Percentiles
     score_computed: Percentiles
     score_on_topic: Percentiles
     score_durable: Percentiles
@@ -145,10 +150,11 @@ class _FlowProcess:
     """The flow as a live deployment runs it: its own process, tailing the topic, recovery on."""
 
     def __init__(self, topic_url: str, lake: Path, scratch: Path, bootstrap: str, scores_topic: str,
-                 epoch_ms: int) -> None:
+                 silver_topic: str, epoch_ms: int) -> None:
         env = {**os.environ, "SPYMASTER_INPUT": topic_url, "SPYMASTER_LAKE": str(lake),
                "SPYMASTER_OUTPUT_BOOTSTRAP": bootstrap,
-               "SPYMASTER_OUTPUT_TOPICS": f"{GOLD_INFERENCE_SCORES.name}={scores_topic}",
+               "SPYMASTER_OUTPUT_TOPICS": f"{GOLD_INFERENCE_SCORES.name}={scores_topic},"
+                                          f"{SILVER_BOOK_1S.name}={silver_topic}",
                "SPYMASTER_KAFKA_STOP_AT_END": "0"}
         self.log = scratch / f"{lake.name}.log"
         cmd = [sys.executable, "-m", "flows.bench_live", str(scratch / f"{lake.name}-recovery"), str(epoch_ms)]
@@ -203,12 +209,15 @@ def run_phase(name: str, speed: float | None, warm, measured, broker: Broker, sc
               epoch_ms: int, fetch_wait_ms: int | None = None) -> PhaseResult:
     from replay.publish import schedule, send
 
-    topic, scores_topic, bootstrap = f"mbo_{name}", f"inference_scores_{name}", broker.bootstrap
+    topic, bootstrap = f"mbo_{name}", broker.bootstrap
+    scores_topic, silver_topic = f"inference_scores_{name}", f"book_snapshot_1s_{name}"
     broker.create_topic(topic, 4)
     broker.create_topic(scores_topic, 2)
+    broker.create_topic(silver_topic, 2)
     lake_dir = scratch / f"lake-{name}"
     query = "" if fetch_wait_ms is None else f"?fetch_wait_ms={fetch_wait_ms}"
-    flow = _FlowProcess(f"kafka://{bootstrap}/{topic}{query}", lake_dir, scratch, bootstrap, scores_topic, epoch_ms)
+    flow = _FlowProcess(f"kafka://{bootstrap}/{topic}{query}", lake_dir, scratch, bootstrap, scores_topic,
+                        silver_topic, epoch_ms)
     lake = Lake(str(lake_dir))
     floor: _BrokerFloor | None = None
     try:
@@ -247,8 +256,8 @@ def run_phase(name: str, speed: float | None, warm, measured, broker: Broker, sc
             floor.close()
     offered = (total - warm_n) / _span_s(measured, speed) if speed else float("nan")
     slope = _slope(samples[:paced])  # while records were being offered; the drain afterwards only falls
-    silver, scores, after_broker = _latencies(lake, stamps.published(), bootstrap, scores_topic, _window(measured),
-                                              floor.received)
+    silver, scores, after_broker = _latencies(lake, stamps.published(), bootstrap, (scores_topic, silver_topic),
+                                              _window(measured), floor.received)
     return PhaseResult(name, total - warm_n, round(offered, 1), round((total - warm_n) / (finished - started), 1),
                        samples, round(slope, 1), bool(speed) and slope > 0.05 * offered, *silver, *scores,
                        broker_floor=Percentiles.of(floor.latencies_ns), score_after_broker=after_broker)
@@ -435,10 +444,12 @@ def _commit_times(lake: Lake, spec: TableSpec, columns: list[str]):
     return pa.concat_tables(parts) if parts else None
 
 
-def _latencies(lake: Lake, published: dict[int, tuple[np.ndarray, np.ndarray]], bootstrap: str, scores_topic: str,
-               window: tuple[int, int], received: dict[tuple[int, int], int]):
+def _latencies(lake: Lake, published: dict[int, tuple[np.ndarray, np.ndarray]], bootstrap: str,
+               topics: tuple[str, str], window: tuple[int, int], received: dict[tuple[int, int], int]):
+    scores_topic, silver_topic = topics
     silver = _in_window(_commit_times(lake, SILVER_BOOK_1S, ["instrument_id", "ts_recv"]), "ts_recv", window)
     silver_ns = _lat(published, silver, "ts_recv", silver["_durable_ns"] if silver is not None else None)
+    silver_topic_ns = _on_topic(published, bootstrap, silver_topic, "ts_recv", window)
     scores = _in_window(lake.read(GOLD_INFERENCE_SCORES, ["episode_id", "instrument_id", "vector_time", "scored_at",
                                                           "status"]), "vector_time", window)
     computed = scores["scored_at"].cast("int64").to_numpy() * 1000 if scores.num_rows else np.zeros(0, np.int64)
@@ -453,20 +464,29 @@ def _latencies(lake: Lake, published: dict[int, tuple[np.ndarray, np.ndarray]], 
     durable = _in_window(_commit_times(lake, GOLD_INFERENCE_SCORES, ["instrument_id", "vector_time"]), "vector_time",
                          window)
     durable_ns = _lat(published, durable, "vector_time", durable["_durable_ns"] if durable is not None else None)
-    on_topic = {}
-    for msg in _consume(bootstrap, scores_topic):
-        row = json.loads(msg.value())
-        if window[0] <= row["vector_time"] <= window[1]:
-            on_topic[row["episode_id"]] = (row["instrument_id"], row["vector_time"], msg.timestamp()[1] * 1_000_000)
-    topic_rows = np.array(list(on_topic.values()), dtype=np.int64).reshape(-1, 3)
-    cause = _cause_ns(published, topic_rows[:, 0], topic_rows[:, 1]) if len(topic_rows) else np.zeros(0, np.int64)
-    topic_ns = (topic_rows[:, 2] - cause)[cause >= 0] if len(topic_rows) else np.zeros(0)
+    topic_ns = _on_topic(published, bootstrap, scores_topic, "vector_time", window)
     status: dict[str, int] = {}
     for s in scores["status"].to_pylist() if scores.num_rows else []:
         status[s] = status.get(s, 0) + 1
-    return ((Percentiles.of(silver_ns),),
+    return ((Percentiles.of(silver_ns), Percentiles.of(silver_topic_ns)),
             (Percentiles.of(computed_ns), Percentiles.of(topic_ns), Percentiles.of(durable_ns), status),
             Percentiles.of(after_broker))
+
+
+def _on_topic(published, bootstrap: str, topic: str, time_col: str, window: tuple[int, int]) -> np.ndarray:
+    """Producer timestamp minus the cause's publish time of each row the flow teed to ``topic``
+    (the first copy of a row, should a resumed flow send one twice; a score row is its episode)."""
+    first: dict[object, tuple[int, int, int]] = {}
+    for msg in _consume(bootstrap, topic):
+        row = json.loads(msg.value())
+        if window[0] <= row[time_col] <= window[1]:
+            key = row.get("episode_id") or (row["instrument_id"], row[time_col])
+            first.setdefault(key, (row["instrument_id"], row[time_col], msg.timestamp()[1] * 1_000_000))
+    if not first:
+        return np.zeros(0)
+    rows = np.array(list(first.values()), dtype=np.int64)
+    cause = _cause_ns(published, rows[:, 0], rows[:, 1])
+    return (rows[:, 2] - cause)[cause >= 0].astype(np.float64)
 
 
 def _in_window(table, time_col: str, window: tuple[int, int]):
@@ -546,7 +566,9 @@ def print_live(bench: LiveBench, *, as_json: bool) -> None:
                                                    f"{p.lag_samples[-1][1] if p.lag_samples else 0:,}"),
             ("lag slope records/s (growing?)", lambda p: f"{p.lag_slope_rps:,.0f} ({'yes' if p.lag_growing else 'no'})")]
     for label, key in (("publish -> plain consumer (broker floor)", "broker_floor"),
-                       ("publish -> Silver row durable", "silver_durable"), ("publish -> score computed", "score_computed"),
+                       ("publish -> Silver row durable", "silver_durable"),
+                       ("publish -> Silver row on topic (the first step)", "silver_on_topic"),
+                       ("publish -> score computed", "score_computed"),
                        ("plain consumer got it -> score computed (the flow's share)", "score_after_broker"),
                        ("publish -> score on topic", "score_on_topic"), ("publish -> score row durable", "score_durable")):
         rows.append((f"{label} p50/p95/p99 ms", lambda p, k=key: _fmt(getattr(p, k))))

@@ -155,3 +155,22 @@ def test_with_commit_every_rows_land_although_nothing_asks(lake: Lake) -> None:
         time.sleep(0.05)
     assert _rows(lake) == [("a", i) for i in range(10)]
     part.close()
+
+
+def test_with_commit_every_a_snapshot_carries_without_waking_the_committer(lake: Lake) -> None:
+    """On a clock, the epoch end asks nothing of the committer (a live flow's sinks all woke at
+    once there and took the GIL from the worker): the rows ride in the carry until the clock says,
+    and a resume from that carry still commits each of them once."""
+    import time
+
+    part = _DeltaAppendPartition(lake, SPEC, 1_000_000, SinkStats(), commit_every_s=30.0)
+    part.write_batch([_write("a", 0, 10)])
+    carried = part.snapshot()
+    assert carried is not None and [(w.stream_id, w.rows.num_rows) for w in carried.writes()] == [("a", 10)]
+    time.sleep(0.3)
+    assert _rows(lake) == [] and not part._asked     # not asked: nothing committed yet
+    resumed = _part(lake, resume=pickle.loads(pickle.dumps(carried)))
+    resumed.write_batch([_write("a", 5, 10)])          # a resume replays what followed the snapshot
+    resumed.close()
+    part.close()                                       # its own rows are all committed by now: dropped
+    assert _rows(lake) == [("a", i) for i in range(15)]

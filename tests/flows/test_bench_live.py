@@ -47,3 +47,33 @@ def test_percentiles_and_lag_slope() -> None:
     assert (p.n, p.p50_ms, p.p99_ms) == (100, 50.5, 99.0)
     assert abs(_slope([(0.0, 0), (1.0, 10), (2.0, 20)]) - 10.0) < 1e-9
     assert abs(_slope([(0.0, 5), (1.0, 5), (2.0, 5)])) < 1e-9
+
+
+def test_a_teed_row_is_timed_from_its_cause_to_its_first_copy_on_the_topic(kafka_broker) -> None:
+    """``_on_topic`` against a real broker: rows outside the window are left out, a row sent twice
+    (a resumed flow) counts once with its first copy, and score rows are told apart by episode."""
+    from confluent_kafka import Producer
+
+    from flows.bench_live import _on_topic
+
+    kafka_broker.create_topic("teed_rows", 1)
+    producer = Producer({"bootstrap.servers": kafka_broker.bootstrap})
+    ms = 1_795_000_000_000
+    sent = [({"instrument_id": 7, "ts_recv": 15}, ms + 40),
+            ({"instrument_id": 7, "ts_recv": 15}, ms + 90),          # the same row again, later
+            ({"instrument_id": 7, "ts_recv": 30}, ms + 70),
+            ({"instrument_id": 7, "ts_recv": 99}, ms + 80)]          # outside the window
+    for row, stamp in sent:
+        producer.produce("teed_rows", json.dumps(row).encode(), timestamp=stamp)
+    kafka_broker.create_topic("teed_scores", 1)
+    for episode, stamp in (("a", ms + 50), ("b", ms + 60), ("a", ms + 95)):  # two setups in one second
+        producer.produce("teed_scores", json.dumps({"episode_id": episode, "instrument_id": 7, "vector_time": 20})
+                         .encode(), timestamp=stamp)
+    producer.flush(10)
+    published = {7: (np.array([10, 20, 30]), np.array([ms + 1, ms + 2, ms + 3]) * 1_000_000)}
+
+    rows = _on_topic(published, kafka_broker.bootstrap, "teed_rows", "ts_recv", (0, 50))
+    scores = _on_topic(published, kafka_broker.bootstrap, "teed_scores", "vector_time", (0, 50))
+
+    assert sorted(rows.tolist()) == [38e6, 67e6]  # 15 is caused by the message up to 20, 30 by the third
+    assert sorted(scores.tolist()) == [48e6, 58e6]
