@@ -41,7 +41,7 @@ from __future__ import annotations
 import time
 import zlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing_extensions import override
@@ -159,9 +159,10 @@ class _DeltaAppendPartition(StatefulSinkPartition[TableWrite, SinkCarry | None])
 
     def __init__(self, lake: Lake, spec: TableSpec, flush_rows: int, stats: SinkStats, *,
                  carry_rows: int = CARRY_ROWS, resume: SinkCarry | None = None,
-                 commit_every_s: float | None = None) -> None:
+                 commit_every_s: float | None = None, before_commit: Callable[[], None] | None = None) -> None:
         self._lake, self._spec, self._flush_rows, self._stats = lake, spec, flush_rows, stats
         self._carry_rows, self._every = carry_rows, commit_every_s
+        self._before_commit = before_commit  # run on the committer thread before each commit (a tee's flush)
         self._since = time.monotonic()  # when the oldest buffered write arrived
         self._committed: dict[str, int] | None = None
         self._table: DeltaTable | None = None
@@ -197,11 +198,12 @@ class _DeltaAppendPartition(StatefulSinkPartition[TableWrite, SinkCarry | None])
     def snapshot(self) -> SinkCarry | None:
         with self._lock:
             self._check()
-            if self._pending and self._every is None:
+            over = self._pending_rows + sum(w.rows.num_rows for w in self._running) > self._carry_rows
+            if self._pending and (self._every is None or over):
                 # a timed committer commits on its own clock: asking here would wake every table's
                 # committer at the epoch end, when the worker is busiest (see the module docstring)
                 self._ask()
-            if self._pending_rows + sum(w.rows.num_rows for w in self._running) > self._carry_rows:
+            if over:
                 self._drain()
             carried = (*self._running, *self._pending)
         return SinkCarry.of(carried)  # packed outside the lock: the committer goes on meanwhile
@@ -248,6 +250,8 @@ class _DeltaAppendPartition(StatefulSinkPartition[TableWrite, SinkCarry | None])
                 self._running, self._asked, self._busy = tuple(writes), False, True
                 self._lock.notify_all()
             try:
+                if self._before_commit is not None:
+                    self._before_commit()
                 self._commit_writes(writes)
             except BaseException as err:  # noqa: BLE001 - handed to the worker, which raises it
                 with self._lock:
@@ -376,6 +380,10 @@ class DeltaAppendSink(FixedPartitionedSink[TableWrite, SinkCarry | None]):
         return zlib.adler32(item_key.encode())
 
     @override
-    def build_part(self, step_id: str, for_part: str, resume_state: SinkCarry | None) -> _DeltaAppendPartition:
+    def build_part(self, step_id: str, for_part: str, resume_state: SinkCarry | None, *,
+                   before_commit: Callable[[], None] | None = None) -> _DeltaAppendPartition:
+        """``before_commit`` runs on the committer thread before every commit; if it raises, the
+        commit does not happen and the worker raises the error (``TopicTeeSink`` flushes there)."""
         return _DeltaAppendPartition(self._lake, self._spec, self._flush_rows, self.stats,
-                                     carry_rows=self._carry_rows, resume=resume_state, commit_every_s=self._every)
+                                     carry_rows=self._carry_rows, resume=resume_state, commit_every_s=self._every,
+                                     before_commit=before_commit)

@@ -124,6 +124,22 @@ def test_more_than_carry_rows_uncommitted_makes_the_snapshot_wait_instead(lake: 
     part.close()
 
 
+def test_on_a_clock_more_than_carry_rows_makes_the_snapshot_ask_and_wait(lake: Lake) -> None:
+    """A live flow catching up (a backlog, max speed) must not wait for its commit clock at every
+    epoch end: over the carry limit, the snapshot asks for the commit it waits for."""
+    import threading
+
+    part = _DeltaAppendPartition(lake, SPEC, 1_000_000, SinkStats(), carry_rows=100, commit_every_s=3600.0)
+    part.write_batch([_write("a", 0, 101)])
+    got: list[object] = []
+    snapshot = threading.Thread(target=lambda: got.append(part.snapshot()), daemon=True)
+    snapshot.start()
+    snapshot.join(timeout=60)                         # a hang detector: without the ask it waits an hour
+    assert not snapshot.is_alive() and got == [None]
+    assert len(_rows(lake)) == 101
+    part.close()
+
+
 def test_snapshots_while_a_commit_runs_are_served_together_in_order(lake: Lake) -> None:
     stats = SinkStats()
     part = _DeltaAppendPartition(lake, SPEC, 1_000_000, stats, carry_rows=1_000_000)
