@@ -61,7 +61,7 @@ import numpy as np
 
 from connectors.delta.lake import Lake, rows_in
 from connectors.delta.tables import BRONZE_MBO, GOLD_INFERENCE_SCORES, SILVER_BOOK_1S, TableSpec
-from flows.config import RECOVERY_EPOCH_S
+from flows.config import LIVE_EPOCH_S
 from flows.latency import Percentiles
 
 if TYPE_CHECKING:
@@ -510,7 +510,7 @@ def _lat(published, table, time_col: str, done_ns) -> np.ndarray:
 
 
 def measure_live(day_files: list[Path], *, speed: float = 10.0, window_minutes: float = 20.0,
-                 epoch_ms: int = RECOVERY_EPOCH_S * 1000, broker: str = "mock", fetch_wait_ms: int | None = None,
+                 epoch_ms: int = LIVE_EPOCH_S * 1000, broker: str = "mock", fetch_wait_ms: int | None = None,
                  say: Callable[[str], None] | None = None) -> LiveBench:
     """The paced phase on ``broker`` (its fetch wait: ``fetch_wait_ms``, else ``MOCK_FETCH_WAIT_MS`` on
     the mock and librdkafka's default on tansu), the max-speed phase on tansu (``fetch_wait_ms``):
