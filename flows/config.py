@@ -137,26 +137,12 @@ def _default_commit_every(inputs: tuple[str, ...]) -> float | None:
 
 
 RECOVERY_EPOCH_S = 2
-"""The epoch (snapshot) interval of a file replay with recovery (``spymaster replay --recovery``
-and the cluster launcher; a topic's is ``LIVE_EPOCH_S``, see ``recovery_epoch_s``).
+"""The epoch (snapshot) interval of a flow with recovery: ``spymaster replay --recovery``, the
+cluster launcher, ``spymaster bench --live`` and the StatefulSet's ``BYTEWAX_SNAPSHOT_INTERVAL``.
 Bytewax's input polls a partition for a new epoch only once every output has finished the
 previous one, snapshots and their recovery write included, so each epoch end pauses the input
 (200–450 ms measured at 250 ms epochs, most of the worker's time); Delta commits do not wait for
 it (``commit_every_s``), so a longer epoch costs only a longer re-read after a crash."""
-
-LIVE_EPOCH_S = 10
-"""The epoch of a flow reading a topic with recovery: ``spymaster replay --recovery`` of a
-``kafka://`` or ``eventhubs://`` input, the cluster launcher, ``spymaster bench --live`` and the
-StatefulSet's ``BYTEWAX_SNAPSHOT_INTERVAL``. Each epoch end still pauses the input about 100 ms,
-so it comes every 10 s instead of every 2 s: in one back-to-back pair of × 10 benches the first
-step's publish → Silver row on topic went from p95/p99 94/140 ms to 58/95 ms. It costs nothing else
-that matters on a topic: rows commit on their own clock (``commit_every_s``), so a snapshot
-carries at most that much, and a crash re-reads at most 10 s of the topic."""
-
-
-def recovery_epoch_s(inputs: tuple[str, ...]) -> int:
-    """The epoch interval, in seconds, of a flow over ``inputs`` run with recovery."""
-    return LIVE_EPOCH_S if _is_topic(inputs) else RECOVERY_EPOCH_S
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -2,8 +2,8 @@
 
 The Delta table stays the system of record: the tee wraps the table's own sink (same partitions,
 same routing, every item still goes to Delta) and, before handing an item over, publishes the
-rows the Delta sink would keep. Each message is one row (``connectors.kafka.outputs.rows_as_json``), keyed by
-``contract_id`` so a contract's rows stay in order on one partition, with the headers
+rows the Delta sink would keep. Each message is one row (``connectors.kafka.outputs.rows_as_json``),
+keyed by ``contract_id`` so a contract's rows stay in order on one partition, with the headers
 ``table``, ``stream`` and ``position`` (the row's exactly-once identity in the lake).
 
 Delivery: at-least-once, with nothing left out across a crash. A row goes to the topic before it

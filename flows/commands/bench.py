@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from flows.config import LIVE_EPOCH_S
+from flows.config import RECOVERY_EPOCH_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fetch-wait-ms", type=int, default=None,
                    help="--live: the flow's consumer fetch.wait.max.ms (default: 10 on the mock, librdkafka's "
                         "500 on tansu; see connectors.kafka.source.TopicInput.fetch_wait_ms)")
-    p.add_argument("--epoch-ms", type=int, default=LIVE_EPOCH_S * 1000,
-                   help=f"--live: the flow's epoch (snapshot) interval (default {LIVE_EPOCH_S * 1000}, as "
-                        "`spymaster replay --recovery` runs a topic); rows commit every [lake] commit_every_s "
-                        "whatever the epoch")
+    p.add_argument("--epoch-ms", type=int, default=RECOVERY_EPOCH_S * 1000,
+                   help=f"--live: the flow's epoch (snapshot) interval (default {RECOVERY_EPOCH_S * 1000}, as "
+                        "`spymaster replay --recovery` runs); rows commit every [lake] commit_every_s whatever the epoch")
     p.set_defaults(run=run)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from flows.config import DateRange, load_config, recovery_epoch_s
+from flows.config import RECOVERY_EPOCH_S, DateRange, load_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -90,12 +90,10 @@ def run(args: argparse.Namespace) -> int:
         if args.processes > 1:
             from flows.cluster import ClusterSpec, run_cluster
 
-            spec = ClusterSpec(processes=args.processes, workers=cfg.run.workers, recovery=args.recovery,
-                               snapshot_seconds=recovery_epoch_s(cfg.source.inputs))
+            spec = ClusterSpec(processes=args.processes, workers=cfg.run.workers, recovery=args.recovery)
             run_cluster(prepared, spec, on_tick=tick)
         else:
             run_flow(prepared, workers=cfg.run.workers, recovery=args.recovery,
-                     epoch_interval=timedelta(seconds=recovery_epoch_s(cfg.source.inputs)) if args.recovery else None,
-                     on_tick=tick)
+                     epoch_interval=timedelta(seconds=RECOVERY_EPOCH_S) if args.recovery else None, on_tick=tick)
     console.print(summarize(prepared, time.perf_counter() - started))
     return 0

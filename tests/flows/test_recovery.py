@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,22 @@ def _manifest_names(lake: Path) -> str:
     return "".join(f.read_text() for f in log.glob("*.json")) if log.exists() else ""
 
 
+def _kill_when(env: dict[str, str], recovery: Path, *moments: Callable[[], bool], snapshot_s: int = 1) -> None:
+    """Run the flow and SIGKILL it as soon as each of ``moments`` has come true, in turn (polled
+    every millisecond or so; a targeted kill finds a narrow window where random ones rarely do)."""
+    proc = subprocess.Popen(_flow_cmd(recovery, snapshot_s=snapshot_s), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        for moment in moments:
+            while not moment() and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.001)
+        assert proc.poll() is None, "the flow finished before the moment to kill it came"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+
+
 @pytest.mark.slow
 @pytest.mark.integration
 def test_a_kill_right_after_the_prior_sessions_file_finished_loses_no_session(sample_dir: Path, tmp_path: Path,
@@ -109,16 +126,7 @@ def test_a_kill_right_after_the_prior_sessions_file_finished_loses_no_session(sa
     recovery = tmp_path / "recovery"
     recovery_config(recovery)
     first_day = sorted(sample_dir.glob("*.mbo.dbn.zst"))[0].name
-    proc = subprocess.Popen(_flow_cmd(recovery, snapshot_s=2), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while first_day not in _manifest_names(lake_dir) and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.003)
-        assert proc.poll() is None, "the flow finished before the first day's file did"
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
+    _kill_when(env, recovery, lambda: first_day in _manifest_names(lake_dir), snapshot_s=2)
     _run_to_end(env, recovery)
 
     differences = lake_differences(Lake(str(lake_dir)), uninterrupted, COMPARED)
@@ -158,16 +166,7 @@ def test_a_kill_right_after_a_session_boundary_on_the_topic_loses_no_session(two
     lake_dir, recovery = tmp_path / "lake", tmp_path / "recovery"
     env = env_of(lake_dir, tmp_path)
     recovery_config(recovery)
-    proc = subprocess.Popen(_flow_cmd(recovery, snapshot_s=2), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while _commits(lake_dir, "silver/session_summary") < 1 and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.003)
-        assert proc.poll() is None, "the flow finished before the first session closed"
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
+    _kill_when(env, recovery, lambda: _commits(lake_dir, "silver/session_summary") >= 1, snapshot_s=2)
     assert Lake(str(lake_dir)).count(SILVER_SESSION_SUMMARY) < 4
     _run_to_end(env, recovery)
 
@@ -199,19 +198,15 @@ def test_a_kill_right_after_a_snapshot_loses_no_teed_row_from_table_or_topic(sam
     env = {**_env(sample_dir, lake_dir, tmp_path), "SPYMASTER_OUTPUT_BOOTSTRAP": kafka_broker.bootstrap,
            "SPYMASTER_OUTPUT_TOPICS": f"{GOLD_FEATURE_SERIES.name}=features_gold_kill"}
     recovery_config(recovery)
-    proc = subprocess.Popen(_flow_cmd(recovery), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while _commits(lake_dir, "gold/feature_series") < 2 and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.003)
-        seen = _store_stamp(recovery)
-        while _store_stamp(recovery) == seen and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.001)
-        assert proc.poll() is None, "the flow finished before it could be killed"
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
+    seen: list[float] = []
+
+    def teed_rows_committed() -> bool:
+        if _commits(lake_dir, "gold/feature_series") < 2:
+            return False
+        seen.append(_store_stamp(recovery))
+        return True
+
+    _kill_when(env, recovery, teed_rows_committed, lambda: _store_stamp(recovery) != seen[0])
     _run_to_end(env, recovery)
 
     resumed = Lake(str(lake_dir))
