@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -83,6 +83,16 @@ def _without_nan(column: pa.ChunkedArray) -> pa.ChunkedArray:
         values = pc.if_else(pc.is_nan(arr.values), pa.scalar(-1.2345e30, kind.value_type), arr.values)
         return pa.chunked_array([pa.ListArray.from_arrays(arr.offsets, values, mask=arr.is_null())])
     return column
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _close_scorers_with_their_module() -> Iterator[None]:
+    """Flows run in-process leave scorers in the shared ``ScorerPool``, each with an alias
+    follower reading its registry every second; they go with the module that made them."""
+    yield
+    from flows.scorer_pool import POOL
+
+    POOL.close()
 
 
 @pytest.fixture(name="kafka_broker", scope="session")

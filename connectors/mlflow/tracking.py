@@ -71,16 +71,21 @@ def _local_artifacts(uri: str, name: str) -> str | None:
     return (database.parent / "mlartifacts" / name).as_uri()
 
 
-def champion_version(model_id: str, alias: str = "champion") -> ModelVersionRef | None:
+def champion_version(model_id: str, alias: str = "champion", uri: str | None = None) -> ModelVersionRef | None:
     """The version the alias names, or ``None`` when the model or alias does not exist.
 
-    Never raises for "not registered"; other failures (store unreachable) propagate.
+    Never raises for "not registered"; other failures (store unreachable) propagate. With ``uri``
+    the registry is read through a client of its own and MLflow's process-wide URIs are left
+    alone (a scorer's follower thread reads its registry so, every second).
     """
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    configure()
-    client = MlflowClient()
+    if uri is None:
+        configure()
+        client = MlflowClient()
+    else:
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     try:
         found = client.get_model_version_by_alias(model_id, alias)
     except MlflowException as err:

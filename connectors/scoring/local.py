@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -53,11 +54,11 @@ class _Slot:
     status: str = NO_MODEL
 
 
-def resolve_alias(model_id: str, alias: str) -> str | None:
-    """The version the alias names in the configured registry, or ``None``."""
+def resolve_alias(model_id: str, alias: str, uri: str | None = None) -> str | None:
+    """The version the alias names in the registry at ``uri`` (default: the configured one), or ``None``."""
     from connectors.mlflow.tracking import champion_version
 
-    ref = champion_version(model_id, alias)
+    ref = champion_version(model_id, alias, uri)
     return ref.version if ref is not None else None
 
 
@@ -111,9 +112,14 @@ class LocalScorer:
     backend = "local"
 
     def __init__(self, cfg: ScoringConfig, *, clock: Callable[[], float] = time.monotonic,
-                 resolver: Callable[[str, str], str | None] = resolve_alias,
+                 resolver: Callable[[str, str], str | None] | None = None,
                  loader: Callable[[str, str], Predict] = load_predictor, follow: bool = True) -> None:
-        self._cfg, self._clock, self._resolve, self._load = cfg, clock, resolver, loader
+        from connectors.mlflow.tracking import tracking_uri
+
+        # the registry this scorer was made for (``ScorerPool`` keys scorers by it), read explicitly:
+        # the follower thread must not re-point MLflow's process-wide URIs every second
+        self._resolve = resolver or partial(resolve_alias, uri=tracking_uri())
+        self._cfg, self._clock, self._load = cfg, clock, loader
         self._slots: dict[str, _Slot] = {}
         self._lock = threading.Lock()
         self._follow = follow and cfg.refresh_s > 0
