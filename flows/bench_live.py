@@ -450,7 +450,7 @@ def _latencies(lake: Lake, published: dict[int, tuple[np.ndarray, np.ndarray]], 
     scores_topic, silver_topic = topics
     silver = _in_window(_commit_times(lake, SILVER_BOOK_1S, ["instrument_id", "ts_recv"]), "ts_recv", window)
     silver_ns = _lat(published, silver, "ts_recv", silver["_durable_ns"] if silver is not None else None)
-    silver_topic_ns = _on_topic(published, bootstrap, silver_topic, "ts_recv", window)
+    silver_topic_ns = _on_topic(published, bootstrap, silver_topic, "ts_recv", window, identity=None)
     scores = _in_window(lake.read(GOLD_INFERENCE_SCORES, ["episode_id", "instrument_id", "vector_time", "scored_at",
                                                           "status"]), "vector_time", window)
     computed = scores["scored_at"].cast("int64").to_numpy() * 1000 if scores.num_rows else np.zeros(0, np.int64)
@@ -465,7 +465,7 @@ def _latencies(lake: Lake, published: dict[int, tuple[np.ndarray, np.ndarray]], 
     durable = _in_window(_commit_times(lake, GOLD_INFERENCE_SCORES, ["instrument_id", "vector_time"]), "vector_time",
                          window)
     durable_ns = _lat(published, durable, "vector_time", durable["_durable_ns"] if durable is not None else None)
-    topic_ns = _on_topic(published, bootstrap, scores_topic, "vector_time", window)
+    topic_ns = _on_topic(published, bootstrap, scores_topic, "vector_time", window, identity="episode_id")
     status: dict[str, int] = {}
     for s in scores["status"].to_pylist() if scores.num_rows else []:
         status[s] = status.get(s, 0) + 1
@@ -474,14 +474,17 @@ def _latencies(lake: Lake, published: dict[int, tuple[np.ndarray, np.ndarray]], 
             Percentiles.of(after_broker))
 
 
-def _on_topic(published, bootstrap: str, topic: str, time_col: str, window: tuple[int, int]) -> np.ndarray:
-    """Producer timestamp minus the cause's publish time of each row the flow teed to ``topic``
-    (the first copy of a row, should a resumed flow send one twice; a score row is its episode)."""
+def _on_topic(published, bootstrap: str, topic: str, time_col: str, window: tuple[int, int], *,
+              identity: str | None) -> np.ndarray:
+    """Producer timestamp minus the cause's publish time of each row the flow teed to ``topic``,
+    the first copy of a row counted once (a resumed flow may send one twice). A row is known by
+    its ``identity`` column (a score by its episode: two setups can share a second), else by
+    contract and time."""
     first: dict[object, tuple[int, int, int]] = {}
     for msg in _consume(bootstrap, topic):
         row = json.loads(msg.value())
         if window[0] <= row[time_col] <= window[1]:
-            key = row.get("episode_id") or (row["instrument_id"], row[time_col])
+            key = row[identity] if identity is not None else (row["instrument_id"], row[time_col])
             first.setdefault(key, (row["instrument_id"], row[time_col], msg.timestamp()[1] * 1_000_000))
     if not first:
         return np.zeros(0)

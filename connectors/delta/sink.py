@@ -11,9 +11,9 @@ Bytewax sinks have no flush hook, so each partition buffers and asks for a commi
 ``flush_rows`` rows, when an item asks for it (a completion mark), at every epoch snapshot (unless
 it commits on a clock, below) and at close. Commits run on the partition's own thread (delta-rs
 releases the GIL while it encodes and writes Parquet), one at a time and in order, so the worker
-keeps decoding meanwhile. A request
-made while a commit is running is served by the next one, which takes everything buffered by
-then (group commit: the busier the table, the fewer and larger its commits).
+keeps decoding meanwhile. A request made while a commit is running is served by the next one,
+which takes everything buffered by then (group commit: the busier the table, the fewer and
+larger its commits).
 
 **Snapshots do not wait for commits.** The recovery store must never be ahead of the table: a
 resume re-reads the source only after its snapshot. Waiting for the commit at every epoch would

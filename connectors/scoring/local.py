@@ -8,9 +8,9 @@ The registry read (5–40 ms through MLflow's SQLAlchemy store) and any load hap
 never on the worker that scores: on a live flow, where setups come minutes apart, an in-line
 re-read landed on almost every score. ``refresh_s = 0`` re-reads in line before every batch (a
 new version is used from the very next batch), and ``follow=False`` re-reads in line at most
-every ``refresh_s`` of an injected clock, for tests that step time. The alias is resolved to a version
-first and the model loaded by version, so ``model_version`` always names the model that produced
-the numbers.
+every ``refresh_s`` of an injected clock, for tests that step time. The alias is resolved to a
+version first and the model loaded by version, both from the registry the scorer was made for,
+so ``model_version`` always names the model that produced the numbers.
 
 Speed: for the sklearn flavour whose signature is the vector tensor ``(-1, 144)`` with no feature
 names fitted (checked once at load; what ``register_pipeline`` logs) we call the pyfunc's
@@ -62,13 +62,13 @@ def resolve_alias(model_id: str, alias: str, uri: str | None = None) -> str | No
     return ref.version if ref is not None else None
 
 
-def load_predictor(model_id: str, version: str) -> Predict:
+def load_predictor(model_id: str, version: str, uri: str | None = None) -> Predict:
     """Load ``models:/{model_id}/{version}`` with ``mlflow.pyfunc`` and return an array → (n, 3) function."""
     import mlflow.pyfunc
 
     from connectors.mlflow.tracking import configure
 
-    configure()
+    configure(uri)  # ``models:/`` URIs are read from the process-wide registry
     model = mlflow.pyfunc.load_model(f"models:/{model_id}/{version}")
     predict = _predictor(model)
     try:  # the first call of a fresh model is slow (30 ms here): pay it now, not on a setup's score
@@ -113,13 +113,16 @@ class LocalScorer:
 
     def __init__(self, cfg: ScoringConfig, *, clock: Callable[[], float] = time.monotonic,
                  resolver: Callable[[str, str], str | None] | None = None,
-                 loader: Callable[[str, str], Predict] = load_predictor, follow: bool = True) -> None:
+                 loader: Callable[[str, str], Predict] | None = None, follow: bool = True) -> None:
         from connectors.mlflow.tracking import tracking_uri
 
-        # the registry this scorer was made for (``ScorerPool`` keys scorers by it), read explicitly:
-        # the follower thread must not re-point MLflow's process-wide URIs every second
-        self._resolve = resolver or partial(resolve_alias, uri=tracking_uri())
-        self._cfg, self._clock, self._load = cfg, clock, loader
+        # the registry this scorer was made for (``ScorerPool`` keys scorers by it): the alias is
+        # read through a client of its own (the follower must not re-point MLflow's process-wide
+        # URIs every second), and a version is loaded from that same registry
+        registry = tracking_uri()
+        self._resolve = resolver or partial(resolve_alias, uri=registry)
+        self._load = loader or partial(load_predictor, uri=registry)
+        self._cfg, self._clock = cfg, clock
         self._slots: dict[str, _Slot] = {}
         self._lock = threading.Lock()
         self._follow = follow and cfg.refresh_s > 0

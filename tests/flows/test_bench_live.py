@@ -72,8 +72,8 @@ def test_a_teed_row_is_timed_from_its_cause_to_its_first_copy_on_the_topic(kafka
     producer.flush(10)
     published = {7: (np.array([10, 20, 30]), np.array([ms + 1, ms + 2, ms + 3]) * 1_000_000)}
 
-    rows = _on_topic(published, kafka_broker.bootstrap, "teed_rows", "ts_recv", (0, 50))
-    scores = _on_topic(published, kafka_broker.bootstrap, "teed_scores", "vector_time", (0, 50))
+    rows = _on_topic(published, kafka_broker.bootstrap, "teed_rows", "ts_recv", (0, 50), identity=None)
+    scores = _on_topic(published, kafka_broker.bootstrap, "teed_scores", "vector_time", (0, 50), identity="episode_id")
 
     assert sorted(rows.tolist()) == [38e6, 67e6]  # 15 is caused by the message up to 20, 30 by the third
     assert sorted(scores.tolist()) == [48e6, 58e6]
