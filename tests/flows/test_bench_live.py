@@ -77,3 +77,19 @@ def test_a_teed_row_is_timed_from_its_cause_to_its_first_copy_on_the_topic(kafka
 
     assert sorted(rows.tolist()) == [38e6, 67e6]  # 15 is caused by the message up to 20, 30 by the third
     assert sorted(scores.tolist()) == [48e6, 58e6]
+
+
+def test_a_day_cached_by_another_simulator_is_generated_anew(tmp_path: Path) -> None:
+    """Keyed by size alone, a day made before a simulator change was measured ever after."""
+    from flows.commands.bench import bench_day, simulator_fingerprint
+
+    stale = tmp_path / "day-3000-000000000000"       # the same size from another simulator
+    stale.mkdir()
+    (stale / "old.mbo.dbn.zst").write_bytes(b"not this day")
+    (tmp_path / "day-3000").mkdir()                   # and from before days were keyed at all
+    (tmp_path / "day-3000" / "older.mbo.dbn.zst").write_bytes(b"nor this")
+
+    day = bench_day(tmp_path, 3000)
+    assert day.parent.name == f"day-3000-{simulator_fingerprint()}" and day.stat().st_size > 1000
+    assert bench_day(tmp_path, 3000) == day           # reused while the simulator is unchanged
+    assert len(simulator_fingerprint()) == 12 and simulator_fingerprint() == simulator_fingerprint()
