@@ -190,3 +190,32 @@ def test_with_commit_every_a_snapshot_carries_without_waking_the_committer(lake:
     resumed.close()
     part.close()                                       # its own rows are all committed by now: dropped
     assert _rows(lake) == [("a", i) for i in range(15)]
+
+
+def test_two_writers_of_one_table_commit_through_their_open_tables_and_every_row_lands_once(lake: Lake) -> None:
+    """Each partition writes through the table it keeps open, which falls behind whenever another
+    partition or process commits: the commit must bring it forward rather than lose or repeat."""
+    one, two = _part(lake), _part(lake)               # as two processes would hold them
+    for k in range(4):                                # each commit lands on the other's newer version
+        one.write_batch([_write("a", 10 * k, 10)])
+        one.snapshot()
+        _settle(one)
+        two.write_batch([_write("b", 10 * k, 10)])
+        two.snapshot()
+        _settle(two)
+    two.write_batch([_write("c", 0, 3)])              # a stream new to ``two``, read from its table
+    two.close()
+    one.close()
+    assert _rows(lake) == sorted([("a", i) for i in range(40)] + [("b", i) for i in range(40)] +
+                                 [("c", i) for i in range(3)])
+    table = lake.open(SPEC)
+    assert table is not None and table.version() == 9  # one commit each, no retry left a gap
+    assert (table.transaction_version("a"), table.transaction_version("b"), table.transaction_version("c")) == (39, 39, 2)
+
+    stats = SinkStats()
+    resumed = _DeltaAppendPartition(lake, SPEC, 1_000_000, stats)  # ``one`` after a crash: the source replays
+    resumed.write_batch([_write("a", 35, 10), _write("b", 38, 4)])
+    resumed.close()
+    assert stats.dropped_duplicates == 5 + 2
+    assert _rows(lake) == sorted([("a", i) for i in range(45)] + [("b", i) for i in range(42)] +
+                                 [("c", i) for i in range(3)])

@@ -85,7 +85,7 @@ def test_a_topic_commits_at_least_every_second_and_a_replay_only_when_asked() ->
     from flows.config import load_config
 
     assert load_config({}).lake.commit_every_s is None
-    assert load_config({"SPYMASTER_INPUT": "kafka://127.0.0.1:9092/mbo_raw"}).lake.commit_every_s == 1.0
+    assert load_config({"SPYMASTER_INPUT": "kafka://127.0.0.1:9092/mbo_raw"}).lake.commit_every_s == 2.0
     assert load_config({"SPYMASTER_INPUT": "kafka://127.0.0.1:9092/mbo_raw",
                         "SPYMASTER_COMMIT_EVERY_S": "0.25"}).lake.commit_every_s == 0.25
     with pytest.raises(ConfigError, match="commit_every_s 'soon' is not a number"):
