@@ -135,10 +135,11 @@ TOPIC_COMMIT_EVERY_S = 2.0
 
 Each busy table commits once per tick, and a commit costs about 60 ms of CPU however few its
 rows, so on a live flow the clock sets most of the commit work (seven busy tables on the 2-core
-bench machine). At 1 s the process's delta-rs threads used 0.15–0.25 cores over a 60-minute × 10
-phase, at 2 s 0.08–0.13, and the first step's p99 was 58 ms against 101 ms on the same day (one
-run each); a Silver row is durable about 1.1 s after its cause instead of 0.6 s (p50). Low-latency
-readers take the output topics, which do not wait for commits."""
+bench machine). At 1 s the process's delta-rs threads used 0.15–0.33 cores over a 60-minute × 10
+phase, at 2 s 0.08–0.13; on the same day the first step's p99 was 101 ms at 1 s and 58–94 ms
+in four runs at 2 s (score p99 104 against 58–75 ms). A Silver row is durable about 1.1 s after
+its cause instead of 0.6 s (p50); low-latency readers take the output topics, which do not wait
+for commits."""
 
 
 def _default_commit_every(inputs: tuple[str, ...]) -> float | None:
