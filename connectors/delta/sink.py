@@ -10,10 +10,10 @@ everything after the last recovery snapshot, none is lost either.
 Bytewax sinks have no flush hook, so each partition buffers and asks for a commit when it holds
 ``flush_rows`` rows, when an item asks for it (a completion mark), at every epoch snapshot (unless
 it commits on a clock, below) and at close. Commits run on the partition's own thread (delta-rs
-releases the GIL while it encodes and writes Parquet), one at a time and in order, so the worker
-keeps decoding meanwhile. A request made while a commit is running is served by the next one,
-which takes everything buffered by then (group commit: the busier the table, the fewer and
-larger its commits).
+releases the GIL for most of a commit, though a 100k-row write once kept another thread waiting
+255 ms), one at a time and in order, so the worker keeps decoding meanwhile. A request made
+while a commit is running is served by the next one, which takes everything buffered by then
+(group commit: the busier the table, the fewer and larger its commits).
 
 **Snapshots do not wait for commits.** The recovery store must never be ahead of the table: a
 resume re-reads the source only after its snapshot. Waiting for the commit at every epoch would
@@ -327,9 +327,9 @@ class _DeltaAppendPartition(StatefulSinkPartition[TableWrite, SinkCarry | None])
         checkpoint (one entry per data file) and up to a hundred JSON commits after it. A live
         flow commits each busy table every tick of its clock, so that cost grew with the day:
         measured on a Silver table, 80 ms of CPU per two-row commit at 50 versions, 117 ms at
-        400, against about 60 ms through an open table at either. An open table that is behind (other
-        partitions, other processes) is brought forward by the commit's own conflict check,
-        which reads only the commits it missed; appends never conflict with appends.
+        400, against about 60 ms through an open table at either. An open table that is behind
+        (other partitions, other processes) is brought forward by the commit's own conflict
+        check, which reads only the commits it missed; appends never conflict with appends.
         """
         if self._table is None:
             self._table = self._lake.open(self._spec)

@@ -82,7 +82,9 @@ def bench_day(cache: Path, records: int) -> Path:
     """
     from replay.synth import write_sample
 
-    day = cache / f"day-{records}-{simulator_fingerprint()}"
+    import replay
+
+    day = cache / f"day-{records}-{source_fingerprint(Path(replay.__file__).parent)}"
     found = sorted(day.glob("*.mbo.dbn.zst"))
     if not found:
         shutil.rmtree(day, ignore_errors=True)
@@ -91,12 +93,10 @@ def bench_day(cache: Path, records: int) -> Path:
     return found[0]
 
 
-def simulator_fingerprint() -> str:
-    """A short hash of every source file of ``replay``, which generates the day."""
-    import replay
-
+def source_fingerprint(package: Path) -> str:
+    """A short hash of every Python source file in ``package`` (for the day: ``replay``)."""
     digest = hashlib.sha256()
-    for source in sorted(Path(replay.__file__).parent.glob("*.py")):
+    for source in sorted(package.glob("*.py")):
         digest.update(source.name.encode() + b"\0" + source.read_bytes())
     return digest.hexdigest()[:12]
 

@@ -81,15 +81,25 @@ def test_a_teed_row_is_timed_from_its_cause_to_its_first_copy_on_the_topic(kafka
 
 def test_a_day_cached_by_another_simulator_is_generated_anew(tmp_path: Path) -> None:
     """Keyed by size alone, a day made before a simulator change was measured ever after."""
-    from flows.commands.bench import bench_day, simulator_fingerprint
+    import replay
+    from flows.commands.bench import bench_day, source_fingerprint
 
-    stale = tmp_path / "day-3000-000000000000"       # the same size from another simulator
-    stale.mkdir()
+    current = source_fingerprint(Path(replay.__file__).parent)
+    cache = tmp_path / "cache"
+    stale = cache / "day-3000-000000000000"           # the same size from another simulator
+    stale.mkdir(parents=True)
     (stale / "old.mbo.dbn.zst").write_bytes(b"not this day")
-    (tmp_path / "day-3000").mkdir()                   # and from before days were keyed at all
-    (tmp_path / "day-3000" / "older.mbo.dbn.zst").write_bytes(b"nor this")
+    (cache / "day-3000").mkdir()                      # and from before days were keyed at all
+    (cache / "day-3000" / "older.mbo.dbn.zst").write_bytes(b"nor this")
 
-    day = bench_day(tmp_path, 3000)
-    assert day.parent.name == f"day-3000-{simulator_fingerprint()}" and day.stat().st_size > 1000
-    assert bench_day(tmp_path, 3000) == day           # reused while the simulator is unchanged
-    assert len(simulator_fingerprint()) == 12 and simulator_fingerprint() == simulator_fingerprint()
+    day = bench_day(cache, 3000)
+    assert day.parent.name == f"day-3000-{current}" and day.stat().st_size > 1000
+    assert bench_day(cache, 3000) == day              # reused while the simulator is unchanged
+
+    copy = tmp_path / "replay"                        # any edit of the simulator's source moves the key
+    copy.mkdir()
+    for source in Path(replay.__file__).parent.glob("*.py"):
+        (copy / source.name).write_bytes(source.read_bytes())
+    assert source_fingerprint(copy) == current
+    (copy / "synth.py").write_text((copy / "synth.py").read_text() + "\n# a comment\n")
+    assert source_fingerprint(copy) != current

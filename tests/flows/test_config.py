@@ -81,7 +81,7 @@ def test_commit_lanes_default_to_four_for_files_and_one_for_a_topic() -> None:
     assert load_config(both).lake.sink_partitions == 3
 
 
-def test_a_topic_commits_at_least_every_second_and_a_replay_only_when_asked() -> None:
+def test_a_topic_commits_on_a_clock_and_a_replay_only_when_asked() -> None:
     from flows.config import load_config
 
     assert load_config({}).lake.commit_every_s is None
