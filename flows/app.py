@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from connectors.dbn.ended import EndedDbnSource
 from connectors.dbn.source import DbnReplaySource, resolve_inputs, source_id_of
 from connectors.delta.lake import Lake
 from connectors.kafka.source import is_topic_input
+from flows.bronze_plan import BronzePlan
 from flows.config import AppConfig
 from flows.graph import Sinks, build_flow
 from flows.heap import freeze_start_up
@@ -29,6 +31,10 @@ class PreparedRun:
     plan: ReplayPlan
     flow: Dataflow
     sinks: Sinks
+    bronze: BronzePlan | None = None
+    """Set for a replay from Bronze: the slices it reads and those it leaves."""
+    records_read: Callable[[], int] | None = None
+    """Records the source has emitted in this process, when they do not land in Bronze (progress)."""
 
 
 def sample_inputs(sample_dir: Path) -> list[Path]:
@@ -58,6 +64,8 @@ def prepare(cfg: AppConfig) -> PreparedRun:
         cfg = replace(cfg, run=replace(cfg.run, run_id=uuid.uuid4().hex[:12]))
     if is_topic_input(cfg.source.inputs):
         return _prepare_topic(cfg)
+    if cfg.source.bronze_lake is not None:
+        return _prepare_bronze(cfg)
     try:
         inputs = resolve_inputs(cfg.source.inputs) if cfg.source.inputs else sample_inputs(cfg.source.sample_dir)
     except SourceError as err:
@@ -84,6 +92,28 @@ def _prepare_topic(cfg: AppConfig) -> PreparedRun:
     plan = plan_topic(lake)
     sinks = Sinks.delta(cfg, lake)
     return _started(PreparedRun(cfg, lake, plan, build_flow(cfg, source, plan, sinks), sinks))
+
+
+def _prepare_bronze(cfg: AppConfig) -> PreparedRun:
+    """A replay of ``bronze.mbo`` (``bronze://LAKE``): same graph, into this lake's Silver and Gold,
+    planned per (session, contract) slice (``flows.bronze_plan``); nothing is written to Bronze."""
+    from connectors.bronze.catalog import pinned_bronze
+    from connectors.bronze.source import BronzeReplaySource
+    from flows.bronze_plan import plan_bronze
+
+    options = dict(cfg.lake.storage_options)
+    try:
+        table = pinned_bronze(Lake(cfg.source.bronze_lake or cfg.lake.root, options))
+        lake = Lake(cfg.lake.root, options)
+        lake.ensure_all()
+        plan, bronze = plan_bronze(cfg, table, lake)
+    except SourceError as err:
+        raise ConfigError(str(err)) from None
+    source = BronzeReplaySource(table, bronze.slices, bronze.instruments, done=bronze.done,
+                                batch_records=cfg.source.batch_records)
+    sinks = Sinks.delta(cfg, lake)
+    flow = build_flow(cfg, source, plan, sinks, bronze_out=False)
+    return _started(PreparedRun(cfg, lake, plan, flow, sinks, bronze, lambda: source.records_read))
 
 
 def _started(run: PreparedRun) -> PreparedRun:

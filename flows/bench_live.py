@@ -155,7 +155,10 @@ class _FlowProcess:
                "SPYMASTER_OUTPUT_BOOTSTRAP": bootstrap,
                "SPYMASTER_OUTPUT_TOPICS": f"{GOLD_INFERENCE_SCORES.name}={scores_topic},"
                                           f"{SILVER_BOOK_1S.name}={silver_topic}",
-               "SPYMASTER_KAFKA_STOP_AT_END": "0"}
+               "SPYMASTER_KAFKA_STOP_AT_END": "0",
+               # no wall-clock ticks: a row a tick closes exists before the message that would have
+               # closed it, and each Silver row's latency is measured from that message
+               "SPYMASTER_TICK_S": "0"}
         self.log = scratch / f"{lake.name}.log"
         cmd = [sys.executable, "-m", "flows.bench_live", str(scratch / f"{lake.name}-recovery"), str(epoch_ms)]
         with self.log.open("wb") as out:

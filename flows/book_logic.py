@@ -10,7 +10,7 @@ from typing_extensions import override
 
 from flows.items import BookRows, BookSlice, book_key
 from operators.book import BookState, L3Book
-from operators.chunks import InstrumentInfo, SourceEnd
+from operators.chunks import InstrumentInfo, SourceEnd, SourceTick
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,12 +23,15 @@ class BookLogicState:
     source_id: str
 
 
-class BookSecondsLogic(StatefulLogic[BookSlice | SourceEnd, BookRows, BookLogicState]):
+class BookSecondsLogic(StatefulLogic[BookSlice | SourceEnd | SourceTick, BookRows, BookLogicState]):
     """Feeds one (contract, session) book and emits its closed 1-second rows.
 
     The book is closed by the ``SourceEnd`` of the partition that fed it (not by Bytewax's EOF),
     so a session's last second is emitted the same way whatever else the worker is reading. The
     last rows carry the session's anomaly counts and tell the sink the book is fully written. State is then discarded: a session is fed by one source.
+
+    A ``SourceTick`` (a tailed topic only) closes the seconds its partition's event time has
+    passed, so a quiet contract's rows appear on the wall clock instead of at its next event.
     """
 
     def __init__(self, depth: int, resume: BookLogicState | None) -> None:
@@ -44,9 +47,11 @@ class BookSecondsLogic(StatefulLogic[BookSlice | SourceEnd, BookRows, BookLogicS
             self._key = book_key(resume.info.instrument_id, resume.session_day)
 
     @override
-    def on_item(self, value: BookSlice | SourceEnd) -> tuple[list[BookRows], bool]:
+    def on_item(self, value: BookSlice | SourceEnd | SourceTick) -> tuple[list[BookRows], bool]:
         if isinstance(value, SourceEnd):
             return self._close(value)
+        if isinstance(value, SourceTick):
+            return self._advance(value)
         if self._book is None:
             self._book = L3Book(value.info.tick, depth=self._depth)
             self._info, self._day, self._source = value.info, value.session_day, value.source_id
@@ -54,6 +59,12 @@ class BookSecondsLogic(StatefulLogic[BookSlice | SourceEnd, BookRows, BookLogicS
         rows = self._book.apply_seconds(value.records)
         out = [self._rows(rows)] if len(rows) else []
         return out, StatefulLogic.RETAIN
+
+    def _advance(self, tick: SourceTick) -> tuple[list[BookRows], bool]:
+        if self._book is None:  # a tick for a book none of whose records was valid: no state
+            return [], StatefulLogic.DISCARD
+        rows = self._book.advance_seconds(tick.event_ns)
+        return ([self._rows(rows)] if len(rows) else []), StatefulLogic.RETAIN
 
     def _close(self, _end: SourceEnd) -> tuple[list[BookRows], bool]:
         if self._book is None or self._info is None:  # an end for a book that never saw a record

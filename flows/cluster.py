@@ -32,6 +32,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import pyarrow.compute as pc
+
 from connectors.delta.tables import BRONZE_MANIFEST, BRONZE_MBO, BRONZE_MBO_DLQ
 from flows.app import PreparedRun
 from flows.config import RECOVERY_EPOCH_S, AppConfig
@@ -134,9 +136,13 @@ def plan_once(cfg: AppConfig) -> PreparedRun:
 
 
 def lake_progress(run: PreparedRun) -> Callable[[], Progress]:
-    """Progress of processes we cannot look into: rows and manifest rows added to the lake."""
+    """Progress of processes we cannot look into: rows and manifest rows added to the lake (for a
+    replay from Bronze, which adds no Bronze rows, the records of the partitions it finished)."""
     def counts() -> tuple[int, int]:
         lake = run.lake
+        if run.bronze is not None:
+            done = lake.read(BRONZE_MANIFEST, ["records", "status"]).filter(pc.equal(pc.field("status"), "complete"))
+            return int(pc.sum(done["records"]).as_py() or 0), lake.count(BRONZE_MANIFEST)
         return lake.count(BRONZE_MBO) + lake.count(BRONZE_MBO_DLQ), lake.count(BRONZE_MANIFEST)
 
     base = counts()

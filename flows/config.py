@@ -39,7 +39,16 @@ Topic input: SPYMASTER_INPUT=kafka://HOST:PORT/TOPIC or eventhubs://NAMESPACE/HU
 EVENTHUBS_CONNECTION_STRING; ``?transport=amqp`` reads over AMQP, for the Basic tier and the
 emulator, ``connectors.eventhubs_amqp``), SPYMASTER_KAFKA_STOP_AT_END=1 for bounded mode (stop at the end
 offsets current at start) instead of tailing; TOML: ``[source] inputs = "kafka://…"`` and
-``stop_at_end = true``.
+``stop_at_end = true``. A tailed topic moves quiet contracts forward on the wall clock
+(``connectors.kafka.ticks``): SPYMASTER_TICK_S (seconds between ticks, default 1; 0 turns them
+off), SPYMASTER_IDLE_TIMEOUT_S (wall seconds without a message after which a partition's event
+time follows the wall clock, default 3), SPYMASTER_LATENESS_S (how far a producer may send records
+out of ``ts_recv`` order across instruments, default 1); TOML: ``[source] tick_s``,
+``idle_timeout_s``, ``lateness_s``. Files, Bronze and bounded topic runs never tick.
+
+Bronze input: SPYMASTER_INPUT=bronze://LAKE replays ``bronze.mbo`` of LAKE (``bronze://`` alone:
+the lake the run writes) through the graph into the Silver and Gold tables of SPYMASTER_LAKE
+(``connectors.bronze``, ``flows.bronze_plan``); SPYMASTER_DATES limits the sessions.
 
 Output topics (``connectors.kafka.outputs``): SPYMASTER_OUTPUT_BOOTSTRAP (HOST:PORT, or
 ``eventhubs``) and SPYMASTER_OUTPUT_TOPICS (``features_gold,inference_scores`` or TABLE=TOPIC
@@ -59,6 +68,7 @@ from typing import Any
 
 from connectors.delta.tables import ALL_TABLES
 from connectors.kafka.outputs import OutputConfig
+from connectors.kafka.ticks import TickConfig
 from connectors.scoring.config import ScoringConfig
 from operators.approach import ApproachParams
 from operators.calendar import SessionWindows
@@ -96,6 +106,10 @@ class DateRange:
         return self.first <= d <= self.last
 
 
+BRONZE_SCHEME = "bronze://"
+"""``SPYMASTER_INPUT=bronze://LAKE``: replay ``bronze.mbo`` of LAKE (``connectors.bronze``)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SourceConfig:
     inputs: tuple[str, ...] = ()
@@ -109,6 +123,8 @@ class SourceConfig:
     """Topic input only: stop at the end offsets current at start (bounded) instead of tailing."""
     eventhubs_connection: str = field(default="", repr=False)
     """EVENTHUBS_CONNECTION_STRING, for an ``eventhubs://`` input (a secret: never logged)."""
+    ticks: TickConfig = field(default_factory=TickConfig)
+    """Tailed topic only: wall-clock ticks that move quiet contracts forward (tick_s, idle_timeout_s, lateness_s)."""
 
     def __post_init__(self) -> None:
         if self.batch_records <= 0:
@@ -117,6 +133,20 @@ class SourceConfig:
         if self.speed is not None and self.speed <= 0:
             msg = f"[source].speed must be positive (or omitted for maximum speed), got {self.speed}"
             raise ConfigError(msg)
+        if any(str(i).startswith(BRONZE_SCHEME) for i in self.inputs) and len(self.inputs) > 1:
+            msg = f"a {BRONZE_SCHEME}LAKE input must be the only input, got {len(self.inputs)} inputs"
+            raise ConfigError(msg)
+        if self.bronze_lake is not None and self.speed is not None:
+            msg = f"[source].speed paces files and topics, not a {BRONZE_SCHEME} replay; leave it unset"
+            raise ConfigError(msg)
+
+    @property
+    def bronze_lake(self) -> str | None:
+        """The lake whose ``bronze.mbo`` is replayed (``bronze://LAKE``; ``""`` for ``bronze://``,
+        the lake the run writes), or None when the input is files or a topic."""
+        if len(self.inputs) == 1 and str(self.inputs[0]).startswith(BRONZE_SCHEME):
+            return str(self.inputs[0])[len(BRONZE_SCHEME):]
+        return None
 
 
 def _is_topic(inputs: tuple[str, ...]) -> bool:
@@ -257,6 +287,7 @@ def load_config(env: Mapping[str, str] | None = None, toml_path: Path | None = N
             sample_dir=Path(env.get("SPYMASTER_SAMPLE") or src.get("sample_dir") or DEFAULT_SAMPLE_DIR),
             kafka_stop_at_end=_bool(env.get("SPYMASTER_KAFKA_STOP_AT_END"), src.get("stop_at_end", False)),
             eventhubs_connection=str(env.get("EVENTHUBS_CONNECTION_STRING") or ""),
+            ticks=_ticks(src, env),
         ),
         lake=LakeConfig(
             root=str(env.get("SPYMASTER_LAKE") or lake.get("root") or DEFAULT_LAKE),
@@ -365,6 +396,22 @@ def _int(name: str, env: Mapping[str, str], default: Any) -> int:
         return int(raw) if raw else int(default)
     except ValueError:
         msg = f"{name}={raw!r} is not an integer"
+        raise ConfigError(msg) from None
+
+
+def _ticks(src: dict[str, Any], env: Mapping[str, str]) -> TickConfig:
+    """``[source] tick_s, idle_timeout_s, lateness_s`` under SPYMASTER_TICK_S, _IDLE_TIMEOUT_S, _LATENESS_S."""
+    defaults = TickConfig()
+    return TickConfig(**{key: _seconds(f"SPYMASTER_{key.upper()}", key, env, src, getattr(defaults, key))
+                         for key in ("tick_s", "idle_timeout_s", "lateness_s")})
+
+
+def _seconds(name: str, key: str, env: Mapping[str, str], section: dict[str, Any], default: float) -> float:
+    raw = env.get(name) or section.get(key, default)
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        msg = f"{name} / [source].{key} = {raw!r} is not a number of seconds"
         raise ConfigError(msg) from None
 
 

@@ -2,7 +2,9 @@
 
 The graph does not know which source feeds it: anything that yields ``RecordChunk``,
 ``SourceFault`` and ``SourceEnd`` items (DBN files today, a Kafka topic next) plugs in at
-``mbo_in``. Step ids are stable names of what comes out; recovery is keyed by them.
+``mbo_in``; a tailed topic adds ``SourceTick`` items, which only the books read (``book_slices``
+fans them out; every other step passes them by). Step ids are stable names of what comes out;
+recovery is keyed by them.
 """
 
 from __future__ import annotations
@@ -103,14 +105,20 @@ def _value(kv: tuple[str, BookRows]) -> BookRows:
     return kv[1]
 
 
-def build_flow(cfg: AppConfig, source: Source, plan: ReplayPlan, sinks: Sinks) -> Dataflow:
-    """Wire the graph. ``source`` yields chunks, faults and ends; ``plan`` names the streams."""
+def build_flow(cfg: AppConfig, source: Source, plan: ReplayPlan, sinks: Sinks, *, bronze_out: bool = True) -> Dataflow:
+    """Wire the graph. ``source`` yields chunks, faults and ends; ``plan`` names the streams.
+
+    ``bronze_out=False`` is for a source that reads Bronze itself (``connectors.bronze``): its
+    records are already the system of record, so they are not written to Bronze again. Dead
+    letters (records that fail validation now) and the manifest (what was replayed) still are.
+    """
     flow = Dataflow("spymaster")
     items = op.input("mbo_in", flow, source)
     checked = op.map("checked", items, check)
 
     bronze = BronzeWrites(plan, cfg.run.run_id)
-    for schema, spec in (("mbo", BRONZE_MBO), ("definition", BRONZE_DEFINITIONS), ("statistics", BRONZE_STATISTICS)):
+    records = (("mbo", BRONZE_MBO), ("definition", BRONZE_DEFINITIONS), ("statistics", BRONZE_STATISTICS))
+    for schema, spec in records if bronze_out else ():
         mine = op.filter(f"{schema}_items", checked, partial(_of_schema, schema))
         op.output(_step(spec), op.flat_map(f"{_step(spec)}_rows", mine, bronze.records), sinks[spec])
     op.output(_step(BRONZE_MBO_DLQ), op.flat_map("dead_letters", checked, bronze.dead_letters), sinks[BRONZE_MBO_DLQ])
@@ -121,8 +129,9 @@ def build_flow(cfg: AppConfig, source: Source, plan: ReplayPlan, sinks: Sinks) -
     seconds = op.map("book_rows", seconds, _value)
     silver = SilverWrites(plan)
     op.output(_step(SILVER_BOOK_1S), op.flat_map("book_1s_rows", seconds, silver.seconds), sinks[SILVER_BOOK_1S])
-    op.output(_step(SILVER_BOOK_ANOMALIES), op.flat_map("book_anomaly_rows", seconds, silver.anomalies),
-              sinks[SILVER_BOOK_ANOMALIES])
+    anomalies = op.merge("anomaly_rows", op.flat_map("book_anomaly_rows", seconds, silver.anomalies),
+                         op.flat_map("late_record_rows", checked, silver.late_records))
+    op.output(_step(SILVER_BOOK_ANOMALIES), anomalies, sinks[SILVER_BOOK_ANOMALIES])
     if cfg.analytics.enabled:
         _level_analytics(cfg, plan, sinks, seconds)
         _radar(plan, sinks, seconds)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from operators.chunks import InstrumentInfo, RecordChunk, SourceEnd, SourceFault
+from operators.chunks import InstrumentInfo, RecordChunk, SourceEnd, SourceFault, SourceTick
 from operators.normalize import DeadLetter, ValidChunk
 
 
@@ -47,7 +47,7 @@ class BookRows:
         return self.anomalies is not None
 
 
-Checked = CheckedChunk | RecordChunk | SourceFault | SourceEnd
+Checked = CheckedChunk | RecordChunk | SourceFault | SourceEnd | SourceTick
 """What the check step emits: checked MBO chunks, and everything else passed through."""
 
 

@@ -125,15 +125,15 @@ def plan_replay(cfg: AppConfig, lake: Lake, inputs: list[Path]) -> ReplayPlan:
         sid = source_id_of(path)
         rows = [r for r in manifest if r["source"] == sid]
         generation = max((r["generation"] for r in rows), default=0)
-        finished = _finished(lake, sid, schema, generation, rows, cfg.analytics.enabled,
+        finished = is_finished(lake, sid, schema, generation, rows, cfg.analytics.enabled,
                              cfg.analytics.enabled and cfg.scoring.backend != "off")
         if finished and not cfg.run.overwrite:
             skipped.append(path)
             continue
         if finished or (cfg.run.overwrite and rows):
-            _delete_source(lake, sid, schema, rows)
+            delete_source(lake, sid, schema, rows)
             generation += 1
-            _record_start(lake, sid, path, schema, generation, cfg.run.run_id)
+            record_start(lake, sid, path, schema, generation, cfg.run.run_id)
             overwritten.append(path)
         sessions = _dates_between(first, last)
         files.append(PlannedFile(path, sid, schema, generation, sessions))
@@ -144,12 +144,12 @@ def plan_replay(cfg: AppConfig, lake: Lake, inputs: list[Path]) -> ReplayPlan:
         outside_dates=tuple(outside),
         overwritten=tuple(overwritten),
         generations={f.source_id: f.generation for f in files},
-        stored_summaries=_stored_summaries(lake, replayed),
-        calibrations=_calibrations(lake),
+        stored_summaries=stored_summaries_outside(lake, replayed),
+        calibrations=stored_calibrations(lake),
     )
 
 
-def _calibrations(lake: Lake) -> dict[str, tuple[object, ...]]:
+def stored_calibrations(lake: Lake) -> dict[str, tuple[object, ...]]:
     from connectors.delta.analytics_rows import calibration_from_row
 
     out: dict[str, list[object]] = {}
@@ -164,7 +164,7 @@ def _dates_between(first: date | None, last: date | None) -> tuple[date, ...]:
     return tuple(day_to_date(d) for d in range(date_to_day(first), date_to_day(last) + 1))
 
 
-def _stored_summaries(lake: Lake, replayed: frozenset[date]) -> dict[int, dict[date, object]]:
+def stored_summaries_outside(lake: Lake, replayed: frozenset[date]) -> dict[int, dict[date, object]]:
     from connectors.delta.analytics_rows import summary_from_row
 
     out: dict[int, dict[date, object]] = {}
@@ -189,14 +189,13 @@ def _header_facts(path: Path) -> tuple[str, date | None, date | None]:
         reader.close()
 
 
-def _finished(lake: Lake, sid: str, schema: str, generation: int, rows: list[dict], analytics: bool,
+def is_finished(lake: Lake, sid: str, schema: str, generation: int, rows: list[dict], analytics: bool,
               scoring: bool = False) -> bool:
     done = [r for r in rows if r["generation"] == generation and r["status"] == "complete"]
     if not done:
         return False
     stream = stream_of(sid, generation)
-    tables = [TABLE_OF_SCHEMA.get(schema, BRONZE_MBO), BRONZE_MBO_DLQ]
-    for spec in tables:
+    for spec in bronze_tables_of(schema):
         table = lake.open(spec)
         if table is None or table.transaction_version(end_mark(stream)) is None:
             return False
@@ -209,13 +208,27 @@ def _finished(lake: Lake, sid: str, schema: str, generation: int, rows: list[dic
     return True
 
 
-def _delete_source(lake: Lake, sid: str, schema: str, rows: list[dict]) -> None:
+def bronze_tables_of(schema: str) -> tuple[TableSpec, ...]:
+    """The Bronze tables a source of ``schema`` writes rows and its end mark to. A source that
+    replays ``bronze.mbo`` itself (schema ``bronze.mbo``, ``connectors.bronze``) writes no Bronze
+    rows: only its dead letters."""
+    if schema == BRONZE_MBO.name:
+        return (BRONZE_MBO_DLQ,)
+    return (TABLE_OF_SCHEMA.get(schema, BRONZE_MBO), BRONZE_MBO_DLQ)
+
+
+def delete_source(lake: Lake, sid: str, schema: str, rows: list[dict]) -> None:
     quoted = sid.replace("'", "''")
-    for spec in (TABLE_OF_SCHEMA.get(schema, BRONZE_MBO), BRONZE_MBO_DLQ):
+    for spec in bronze_tables_of(schema):
         table = lake.open(spec)
         if table is not None:
             table.delete(f"source = '{quoted}'")
-    keys = sorted({k for r in rows for k in (r["book_keys"] or [])})
+    delete_books(lake, sorted({k for r in rows for k in (r["book_keys"] or [])}))
+    log.info("overwrite: deleted the rows of %s", sid)
+
+
+def delete_books(lake: Lake, keys: list[str]) -> None:
+    """Delete the Silver and Gold rows of the (contract, session) books ``instrument_id:day``."""
     for spec in (SILVER_BOOK_1S, SILVER_BOOK_ANOMALIES, *SESSION_TABLES, GOLD_INFERENCE_SCORES):
         table = lake.open(spec)
         if table is None:
@@ -223,15 +236,17 @@ def _delete_source(lake: Lake, sid: str, schema: str, rows: list[dict]) -> None:
         for key in keys:
             iid, day = key.split(":")
             table.delete(f"instrument_id = {int(iid)} AND session_date = '{day_to_date(int(day)).isoformat()}'")
-    log.info("overwrite: deleted the rows of %s", sid)
 
 
-def _record_start(lake: Lake, sid: str, path: Path, schema: str, generation: int, run_id: str) -> None:
-    """A manifest row saying a new generation began, so a crash mid-overwrite is not 'finished'."""
+def record_start(lake: Lake, sid: str, path: Path | str, schema: str, generation: int, run_id: str,
+                  size_bytes: int | None = None) -> None:
+    """A manifest row saying a new generation began, so a crash mid-overwrite is not 'finished'.
+    ``size_bytes`` defaults to the size of the file at ``path``."""
     from deltalake import write_deltalake
 
+    size = Path(path).stat().st_size if size_bytes is None else size_bytes
     row = {
-        "source": sid, "path": str(path), "sha256": "", "size_bytes": path.stat().st_size,
+        "source": sid, "path": str(path), "sha256": "", "size_bytes": size,
         "schema": schema, "records": 0, "faults": 0, "first_ts_recv": -1, "last_ts_recv": -1,
         "session_dates": [], "book_keys": [], "generation": generation, "status": "started",
         "run_id": run_id, "ts_ingest": datetime.now(UTC),
@@ -244,5 +259,5 @@ def plan_topic(lake: Lake) -> ReplayPlan:
     """The plan of a topic source: nothing to skip (the sinks drop what an earlier run already
     committed, by position), generation 0, sessions learnt as they open, every stored session
     summary available as a prior."""
-    return ReplayPlan(files=(), stored_summaries=_stored_summaries(lake, frozenset()),
-                      calibrations=_calibrations(lake), open_sessions=True)
+    return ReplayPlan(files=(), stored_summaries=stored_summaries_outside(lake, frozenset()),
+                      calibrations=stored_calibrations(lake), open_sessions=True)

@@ -31,11 +31,14 @@ def recovery_config(directory: Path, partitions: int = 1) -> RecoveryConfig:
 
 
 def progress_of(run: PreparedRun) -> Progress:
-    """Rows committed so far in this process (records that reached Bronze or its DLQ)."""
+    """Rows committed so far in this process (records that reached Bronze or its DLQ); for a
+    replay from Bronze, which writes no Bronze rows, the records its source has emitted."""
     def rows(name: str) -> int:
         sink = run.sinks.by_table[name]
         return sink.stats.rows if isinstance(sink, DeltaAppendSink) else 0
 
+    if run.records_read is not None:
+        return Progress(run.records_read(), rows(BRONZE_MANIFEST.name))
     return Progress(rows(BRONZE_MBO.name) + rows(BRONZE_MBO_DLQ.name), rows(BRONZE_MANIFEST.name))
 
 

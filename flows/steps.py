@@ -43,7 +43,7 @@ from flows.surfaces import SurfaceRows
 from flows.config import AnalyticsConfig
 from flows.items import BookRows, BookSlice, Checked, CheckedChunk, book_key
 from flows.plan import TABLE_OF_SCHEMA, ReplayPlan, book_end_mark, end_mark
-from operators.chunks import RecordChunk, SourceEnd, SourceFault
+from operators.chunks import RecordChunk, SourceEnd, SourceFault, SourceTick
 from operators.features.registry import REGISTRY_VERSION
 from operators.vectors import LOOKBACK_SPEC, feature_hash, model_id_for
 from operators.grouping import group_rows, take_records
@@ -53,7 +53,7 @@ from operators.sessions import day_to_date, trade_date_days
 Keyed = tuple[str, TableWrite]
 
 
-def check(item: RecordChunk | SourceFault | SourceEnd) -> Checked:
+def check(item: RecordChunk | SourceFault | SourceEnd | SourceTick) -> Checked:
     """Validate MBO chunks and date their records; pass every other item through."""
     if not isinstance(item, RecordChunk) or item.schema != "mbo":
         return item
@@ -62,19 +62,24 @@ def check(item: RecordChunk | SourceFault | SourceEnd) -> Checked:
     return CheckedChunk(item, valid, days, tuple(letters))
 
 
-def book_slices(item: Checked) -> list[tuple[str, BookSlice | SourceEnd]]:
-    """Split a checked chunk by (contract, session); fan a file's end out to the books it fed.
+def book_slices(item: Checked) -> list[tuple[str, BookSlice | SourceEnd | SourceTick]]:
+    """Split a checked chunk by (contract, session); fan a file's end, or a live partition's
+    tick, out to the books it fed.
 
-    Both come out of this one step so a book always sees its file's end after its last records.
+    All come out of this one step so a book always sees its file's end (and a tick) after the
+    records that came before it.
     """
-    if isinstance(item, SourceEnd):
+    if isinstance(item, SourceEnd | SourceTick):
         return [(key, item) for key in item.book_keys]
     if not isinstance(item, CheckedChunk) or item.valid is None:
         return []
     records, days = item.valid.records, item.session_days
+    if item.chunk.closed_before >= 0 and (days < item.chunk.closed_before).any():  # late: Bronze only
+        keep = np.flatnonzero(days >= item.chunk.closed_before)
+        records, days = take_records(records, keep), days[keep]
     pair = (records["instrument_id"].astype(np.int64) << 32) | days.astype(np.int64)
     groups = group_rows(pair)
-    out: list[tuple[str, BookSlice | SourceEnd]] = []
+    out: list[tuple[str, BookSlice | SourceEnd | SourceTick]] = []
     for value, index in groups:
         iid, day = value >> 32, value & 0xFFFFFFFF
         info = item.chunk.instruments[iid]
@@ -168,6 +173,24 @@ class SilverWrites:
         if table.num_rows == 0 and not marks:
             return []
         return [(stream, TableWrite(stream, table, positions, marks))]
+
+    def late_records(self, item: Checked) -> list[Keyed]:
+        """A ``late_record`` anomaly per book that a live partition's records arrived for after it
+        closed the book's session: they are in Bronze, not in that session's Silver and Gold."""
+        if not isinstance(item, CheckedChunk) or item.valid is None or item.chunk.closed_before < 0:
+            return []
+        late = np.flatnonzero(item.session_days < item.chunk.closed_before)
+        if late.size == 0:
+            return []
+        out = []
+        for value, index in group_rows((item.valid.records["instrument_id"][late].astype(np.int64) << 32)
+                                       | item.session_days[late].astype(np.int64)):
+            iid, day = int(value >> 32), int(value & 0xFFFFFFFF)
+            key = book_key(iid, day)
+            stream = f"{key}@{self._plan.stream(item.chunk.source_id)}|late"  # not the book's own stream,
+            table = anomaly_rows({"late_record": len(index)}, item.chunk.instruments[iid], day)  # which commits last
+            out.append((stream, TableWrite(stream, table, item.valid.offsets[late[index[:1]]])))
+        return out
 
     def anomalies(self, rows: BookRows) -> list[Keyed]:
         if not rows.final or not rows.anomalies:

@@ -30,8 +30,7 @@ def summarize(run: PreparedRun, seconds: float) -> Table:
     anomalies = Counter()
     for row in run.lake.read(SILVER_BOOK_ANOMALIES).to_pylist():
         anomalies[row["anomaly"]] += row["count"]
-    table = Table(title=f"replay: {len(run.plan.files)} file(s) in {seconds:,.1f} s"
-                  f" ({len(run.plan.skipped)} skipped as already ingested)")
+    table = Table(title=_title(run, seconds))
     table.add_column("table / counter")
     table.add_column("rows", justify="right")
     for name, count in table_counts(run).items():
@@ -56,6 +55,14 @@ def summarize(run: PreparedRun, seconds: float) -> Table:
     for (status, version), count in sorted(Counter((s["status"], s["model_version"] or "-") for s in scores).items()):
         table.add_row(f"  score {status}" + (f" (model v{version})" if version != "-" else ""), f"{count:,}")
     return table
+
+
+def _title(run: PreparedRun, seconds: float) -> str:
+    if run.bronze is not None:
+        return (f"replay from Bronze: {len(run.bronze.slices)} (session, contract) partition(s) in {seconds:,.1f} s"
+                f" ({len(run.bronze.done)} skipped as already computed)")
+    return (f"replay: {len(run.plan.files)} file(s) in {seconds:,.1f} s"
+            f" ({len(run.plan.skipped)} skipped as already ingested)")
 
 
 def _strings(values: list[str]):

@@ -55,6 +55,12 @@ class RecordChunk:
     """Each record's position (int64, strictly increasing) when they are not consecutive
     integers from ``first_record``: a topic chunk that joins several messages, positioned
     ``offset << 20 | index``. None means ``first_record + arange(len(records))``."""
+    ts_bounds: tuple[int, int] | None = None
+    """``[first, end)`` of the ``ts_recv`` its records may have, when the source knows (a file's
+    metadata names the sessions it covers); validation dead-letters records outside it."""
+    closed_before: int = -1
+    """A live partition has closed every session before this day (days since the epoch): records
+    of those sessions land in Bronze but feed no book (``operators.feed_sessions``)."""
 
     @property
     def end_record(self) -> int:
@@ -105,3 +111,17 @@ class SourceEnd:
     final: bool = True
     """False for a topic partition that closes the books of a session it has moved past but reads
     on: it closes ``book_keys`` and nothing else (no manifest row, no completion marks)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceTick:
+    """A tailed partition's event time has moved on, whether or not its books had records.
+
+    No record still to come on the partition starts an event before ``event_ns``, so each book
+    in ``book_keys`` may close every second that ends by then: a quiet contract advances on the
+    wall clock (SPEC §4, live only). Only a tailing topic partition emits it; a replay never does.
+    """
+
+    source_id: str
+    event_ns: int
+    book_keys: tuple[str, ...]

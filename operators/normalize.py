@@ -42,7 +42,9 @@ REASONS: Final = (
 )
 """Dead-letter reasons, by code. The first failing rule in this order names the reason."""
 
-_UNDEF_TS = np.uint64(np.iinfo(np.uint64).max)
+PLAUSIBLE_TS: Final = (946_684_800_000_000_000, 4_102_444_800_000_000_000)
+"""``[2000-01-01, 2100-01-01)`` UTC in ns: no market record we read lies outside it. A record
+that does (a damaged or garbage ``ts_recv``) would invent a session date centuries away."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +61,7 @@ class DeadLetter:
 
 
 @numba.njit(cache=True)
-def _reason_kernel(rtype, length, action, side, price, size, instrument, ts_recv, known, code) -> None:
+def _reason_kernel(rtype, length, action, side, price, size, instrument, ts_recv, known, ts_lo, ts_hi, code) -> None:
     for i in range(rtype.shape[0]):
         a = action[i]
         c = 0
@@ -83,21 +85,33 @@ def _reason_kernel(rtype, length, action, side, price, size, instrument, ts_recv
                     break
             if not found:
                 c = 7
-            elif ts_recv[i] == 0 or ts_recv[i] == _UNDEF_TS:
+            elif ts_recv[i] < ts_lo or ts_recv[i] >= ts_hi:
                 c = 8
         code[i] = c
 
 
-def reason_codes(records: np.ndarray, known_instruments: np.ndarray) -> np.ndarray:
+def reason_codes(records: np.ndarray, known_instruments: np.ndarray,
+                 ts_bounds: tuple[int, int] | None = None) -> np.ndarray:
     """Per-record reason code (index into ``REASONS``); 0 means the record is good.
 
-    The first failing rule, in the order of ``REASONS``, names the reason.
+    The first failing rule, in the order of ``REASONS``, names the reason. ``ts_recv`` must lie
+    in ``ts_bounds`` (when the source knows them) and always in ``PLAUSIBLE_TS``.
     """
+    lo, hi = PLAUSIBLE_TS
+    if ts_bounds is not None:
+        lo, hi = max(lo, ts_bounds[0]), min(hi, ts_bounds[1])
     code = np.empty(len(records), np.int8)
     _reason_kernel(records["rtype"], records["length"], records["action"].view(np.uint8),
                    records["side"].view(np.uint8), records["price"], records["size"],
-                   records["instrument_id"], records["ts_recv"], known_instruments.astype(np.uint32), code)
+                   records["instrument_id"], records["ts_recv"], known_instruments.astype(np.uint32),
+                   np.uint64(lo), np.uint64(max(hi, lo)), code)
     return code
+
+
+def valid_mask(chunk: RecordChunk) -> np.ndarray:
+    """Which records of an MBO chunk validation keeps (what may name books and sessions)."""
+    known = np.fromiter(chunk.instruments.keys(), np.uint32, len(chunk.instruments))
+    return reason_codes(chunk.records, known, chunk.ts_bounds) == 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +134,7 @@ def split_valid(chunk: RecordChunk) -> tuple[ValidChunk | None, list[DeadLetter]
     dead letters carry theirs. Returns ``None`` for the good part when no record survives.
     """
     known = np.fromiter(chunk.instruments.keys(), np.uint32, len(chunk.instruments))
-    codes = reason_codes(chunk.records, known)
+    codes = reason_codes(chunk.records, known, chunk.ts_bounds)
     bad = np.flatnonzero(codes)
     if bad.size == 0:
         return ValidChunk(chunk, chunk.records, chunk.record_positions()), []
@@ -165,7 +179,7 @@ def _detail(record: np.void, reason: str) -> str:
         case "unknown_instrument":
             return f"instrument_id {int(record['instrument_id'])} has no definition or symbology"
         case _:
-            return f"ts_recv {int(record['ts_recv'])}"
+            return f"ts_recv {int(record['ts_recv'])} is outside the time range its source covers"
 
 
 @numba.njit(cache=True)

@@ -28,7 +28,7 @@ from typing import Protocol
 
 import numpy as np
 
-from connectors.dbn.reader import BadHeader, DbnFileReader, upgrade_to_v3
+from connectors.dbn.reader import RAW_PIECE, BadHeader, Damage, DbnFileReader, upgrade_to_v3
 from connectors.kafka.codec import (
     MAX_MESSAGE_BYTES,
     batches,
@@ -93,7 +93,7 @@ class PublishReport:
 
 @dataclass(frozen=True, slots=True)
 class FileFault:
-    """Where and why a file stopped decoding, with the bytes the reader could not decode."""
+    """A damaged stretch of a file: where, why, and its bytes as they are."""
 
     path: str
     record: int
@@ -121,7 +121,9 @@ def load_files(paths: Sequence[Path]) -> Loaded:
         try:
             reader = DbnFileReader(Path(path))
         except BadHeader as exc:
-            raise SourceError(f"{path} is not a DBN file: {exc.detail}") from None
+            log.warning("%s: %s; publishing its bytes as they are", path, exc.detail)
+            faults.extend(_unreadable(Path(path)))
+            continue
         try:
             h = reader.header
             if h.schema not in _SCHEMA_ORDER:
@@ -129,18 +131,28 @@ def load_files(paths: Sequence[Path]) -> Loaded:
                                   f"and statistics files")
             schema = str(getattr(h.schema, "value", h.schema))
             dataset = dataset or h.dataset
-            chunks = []
-            while len(block := reader.read(1 << 18)):
-                chunks.append(upgrade_to_v3(block, schema, h.version, h.ts_out))
-            if reader.fault is not None:
-                log.warning("%s: %s at record %d; publishing what came before, then the damaged bytes",
-                            path, reader.fault.reason, reader.fault.record)
-                faults.append(FileFault(str(path), reader.fault.record, reader.fault.reason, reader.fault.raw))
+            chunks, damaged = [], 0
+            while (item := reader.next(1 << 18)) is not None:
+                if isinstance(item, Damage):
+                    faults.append(FileFault(str(path), item.record, item.reason, item.raw))
+                    damaged += 1
+                    continue
+                chunks.append(upgrade_to_v3(item, schema, h.version, h.ts_out))
+            if damaged:
+                log.warning("%s: %d damaged stretch(es), the first a %s; publishing the records, then the damaged "
+                            "bytes as they are", path, damaged, faults[-damaged].reason)
             if chunks:
                 parts.setdefault(schema, []).append(np.concatenate(chunks))
         finally:
             reader.close()
     return Loaded(dataset, {schema: _merge(arrays) for schema, arrays in parts.items()}, tuple(faults))
+
+
+def _unreadable(path: Path) -> list[FileFault]:
+    """A file without a readable DBN header, in pieces that each fit a message."""
+    data = path.read_bytes()
+    return [FileFault(str(path), k // RAW_PIECE, "bad_header", data[k : k + RAW_PIECE])
+            for k in range(0, len(data), RAW_PIECE)]
 
 
 def _merge(arrays: list[np.ndarray]) -> np.ndarray:

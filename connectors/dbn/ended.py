@@ -19,6 +19,7 @@ from connectors.dbn.source import DbnReplaySource
 from connectors.files import file_sha256
 from operators.chunks import RecordChunk, SourceEnd, SourceFault
 from operators.grouping import group_codes
+from operators.normalize import valid_mask
 from operators.sessions import trade_date_days
 
 Item = RecordChunk | SourceFault | SourceEnd
@@ -28,6 +29,7 @@ Item = RecordChunk | SourceFault | SourceEnd
 class _Tally:
     """What a partition has read so far; part of its resume state."""
 
+    records: int = 0
     faults: int = 0
     first_ts_recv: int = -1
     last_ts_recv: int = -1
@@ -37,19 +39,26 @@ class _Tally:
 
 
 def _tally_chunk(tally: _Tally, chunk: RecordChunk) -> _Tally:
+    """Count a chunk; for MBO, only the records validation keeps name times, books and sessions
+    (a damaged timestamp must not invent a session, nor a book for the end to close)."""
     r = chunk.records
     if len(r) == 0:
         return tally
+    counted = replace(tally, records=tally.records + len(r))
+    if chunk.schema == "mbo":
+        r = r[valid_mask(chunk)]
+        if len(r) == 0:
+            return counted
     ts = r["ts_recv"]
     first = int(ts[0]) if tally.first_ts_recv < 0 else tally.first_ts_recv
     if chunk.schema != "mbo":
-        return replace(tally, first_ts_recv=first, last_ts_recv=int(ts[-1]))
-    ends = trade_date_days(ts[[0, -1]])
+        return replace(counted, first_ts_recv=first, last_ts_recv=int(ts[-1]))
+    ends = trade_date_days(np.array([ts.min(), ts.max()]))  # the trade date only grows with time
     days = np.full(len(r), ends[0], np.int32) if ends[0] == ends[1] else trade_date_days(ts)
     pairs, _ = group_codes((r["instrument_id"].astype(np.int64) << 32) | days.astype(np.int64))
     keys = {f"{int(p >> 32)}:{int(p & 0xFFFFFFFF)}" for p in pairs}
     return replace(
-        tally,
+        counted,
         first_ts_recv=first,
         last_ts_recv=int(ts[-1]),
         book_keys=tally.book_keys | keys,
@@ -62,7 +71,6 @@ class _EndedPartition(StatefulSourcePartition[Item, tuple[int | None, _Tally]]):
                  inner_state: int | None, tally: _Tally) -> None:
         self._inner, self._id, self._path, self._schema = inner, source_id, path, schema
         self._tally = tally
-        self._records = inner_state or 0
 
     @override
     def next_batch(self) -> list[Item]:
@@ -76,7 +84,6 @@ class _EndedPartition(StatefulSourcePartition[Item, tuple[int | None, _Tally]]):
         for item in items:
             if isinstance(item, RecordChunk):
                 self._tally = _tally_chunk(self._tally, item)
-                self._records = item.end_record
             elif isinstance(item, SourceFault):
                 self._tally = replace(self._tally, faults=self._tally.faults + 1)
         return items
@@ -87,7 +94,7 @@ class _EndedPartition(StatefulSourcePartition[Item, tuple[int | None, _Tally]]):
             source_id=self._id,
             path=str(self._path),
             schema=self._schema,
-            records=self._records,
+            records=t.records,
             faults=t.faults,
             first_ts_recv=t.first_ts_recv,
             last_ts_recv=t.last_ts_recv,

@@ -7,15 +7,15 @@ from pathlib import Path
 import numpy as np
 
 from connectors.dbn.instruments import instruments_for
-from connectors.dbn.reader import BadHeader, DbnFileReader, ReadFault
+from connectors.dbn.reader import BadHeader, Damage, DbnFileReader
 from operators.chunks import InstrumentInfo
 from operators.errors import SourceError
 
 _BLOCK = 1 << 20
 
 
-def read_mbo_file(path: Path) -> tuple[np.ndarray, dict[int, InstrumentInfo], ReadFault | None]:
-    """Every decodable MBO record of ``path``, its instruments, and why reading stopped early."""
+def read_mbo_file(path: Path) -> tuple[np.ndarray, dict[int, InstrumentInfo], Damage | None]:
+    """Every decodable MBO record of ``path``, its instruments, and the first damage stepped over."""
     if not path.is_file():
         msg = f"{path} does not exist"
         raise SourceError(msg)
@@ -29,12 +29,10 @@ def read_mbo_file(path: Path) -> tuple[np.ndarray, dict[int, InstrumentInfo], Re
             msg = f"{path} holds {reader.header.schema} records; an MBO file is needed"
             raise SourceError(msg)
         parts = []
-        while not reader.done and reader.fault is None:
-            block = reader.read(_BLOCK)
-            if len(block) == 0:
-                break
+        while len(block := reader.read(_BLOCK)):
             parts.append(block)
         records = np.concatenate(parts) if parts else np.zeros(0, reader.dtype)
-        return records, instruments_for(path, "mbo", reader.header.metadata), reader.fault
+        first = reader.damages[0] if reader.damages else None
+        return records, instruments_for(path, "mbo", reader.header.metadata), first
     finally:
         reader.close()

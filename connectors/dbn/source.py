@@ -21,8 +21,9 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from typing_extensions import override
 
 from connectors.dbn.instruments import instruments_for
-from connectors.dbn.reader import SUPPORTED_SCHEMAS, BadHeader, DbnFileReader, upgrade_to_v3
+from connectors.dbn.reader import RAW_PIECE, SUPPORTED_SCHEMAS, BadHeader, Damage, DbnFileReader, upgrade_to_v3
 from operators.chunks import InstrumentInfo, RecordChunk, Schema, SourceFault
+from operators.sessions import new_york_instant_ns, trade_date_of
 
 DBN_SUFFIXES = (".dbn", ".dbn.zst")
 
@@ -60,7 +61,8 @@ def resolve_inputs(specs: Sequence[str | Path]) -> list[Path]:
 
 
 class _DbnFilePartition(StatefulSourcePartition[Item, int]):
-    """One file, read forward in chunks of at most ``batch_records`` records."""
+    """One file, read forward: chunks of at most ``batch_records`` records, and a fault for each
+    piece of damage, in file order."""
 
     def __init__(
         self,
@@ -82,13 +84,13 @@ class _DbnFilePartition(StatefulSourcePartition[Item, int]):
         self._t0: float | None = None  # wall clock (clock()) of the first released record
         self._ts0 = 0  # its ts_recv
         self._ts_max = 0
-        self._fault: SourceFault | None = None
-        self._ended = False
+        self._faults: list[SourceFault] = []
+        self._bounds: tuple[int, int] | None = None
         self._reader: DbnFileReader | None = None
         try:
             self._reader = DbnFileReader(path)
         except BadHeader as exc:
-            self._fault = SourceFault(source_id, 0, "bad_header", exc.detail, exc.raw)
+            self._faults = [f for f in _unreadable(source_id, path, exc.detail) if f.record_offset >= self._next]
             self._schema: Schema = "mbo"
             self._dataset = ""
             self.instruments: dict[int, InstrumentInfo] = {}
@@ -99,43 +101,47 @@ class _DbnFilePartition(StatefulSourcePartition[Item, int]):
             raise SourceError(_schema_message(path, header.schema))
         self._schema = cast(Schema, header.schema)
         self._dataset = header.dataset
+        self._bounds = session_bounds(header.metadata)
         self.instruments = instruments_for(path, self._schema, header.metadata)
         """Resolved once; the same dict object rides on every chunk of this partition."""
         self._reader.skip(self._next)
 
     def _fill(self) -> None:
-        """Decode the next chunk into ``_pending``, or record the fault / the end."""
+        """Decode the next chunk into ``_pending`` or the next damage into ``_faults``; close at the end."""
         reader = self._reader
         if reader is None:
             return
-        records = reader.read(self._batch)
-        if len(records):
+        item = reader.next(self._batch)
+        if item is None:
+            reader.close()
+            self._reader = None
+        elif isinstance(item, Damage):
+            self._faults.append(SourceFault(self._id, item.record, item.reason, item.detail, item.raw))
+        else:
             h = reader.header
-            self._pending = upgrade_to_v3(records, self._schema, h.version, h.ts_out)
-            return
-        if reader.fault is not None:
-            f = reader.fault
-            self._fault = SourceFault(self._id, f.record, f.reason, f.detail, f.raw)
-        reader.close()
-        self._reader = None
+            self._pending = upgrade_to_v3(item, self._schema, h.version, h.ts_out)
 
     @override
     def next_batch(self) -> list[Item]:
         if self._pending is None or not len(self._pending):
             self._pending = None
-            self._fill()
+            if not self._faults:
+                self._fill()
+        if self._faults:
+            fault = self._faults.pop(0)
+            self._next = fault.record_offset + 1
+            return [fault]
         if self._pending is None:
-            if self._fault is not None:
-                fault, self._fault = self._fault, None
-                self._ended = True
-                return [fault]
-            raise StopIteration
+            if self._reader is None:
+                raise StopIteration
+            return []
         records = self._pending
         n = len(records) if self._speed is None else self._due(records)
         if n == 0:
             return []
         out, self._pending = records[:n], records[n:]
-        chunk = RecordChunk(self._id, self._next, self._schema, self._dataset, out, self.instruments)
+        chunk = RecordChunk(self._id, self._next, self._schema, self._dataset, out, self.instruments,
+                            ts_bounds=self._bounds)
         self._next += n
         return [chunk]
 
@@ -171,6 +177,28 @@ class _DbnFilePartition(StatefulSourcePartition[Item, int]):
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+
+
+def _unreadable(source_id: str, path: Path, detail: str) -> list[SourceFault]:
+    """A file whose header does not read: its bytes as they are, in ``bad_header`` pieces (one
+    for an empty file, so the failure is on record)."""
+    data = path.read_bytes()
+    return [SourceFault(source_id, k // RAW_PIECE, "bad_header", detail, data[k : k + RAW_PIECE])
+            for k in range(0, max(len(data), 1), RAW_PIECE)]
+
+
+def session_bounds(metadata: object) -> tuple[int, int] | None:
+    """``[start, end)`` in ns of the CME sessions a file's metadata covers (18:00 ET the evening
+    before its first trade date to 18:00 ET on its last), or None when the metadata has no range.
+
+    A record outside them cannot belong to the file (Databento selects a file's records by
+    ``ts_recv`` within its range): its timestamp is damaged.
+    """
+    start, end = getattr(metadata, "start", 0) or 0, getattr(metadata, "end", 0) or 0
+    if not start or not end or end <= start:
+        return None
+    first, last = trade_date_of(int(start)), trade_date_of(int(end) - 1)
+    return new_york_instant_ns(first - timedelta(days=1), 18), new_york_instant_ns(last, 18)
 
 
 def _schema_message(path: Path, schema: str | None) -> str:

@@ -15,6 +15,12 @@ letters and the recovery state are the Kafka source's own (``connectors.kafka.so
 - **Bounded mode**: the end is ``last_enqueued_sequence_number + 1`` from
   ``get_partition_properties`` when the partition is first built (an empty partition ends at
   its beginning); it is part of the state, so a resumed bounded run stops at the same place.
+  Unlike a Kafka fetch (whose partition EOF the Kafka source takes as the evidence of the end,
+  not the broker's ListOffsets answer), an AMQP receive carries no end-of-partition event, so
+  the hub's answer is the only evidence there is; the partition's end log line says which
+  sequence numbers were read and which end the hub gave (the manifest ``path`` names the former).
+- **Tailing mode** ticks like a Kafka partition (``connectors.kafka.ticks``): quiet contracts'
+  seconds and sessions close on the wall clock.
 - The SDK's receive call blocks and calls back, so a background thread per partition runs
   ``receive_batch`` and feeds a bounded queue; ``next_batch`` drains it without waiting (Bytewax
   polls again after ``next_awake``, 5 ms, when it was empty). The thread starts at the first

@@ -36,7 +36,7 @@ from typing import Final
 import databento_dbn as dbn
 import numpy as np
 
-from connectors.dbn.reader import RAW_LIMIT, record_dtype, upgrade_to_v3
+from connectors.dbn.reader import record_dtype, upgrade_to_v3
 from operators.chunks import Schema
 from operators.records import MBO_DTYPE, RTYPE_DEFINITION, RTYPE_MBO, RTYPE_STATISTICS, UNDEF_PRICE
 
@@ -73,7 +73,8 @@ class Records:
 
 @dataclass(frozen=True, slots=True)
 class Undecodable:
-    """Bytes that are not a usable record; ``raw`` is at most ``RAW_LIMIT`` bytes of them."""
+    """Bytes that are not a usable record; ``raw`` holds every one of them (a message is small:
+    the broker caps it), so each byte of a message is in a record or in a dead letter."""
 
     index: int
     reason: str
@@ -123,20 +124,20 @@ def decode_message(value: bytes | None, headers: Sequence[tuple[str, bytes | Non
     version_text = _header(headers, VERSION_HEADER) or str(dbn.DBN_VERSION)
     if not version_text.isdigit() or int(version_text) not in (1, 2, 3):
         return [Undecodable(0, "bad_dbn_version", f"header {VERSION_HEADER}={version_text!r} is not 1, 2 or 3",
-                            value[:RAW_LIMIT])]
+                            value)]
     return _decode_records(value, int(version_text), _header(headers, DATASET_HEADER) or "")
 
 
 def _decode_stream(value: bytes) -> list[Piece]:
     if len(value) < 8:
-        return [Undecodable(0, "bad_header", "the DBN header is cut short", value[:RAW_LIMIT])]
+        return [Undecodable(0, "bad_header", "the DBN header is cut short", value)]
     (length,) = struct.unpack_from("<I", value, 4)
     try:
         meta = dbn.Metadata.decode(value[: 8 + length], upgrade_policy=dbn.VersionUpgradePolicy.AS_IS)
     except Exception as exc:  # noqa: BLE001 - the decoder's message goes into the dead letter
-        return [Undecodable(0, "bad_header", f"DBN metadata does not decode: {exc}", value[:RAW_LIMIT])]
+        return [Undecodable(0, "bad_header", f"DBN metadata does not decode: {exc}", value)]
     if meta.version not in (1, 2, 3):
-        return [Undecodable(0, "bad_dbn_version", f"unsupported DBN version {meta.version}", value[:RAW_LIMIT])]
+        return [Undecodable(0, "bad_dbn_version", f"unsupported DBN version {meta.version}", value)]
     return _decode_records(value[8 + length :], meta.version, meta.dataset or "")
 
 
@@ -149,7 +150,7 @@ def _decode_records(value: bytes, version: int, dataset: str) -> list[Piece]:
         rest = len(value) - pos
         if rest < 2:
             out.append(Undecodable(index, "truncated_record", f"{rest} byte(s) left, not a record header",
-                                   value[pos : pos + RAW_LIMIT]))
+                                   value[pos:]))
             break
         words, rtype = value[pos], value[pos + 1]
         schema = SCHEMA_OF_RTYPE.get(rtype)
@@ -164,7 +165,7 @@ def _decode_records(value: bytes, version: int, dataset: str) -> list[Piece]:
         if bad is not None:
             step = _resync(value, pos, run_size, version)
             if step is None:  # nothing after it can be trusted to be aligned: the rest is one dead letter
-                out.append(Undecodable(index, *bad, value[pos : pos + RAW_LIMIT]))
+                out.append(Undecodable(index, *bad, value[pos:]))
                 break
             # one damaged record inside a run of fixed-size records: dead-letter exactly it, go on
             out.append(Undecodable(index, *bad, value[pos : pos + step]))
@@ -175,7 +176,7 @@ def _decode_records(value: bytes, version: int, dataset: str) -> list[Piece]:
         if whole == 0:
             out.append(Undecodable(index, "truncated_record",
                                    f"the message ends {rest} bytes into a {size}-byte {schema} record",
-                                   value[pos : pos + RAW_LIMIT]))
+                                   value[pos:]))
             break
         run = np.frombuffer(value, dtype=dtype, count=whole, offset=pos)
         same = (run["rtype"] == rtype) & (run["length"] == words)
@@ -220,14 +221,14 @@ def _decode_json(value: bytes, dataset: str) -> list[Piece]:
     try:
         text = value.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return [Undecodable(0, "bad_json", f"not UTF-8: {exc}", value[:RAW_LIMIT])]
+        return [Undecodable(0, "bad_json", f"not UTF-8: {exc}", value)]
     stripped = text.strip()
     lines: list[str]
     if stripped.startswith("["):
         try:
             objs = json.loads(stripped)
         except json.JSONDecodeError as exc:
-            return [Undecodable(0, "bad_json", f"not JSON: {exc}", value[:RAW_LIMIT])]
+            return [Undecodable(0, "bad_json", f"not JSON: {exc}", value)]
         lines = [json.dumps(o) for o in objs] if isinstance(objs, list) else [stripped]
     else:
         lines = [line for line in text.splitlines() if line.strip()]
@@ -241,7 +242,7 @@ def _decode_json(value: bytes, dataset: str) -> list[Piece]:
                 out.append(Records(first_good, "mbo", ds, np.concatenate(good)))
                 good = []
             reason, detail = problem
-            out.append(Undecodable(i, reason, detail, line.encode()[:RAW_LIMIT]))
+            out.append(Undecodable(i, reason, detail, line.encode()))
             continue
         rec, rec_ds = record
         if not good:

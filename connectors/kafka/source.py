@@ -27,9 +27,23 @@ partitioned, like its instrument's MBO); the partition's map rides on every chun
 recovery state. MBO for an instrument the partition never saw defined becomes a dead letter
 ``unknown_instrument`` downstream (SPEC §2.3).
 
-Modes: **tailing** (default) never ends. **Bounded** (``SPYMASTER_KAFKA_STOP_AT_END=1``) stops
-each partition at the high watermark it had when the partition was first built; that end offset
-is part of the partition's state, so a resumed bounded run stops at the same place.
+- ``SourceTick`` (tailing only) at most once per ``tick_s`` of wall time: how far the
+  partition's event time has gone, so its quiet books still close their seconds, and their
+  sessions once the tick's trade date is later (``connectors.kafka.ticks``: lateness, the idle
+  wall-clock timeout, what a late record then does).
+
+Modes: **tailing** (default) never ends. **Bounded** (``SPYMASTER_KAFKA_STOP_AT_END=1``) reads
+each partition to the end that was there when it started, and the evidence of that end is a fetch
+reaching it, never one broker answer. When a partition is first built it asks the broker for its
+end offset (ListOffsets), then fetches from there to the partition's EOF (librdkafka's
+``_PARTITION_EOF``): that offset, never below the broker's answer, is where the read stops.
+(tansu 0.6, our test broker, answers ListOffsets short of the end when a produce request held
+several messages: trusting it lost the last messages of a partition, silently.) If no EOF comes
+within the metadata timeout, the read stops at the first EOF it meets at or past the broker's
+answer, and reads on for as long as the broker shows none: never early. Both offsets are part of
+the partition's state, so a resumed bounded run stops at the same place; at its end the partition
+logs which offsets it read and the manifest row's ``path`` names them (``…/<partition>#offsets=A..B``).
+Bounded runs do not tick: they are replays, and their tables equal the file replay's.
 
 Delivery: at-least-once from the source (a resume replays from the last snapshot), exactly-once
 into Delta through the sink's per-stream positions.
@@ -37,31 +51,37 @@ into Delta through the sink's per-stream positions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 from bytewax.connectors.kafka import KafkaError, KafkaSource
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from confluent_kafka import KafkaError as _FetchError
 from typing_extensions import override
 
 from connectors.kafka.codec import Records, Undecodable, decode_message
-from operators.chunks import InstrumentInfo, RecordChunk, SourceEnd, SourceFault
+from connectors.kafka.ticks import PartitionClock, TickConfig
+from operators.chunks import InstrumentInfo, RecordChunk, SourceEnd, SourceFault, SourceTick
+from operators.feed_sessions import Close, FeedSessions, FeedSessionsState, Jump
 from operators.errors import ConfigError, SourceError
 from operators.instruments import instrument_from_definition
 from operators.sessions import trade_date_days
 
-Item = RecordChunk | SourceFault | SourceEnd
+log = logging.getLogger("spymaster.kafka")
+
+Item = RecordChunk | SourceFault | SourceEnd | SourceTick
 
 INDEX_BITS = 20
 """Low bits of a position: a record's index within its message (messages hold < 2^20 records)."""
 _MAX_INDEX = (1 << INDEX_BITS) - 1
 _IDLE = timedelta(milliseconds=5)
 """Poll again this soon after an empty poll: bounded latency without spinning a core."""
-_UNDEF_TS = 2**63
 
 
 def coalesce(items: list[Item], max_records: int) -> list[Item]:
@@ -78,14 +98,15 @@ def coalesce(items: list[Item], max_records: int) -> list[Item]:
             out.append(RecordChunk(first.source_id, first.first_record, first.schema, first.dataset,
                                    np.frombuffer(b"".join([c.records.tobytes() for c in run]),
                                                  dtype=first.records.dtype), first.instruments,
-                                   np.concatenate([c.record_positions() for c in run])))
+                                   np.concatenate([c.record_positions() for c in run]),
+                                   closed_before=first.closed_before))
         run.clear()
 
     size = 0
     for item in items:
         joinable = (isinstance(item, RecordChunk) and run and item.schema == run[0].schema
                     and item.instruments is run[0].instruments and item.dataset == run[0].dataset
-                    and size + len(item.records) <= max_records)
+                    and item.closed_before == run[0].closed_before and size + len(item.records) <= max_records)
         if not joinable:
             close()
             size = 0
@@ -120,6 +141,23 @@ class SourceMessage(Protocol):
     def headers(self) -> Sequence[tuple[str, bytes | None]] | None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class PartitionEof:
+    """librdkafka's ``_PARTITION_EOF`` event: the fetch has read every message before ``offset``
+    (a bounded read's evidence that it reached the partition's end)."""
+
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedMessage:
+    """One message of a bounded read (see :class:`SourceMessage`)."""
+
+    offset: int
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes | None]] | None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TopicInput:
     """Where to read: brokers, topic, client settings (Event Hubs SASL, …), bounded or tailing."""
@@ -144,6 +182,8 @@ class TopicInput:
     """``amqp``: an event hub read with azure-eventhub (``connectors.eventhubs_amqp``): the Basic tier."""
     connection: str = field(default="", repr=False)
     """AMQP only: the namespace's connection string (a secret)."""
+    ticks: TickConfig = field(default_factory=TickConfig)
+    """Tailing only: how quiet books advance on the wall clock (``connectors.kafka.ticks``)."""
 
 
 def parse_topic_url(url: str, *, connection_string: str = "", stop_at_end: bool = False) -> TopicInput:
@@ -203,7 +243,9 @@ class KafkaPartitionState:
     next_offset: int | None
     """Offset of the next message to read; None = the beginning of the partition."""
     end_offset: int | None
-    """Bounded mode: stop before this offset (the high watermark at the first build)."""
+    """Bounded mode: the broker's end offset when the partition was first built. A Kafka
+    partition never stops before it (it stops at a partition EOF at or past it); an Event Hubs
+    partition over AMQP, which has no EOF event, stops at it."""
     instruments: tuple[InstrumentInfo, ...] = ()
     open_keys: tuple[str, ...] = ()
     """(contract, session) books this partition fed and has not closed: ``iid:day``."""
@@ -216,34 +258,63 @@ class KafkaPartitionState:
     last_ts_recv: int = -1
     session_days: tuple[int, ...] = ()
     ended: bool = False
+    first_offset: int | None = None
+    """Offset of the first message read (across resumes); None while none was."""
+    messages: int = 0
+    eof_offset: int | None = None
+    """Bounded Kafka mode: the partition's end as a fetch found it (its EOF offset), where the read stops."""
+    event_ns: int = -1
+    """Latest ``ts_recv`` of the partition's MBO records (its event time; -1 before any)."""
+    tick_ns: int = -1
+    """Event time of the partition's last ``SourceTick`` (-1 before any)."""
+    closed_before: int = -1
+    """Every session before this day (days since the epoch) is closed: a record of one is late."""
+    late: int = 0
+    """Records that arrived for a closed session (in Bronze, in no book)."""
+
+    def __setstate__(self, state: list[object]) -> None:
+        """A state pickled before a field was added (a recovery store of an older build) loads
+        with that field's default."""
+        for i, f in enumerate(fields(self)):
+            object.__setattr__(self, f.name, state[i] if i < len(state) else f.default)
 
 
 class _TopicPartition(StatefulSourcePartition[Item, KafkaPartitionState]):
-    """One Kafka partition: Bytewax's consumer inside, decoded items out. Counters are plain
-    attributes (this runs per message); ``snapshot`` freezes them into the state."""
+    """One Kafka partition: a consumer inside (Bytewax's when tailing, a :class:`_EofReader` when
+    bounded), decoded items out. Counters are plain attributes (this runs per message);
+    ``snapshot`` freezes them into the state.
+
+    ``until_eof``: the inner reader yields :class:`PartitionEof` events and a bounded read ends at
+    one (Kafka); otherwise a bounded read ends at ``end_offset`` (Event Hubs over AMQP). ``clock``
+    is the wall clock of the ticks (tailing only).
+    """
 
     def __init__(self, inner: StatefulSourcePartition, source: TopicInput, index: int,
-                 state: KafkaPartitionState, *, prefix: str = "kafka") -> None:
+                 state: KafkaPartitionState, *, prefix: str = "kafka", until_eof: bool = False,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._inner, self._src, self._index = inner, source, index
         self._id = f"{prefix}:{source.topic}/{index}"
-        self._next = state.next_offset
-        self._end_offset = state.end_offset
+        self._next, self._end_offset, self._until_eof = state.next_offset, state.end_offset, until_eof
+        self._first, self._messages, self._eof = state.first_offset, state.messages, state.eof_offset
         self._instruments: dict[int, InstrumentInfo] = {i.instrument_id: i for i in state.instruments}
         self._known = np.fromiter(self._instruments, np.uint32, len(self._instruments))
-        self._open: set[str] = set(state.open_keys)
-        self._day = state.day
+        self._sessions = FeedSessions(FeedSessionsState(state.day, state.closed_before, state.open_keys,
+                                                        state.session_days, state.event_ns, state.late))
         self._records, self._faults, self._bytes = state.records, state.faults, state.bytes_read
         self._first_ts, self._last_ts = state.first_ts_recv, state.last_ts_recv
-        self._days: set[int] = set(state.session_days)
         self._ended = state.ended
         self._awake: datetime | None = None
+        self._done, self._warned = False, False
+        ticking = not source.stop_at_end and source.ticks.tick_s > 0
+        self._clock = PartitionClock(source.ticks, clock, state.tick_ns) if ticking else None
 
     @property
     def source_id(self) -> str:
         return self._id
 
     def _at_end(self) -> bool:
-        return self._end_offset is not None and (self._next or 0) >= self._end_offset
+        limit = self._eof if self._until_eof else self._end_offset
+        return self._done or (limit is not None and (self._next or 0) >= limit)
 
     @override
     def next_batch(self) -> list[Item]:
@@ -253,21 +324,69 @@ class _TopicPartition(StatefulSourcePartition[Item, KafkaPartitionState]):
             return [self._finish()]
         messages = self._inner.next_batch()
         self._awake = None if messages else datetime.now(UTC) + _IDLE
+        read = self._messages
+        out = coalesce(self._read(messages), self._src.batch_records)
+        if self._at_end():
+            out.append(self._finish())
+        elif self._clock is not None:
+            if self._messages != read:
+                self._clock.heard()
+            out.extend(self._tick())
+        return out
+
+    def _read(self, messages: list[Any]) -> list[Item]:
         out: list[Item] = []
         for msg in messages:
-            # raise_on_errors=True makes errors raise, so this skips nothing today; a class check
-            # because a runtime Protocol check costs about 19 µs a message
-            if isinstance(msg, KafkaError):
+            # a class check because a runtime Protocol check costs about 19 µs a message
+            if isinstance(msg, PartitionEof):
+                if self._reached(msg.offset):
+                    break
+                continue
+            if isinstance(msg, KafkaError):  # raise_on_errors=True makes errors raise: never today
                 continue
             offset = int(msg.offset or 0)
-            if self._end_offset is not None and offset >= self._end_offset:
+            if self._beyond(offset):
                 break
             out.extend(self._decode(offset, msg))
             self._next = offset + 1
+            self._first = offset if self._first is None else self._first
+            self._messages += 1
             self._bytes += len(msg.value or b"")
-        out = coalesce(out, self._src.batch_records)
-        if self._at_end():
-            out.append(self._finish())
+        return out
+
+    def _beyond(self, offset: int) -> bool:
+        """Is a message past a bounded read's end? Then the read is over (and it is not read)."""
+        limit = self._eof if self._until_eof else self._end_offset
+        if limit is None or offset < limit:
+            return False
+        self._done = True
+        return True
+
+    def _reached(self, eof: int) -> bool:
+        """Does the read's partition EOF at ``eof`` end it? At or past the end found at start (or,
+        if none was, the broker's end offset): before it the fetch has not shown what was there."""
+        floor = self._eof if self._eof is not None else self._end_offset
+        if not self._until_eof or floor is None:
+            return False
+        if eof >= floor:
+            self._eof = floor if self._eof is not None else eof
+            self._done = True
+            return True
+        if not self._warned:
+            self._warned = True
+            log.warning("%s: the read reached the partition's end at offset %d, before %d, the end known at "
+                        "start; reading on until it gets there", self._id, eof, floor)
+        return False
+
+    def _tick(self) -> list[Item]:
+        """Tailing: close the sessions the partition's event time has left, tell the rest how far it is."""
+        assert self._clock is not None
+        at = self._clock.tick(self._sessions.event_ns)
+        if at is None:
+            return []
+        out = self._close_before(int(trade_date_days(np.array([at], np.int64))[0]))
+        if self._sessions.open:
+            out.append(SourceTick(self._id, at, tuple(sorted(self._sessions.open))))
         return out
 
     def _decode(self, offset: int, msg: SourceMessage) -> list[Item]:
@@ -291,7 +410,6 @@ class _TopicPartition(StatefulSourcePartition[Item, KafkaPartitionState]):
         return SourceFault(self._id, position(offset, index), reason, f"{where}: {detail}", raw)
 
     def _records_of(self, offset: int, piece: Records, records: np.ndarray) -> list[Item]:
-        out: list[Item] = []
         if piece.schema == "definition":
             learnt = dict(self._instruments)  # a new dict: chunks already emitted keep theirs
             for row in records:
@@ -299,62 +417,71 @@ class _TopicPartition(StatefulSourcePartition[Item, KafkaPartitionState]):
                 learnt[info.instrument_id] = info
             self._instruments = learnt
             self._known = np.fromiter(learnt, np.uint32, len(learnt))
-        elif piece.schema == "mbo":
-            out.extend(self._sessions(records))
         if len(records):
             ts = records["ts_recv"]
             if self._first_ts < 0:
                 self._first_ts = int(ts[0])
             self._last_ts = int(ts[-1])
-            self._records += len(records)
-        out.append(RecordChunk(self._id, position(offset, piece.index), piece.schema, piece.dataset, records,
-                               self._instruments))
+        if piece.schema == "mbo":
+            return self._mbo(offset, piece, records)
+        self._records += len(records)
+        return [RecordChunk(self._id, position(offset, piece.index), piece.schema, piece.dataset, records,
+                            self._instruments)]
+
+    def _mbo(self, offset: int, piece: Records, records: np.ndarray) -> list[Item]:
+        """MBO records as chunks, with the closes of sessions the partition leaves between them and
+        a dead letter for a record whose timestamp jumps (``operators.feed_sessions``)."""
+        out: list[Item] = []
+        for step in self._sessions.read(records, self._known):
+            if isinstance(step, Close):
+                out.append(self._end(step.keys, final=False))
+            elif isinstance(step, Jump):
+                out.append(self._fault(offset, piece.index + step.index, "bad_timestamp", step.detail,
+                                       records[step.index : step.index + 1].tobytes()))
+            else:
+                part = records[step.start : step.stop]
+                self._records += len(part)
+                out.append(RecordChunk(self._id, position(offset, piece.index + step.start), "mbo", piece.dataset,
+                                       part, self._instruments, closed_before=step.closed_before))
         return out
 
-    def _sessions(self, records: np.ndarray) -> list[Item]:
-        """Close books of sessions this partition has moved past; note the books these records open."""
-        ts = records["ts_recv"]
-        plausible = (ts > 0) & (ts < _UNDEF_TS)
-        if not plausible.all():
-            if not plausible.any():
-                return []
-            records, ts = records[plausible], ts[plausible]
-        ends = trade_date_days(np.array([ts.min(), ts.max()]))
-        days = np.full(len(ts), ends[0], np.int32) if ends[0] == ends[1] else trade_date_days(ts)
-        out: list[Item] = []
-        latest = int(ends[1])
-        if latest > self._day:
-            closing = sorted(k for k in self._open if int(k.split(":")[1]) < latest)
-            if closing:
-                out.append(self._end(tuple(closing), final=False))
-                self._open.difference_update(closing)
-            self._day = latest
-        ids = records["instrument_id"]
-        if ends[0] == ends[1] and ids[0] == ids[-1] and (ids == ids[0]).all():  # the usual message
-            if int(ids[0]) in self._instruments:
-                self._open.add(f"{int(ids[0])}:{int(ends[0])}")
-                self._days.add(int(ends[0]))
-            return out
-        known = np.isin(ids, self._known)
-        if known.any():
-            pairs = np.unique((ids[known].astype(np.int64) << 32) | days[known].astype(np.int64))
-            self._open.update(f"{int(p >> 32)}:{int(p & 0xFFFFFFFF)}" for p in pairs)
-            self._days.update(int(p & 0xFFFFFFFF) for p in pairs)
-        return out
+    def _close_before(self, day: int) -> list[Item]:
+        """A ``final=False`` end for the open books of sessions before ``day``, which it forgets."""
+        closing = self._sessions.close_before(day)
+        return [self._end(closing, final=False)] if closing else []
 
     def _end(self, keys: tuple[str, ...], *, final: bool) -> SourceEnd:
+        path = f"{self._src.label or self._src.topic}/{self._index}"
         return SourceEnd(
-            source_id=self._id, path=f"{self._src.label or self._src.topic}/{self._index}", schema="mbo",
+            source_id=self._id, path=f"{path}#{self._span()}" if final else path, schema="mbo",
             records=self._records, faults=self._faults, first_ts_recv=self._first_ts, last_ts_recv=self._last_ts,
-            book_keys=keys, session_days=tuple(sorted(self._days)), sha256="", size_bytes=self._bytes,
+            book_keys=keys, session_days=tuple(sorted(self._sessions.days)), sha256="", size_bytes=self._bytes,
             final=final,
         )
 
+    def _span(self) -> str:
+        """The offsets read, first..last (inclusive), for the manifest's path."""
+        return "offsets=none" if self._first is None else f"offsets={self._first}..{(self._next or 0) - 1}"
+
     def _finish(self) -> SourceEnd:
-        end = self._end(tuple(sorted(self._open)), final=True)
-        self._open.clear()
+        log.info("%s", self._summary())
+        if self._sessions.late:
+            log.warning("%s: %d record(s) arrived for sessions already closed: they are in bronze.mbo, not in those "
+                        "sessions' books (a Bronze replay recomputes them)", self._id, self._sessions.late)
+        end = self._end(tuple(sorted(self._sessions.open)), final=True)
+        self._sessions.open.clear()
         self._ended = True
         return end
+
+    def _summary(self) -> str:
+        """One line on how far a bounded read went, and what told it to stop there."""
+        read = (f"read offsets {self._first}..{(self._next or 0) - 1} ({self._messages:,} messages)"
+                if self._first is not None else "read no message")
+        said = "none" if self._end_offset is None else f"{self._end_offset:,}"
+        if self._until_eof:
+            return (f"{self._id}: {read} to the partition's end at offset {self._eof:,}, where a fetch met "
+                    f"its EOF; the broker's end offset at start said {said}")
+        return f"{self._id}: {read} to the end offset the broker gave at start, {said}"
 
     @override
     def next_awake(self) -> datetime | None:
@@ -362,11 +489,15 @@ class _TopicPartition(StatefulSourcePartition[Item, KafkaPartitionState]):
 
     @override
     def snapshot(self) -> KafkaPartitionState:
+        sessions = self._sessions.state()
         return KafkaPartitionState(
             next_offset=self._next, end_offset=self._end_offset, instruments=tuple(self._instruments.values()),
-            open_keys=tuple(sorted(self._open)), day=self._day, records=self._records, faults=self._faults,
+            open_keys=sessions.open_keys, day=sessions.day, records=self._records, faults=self._faults,
             bytes_read=self._bytes, first_ts_recv=self._first_ts, last_ts_recv=self._last_ts,
-            session_days=tuple(sorted(self._days)), ended=self._ended)
+            session_days=sessions.days, ended=self._ended, first_offset=self._first,
+            messages=self._messages, eof_offset=self._eof, event_ns=sessions.event_ns,
+            tick_ns=-1 if self._clock is None else self._clock.tick_ns, closed_before=sessions.closed_before,
+            late=sessions.late)
 
     @override
     def close(self) -> None:
@@ -376,9 +507,11 @@ class _TopicPartition(StatefulSourcePartition[Item, KafkaPartitionState]):
 class KafkaMboSource(FixedPartitionedSource[Item, KafkaPartitionState]):
     """Every partition of one topic; partitions are named like Bytewax's (``<index>-<topic>``)."""
 
-    def __init__(self, source: TopicInput, *, metadata_timeout: float = 5.0) -> None:
+    def __init__(self, source: TopicInput, *, metadata_timeout: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._src = source
         self._timeout = metadata_timeout
+        self._clock = clock
         self._kafka = KafkaSource([source.bootstrap], [source.topic], tail=True,
                                   add_config={**_fetch_settings(source), **source.add_config},
                                   batch_size=source.batch_messages,
@@ -389,7 +522,7 @@ class KafkaMboSource(FixedPartitionedSource[Item, KafkaPartitionState]):
         return self._src
 
     def _client_config(self) -> dict[str, str]:
-        return {"bootstrap.servers": self._src.bootstrap, **self._src.add_config}
+        return {"bootstrap.servers": self._src.bootstrap, **_fetch_settings(self._src), **self._src.add_config}
 
     @override
     def list_parts(self) -> list[str]:
@@ -398,11 +531,36 @@ class KafkaMboSource(FixedPartitionedSource[Item, KafkaPartitionState]):
     @override
     def build_part(self, step_id: str, for_part: str, resume_state: KafkaPartitionState | None) -> _TopicPartition:
         index = int(for_part.split("-", 1)[0])
+        bounded = self._src.stop_at_end
         if resume_state is None:
-            end = self._high_watermark(index) if self._src.stop_at_end else None
-            resume_state = KafkaPartitionState(next_offset=None, end_offset=end)
-        inner = self._kafka.build_part(step_id, for_part, resume_state.next_offset)
-        return _TopicPartition(inner, self._src, index, resume_state)
+            resume_state = self._bounds(index) if bounded else KafkaPartitionState(next_offset=None, end_offset=None)
+        inner = (_EofReader(self._client_config(), self._src, index, resume_state.next_offset) if bounded
+                 else self._kafka.build_part(step_id, for_part, resume_state.next_offset))
+        return _TopicPartition(inner, self._src, index, resume_state, until_eof=bounded, clock=self._clock)
+
+    def _bounds(self, index: int) -> KafkaPartitionState:
+        """A bounded read's first state: the broker's end offset (ListOffsets) and the end a fetch
+        from there finds (its EOF), which is where the read will stop."""
+        listed = self._high_watermark(index)
+        return KafkaPartitionState(next_offset=None, end_offset=listed, eof_offset=self._fetched_end(index, listed))
+
+    def _fetched_end(self, index: int, listed: int) -> int | None:
+        """The partition's end as a fetch from ``listed`` finds it: the offset of its EOF (at least
+        ``listed``). None, said in a warning, when no EOF came within the metadata timeout: the
+        read then stops at the first EOF it meets at or past ``listed``."""
+        reader = _EofReader(self._client_config(), self._src, index, listed, wait_s=0.1)
+        deadline = time.monotonic() + self._timeout
+        try:
+            while time.monotonic() < deadline:
+                found = [m.offset for m in reader.next_batch() if isinstance(m, PartitionEof) and m.offset >= listed]
+                if found:
+                    return found[0]
+        finally:
+            reader.close()
+        log.warning("%s/%d: no partition EOF within %.0f s of reading from offset %d (the broker's end offset); "
+                    "the read will stop at the first EOF it meets at or past it", self._src.label or self._src.topic,
+                    index, self._timeout, listed)
+        return None
 
     def _high_watermark(self, index: int) -> int:
         from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -415,6 +573,44 @@ class KafkaMboSource(FixedPartitionedSource[Item, KafkaPartitionState]):
             raise SourceError(f"cannot read the end offsets of {self._src.label or self._src.topic}: {exc.args[0].str()}") from None
         finally:
             consumer.close()
+
+
+class _EofReader(StatefulSourcePartition[FetchedMessage | PartitionEof, int | None]):
+    """A bounded read of one partition: ``assign()`` (no group, no commits, like Bytewax's own
+    consumer) with ``enable.partition.eof``, whose EOF events it passes on as :class:`PartitionEof`
+    (Bytewax's partition stops at the first one and does not say where it was)."""
+
+    def __init__(self, config: dict[str, str], source: TopicInput, index: int, start: int | None, *,
+                 wait_s: float = 0.001) -> None:
+        from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+        self._consumer = Consumer({**config, "group.id": "spymaster-bounded", "enable.auto.commit": "false",
+                                   "enable.partition.eof": "true"})
+        self._consumer.assign([TopicPartition(source.topic, index, OFFSET_BEGINNING if start is None else start)])
+        self._where, self._batch, self._next = f"{source.label or source.topic}/{index}", source.batch_messages, start
+        self._wait = wait_s
+
+    @override
+    def next_batch(self) -> list[FetchedMessage | PartitionEof]:
+        out: list[FetchedMessage | PartitionEof] = []
+        for msg in self._consumer.consume(self._batch, self._wait):
+            error = msg.error()
+            if error is None:
+                out.append(FetchedMessage(int(msg.offset()), msg.value(), msg.headers()))
+                self._next = int(msg.offset()) + 1
+            elif error.code() == _FetchError._PARTITION_EOF:
+                out.append(PartitionEof(int(msg.offset())))
+            else:
+                raise SourceError(f"reading {self._where} failed: {error.str()}")
+        return out
+
+    @override
+    def snapshot(self) -> int | None:
+        return self._next
+
+    @override
+    def close(self) -> None:
+        self._consumer.close()
 
 
 def _fetch_settings(source: TopicInput) -> dict[str, str]:
@@ -452,6 +648,7 @@ def kafka_source(cfg: object) -> FixedPartitionedSource[Item, KafkaPartitionStat
         raise ConfigError(f"the input {src_cfg.inputs!r} is not one kafka://HOST:PORT/TOPIC or eventhubs://NAMESPACE/HUB")
     topic = parse_topic_url(src_cfg.inputs[0], connection_string=getattr(src_cfg, "eventhubs_connection", ""),
                             stop_at_end=getattr(src_cfg, "kafka_stop_at_end", False))
+    topic = replace(topic, ticks=getattr(src_cfg, "ticks", topic.ticks))
     if topic.transport == "amqp":
         from connectors.eventhubs_amqp.source import AmqpMboSource
 

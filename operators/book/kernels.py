@@ -935,3 +935,28 @@ def close_second(mem, o_ts, o_iid, o_valid, bpx, bsz, bct, apx, asz, act_, o_bb,
     mem[S_HAS_OPEN] = 0
     _reset_counts(mem)
     return n
+
+
+@njit(cache=True, _nrt=False)
+def carry_seconds(mem, sec, o_ts, o_iid, o_valid, bpx, bsz, bct, apx, asz, act_, o_bb, o_ba, o_mid,
+                  o_spread, o_micro, o_ltp, o_lts, o_vol, o_buy, o_sell, o_trades, o_adds,
+                  o_cancels, o_mods, o_events, o_to, o_th, o_tl, o_tc, o_notional, o_mo, o_mh,
+                  o_ml, o_ofi, o_addb, o_adda, o_canb, o_cana, o_pullb, o_pulla):
+    """Close every second before ``sec``, carrying the book forward, as an event starting in
+    ``sec`` would (``run_seconds``); returns the rows written (at most the output's length).
+
+    Nothing closes inside an event (its remaining records belong to the open second) nor before
+    the book has started."""
+    n = 0
+    if mem[S_HAS_OPEN] == 0 or mem[S_STARTED] == 0 or mem[S_EVENT_START] == 0:
+        return 0
+    while mem[S_OPEN_SEC] < sec and n < o_ts.shape[0]:
+        _write_second(mem, n, mem[S_OPEN_SEC], o_ts, o_iid, o_valid, bpx, bsz, bct, apx, asz,
+                      act_, o_bb, o_ba, o_mid, o_spread, o_micro, o_ltp, o_lts, o_vol, o_buy,
+                      o_sell, o_trades, o_adds, o_cancels, o_mods, o_events, o_to, o_th, o_tl,
+                      o_tc, o_notional, o_mo, o_mh, o_ml, o_ofi, o_addb, o_adda, o_canb, o_cana,
+                      o_pullb, o_pulla)
+        n += 1
+        _reset_counts(mem)
+        mem[S_OPEN_SEC] += 1
+    return n

@@ -173,6 +173,31 @@ class L3Book:
             return np.empty(0, self._sec_dtype)
         return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
 
+    def advance_seconds(self, ts_ns: int) -> np.ndarray:
+        """The closed 1-second rows of every second that ends at or before ``ts_ns``, the book
+        carried forward (``SECOND_DTYPE``), for a caller that knows no record still to come starts
+        an event before ``ts_ns`` (a live partition's tick).
+
+        They are the rows the next event would close, only sooner, so a quiet book advances
+        without changing what it writes. A record that does come later for a second already
+        closed is applied to the open second (as ``apply_seconds`` treats any late record): no
+        second is written twice or out of order.
+        """
+        sec = int(ts_ns) // 1_000_000_000
+        if not self._mem[k.S_HAS_OPEN] or sec <= self._mem[k.S_OPEN_SEC]:
+            return np.empty(0, self._sec_dtype)
+        chunks: list[np.ndarray] = []
+        while True:
+            out = np.empty(max(1, min(sec - int(self._mem[k.S_OPEN_SEC]), 1 << 16)), self._sec_dtype)
+            n = k.carry_seconds(self._mem, sec, *_fields(out, _SEC_OUT))
+            if n:
+                chunks.append(out[:n])
+            if n < len(out):
+                break
+        if not chunks:
+            return np.empty(0, self._sec_dtype)
+        return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+
     def close_seconds(self) -> np.ndarray:
         """End of input: the open second's row (if the book has started), then no open second."""
         out = np.empty(1, self._sec_dtype)

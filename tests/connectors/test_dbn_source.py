@@ -256,7 +256,10 @@ def test_zstd_cut_inside_a_frame_ends_with_fault(tmp_path: Path) -> None:
     assert len(items) == 2
     assert records_of(items).tobytes() == ref[:10].tobytes()
     assert items[1] == SourceFault(
-        "dbn:cut.mbo.dbn.zst", 10, "truncated_file", "the zstd stream ends in the middle of a frame", b""
+        "dbn:cut.mbo.dbn.zst", 10, "truncated_compression",
+        f"the file ends inside the zstd block at byte {len(frame1) + 7}; the compressed bytes from byte {len(frame1)} "
+        "to the end of the file are kept as they are (whole records before them: 10)",  # 7: the frame header
+        frame2[: len(frame2) // 2],
     )
 
 
@@ -276,11 +279,10 @@ def test_garbage_tail_passes_whole_records_on_and_faults_the_rest(tmp_path: Path
     garbage = b"\xff" * 100
     path = write_dbn(tmp_path / "tail.mbo.dbn", ref, tail=garbage)
     items = drain(DbnReplaySource([path]))
-    # MBO records keep a fixed size, so the first 56 garbage bytes are one (bad) record, which
-    # validation turns into a dead letter; the 44 bytes left are a truncated record.
-    assert records_of(items).tobytes() == ref.tobytes() + garbage[:56]
+    assert records_of(items).tobytes() == ref.tobytes()
     fault = items[-1]
-    assert (fault.source_id, fault.record_offset, fault.reason, fault.raw) == ("dbn:tail.mbo.dbn", 6, "truncated_file", garbage[56:])
+    assert (fault.source_id, fault.record_offset, fault.reason, fault.raw) == ("dbn:tail.mbo.dbn", 5, "garbage", garbage)
+    assert fault.detail == "100 bytes at byte 280 of the records are not mbo records, to the end of the file"
 
 
 def test_garbage_after_zstd_frame_is_corrupt_compression(tmp_path: Path) -> None:
@@ -291,30 +293,33 @@ def test_garbage_after_zstd_frame_is_corrupt_compression(tmp_path: Path) -> None
     assert records_of(items).tobytes() == ref.tobytes()
     fault = items[-1]
     assert (fault.record_offset, fault.reason, fault.raw) == (5, "corrupt_compression", b"not zstd at all")
-    assert fault.detail == "zstd decompressor error: Unknown frame descriptor"
+    frame = path.stat().st_size - len(b"not zstd at all")
+    assert fault.detail == (f"the bytes at {frame} do not start a zstd frame; the compressed bytes from byte {frame} to "
+                            "the end of the file are kept as they are (whole records before them: 5)")
 
 
 @pytest.mark.parametrize("name", ["bad.mbo.dbn", "bad.mbo.dbn.zst"])
-def test_corrupt_mbo_record_mid_file_is_passed_on_and_reading_goes_on(tmp_path: Path, name: str) -> None:
+def test_record_with_a_damaged_header_is_a_fault_and_reading_goes_on(tmp_path: Path, name: str) -> None:
     ref = mbo_records(8)
     bad = ref.copy()
     bad[3]["rtype"] = 0x77
     path = write_dbn(tmp_path / name, bad)
     items = drain(DbnReplaySource([path], batch_records=2))
-    assert [(type(i).__name__, getattr(i, "first_record", None)) for i in items] == [
-        ("RecordChunk", 0), ("RecordChunk", 2), ("RecordChunk", 4), ("RecordChunk", 6)]
-    assert records_of(items).tobytes() == bad.tobytes()
+    assert [(type(i).__name__, getattr(i, "first_record", getattr(i, "record_offset", None))) for i in items] == [
+        ("RecordChunk", 0), ("RecordChunk", 2), ("SourceFault", 3), ("RecordChunk", 4), ("RecordChunk", 6)]
+    assert records_of(items).tobytes() == ref[:3].tobytes() + ref[4:].tobytes()
+    assert (items[2].reason, items[2].raw) == ("unknown_rtype", bad[3:4].tobytes())
 
 
-def test_corrupt_definition_record_stops_the_file_with_a_fault(tmp_path: Path) -> None:
+def test_corrupt_definition_record_is_a_fault_and_reading_goes_on(tmp_path: Path) -> None:
     ref = definition_records([{"instrument_id": i, "raw_symbol": f"ESH{i}".encode()} for i in range(1, 5)])
     bad = ref.copy()
     bad[2]["rtype"] = 0x77
     path = write_dbn(tmp_path / "bad.definition.dbn", bad, schema=dbn.Schema.DEFINITION)
     items = drain(DbnReplaySource([path]))
-    assert records_of(items).tobytes() == ref[:2].tobytes()
-    fault = items[-1]
-    assert (fault.record_offset, fault.reason, fault.raw[:len(bad[2:].tobytes())]) == (2, "corrupt_record", bad[2:].tobytes())
+    assert records_of(items).tobytes() == ref[:2].tobytes() + ref[3:].tobytes()
+    [fault] = [i for i in items if isinstance(i, SourceFault)]
+    assert (fault.record_offset, fault.reason, fault.raw) == (2, "unknown_rtype", bad[2:3].tobytes())
 
 
 @pytest.mark.parametrize("content", [b"hello, this is not a DBN file at all", b""])
@@ -323,22 +328,25 @@ def test_not_a_dbn_file_is_a_bad_header_fault(tmp_path: Path, content: bytes, co
     path = tmp_path / "junk.dbn"
     path.write_bytes(zstandard.ZstdCompressor().compress(content) if compress else content)
     items = drain(DbnReplaySource([path]))
-    assert items == [
+    assert items == [  # the file's bytes as they are: nothing of it is lost
         SourceFault(
-            "dbn:junk.dbn", 0, "bad_header", "not a DBN file: it does not start with the 'DBN' magic bytes", content[:8]
+            "dbn:junk.dbn", 0, "bad_header", "not a DBN file: it does not start with the 'DBN' magic bytes",
+            path.read_bytes()
         )
     ]
 
 
-def test_fault_is_reemitted_on_resume(tmp_path: Path) -> None:
+def test_fault_has_a_position_of_its_own(tmp_path: Path) -> None:
     ref = mbo_records(3)
     path = write_dbn(tmp_path / "t.mbo.dbn", ref, tail=b"\x00" * 10)
     src = DbnReplaySource([path])
     part = src.build_part("in", "dbn:t.mbo.dbn", None)
     part.next_batch()
-    [fault] = part.next_batch()
     assert part.snapshot() == 3
-    assert drain(src, resume=part.snapshot()) == [fault]  # at-least-once
+    [fault] = part.next_batch()
+    assert (fault.record_offset, part.snapshot()) == (3, 4)
+    assert drain(src, resume=3) == [fault]  # a snapshot taken before the fault gives it again
+    assert drain(src, resume=4) == []
 
 
 # --- pacing (injected clock, no wall-clock asserts) ------------------------------------------

@@ -68,10 +68,7 @@ def fixture_mbo_topic(dirty_inputs: Path, kafka_broker) -> str:
     from replay.publish import publish_files
 
     day = str(dirty_inputs / "*20251103*.dbn.zst")
-    from tests.kafka.conftest import ONE_MESSAGE_PER_REQUEST  # tansu's end offsets, see there
-
-    report = publish_files([day], kafka_broker.bootstrap, "mbo_raw_faults", None, partitions=4,
-                           add_config=ONE_MESSAGE_PER_REQUEST)
+    report = publish_files([day], kafka_broker.bootstrap, "mbo_raw_faults", None, partitions=4)
     assert report.failed == 0 and report.records > 0
     return f"kafka://{kafka_broker.bootstrap}/mbo_raw_faults"
 

@@ -138,10 +138,9 @@ def fixture_two_day_topic(sample_dir: Path, kafka_broker) -> str:
     """Both sample days published once on a 4-partition topic: a session boundary passes on every
     contract's partition, which the one-day topics of the other tests never show."""
     from replay.publish import publish_files
-    from tests.kafka.conftest import ONE_MESSAGE_PER_REQUEST
 
     report = publish_files([str(sample_dir / "*.dbn.zst")], kafka_broker.bootstrap, "mbo_two_days", None,
-                           partitions=4, add_config=ONE_MESSAGE_PER_REQUEST)
+                           partitions=4)
     assert report.failed == 0 and report.records > 0
     return f"kafka://{kafka_broker.bootstrap}/mbo_two_days"
 

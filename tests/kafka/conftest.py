@@ -14,12 +14,6 @@ from flows.app import prepare
 from flows.runner import run_flow
 from tests.conftest import app_config
 
-ONE_MESSAGE_PER_REQUEST = {"batch.num.messages": "1"}
-"""tansu 0.6 reports the high watermark of a partition as if its last produce request held one
-message (ListOffsets(latest) is short by the rest of that request's batch). Bounded mode stops
-at that watermark, so tests produce one message per request to keep it exact. A real Kafka (or
-Event Hubs) broker does not need this."""
-
 
 @pytest.fixture(name="topic")
 def fixture_topic() -> str:

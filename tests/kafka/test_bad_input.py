@@ -14,7 +14,6 @@ from connectors.dbn.reader import DbnFileReader
 from connectors.delta.tables import BRONZE_MANIFEST, BRONZE_MBO, BRONZE_MBO_DLQ, SILVER_BOOK_1S
 from connectors.kafka.codec import encode_headers, encode_records, instrument_key, json_envelope
 from connectors.kafka.source import offset_of
-from tests.kafka.conftest import ONE_MESSAGE_PER_REQUEST
 
 
 def _records(sample_dir: Path, schema: str) -> np.ndarray:
@@ -88,7 +87,7 @@ def test_bad_messages_become_dead_letters_and_the_rest_is_processed(
         sample_dir: Path, kafka_broker, topic: str, kafka_replay, tmp_path: Path) -> None:
     front, mine, unknown, messages = bad_messages(sample_dir)
     kafka_broker.create_topic(topic, 1)
-    producer = Producer({"bootstrap.servers": kafka_broker.bootstrap, **ONE_MESSAGE_PER_REQUEST})
+    producer = Producer({"bootstrap.servers": kafka_broker.bootstrap})
     for i, (value, _) in enumerate(messages):
         headers = None if i in (4, 6) else encode_headers(3, "GLBX.MDP3")  # JSON from a foreign producer
         producer.produce(topic, value=value, key=instrument_key(front), headers=headers)
@@ -97,3 +96,38 @@ def test_bad_messages_become_dead_letters_and_the_rest_is_processed(
     lake = kafka_replay(topic, tmp_path / "lake")
 
     assert_bad_messages_handled(lake, f"kafka:{topic}/0", f"{topic}/0", mine, unknown, messages)
+
+
+@pytest.mark.slow
+def test_a_timestamp_a_day_ahead_is_a_dead_letter_on_the_topic_as_in_the_file(
+        sample_dir: Path, kafka_broker, topic: str, kafka_replay, replay, tmp_path: Path) -> None:
+    """One record of a day's file says it is from the next session. In the file its timestamp is
+    outside the file's sessions; on the topic it jumps ahead between records of the current session
+    (it used to close that session: every record after it then reopened the session, and the
+    prior-session join died on a session summarized twice). Both give the same tables."""
+    from connectors.delta.tables import ALL_TABLES
+    from replay.publish import publish_files
+    from tests.conftest import lake_differences
+    from tests.flows.dbn_edit import split_mbo_file, write_mbo_file
+    from tests.kafka.test_parity import DROPPED
+
+    day = sorted(sample_dir.glob("*.mbo.dbn.zst"))[0]
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / day.name.replace(".mbo.", ".definition.")).write_bytes(
+        day.with_name(day.name.replace(".mbo.", ".definition.")).read_bytes())
+    header, records = split_mbo_file(day)
+    at = int(np.flatnonzero(records["action"] == b"T")[len(records) // 40])  # a trade: the book does not see it
+    records[at]["ts_recv"] += np.uint64(86_400 * 10**9)
+    write_mbo_file(inputs / day.name, header, records)
+    publish_files([inputs], kafka_broker.bootstrap, topic, None, partitions=2)
+
+    topic_lake = kafka_replay(topic, tmp_path / "topic_lake")
+    file_lake = replay([inputs], tmp_path / "file_lake")
+
+    for lake in (topic_lake, file_lake):
+        [letter] = lake.read(BRONZE_MBO_DLQ).to_pylist()
+        assert (letter["reason"], letter["raw"]) == ("bad_timestamp", records[at : at + 1].tobytes())
+    assert "jumps to session" in topic_lake.read(BRONZE_MBO_DLQ)["detail"][0].as_py()
+    tables = [s for s in ALL_TABLES if s.name.startswith(("silver.", "gold."))]
+    assert lake_differences(topic_lake, file_lake, tables, DROPPED) == []

@@ -19,7 +19,6 @@ import pytest
 from connectors.delta.tables import ALL_TABLES, BRONZE_DEFINITIONS, BRONZE_MBO, BRONZE_MBO_DLQ, BRONZE_STATISTICS
 from replay.publish import publish_files
 from tests.conftest import table_content
-from tests.kafka.conftest import ONE_MESSAGE_PER_REQUEST
 
 DROPPED = ("ts_ingest", "data_version", "latency_ms", "scored_at", "source", "source_offset")
 SILVER_GOLD = [s for s in ALL_TABLES if s.name.startswith(("silver.", "gold."))]
@@ -38,8 +37,7 @@ def fixture_parity_lakes(sample_dir: Path, kafka_broker, tmp_path_factory: pytes
     from tests.conftest import app_config
 
     topic = f"mbo_raw_{uuid.uuid4().hex[:10]}"
-    report = publish_files([sample_dir], kafka_broker.bootstrap, topic, None, partitions=4, window_ms=WINDOW_MS,
-                           add_config=ONE_MESSAGE_PER_REQUEST)
+    report = publish_files([sample_dir], kafka_broker.bootstrap, topic, None, partitions=4, window_ms=WINDOW_MS)
     files = prepare(app_config([sample_dir], tmp_path_factory.mktemp("file_lake")))
     run_flow(files)
     cfg = app_config([f"kafka://{kafka_broker.bootstrap}/{topic}"], tmp_path_factory.mktemp("kafka_lake"))

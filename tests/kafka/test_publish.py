@@ -11,7 +11,6 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from connectors.dbn.reader import DbnFileReader
 from connectors.kafka.codec import MAX_MESSAGE_BYTES, Records, decode_message, published_ns
 from replay.publish import Loaded, load_files, publish_files, schedule
-from tests.kafka.conftest import ONE_MESSAGE_PER_REQUEST
 
 
 def _file_records(sample_dir: Path, schema: str) -> list[np.ndarray]:
@@ -89,8 +88,7 @@ def test_schedule_splits_at_the_size_limit(loaded: Loaded) -> None:
 
 @pytest.mark.slow
 def test_publish_puts_every_record_on_the_topic_keyed_by_instrument(sample_dir: Path, kafka_broker, topic: str) -> None:
-    report = publish_files([sample_dir], kafka_broker.bootstrap, topic, None, partitions=3, window_ms=60_000,
-                           add_config=ONE_MESSAGE_PER_REQUEST)
+    report = publish_files([sample_dir], kafka_broker.bootstrap, topic, None, partitions=3, window_ms=60_000)
     consumer = Consumer({"bootstrap.servers": kafka_broker.bootstrap, "group.id": "t", "enable.partition.eof": "true"})
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(3)])
     messages, eof = [], set()

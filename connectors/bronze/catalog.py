@@ -1,0 +1,192 @@
+"""What ``bronze.mbo`` of a lake holds for a range of sessions: the (session, contract) slices a
+Bronze replay reads, and the instrument facts each needs.
+
+Everything is read from one version of the table (:class:`BronzeTable`), so every partition of a
+run reads the same rows however long the run takes and whatever a live ingest appends meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from typing import cast
+
+import numpy as np
+import pyarrow as pa
+from deltalake import DeltaTable, QueryBuilder
+from deltalake.exceptions import TableNotFoundError
+
+from connectors.delta.lake import Lake
+from connectors.delta.tables import BRONZE_DEFINITIONS, BRONZE_MBO
+from operators.chunks import InstrumentInfo, InstrumentType
+from operators.errors import SourceError
+from operators.sessions import date_to_day, trade_date_days
+
+SOURCE_PREFIX = "bronze:"
+"""Partition ids (and the ``source`` of their dead letters) are ``bronze:<session>/<contract>``."""
+
+
+def sql_text(value: str) -> str:
+    """A string literal for delta-rs SQL."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True, slots=True)
+class BronzeTable:
+    """``bronze.mbo`` of one lake, pinned at one version."""
+
+    lake: Lake
+    version: int
+
+    @property
+    def uri(self) -> str:
+        return self.lake.uri(BRONZE_MBO)
+
+    @property
+    def path(self) -> str:
+        """The table and version a slice was read from, as a manifest row's ``path``."""
+        return f"{self.uri}#version={self.version}"
+
+    def open(self) -> DeltaTable:
+        return DeltaTable(self.uri, version=self.version, storage_options=self.lake.storage_options or None)
+
+
+@dataclass(frozen=True, slots=True)
+class BronzeSlice:
+    """One (session, contract) of ``bronze.mbo``: what a partition reads, known before it reads."""
+
+    session_date: date
+    contract_id: str
+    underlier: str
+    instrument_type: str
+    instrument_ids: tuple[int, ...]
+    sources: tuple[str, ...]
+    """The original sources of its rows (files, topic partitions), by name; the reader replays
+    them in the order of their first records (``records.read_group``)."""
+    dataset: str
+
+    @property
+    def source_id(self) -> str:
+        return f"{SOURCE_PREFIX}{self.session_date.isoformat()}/{self.contract_id}"
+
+    @property
+    def session_day(self) -> int:
+        return date_to_day(self.session_date)
+
+    @property
+    def group(self) -> tuple[date, str, str]:
+        """The table partition it lies in: one scan reads every slice of a group."""
+        return self.session_date, self.underlier, self.instrument_type
+
+    @property
+    def book_keys(self) -> tuple[str, ...]:
+        """The ``instrument_id:session_day`` books the slice feeds (``flows.items.book_key``)."""
+        return tuple(f"{iid}:{self.session_day}" for iid in self.instrument_ids)
+
+
+def pinned_bronze(lake: Lake) -> BronzeTable:
+    """``bronze.mbo`` of ``lake`` at its current version; a one-sentence error if there is none."""
+    try:
+        table = DeltaTable(lake.uri(BRONZE_MBO), storage_options=lake.storage_options or None)
+    except TableNotFoundError:
+        raise SourceError(f"The lake {lake.root} has no bronze.mbo table to replay; ingest files or a topic "
+                          "into it first.") from None
+    return BronzeTable(lake, table.version())
+
+
+_FACTS = ('select distinct "session_date", "contract_id", "underlier", "instrument_type", "instrument_id", "source", '
+          '"dataset" from t{}')
+
+
+def bronze_slices(table: BronzeTable, first: date | None = None, last: date | None = None) -> list[BronzeSlice]:
+    """Every (session, contract) with rows in sessions ``first``…``last`` (inclusive; None: all),
+    sorted by session then contract. One query over the table's partition columns and a few
+    dictionary-encoded ones (0.2 s for the bench's day of 4.5M rows); no record is read."""
+    where = ""
+    if first is not None and last is not None:
+        where = f' where "session_date" between {sql_text(first.isoformat())} and {sql_text(last.isoformat())}'
+    facts = pa.table(QueryBuilder().register("t", table.open()).execute(_FACTS.format(where)).read_all()).to_pylist()
+    if not facts:
+        span = "" if not where else f" in sessions {first} to {last}"
+        raise SourceError(f"bronze.mbo of {table.lake.root} has no rows{span} to replay.")
+    groups: dict[tuple[date, str], list[dict]] = defaultdict(list)
+    for row in facts:
+        groups[(row["session_date"], row["contract_id"])].append(row)
+    _refuse_ambiguous(groups)
+    return [_slice(day, contract, rows) for (day, contract), rows in sorted(groups.items())]
+
+
+def _slice(day: date, contract: str, rows: list[dict]) -> BronzeSlice:
+    return BronzeSlice(
+        session_date=day,
+        contract_id=contract,
+        underlier=rows[0]["underlier"],
+        instrument_type=rows[0]["instrument_type"],
+        instrument_ids=tuple(sorted({int(r["instrument_id"]) for r in rows})),
+        sources=tuple(sorted({r["source"] for r in rows})),
+        dataset=min(r["dataset"] for r in rows),
+    )
+
+
+def _refuse_ambiguous(groups: dict[tuple[date, str], list[dict]]) -> None:
+    """An instrument id is one contract within a session, and a contract one table partition:
+    otherwise two partitions would read an instrument, or a read would miss some of its rows."""
+    owner: dict[tuple[date, int], str] = {}
+    for (day, contract), rows in sorted(groups.items()):
+        kinds = sorted({f"{r['underlier']} {r['instrument_type']}" for r in rows})
+        if len(kinds) > 1:
+            raise SourceError(f"bronze.mbo files {contract} on {day} both as {kinds[0]} and as {kinds[1]}, so its "
+                              "records cannot be replayed as one contract.")
+        for r in rows:
+            seen = owner.setdefault((day, int(r["instrument_id"])), contract)
+            if seen != contract:
+                raise SourceError(f"bronze.mbo names instrument {r['instrument_id']} both {seen} and {contract} "
+                                  f"on {day}, so its records cannot be replayed as one contract.")
+
+
+def instruments_for(lake: Lake, slices: list[BronzeSlice]) -> dict[str, dict[int, InstrumentInfo]]:
+    """Each slice's instrument facts, by partition id: the definition in force at its session.
+
+    That is the latest ``bronze.instrument_definitions`` row of the instrument whose trade date is
+    the session or earlier (else its earliest row); an instrument never defined gets what its
+    Bronze rows say (symbol, underlier, type; no tick), exactly what a file replay without
+    definitions took from the file's symbology.
+    """
+    defs = lake.read(BRONZE_DEFINITIONS).sort_by([("ts_recv", "ascending"), ("source", "ascending"),
+                                                   ("source_offset", "ascending")])
+    days = trade_date_days(defs["ts_recv"].to_numpy()) if defs.num_rows else np.zeros(0, np.int32)
+    by_id: dict[int, list[tuple[int, InstrumentInfo]]] = defaultdict(list)
+    for day, row in zip(days.tolist(), defs.to_pylist(), strict=True):
+        by_id[int(row["instrument_id"])].append((day, _defined(row)))
+    out: dict[str, dict[int, InstrumentInfo]] = {}
+    for part in slices:
+        out[part.source_id] = {iid: _in_force(by_id.get(iid, []), part.session_day) or _undefined(iid, part)
+                               for iid in part.instrument_ids}
+    return out
+
+
+def _in_force(defined: list[tuple[int, InstrumentInfo]], session_day: int) -> InstrumentInfo | None:
+    before = [info for day, info in defined if day <= session_day]
+    if before:
+        return before[-1]
+    return defined[0][1] if defined else None
+
+
+def _defined(row: dict) -> InstrumentInfo:
+    return InstrumentInfo(
+        instrument_id=int(row["instrument_id"]),
+        raw_symbol=row["raw_symbol"],
+        underlier=row["underlier"],
+        instrument_type=cast(InstrumentType, row["instrument_type"]),
+        tick=int(row["tick_size"]),
+        multiplier=float(row["multiplier"]),
+        expiration_ns=int(row["expiration"]),
+        strike_price=int(row["strike_price"]),
+        source="definition",
+    )
+
+
+def _undefined(instrument_id: int, part: BronzeSlice) -> InstrumentInfo:
+    return InstrumentInfo(instrument_id, part.contract_id, part.underlier,
+                          cast(InstrumentType, part.instrument_type), source="symbology")

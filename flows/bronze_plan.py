@@ -1,0 +1,127 @@
+"""What a replay from Bronze will read: the (session, contract) slices of ``bronze.mbo`` in the date
+range, less those already done, each under its generation; and what ``--overwrite`` deletes.
+
+The decisions are the file replay's (``flows.plan``), made per slice instead of per file. A slice
+is *finished* when the target lake's manifest says so and every table it feeds carries its
+completion marks; it is skipped unless ``--overwrite``, which deletes its Silver and Gold rows and
+dead letters and replays it under the next generation. One case only a Bronze replay meets:
+replayed into the lake it reads, a slice's books were already written by its original source
+(the file or topic whose manifest row names them). They are left alone unless ``--overwrite``,
+so a rerun never duplicates them; with it their rows are deleted and recomputed from Bronze.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from connectors.bronze.catalog import SOURCE_PREFIX, BronzeSlice, BronzeTable, bronze_slices, instruments_for
+from connectors.delta.lake import Lake
+from connectors.delta.tables import BRONZE_MANIFEST, BRONZE_MBO
+from flows.config import AppConfig
+from flows.plan import (  # the file replay's decisions, made here per slice
+    PlannedFile,
+    ReplayPlan,
+    delete_source,
+    is_finished,
+    record_start,
+    stored_calibrations,
+    stored_summaries_outside,
+)
+from operators.chunks import InstrumentInfo
+
+SCHEMA = BRONZE_MBO.name
+"""The manifest ``schema`` of a Bronze slice: the table it was read from."""
+
+
+@dataclass(frozen=True, slots=True)
+class BronzePlan:
+    """The slices a Bronze replay reads, the instruments they carry, and those it leaves."""
+
+    table: BronzeTable
+    slices: tuple[BronzeSlice, ...]
+    instruments: dict[str, dict[int, InstrumentInfo]] = field(default_factory=dict)
+    finished: tuple[str, ...] = ()
+    """Slices an earlier Bronze replay into this lake finished."""
+    original: tuple[str, ...] = ()
+    """Slices whose books this lake already holds from their original source (its own Bronze)."""
+    overwritten: tuple[str, ...] = ()
+
+    @property
+    def done(self) -> tuple[str, ...]:
+        return (*self.finished, *self.original)
+
+
+@dataclass(frozen=True, slots=True)
+class _Decision:
+    replay: bool
+    generation: int = 0
+    reason: str = ""
+    """Why a slice is left: ``finished`` or ``original``; or ``overwritten`` for one replayed anew."""
+
+
+def plan_bronze(cfg: AppConfig, table: BronzeTable, lake: Lake) -> tuple[ReplayPlan, BronzePlan]:
+    """Decide which slices of ``table`` to replay into ``lake``, under which generation; with
+    ``--overwrite``, delete the rows they replace first."""
+    dates = cfg.source.dates
+    candidates = bronze_slices(table, dates.first if dates else None, dates.last if dates else None)
+    manifest = lake.read(BRONZE_MANIFEST, ["source", "generation", "status", "book_keys"]).to_pylist()
+    claimed = _claimed_keys(manifest)
+    todo: list[BronzeSlice] = []
+    generations: dict[str, int] = {}
+    left: dict[str, list[str]] = {"finished": [], "original": [], "overwritten": []}
+    for part in candidates:
+        decision = _decide(cfg, table, lake, part, [r for r in manifest if r["source"] == part.source_id], claimed)
+        if decision.reason:
+            left[decision.reason].append(part.source_id)
+        if decision.replay:
+            todo.append(part)
+            generations[part.source_id] = decision.generation
+    bronze = BronzePlan(table, tuple(todo), instruments_for(table.lake, todo), tuple(left["finished"]),
+                        tuple(left["original"]), tuple(left["overwritten"]))
+    return _replay_plan(lake, table, todo, generations), bronze
+
+
+def _decide(cfg: AppConfig, table: BronzeTable, lake: Lake, part: BronzeSlice, rows: list[dict],
+            claimed: frozenset[str]) -> _Decision:
+    sid = part.source_id
+    generation = max((r["generation"] for r in rows), default=0)
+    finished = is_finished(lake, sid, SCHEMA, generation, rows, cfg.analytics.enabled,
+                         cfg.analytics.enabled and cfg.scoring.backend != "off")
+    original = not rows and not claimed.isdisjoint(part.book_keys)
+    if not cfg.run.overwrite:
+        if finished or original:
+            return _Decision(False, generation, "finished" if finished else "original")
+        return _Decision(True, generation)
+    if not rows and not original:
+        return _Decision(True, generation)
+    # its books, whoever wrote them (an earlier Bronze replay, or its original source in this lake)
+    delete_source(lake, sid, SCHEMA, [*rows, {"book_keys": list(part.book_keys)}])
+    generation = generation + 1 if rows else 0
+    record_start(lake, sid, table.path, SCHEMA, generation, cfg.run.run_id, size_bytes=0)
+    return _Decision(True, generation, "overwritten")
+
+
+def _claimed_keys(manifest: list[dict]) -> frozenset[str]:
+    """Books written by sources other than Bronze slices: those in the latest generation's
+    complete manifest row of each file or topic partition."""
+    latest: dict[str, dict] = {}
+    for r in manifest:
+        if r["source"].startswith(SOURCE_PREFIX) or r["status"] != "complete":
+            continue
+        if r["source"] not in latest or r["generation"] > latest[r["source"]]["generation"]:
+            latest[r["source"]] = r
+    return frozenset(k for r in latest.values() for k in (r["book_keys"] or []))
+
+
+def _replay_plan(lake: Lake, table: BronzeTable, todo: list[BronzeSlice], generations: dict[str, int]) -> ReplayPlan:
+    """The graph's plan: a slice is planned like an MBO file of one session. Stored summaries
+    (the priors of replayed sessions) are every one in the lake but those being replayed, per
+    contract: a run may replay one contract of a day and skip another."""
+    files = tuple(PlannedFile(Path(table.uri), s.source_id, "mbo", generations[s.source_id], (s.session_date,))
+                  for s in todo)
+    replayed = {(iid, s.session_date) for s in todo for iid in s.instrument_ids}
+    stored = {iid: {d: summary for d, summary in by_date.items() if (iid, d) not in replayed}
+              for iid, by_date in stored_summaries_outside(lake, frozenset()).items()}
+    return ReplayPlan(files=files, generations=generations, stored_summaries=stored,
+                      calibrations=stored_calibrations(lake))

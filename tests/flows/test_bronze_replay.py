@@ -1,0 +1,255 @@
+"""Replay from Bronze: ``bronze.mbo`` of a lake fed back through the same graph gives the Silver
+and Gold tables of the file replay that wrote it, into another lake or the same one, at any
+worker count, and after a SIGKILL and a resume; and it never writes Bronze again.
+
+Columns left out of the comparison, each a source position rather than a result (as in
+``tests/kafka/test_parity.py``): ``ts_ingest``, ``scored_at`` and ``latency_ms`` (wall clock),
+``data_version`` (names the input stream: ``dbn:<file>#g0`` against ``bronze:<session>/<contract>#g0``),
+``source`` and ``source_offset``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from deltalake import DeltaTable
+
+from connectors.delta.lake import Lake
+from connectors.delta.tables import (
+    ALL_TABLES,
+    BRONZE_DEFINITIONS,
+    BRONZE_MANIFEST,
+    BRONZE_MBO,
+    BRONZE_MBO_DLQ,
+    BRONZE_STATISTICS,
+    GOLD_SETUP_VECTORS,
+    SILVER_BOOK_1S,
+)
+from flows.app import PreparedRun, prepare
+from flows.config import DateRange, load_config
+from flows.integrity import check_lake
+from flows.runner import recovery_config, run_flow
+from operators.errors import ConfigError
+from operators.records import MBO_DTYPE
+from tests.conftest import WALL_CLOCK_COLUMNS, app_config, lake_differences, table_content
+
+DROPPED = ("ts_ingest", "data_version", "latency_ms", "scored_at", "source", "source_offset")
+SILVER_GOLD = [s for s in ALL_TABLES if s.name.startswith(("silver.", "gold."))]
+BRONZE = (BRONZE_MBO, BRONZE_MBO_DLQ, BRONZE_DEFINITIONS, BRONZE_STATISTICS)
+SLICES = ["bronze:2025-11-03/ESH6", "bronze:2025-11-03/ESZ5", "bronze:2025-11-04/ESH6", "bronze:2025-11-04/ESZ5"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _from_bronze(read: Path, write: Path, *, overwrite: bool = False, dates: str | None = None) -> PreparedRun:
+    cfg = app_config([f"bronze://{read}"], write)
+    source = replace(cfg.source, dates=DateRange.parse(dates) if dates else None)
+    return prepare(replace(cfg, source=source, run=replace(cfg.run, overwrite=overwrite)))
+
+
+def _version(lake: Path, table: str = "bronze/mbo") -> int:
+    return DeltaTable(str(lake / table)).version()
+
+
+@pytest.fixture(name="file_lake", scope="module")
+def fixture_file_lake(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The two-day sample replayed from its files, as the system of record a Bronze replay reads."""
+    root = tmp_path_factory.mktemp("file_lake")
+    run_flow(prepare(app_config([sample_dir], root)))
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_bronze_replay_into_another_lake_gives_the_file_replay_tables(file_lake: Path, tmp_path: Path,
+                                                                      workers: int) -> None:
+    bronze_version = _version(file_lake)
+    prepared = _from_bronze(file_lake, tmp_path / "copy")
+
+    run_flow(prepared, workers=workers)
+
+    got, want = prepared.lake, Lake(str(file_lake))
+    assert [s.source_id for s in prepared.bronze.slices] == SLICES
+    differences = lake_differences(got, want, SILVER_GOLD, DROPPED)
+    assert not differences, "\n".join(differences)
+    for name in ("silver.book_snapshot_1s", "silver.bar_5s", "silver.session_levels", "silver.level_approach",
+                 "gold.setup_vectors", "gold.labels"):
+        assert got.read(next(s for s in SILVER_GOLD if s.name == name)).num_rows > 0, name
+    assert [got.count(spec) for spec in BRONZE] == [0, 0, 0, 0]  # Silver and Gold only
+    assert _version(file_lake) == bronze_version  # the lake read is not written
+    manifest = got.read(BRONZE_MANIFEST).to_pylist()
+    assert sorted(r["source"] for r in manifest) == SLICES
+    assert all(r["status"] == "complete" and r["schema"] == "bronze.mbo" for r in manifest)
+    assert sum(r["records"] for r in manifest) == want.count(BRONZE_MBO) == prepared.records_read()
+    assert all(r.ok for r in check_lake(got)), check_lake(got)
+
+
+@pytest.mark.slow
+def test_bronze_replay_into_its_own_lake_recomputes_only_with_overwrite(file_lake: Path, tmp_path: Path) -> None:
+    lake_dir = tmp_path / "lake"
+    shutil.copytree(file_lake, lake_dir)
+    want = Lake(str(file_lake))
+
+    kept = _from_bronze(lake_dir, lake_dir)
+    run_flow(kept)
+    assert kept.bronze.slices == () and kept.bronze.original == tuple(SLICES)
+    assert not lake_differences(kept.lake, want, ALL_TABLES)  # books its files wrote are not written twice
+
+    redone = _from_bronze(lake_dir, lake_dir, overwrite=True)
+    run_flow(redone)
+    assert redone.bronze.overwritten == tuple(SLICES)
+    differences = lake_differences(redone.lake, want, SILVER_GOLD, DROPPED)
+    assert not differences, "\n".join(differences)
+    bronze_differences = lake_differences(redone.lake, want, BRONZE, WALL_CLOCK_COLUMNS)
+    assert not bronze_differences, "\n".join(bronze_differences)  # Bronze as it was, sources and all
+    versions = set(redone.lake.read(GOLD_SETUP_VECTORS, ["data_version"])["data_version"].to_pylist())
+    assert versions and all(v.startswith("bronze:") for v in versions)
+
+    again = _from_bronze(lake_dir, lake_dir, dates="2025-11-04:2025-11-04")
+    run_flow(again)
+    assert again.bronze.slices == () and again.bronze.finished == tuple(SLICES[2:])
+    assert table_content(again.lake, SILVER_BOOK_1S).equals(table_content(redone.lake, SILVER_BOOK_1S))
+
+
+@pytest.mark.slow
+def test_one_session_replays_with_the_stored_prior_session(file_lake: Path, tmp_path: Path) -> None:
+    """The second day alone, into a lake that holds the first day's Silver: its levels take the
+    first day's stored session summary, as they did in the file replay of both days."""
+    lake_dir = tmp_path / "lake"
+    first_day = _from_bronze(file_lake, lake_dir, dates="2025-11-03:2025-11-03")
+    run_flow(first_day)
+    second_day = _from_bronze(file_lake, lake_dir, dates="2025-11-04:2025-11-04")
+    assert {iid: sorted(d.isoformat() for d in by_date) for iid, by_date in
+            second_day.plan.stored_summaries.items()} == {42140864: ["2025-11-03"], 42140878: ["2025-11-03"]}
+
+    run_flow(second_day)
+
+    differences = lake_differences(second_day.lake, Lake(str(file_lake)), SILVER_GOLD, DROPPED)
+    assert not differences, "\n".join(differences)
+
+
+@pytest.mark.slow
+def test_a_record_that_fails_validation_now_becomes_a_dead_letter(sample_dir: Path, tmp_path: Path) -> None:
+    """Bronze written by an older, laxer validation: an add of size 0 among one contract's
+    records. The replay dead-letters it (with its bytes and its position in the partition) and
+    computes the books from the others."""
+    import databento as db
+
+    from tests.connectors.test_bronze_source import ESH6, write_bronze
+
+    first = sorted(sample_dir.glob("*.mbo.dbn.zst"))[0]
+    records = np.frombuffer(db.DBNStore.from_file(first).to_ndarray().tobytes(), MBO_DTYPE)
+    mine = records[records["instrument_id"] == ESH6.instrument_id].copy()
+    bad = int(np.flatnonzero((mine["action"] == b"A") & ((mine["flags"] & 32) == 0))[100])
+
+    def zero_size(rows: pa.Table) -> pa.Table:
+        sizes = rows["size"].to_numpy().copy()
+        sizes[bad] = 0
+        return rows.set_column(rows.schema.get_field_index("size"), "size", pa.array(sizes))
+
+    bronze = Lake(str(tmp_path / "bronze"))
+    write_bronze(bronze, mine, "dbn:laxer.mbo.dbn", block=1_000, instruments=(ESH6,), edit=zero_size)
+    prepared = _from_bronze(tmp_path / "bronze", tmp_path / "out")
+
+    run_flow(prepared)
+
+    [letter] = prepared.lake.read(BRONZE_MBO_DLQ).to_pylist()
+    want = mine[bad:bad + 1].copy()
+    want["size"] = 0
+    assert (letter["source"], letter["source_offset"], letter["reason"]) == ("bronze:2025-11-03/ESH6", bad, "zero_size")
+    assert letter["raw"] == want.tobytes()
+    assert prepared.lake.count(SILVER_BOOK_1S) > 0
+    assert [r["records"] for r in prepared.lake.read(BRONZE_MANIFEST).to_pylist()] == [len(mine)]
+
+
+def test_a_bronze_input_is_configured_in_one_sentence(tmp_path: Path) -> None:
+    cfg = load_config({"SPYMASTER_INPUT": "bronze:///data/lake", "SPYMASTER_LAKE": str(tmp_path)})
+    assert cfg.source.bronze_lake == "/data/lake"
+    assert load_config({"SPYMASTER_INPUT": "bronze://"}).source.bronze_lake == ""
+    assert load_config({"SPYMASTER_INPUT": "data/day.dbn.zst"}).source.bronze_lake is None
+    with pytest.raises(ConfigError, match="must be the only input"):
+        load_config({"SPYMASTER_INPUT": "bronze://a,data/day.dbn.zst"})
+    with pytest.raises(ConfigError, match="not a bronze:// replay"):
+        load_config({"SPYMASTER_INPUT": "bronze://a", "SPYMASTER_SPEED": "10"})
+    with pytest.raises(ConfigError, match=f"The lake {tmp_path / 'none'} has no bronze.mbo table to replay"):
+        prepare(app_config([f"bronze://{tmp_path / 'none'}"], tmp_path / "out"))
+    assert not (tmp_path / "none").exists()
+
+
+def _spymaster(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.mark.slow
+def test_replay_from_bronze_on_the_command_line(file_lake: Path, tmp_path: Path) -> None:
+    """Two processes planned once by the launcher (``--processes``), then a rerun and bad dates."""
+    out = tmp_path / "out"
+    done = _spymaster("replay", "--from-bronze", "--lake", str(file_lake), "--to-lake", str(out),
+                      "--dates", "2025-11-03:2025-11-03", "--processes", "2")
+    assert done.returncode == 0, done.stderr
+    assert "2 (session, contract) partition(s)" in done.stderr and "replay from Bronze" in done.stderr
+    book = table_content(Lake(str(out)), SILVER_BOOK_1S)
+    first_day = table_content(Lake(str(file_lake)), SILVER_BOOK_1S)
+    first_day = first_day.filter(pc.equal(first_day["session_date"], pa.scalar(date(2025, 11, 3), pa.date32())))
+    assert book.num_rows > 0 and book.equals(first_day)
+
+    again = _spymaster("replay", "--from-bronze", "--lake", str(file_lake), "--to-lake", str(out),
+                       "--dates", "2025-11-03:2025-11-03")
+    assert again.returncode == 0 and "skipping 2 (session, contract) partition(s) already replayed" in again.stderr
+    empty = _spymaster("replay", "--from-bronze", "--lake", str(file_lake), "--dates", "2026-01-05:2026-01-06")
+    assert empty.returncode == 2
+    assert empty.stderr.strip().splitlines()[-1] == (
+        f"spymaster replay: bronze.mbo of {file_lake} has no rows in sessions 2026-01-05 to 2026-01-06 to replay.")
+
+
+@pytest.fixture(name="pinned_file_lake", scope="module")
+def fixture_pinned_file_lake(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample replayed from its files by the plain entry point, with the kill tests' settings
+    (an MLflow registry of their own, which the score rows quote)."""
+    from tests.flows.conftest import fault_env
+    from tests.flows.test_recovery import _run_to_end
+
+    tmp = tmp_path_factory.mktemp("pinned")
+    _run_to_end(fault_env(sample_dir, tmp / "lake", tmp), None)
+    return tmp / "lake"
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.parametrize("with_recovery", [True, False], ids=["bytewax-recovery", "lake-only"])
+def test_a_killed_bronze_replay_resumes_to_the_file_replay_tables(pinned_file_lake: Path, tmp_path: Path,
+                                                                  with_recovery: bool) -> None:
+    """SIGKILL once mid-way (after four Silver commits), once right after a (session, contract)
+    finished (its manifest row committed), then run to the end."""
+    from tests.flows.conftest import fault_env
+    from tests.flows.test_recovery import _commits, _run_and_kill, _run_to_end
+
+    lake_dir = tmp_path / "lake"
+    env = {**fault_env(Path("unused"), lake_dir, tmp_path), "SPYMASTER_INPUT": f"bronze://{pinned_file_lake}"}
+    recovery = tmp_path / "recovery" if with_recovery else None
+    if recovery is not None:
+        recovery_config(recovery)
+
+    _run_and_kill(env, recovery, lake_dir, after_commits=4, table="silver/book_snapshot_1s")
+    killed_at = Lake(str(lake_dir)).count(SILVER_BOOK_1S)
+    _run_and_kill(env, recovery, lake_dir, after_commits=_commits(lake_dir, "bronze/raw_manifest") + 1,
+                  table="bronze/raw_manifest")
+    finished_before = Lake(str(lake_dir)).read(BRONZE_MANIFEST, ["status"])
+    _run_to_end(env, recovery)
+
+    resumed, want = Lake(str(lake_dir)), Lake(str(pinned_file_lake))
+    assert 0 < killed_at < resumed.count(SILVER_BOOK_1S)
+    assert pc.sum(pc.equal(finished_before["status"], "complete")).as_py() >= 1  # the last run skipped it
+    differences = lake_differences(resumed, want, SILVER_GOLD, DROPPED)
+    assert not differences, "\n".join(differences)
+    assert [resumed.count(spec) for spec in BRONZE] == [0, 0, 0, 0]
+    assert all(r.ok for r in check_lake(resumed)), check_lake(resumed)
