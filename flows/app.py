@@ -13,7 +13,7 @@ from bytewax.dataflow import Dataflow
 from connectors.dbn.ended import EndedDbnSource
 from connectors.dbn.source import DbnReplaySource, resolve_inputs, source_id_of
 from connectors.delta.lake import Lake
-from connectors.kafka.source import is_topic_input
+from connectors.topic.input import is_topic_input
 from flows.bronze_plan import BronzePlan
 from flows.config import AppConfig
 from flows.graph import Sinks, build_flow
@@ -83,10 +83,10 @@ def prepare(cfg: AppConfig) -> PreparedRun:
 
 def _prepare_topic(cfg: AppConfig) -> PreparedRun:
     """A Kafka / Event Hubs input: same graph, no file plan (positions make reruns idempotent)."""
-    from connectors.kafka.source import kafka_source
+    from connectors.topic.dispatch import topic_source
     from flows.plan import plan_topic
 
-    source = kafka_source(cfg)  # fails fast, in one sentence, if the broker or topic is not there
+    source = topic_source(cfg)  # fails fast, in one sentence, if the broker or topic is not there
     lake = Lake(cfg.lake.root, dict(cfg.lake.storage_options))
     lake.ensure_all()
     plan = plan_topic(lake)

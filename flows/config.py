@@ -20,7 +20,7 @@ TOML layout (every key optional)::
     workers = 1
     overwrite = false
 
-    [scoring]                     # in-flow scoring (flows.scoring); keys of connectors.scoring.ScoringConfig
+    [scoring]                     # in-flow scoring (flows.steps.inference_scores); keys of connectors.scoring.ScoringConfig
     backend = "local"             # local | mlflow-http | azureml | off
     model_id = "ES_MODEL"
     batch_ms = 100                # micro-batch width in event time; 0 scores each episode at once
@@ -40,7 +40,7 @@ EVENTHUBS_CONNECTION_STRING; ``?transport=amqp`` reads over AMQP, for the Basic 
 emulator, ``connectors.eventhubs_amqp``), SPYMASTER_KAFKA_STOP_AT_END=1 for bounded mode (stop at the end
 offsets current at start) instead of tailing; TOML: ``[source] inputs = "kafka://…"`` and
 ``stop_at_end = true``. A tailed topic moves quiet contracts forward on the wall clock
-(``connectors.kafka.ticks``): SPYMASTER_TICK_S (seconds between ticks, default 1; 0 turns them
+(``connectors.topic.ticks``): SPYMASTER_TICK_S (seconds between ticks, default 1; 0 turns them
 off), SPYMASTER_IDLE_TIMEOUT_S (wall seconds without a message after which a partition's event
 time follows the wall clock, default 3), SPYMASTER_LATENESS_S (how far a producer may send records
 out of ``ts_recv`` order across instruments, default 1); TOML: ``[source] tick_s``,
@@ -68,7 +68,7 @@ from typing import Any
 
 from connectors.delta.tables import ALL_TABLES
 from connectors.kafka.outputs import OutputConfig
-from connectors.kafka.ticks import TickConfig
+from connectors.topic.ticks import TickConfig
 from connectors.scoring.config import ScoringConfig
 from operators.approach import ApproachParams
 from operators.calendar import SessionWindows
@@ -228,7 +228,7 @@ class AnalyticsConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InferenceConfig:
-    """How the flow feeds the scorer (``[scoring]`` batch_ms and neighbours; see ``flows.scoring``)."""
+    """How the flow feeds the scorer (``[scoring]`` batch_ms and neighbours; see ``flows.steps.inference_scores``)."""
 
     batch_ms: int = 100
     """Micro-batch width in event time; 0 scores each episode at once."""

@@ -42,21 +42,18 @@ from connectors.delta.tables import (
     SILVER_WALL_SURFACE_1S,
     TableSpec,
 )
-from flows.book_logic import BookLogicState, BookSecondsLogic
-from flows.analytics import (
-    PriorSession,
-    PriorSessionLogic,
-    SessionBars,
-    SessionOpened,
-    SessionSeries,
-    SessionSeriesLogic,
-)
-from flows.episodes import SeriesPiece, SessionEpisodesLogic
+from flows.steps.book_1s import BookLogicState, BookSecondsLogic
+from flows.items import PriorSession, SessionBars, SessionOpened, SessionSeries
+from flows.steps.prior_sessions import PriorSessionLogic
+from flows.steps.session_series import SessionSeriesLogic
+from flows.items import SeriesPiece
+from flows.steps.session_episodes import SessionEpisodesLogic
 from flows.config import AnalyticsConfig, AppConfig
 from flows.items import BookRows, Checked, CheckedChunk
 from flows.plan import ReplayPlan
-from flows.steps import AnalyticsWrites, BronzeWrites, SilverWrites, SurfaceWrites, book_slices, check
-from flows.surfaces import SurfaceLogic
+from flows.writes import AnalyticsWrites, BronzeWrites, SilverWrites, SurfaceWrites
+from flows.route import book_slices, check
+from flows.steps.radar_1s import SurfaceLogic
 from operators.calendar import SessionWindows
 from operators.chunks import RecordChunk, SourceEnd
 
@@ -139,7 +136,7 @@ def build_flow(cfg: AppConfig, source: Source, plan: ReplayPlan, sinks: Sinks, *
 
 
 def _radar(plan: ReplayPlan, sinks: Sinks, seconds: Stream[BookRows]) -> None:
-    """Wall and vacuum surfaces and physics bands per second (see ``flows.surfaces``)."""
+    """Wall and vacuum surfaces and physics bands per second (see ``flows.steps.radar_1s``)."""
     keyed = op.key_on("book_rows_for_radar", seconds, _book_rows_key)
     radar = op.map("radar_rows", op.stateful("radar_1s", keyed, partial(_new_radar, plan.calibrations)), _value)
     writes = SurfaceWrites(plan)
@@ -156,7 +153,7 @@ def _new_radar(calibrations: dict, resume: object) -> SurfaceLogic:
 
 
 def _level_analytics(cfg: AppConfig, plan: ReplayPlan, sinks: Sinks, seconds: Stream[BookRows]) -> None:
-    """Sessions → (prior session) → levels, approach episodes and labels (see ``flows.analytics``)."""
+    """Sessions → (prior session) → levels, approach episodes and labels (see ``flows.steps.session_series``)."""
     keyed = op.key_on("book_rows_by_key", seconds, _book_rows_key)
     collected = op.map("session_series_values",
                        op.stateful("session_series", keyed, partial(_new_series, cfg.analytics.windows)), _value)
@@ -187,7 +184,7 @@ def _level_analytics(cfg: AppConfig, plan: ReplayPlan, sinks: Sinks, seconds: St
               sinks[GOLD_TRAINING_VIEW])
     op.output(_step(SILVER_BAR_5S), op.flat_map("bar_5s_rows", bars, writes.bars), sinks[SILVER_BAR_5S])
     if cfg.scoring.backend != "off":
-        from flows.scoring import score_episodes
+        from flows.steps.inference_scores import score_episodes
 
         op.output(_step(GOLD_INFERENCE_SCORES), score_episodes(found, plan, cfg.scoring, cfg.inference),
                   sinks[GOLD_INFERENCE_SCORES])

@@ -1,12 +1,18 @@
-"""Items that travel between the flow's steps (after the source)."""
+"""Items that travel between the flow's steps (after the source).
+
+Every type one step emits and another reads lives here, so steps import each other's items, never
+each other.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 
 from operators.chunks import InstrumentInfo, RecordChunk, SourceEnd, SourceFault, SourceTick
+from operators.levels import Level, SessionSummary
 from operators.normalize import DeadLetter, ValidChunk
 
 
@@ -54,3 +60,113 @@ Checked = CheckedChunk | RecordChunk | SourceFault | SourceEnd | SourceTick
 def book_key(instrument_id: int, session_day: int) -> str:
     """The state key of a (contract, session) book: ``instrument_id:days-since-epoch``."""
     return f"{instrument_id}:{session_day}"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOpened:
+    """A session's first data arrived: its prior session can be looked for now."""
+
+    key: str
+    info: InstrumentInfo
+    session_day: int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSeries:
+    """A closed session's summary (what later sessions need of it)."""
+
+    key: str
+    source_id: str
+    info: InstrumentInfo
+    session_day: int
+    summary: SessionSummary
+
+
+@dataclass(frozen=True, slots=True)
+class SessionBars:
+    """Bars closed by one batch of seconds, with running context (session VWAP, moving averages)."""
+
+    key: str
+    source_id: str
+    info: InstrumentInfo
+    session_day: int
+    bars: np.ndarray
+    context: np.ndarray  # f8[n, 4]: session_vwap, ma_60s, ma_300s, ma_900s
+    final: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PriorSession:
+    """The summary of the session before ``key``'s session, or None when there is none."""
+
+    key: str
+    prior: SessionSummary | None
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPiece:
+    """One batch of a session's seconds (mid, trade range) and the bars they closed."""
+
+    key: str
+    source_id: str
+    info: InstrumentInfo
+    session_day: int
+    ts: np.ndarray
+    mid: np.ndarray
+    trade_high: np.ndarray
+    trade_low: np.ndarray
+    bars: np.ndarray
+    final: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Episode:
+    """One episode with everything the Gold tables need (vector and label filled in as known)."""
+
+    index: int
+    episode_id: str
+    level_type: str
+    level_known_ts: int
+    bucket: int
+    row: np.ndarray  # one operators.approach EPISODE_DTYPE row
+    vector: np.ndarray | None = None
+    label: np.ndarray | None = None  # one LABEL_DTYPE row
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeUpdate:
+    """What one step of a session produced; ``final`` carries the levels and closes the session."""
+
+    key: str
+    source_id: str
+    info: InstrumentInfo
+    session_day: int
+    started: tuple[Episode, ...] = ()  # episodes whose vector is now known
+    resolved: tuple[Episode, ...] = ()  # episodes whose label is now known
+    complete: tuple[Episode, ...] = ()  # episodes with both (for the training view)
+    positions: tuple[int, int, int] = (0, 0, 0)  # first position of started, resolved, complete
+    final: bool = False
+    levels: tuple[Level, ...] = ()
+    missing: tuple[str, ...] = ()
+    prior_date: date | None = None
+    through_ns: int = 0
+    """Every episode of this session starting before this instant has been in ``started`` of this
+    update or an earlier one (``FOREVER`` once the session is final)."""
+
+
+SERIES_STEP_NS = 1_000_000_000
+"""The episode series is the 1-second book: consecutive rows are at least this far apart."""
+BAR_NS = 5 * SERIES_STEP_NS
+"""The close grid of the 5-second bars (``session_series``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SurfaceRows:
+    key: str
+    source_id: str
+    info: InstrumentInfo
+    session_day: int
+    wall: np.ndarray
+    vacuum: np.ndarray
+    bands: np.ndarray
+    final: bool

@@ -1,4 +1,4 @@
-"""The scorers and retrieval memories of this process, made on first use (``flows.scoring``).
+"""The scorers and retrieval memories of this process, made on first use (``flows.steps.inference_scores``).
 
 Bytewax workers of one process are threads: they share one scorer per (registry, configuration)
 — the local model is loaded once — and one memory per (registry, model, version). Nothing here

@@ -1,4 +1,4 @@
-"""Arrow rows of ``gold.inference_scores``: one per scored episode (see ``flows.scoring``)."""
+"""Arrow rows of ``gold.inference_scores``: one per scored episode (see ``flows.steps.inference_scores``)."""
 
 from __future__ import annotations
 

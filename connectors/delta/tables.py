@@ -371,7 +371,7 @@ GOLD_INFERENCE_SCORES: Final = TableSpec(
     ("session_date",),
     high_cardinality=("episode_id", "feature_hash"),
 )
-"""One score per episode as it opens (``flows.scoring``): class probabilities of ``model_id`` at
+"""One score per episode as it opens (``flows.steps.inference_scores``): class probabilities of ``model_id`` at
 ``model_version`` (null unless ``status`` is ok), the outcome shares of its ``nn_count`` most
 similar historical episodes in that version's retrieval memory (plain and inverse-distance
 weighted; null when there are none), and ``batch_close_ts``, the end of the event-time

@@ -16,7 +16,7 @@ from operators.errors import ConfigError, SourceError
 if TYPE_CHECKING:
     from azure.eventhub import EventHubConsumerClient
 
-    from connectors.kafka.source import TopicInput
+    from connectors.topic.input import TopicInput
 
 CONSUMER_GROUP = "$Default"
 """The Basic tier has only the default consumer group; the source reads without checkpoints."""
@@ -28,7 +28,7 @@ CHECK_TIMEOUT_S = 3.0
 def amqp_input(netloc: str, hub: str, connection_string: str, *, stop_at_end: bool = False) -> TopicInput:
     """``eventhubs://NAMESPACE/HUB?transport=amqp`` + the connection string → a :class:`TopicInput`."""
     from connectors.kafka.eventhubs import parse_connection_string, topic_for
-    from connectors.kafka.source import TopicInput
+    from connectors.topic.input import TopicInput
 
     if not connection_string:
         raise ConfigError(f"eventhubs://{netloc}/{hub} needs EVENTHUBS_CONNECTION_STRING (a SAS connection "

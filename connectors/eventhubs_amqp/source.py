@@ -2,7 +2,7 @@
 
 Each Event Hubs partition is a Bytewax partition. Decoding, positions, session ends, dead
 letters and the recovery state are the Kafka source's own (``connectors.kafka.source``'s
-``_TopicPartition`` over an inner reader); only the reader differs:
+``TopicPartition`` over an inner reader); only the reader differs:
 
 - **Offset = sequence number.** An event's sequence number grows by one along its partition, so
   it plays the Kafka offset's part: ``source_id`` is ``eventhubs:<hub>/<partition>``, a record's
@@ -19,7 +19,7 @@ letters and the recovery state are the Kafka source's own (``connectors.kafka.so
   not the broker's ListOffsets answer), an AMQP receive carries no end-of-partition event, so
   the hub's answer is the only evidence there is; the partition's end log line says which
   sequence numbers were read and which end the hub gave (the manifest ``path`` names the former).
-- **Tailing mode** ticks like a Kafka partition (``connectors.kafka.ticks``): quiet contracts'
+- **Tailing mode** ticks like a Kafka partition (``connectors.topic.ticks``): quiet contracts'
   seconds and sessions close on the wall clock.
 - The SDK's receive call blocks and calls back, so a background thread per partition runs
   ``receive_batch`` and feeds a bounded queue; ``next_batch`` drains it without waiting (Bytewax
@@ -46,7 +46,9 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from typing_extensions import override
 
 from connectors.eventhubs_amqp.client import consumer_client, describe, end_sequence, partition_ids
-from connectors.kafka.source import Item, KafkaPartitionState, TopicInput, _TopicPartition
+from connectors.topic.positions import Item
+from connectors.topic.partition import KafkaPartitionState, TopicPartition
+from connectors.topic.input import TopicInput
 from operators.errors import ConfigError, SourceError
 
 log = logging.getLogger("spymaster.eventhubs")
@@ -185,7 +187,7 @@ class AmqpMboSource(FixedPartitionedSource[Item, KafkaPartitionState]):
         return [f"{p}-{self._src.topic}" for p in partition_ids(self._src)]
 
     @override
-    def build_part(self, step_id: str, for_part: str, resume_state: KafkaPartitionState | None) -> _TopicPartition:
+    def build_part(self, step_id: str, for_part: str, resume_state: KafkaPartitionState | None) -> TopicPartition:
         partition = for_part.split("-", 1)[0]
         if resume_state is None:
             end = None
@@ -197,4 +199,4 @@ class AmqpMboSource(FixedPartitionedSource[Item, KafkaPartitionState]):
                     client.close()
             resume_state = KafkaPartitionState(next_offset=None, end_offset=end)
         inner = _Receiver(self._src, partition, resume_state.next_offset, self._src.batch_messages)
-        return _TopicPartition(inner, self._src, int(partition), resume_state, prefix="eventhubs")
+        return TopicPartition(inner, self._src, int(partition), resume_state, prefix="eventhubs")

@@ -9,7 +9,8 @@ from connectors.eventhubs_amqp.producer import AmqpMessageSink
 from connectors.eventhubs_amqp.source import AmqpMboSource
 from connectors.databento_live import IngestCounts
 from connectors.kafka.eventhubs import parse_connection_string, producer_target
-from connectors.kafka.source import is_topic_input, kafka_source, parse_topic_url
+from connectors.topic.input import is_topic_input
+from connectors.topic.dispatch import topic_source, parse_topic_url
 from flows.config import load_config
 from operators.errors import ConfigError, SourceError
 from tests.services.eventhubs_amqp import StandIn, free_port
@@ -75,7 +76,7 @@ def _cfg(url: str, conn: str) -> object:
 
 def test_the_checked_source_lists_the_hub_partitions(eventhubs: StandIn) -> None:
     url = f"eventhubs://127.0.0.1:{eventhubs.port}/config?transport=amqp"
-    source = kafka_source(_cfg(url, eventhubs.connection_string()))
+    source = topic_source(_cfg(url, eventhubs.connection_string()))
     assert isinstance(source, AmqpMboSource) and source.list_parts() == ["0-config", "1-config"]
 
 
@@ -84,7 +85,7 @@ def test_wrong_key_is_one_sentence_not_a_hang(eventhubs: StandIn) -> None:
     wrong = eventhubs.connection_string(key="d3Jvbmcta2V5LXdyb25nLWtleQ==")
     with pytest.raises(ConfigError, match=r"^Event Hubs at 127\.0\.0\.1 refused the connection string's key "
                                           r"\(CBS token rejected: .*401.*\); copy the key again"):
-        kafka_source(_cfg(url, wrong))
+        topic_source(_cfg(url, wrong))
     sink = AmqpMessageSink(wrong, "config", IngestCounts())
     with pytest.raises(SourceError, match="refused the connection string's key"):
         sink.check()
@@ -93,7 +94,7 @@ def test_wrong_key_is_one_sentence_not_a_hang(eventhubs: StandIn) -> None:
 def test_missing_hub_is_one_sentence(eventhubs: StandIn) -> None:
     url = f"eventhubs://127.0.0.1:{eventhubs.port}/no_such_hub?transport=amqp"
     with pytest.raises(ConfigError, match=r"^the event hub no_such_hub does not exist in 127\.0\.0\.1; create it"):
-        kafka_source(_cfg(url, eventhubs.connection_string()))
+        topic_source(_cfg(url, eventhubs.connection_string()))
 
 
 def test_unreachable_namespace_is_one_sentence_in_seconds() -> None:
@@ -101,7 +102,7 @@ def test_unreachable_namespace_is_one_sentence_in_seconds() -> None:
     conn = f"Endpoint=sb://127.0.0.1:{port};SharedAccessKeyName=k;SharedAccessKey=c2VjcmV0;UseDevelopmentEmulator=true"
     with pytest.raises(ConfigError, match=r"^the Event Hubs namespace 127\.0\.0\.1 is not reachable over AMQP "
                                           r"\(.*\); check the endpoint and that the namespace exists$"):
-        kafka_source(_cfg(f"eventhubs://127.0.0.1:{port}/mbo_raw?transport=amqp", conn))
+        topic_source(_cfg(f"eventhubs://127.0.0.1:{port}/mbo_raw?transport=amqp", conn))
 
 
 def test_start_up_checks_retry_once_with_short_backoff_so_they_end_in_seconds() -> None:

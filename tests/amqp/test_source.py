@@ -14,7 +14,7 @@ from connectors.dbn.reader import DbnFileReader
 from connectors.eventhubs_amqp.client import amqp_input
 from connectors.eventhubs_amqp.source import AmqpMboSource
 from connectors.kafka.codec import encode_headers, encode_records
-from connectors.kafka.source import offset_of
+from connectors.topic.positions import offset_of
 from operators.chunks import RecordChunk, SourceEnd, SourceFault
 from tests.amqp.helpers import send_to_partition
 from tests.kafka.test_source import drain

@@ -3,7 +3,7 @@
 Every mutant is deterministic for a seed. The damage is applied where it happens in life: to the
 decoded record bytes (then compressed again, as a writer with a bug would), or to the compressed
 file itself (as a disk or a transfer would). ``header_intact`` says whether the DBN header still
-reads, which decides the law the lake must obey for it (``flows.accounting``).
+reads, which decides the law the lake must obey for it (``flows.jobs.accounting``).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import numpy as np
 from deltalake import DeltaTable
 
 from connectors.delta.tables import BRONZE_MBO_DLQ
-from flows.accounting import account_for_file
+from flows.jobs.accounting import account_for_file
 from tests.flows.dbn_edit import split_mbo_file, write_mbo_file
 from tests.flows.test_cli import spymaster
 

@@ -11,7 +11,7 @@ from deltalake import write_deltalake
 
 from connectors.delta.lake import Lake
 from connectors.delta.tables import SILVER_BOOK_1S
-from flows.bench_live import Percentiles, _cause_ns, _commit_times, _slope
+from flows.bench.live import Percentiles, _cause_ns, _commit_times, _slope
 
 
 def test_a_row_is_caused_by_the_first_message_reaching_its_time() -> None:
@@ -54,7 +54,7 @@ def test_a_teed_row_is_timed_from_its_cause_to_its_first_copy_on_the_topic(kafka
     (a resumed flow) counts once with its first copy, and score rows are told apart by episode."""
     from confluent_kafka import Producer
 
-    from flows.bench_live import _on_topic
+    from flows.bench.live import _on_topic
 
     kafka_broker.create_topic("teed_rows", 1)
     producer = Producer({"bootstrap.servers": kafka_broker.bootstrap})
@@ -82,7 +82,7 @@ def test_a_teed_row_is_timed_from_its_cause_to_its_first_copy_on_the_topic(kafka
 def test_a_day_cached_by_another_simulator_is_generated_anew(tmp_path: Path) -> None:
     """Keyed by size alone, a day made before a simulator change was measured ever after."""
     import replay
-    from flows.commands.bench import bench_day, source_fingerprint
+    from flows.cli.bench import bench_day, source_fingerprint
 
     current = source_fingerprint(Path(replay.__file__).parent)
     cache = tmp_path / "cache"

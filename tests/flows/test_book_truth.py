@@ -10,7 +10,7 @@ import pytest
 
 from connectors.dbn.files import read_mbo_file
 from connectors.delta.tables import SILVER_BOOK_1S
-from flows.mbp import top_levels
+from flows.jobs.mbp import top_levels
 from operators.records import BOOK_DEPTH
 
 

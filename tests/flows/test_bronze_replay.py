@@ -36,7 +36,7 @@ from connectors.delta.tables import (
 )
 from flows.app import PreparedRun, prepare
 from flows.config import DateRange, load_config
-from flows.integrity import check_lake
+from flows.jobs.integrity import check_lake
 from flows.runner import recovery_config, run_flow
 from operators.errors import ConfigError
 from operators.records import MBO_DTYPE

@@ -21,7 +21,7 @@ import pytest
 
 from connectors.delta.lake import Lake
 from connectors.delta.tables import ALL_TABLES, BRONZE_MBO
-from flows.integrity import check_lake
+from flows.jobs.integrity import check_lake
 from flows.runner import recovery_config
 from tests.conftest import lake_differences
 from tests.flows.conftest import fault_env, topic_env

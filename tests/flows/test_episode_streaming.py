@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 
 from connectors.dbn.files import read_mbo_file
-from flows.analytics import PriorSession, _trade_range
+from flows.items import PriorSession
+from flows.steps.session_series import _trade_range
 from flows.config import AnalyticsConfig
-from flows.episodes import BAR_NS, SeriesPiece, SessionEpisodesLogic
+from flows.items import BAR_NS, SeriesPiece
+from flows.steps.session_episodes import SessionEpisodesLogic
 from operators.bars import BarBuilder
 from operators.book import L3Book
 from operators.sessions import trade_date_days
@@ -78,7 +80,7 @@ def test_a_vector_is_out_in_the_update_of_its_start_on_the_bar_grid_or_off_it(sa
     start second, also when the start sits exactly on a 5-second bar close: that bar comes out
     with the start's own row, not a second later. ``through_ns`` never promises an episode that
     comes later."""
-    from flows.episodes import SERIES_STEP_NS
+    from flows.items import SERIES_STEP_NS
 
     rows, info, day = _session_rows(sample_dir)
     updates = _run(_pieces(rows, info, day, [1] * len(rows)))

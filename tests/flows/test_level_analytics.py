@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from connectors.delta.tables import GOLD_LABELS, SILVER_LEVEL_APPROACH, SILVER_SESSION_LEVELS
-from flows.integrity import reference_labels
+from flows.jobs.integrity import reference_labels
 
 
 @pytest.fixture(name="lake", scope="module")
@@ -54,7 +54,7 @@ def test_check_catches_a_wrong_or_missing_label(lake, tmp_path) -> None:
     import shutil
 
     from connectors.delta.lake import Lake
-    from flows.integrity import labels_consistent_with_prices
+    from flows.jobs.integrity import labels_consistent_with_prices
 
     assert labels_consistent_with_prices(lake).ok
     copy = Lake(str(shutil.copytree(lake.root, tmp_path / "lake")))

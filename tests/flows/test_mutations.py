@@ -1,7 +1,7 @@
 """Nothing lost, ever: a seeded corpus of damaged DBN files through the file path and the topic path.
 
 Each damaged file goes through the whole flow beside an intact file of another session, and the
-lake must obey the conservation law (``flows.accounting``): every byte of the damaged
+lake must obey the conservation law (``flows.jobs.accounting``): every byte of the damaged
 file's records is in a Bronze row or a dead letter, exactly once; a file whose header does not
 read is one ``bad_header`` dead letter holding its bytes; the intact file lands byte for byte.
 The flow always ends normally, the lake passes every integrity check, and a second run over the
@@ -21,11 +21,11 @@ import zstandard
 
 from connectors.delta.tables import ALL_TABLES, SILVER_BOOK_ANOMALIES
 from flows.app import prepare
-from flows.integrity import check_lake
+from flows.jobs.integrity import check_lake
 from flows.runner import run_flow
 from replay.publish import publish_files
 from tests.conftest import app_config
-from flows.accounting import Piece, account_for_file, message_problems, pieces_of
+from flows.jobs.accounting import Piece, account_for_file, message_problems, pieces_of
 from tests.flows.mutants import Mutant, write_mutants
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]

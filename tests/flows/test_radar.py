@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 import pytest
 
 from connectors.delta.tables import GOLD_PHYSICS_CALIBRATION, SILVER_PHYSICS_BANDS_1S, SILVER_WALL_SURFACE_1S
-from flows.calibration import calibrate_lake
+from flows.jobs.calibration import calibrate_lake
 from operators.surfaces import DEFAULT_CALIBRATION, RAW_NAMES
 
 

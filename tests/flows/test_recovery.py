@@ -14,7 +14,7 @@ import pytest
 
 from connectors.delta.lake import Lake
 from connectors.delta.tables import ALL_TABLES, BRONZE_MANIFEST, BRONZE_MBO, SILVER_SESSION_SUMMARY
-from flows.integrity import check_lake
+from flows.jobs.integrity import check_lake
 from flows.runner import recovery_config
 from tests.conftest import lake_differences
 

@@ -15,7 +15,7 @@ from connectors.delta.tables import (
     BRONZE_MBO_DLQ,
     SILVER_BOOK_1S,
 )
-from flows.integrity import check_lake
+from flows.jobs.integrity import check_lake
 from tests.conftest import table_content
 
 COMPARED = [s for s in ALL_TABLES if s is not BRONZE_MANIFEST]

@@ -1,4 +1,4 @@
-"""In-flow scoring (flows.scoring) with a real registered model in a real MLflow registry.
+"""In-flow scoring (flows.steps.inference_scores) with a real registered model in a real MLflow registry.
 
 A replay scores every episode of ``gold.setup_vectors`` exactly once, with the registered model's
 own probabilities and its retrieval memory's neighbours, identically at 1 and 2 workers; the
@@ -25,8 +25,14 @@ from connectors.delta.lake import Lake
 from connectors.delta.tables import GOLD_INFERENCE_SCORES, GOLD_SETUP_VECTORS
 from connectors.scoring.config import ScoringConfig
 from flows.config import InferenceConfig
-from flows.scoring import (InferenceScoresLogic, PendingScore, ScoredBatch, ScorerPool, SessionEpisodes,
-                           scored_batches)
+from flows.steps.inference_scores import (
+    InferenceScoresLogic,
+    PendingScore,
+    ScoredBatch,
+    ScorerPool,
+    SessionEpisodes,
+    scored_batches,
+)
 from operators.chunks import InstrumentInfo
 from operators.microbatch import window_end
 from operators.vectors.layout import LEVEL_TYPES, VECTOR_SIZE
@@ -209,7 +215,7 @@ def test_without_a_registry_rows_say_no_model_and_no_scorer_is_built(tmp_path: P
 
 
 def test_a_failed_http_score_is_still_a_row_with_a_truthful_status(registry: str) -> None:
-    from connectors.mlflow.serve import free_port
+    from flows.services.mlflow_serve import free_port
 
     cfg = ScoringConfig(backend="mlflow-http", url=f"http://127.0.0.1:{free_port()}", retries=1, backoff_s=0.0,
                         timeout_s=0.5)
@@ -235,7 +241,7 @@ def test_a_plain_replay_without_a_registry_never_imports_mlflow(sample_dir: Path
                           env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
-    assert "flows.scoring" in imported and not any(m == "mlflow" or m.startswith("mlflow.") for m in imported)
+    assert "flows.steps.inference_scores" in imported and not any(m == "mlflow" or m.startswith("mlflow.") for m in imported)
     scores = Lake(str(lake)).read(GOLD_INFERENCE_SCORES, ["status"])
     assert scores.num_rows > 0 and set(scores["status"].to_pylist()) == {"no_model"}
 
@@ -340,7 +346,7 @@ def test_a_killed_scoring_run_resumes_without_duplicate_or_missing_scores(regist
 
 
 def test_scoring_bench_measures_the_champion_and_its_memory(registry: str) -> None:
-    from flows.bench_scoring import measure_scoring
+    from flows.bench.scoring import measure_scoring
 
     result = measure_scoring(40, http=False, say=lambda _: None)
     assert result.model.startswith("ES_MODEL version 1 (champion in sqlite:///")

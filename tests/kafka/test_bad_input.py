@@ -13,7 +13,7 @@ from confluent_kafka import Producer
 from connectors.dbn.reader import DbnFileReader
 from connectors.delta.tables import BRONZE_MANIFEST, BRONZE_MBO, BRONZE_MBO_DLQ, SILVER_BOOK_1S
 from connectors.kafka.codec import encode_headers, encode_records, instrument_key, json_envelope
-from connectors.kafka.source import offset_of
+from connectors.topic.positions import offset_of
 
 
 def _records(sample_dir: Path, schema: str) -> np.ndarray:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from connectors.kafka.codec import PUBLISHED_HEADER, encode_headers
 from connectors.kafka.producer import KafkaSink
-from flows.bench_live import _BrokerFloor
+from flows.bench.live import _BrokerFloor
 from replay.publish import ensure_topic
 
 
@@ -39,7 +39,7 @@ def test_the_publishers_stamps_are_the_headers_on_the_topic(kafka_broker, topic:
     import numpy as np
 
     from connectors.kafka.codec import Records, decode_message, published_ns
-    from flows.bench_live import _consume, _Stamps
+    from flows.bench.live import _consume, _Stamps
     from replay.publish import load_files, schedule, send
 
     loaded = load_files(sorted(sample_dir.glob("*.dbn.zst"))[:3])
@@ -68,7 +68,7 @@ class _Flow:
 
 
 def test_a_max_speed_publisher_waits_while_it_is_too_far_ahead_of_the_flow() -> None:
-    from flows.bench_live import _Ahead
+    from flows.bench.live import _Ahead
 
     durable = iter([0, 0, 1_000, 30_000, 60_000])
     polls: list[int] = []

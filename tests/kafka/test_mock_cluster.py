@@ -7,7 +7,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from connectors.kafka.broker import MOCK_KEPT_BYTES, running_mock_cluster
+from flows.services.broker import MOCK_KEPT_BYTES, running_mock_cluster
 
 
 def test_the_mock_cluster_serves_another_process_and_stops_by_pid(tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from flows.analytics import PriorSession, PriorSessionLogic, SessionOpened, SessionSeries
+from flows.items import PriorSession, SessionOpened, SessionSeries
+from flows.steps.prior_sessions import PriorSessionLogic
 from operators.chunks import InstrumentInfo
 from operators.levels import SessionSummary
 from operators.sessions import date_to_day

@@ -11,7 +11,10 @@ from confluent_kafka import Producer
 
 from connectors.dbn.reader import DbnFileReader
 from connectors.kafka.codec import encode_headers, encode_records
-from connectors.kafka.source import KafkaMboSource, TopicInput, kafka_source, offset_of, parse_topic_url, position
+from connectors.kafka.source import KafkaMboSource
+from connectors.topic.input import TopicInput
+from connectors.topic.dispatch import topic_source, parse_topic_url
+from connectors.topic.positions import offset_of, position
 from flows.config import load_config
 from operators.chunks import RecordChunk, SourceEnd, SourceFault
 from operators.errors import ConfigError
@@ -176,13 +179,13 @@ def test_unreachable_broker_is_one_sentence() -> None:
     cfg = load_config({"SPYMASTER_INPUT": "kafka://127.0.0.1:9/mbo_raw"})
     with pytest.raises(ConfigError, match=r"^the Kafka broker 127\.0\.0\.1:9 for kafka://127\.0\.0\.1:9/mbo_raw "
                                           r"is not reachable .*; check the address and that the broker runs$"):
-        kafka_source(cfg)
+        topic_source(cfg)
 
 
 def test_missing_topic_is_one_sentence(kafka_broker) -> None:
     cfg = load_config({"SPYMASTER_INPUT": f"kafka://{kafka_broker.bootstrap}/no_such_topic_here"})
     with pytest.raises(ConfigError, match="^the topic no_such_topic_here does not exist on"):
-        kafka_source(cfg)
+        topic_source(cfg)
 
 
 def test_a_partition_state_from_an_older_build_loads_with_the_new_fields_defaults() -> None:
@@ -190,7 +193,7 @@ def test_a_partition_state_from_an_older_build_loads_with_the_new_fields_default
     existed (its first 12 values) must still resume."""
     import pickle
 
-    from connectors.kafka.source import KafkaPartitionState
+    from connectors.topic.partition import KafkaPartitionState
 
     now = KafkaPartitionState(next_offset=3, end_offset=7, open_keys=("1:20395",), day=20395, ended=False)
     old = KafkaPartitionState.__new__(KafkaPartitionState)

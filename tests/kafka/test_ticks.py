@@ -24,13 +24,14 @@ from connectors.dbn.reader import DbnFileReader
 from connectors.delta.lake import Lake
 from connectors.delta.tables import SILVER_BOOK_1S
 from connectors.kafka.codec import batches, encode_headers, encode_records, instrument_key
-from connectors.kafka.source import KafkaMboSource, TopicInput
-from connectors.kafka.ticks import NS, PartitionClock, TickConfig
-from flows.book_logic import BookSecondsLogic
+from connectors.kafka.source import KafkaMboSource
+from connectors.topic.input import TopicInput
+from connectors.topic.ticks import NS, PartitionClock, TickConfig
+from flows.steps.book_1s import BookSecondsLogic
 from flows.graph import Sinks, build_flow
 from flows.items import BookRows, BookSlice, book_key
 from flows.plan import plan_topic
-from flows.steps import book_slices, check
+from flows.route import book_slices, check
 from operators.book import L3Book
 from operators.chunks import RecordChunk, SourceEnd, SourceTick
 from operators.errors import ConfigError

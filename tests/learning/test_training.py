@@ -43,7 +43,7 @@ MARGIN_LOG_LOSS = 0.05
 def fixture_trained(tmp_path_factory: pytest.TempPathFactory):
     """Ten simulated days replayed through the real flow, snapshotted by the CLI, trained once."""
     from flows.app import prepare
-    from flows.training import train_model
+    from flows.jobs.training import train_model
     from replay.synth import write_sample
 
     root = tmp_path_factory.mktemp("learning")
@@ -158,7 +158,7 @@ def test_scaler_and_memory_statistics_come_from_the_fit_rows_only(trained) -> No
 def test_summary_table_names_trials_metrics_and_version(trained) -> None:
     from rich.console import Console
 
-    from flows.commands.train import print_report
+    from flows.cli.train import print_report
 
     report, _ = trained
     out = io.StringIO()

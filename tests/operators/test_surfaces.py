@@ -463,7 +463,7 @@ def test_the_radar_step_resumed_and_snapshotted_before_its_next_second_keeps_its
     import pickle
 
     from flows.items import BookRows
-    from flows.surfaces import SurfaceLogic
+    from flows.steps.radar_1s import SurfaceLogic
     from operators.chunks import InstrumentInfo
 
     rows = book_rows([([(0, 5), (-1, 3)], [(1, 4), (2, 2)]), ([(0, 6)], [(1, 4)]), ([(-1, 2)], [(1, 1)])])

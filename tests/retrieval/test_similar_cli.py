@@ -7,7 +7,7 @@ import pytest
 
 from connectors.delta.lake import Lake
 from flows.cli import main
-from flows.similar import find_similar
+from flows.jobs.similar import find_similar
 from operators.learning.classes import CLASSES
 from tests.retrieval.lake_rows import Rows, split_by_session, training_rows
 from tests.retrieval.registry import Registry, register_memory

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from flows.retrieval_bench import retrieval_qps
+from flows.bench.retrieval import retrieval_qps
 from operators.retrieval import build_memory, fit_scaling
 from operators.vectors import VECTOR_SIZE
 

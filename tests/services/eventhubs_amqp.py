@@ -55,7 +55,7 @@ from proton import UNDESCRIBED, Array, Data, Delivery, Described, Message, symbo
 from proton.handlers import MessagingHandler
 from proton.reactor import Container
 
-from connectors.local_process import free_port, listening_process
+from flows.services.local_process import free_port, listening_process
 
 BASIC_TIER_MAX_BYTES = 262_144
 """Event Hubs Basic tier: 256 KB per event (and per batch); Standard and up: 1 MB."""

@@ -9,22 +9,9 @@ import numpy as np
 from bytewax.operators import StatefulLogic
 from typing_extensions import override
 
-from flows.items import BookRows
-from operators.chunks import InstrumentInfo
+from flows.items import BookRows, SurfaceRows
 from operators.sessions import day_to_date
 from operators.surfaces import BandCalibration, SurfaceBuilder, SurfaceState, latest_calibration
-
-
-@dataclass(frozen=True, slots=True)
-class SurfaceRows:
-    key: str
-    source_id: str
-    info: InstrumentInfo
-    session_day: int
-    wall: np.ndarray
-    vacuum: np.ndarray
-    bands: np.ndarray
-    final: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from connectors.delta.lake import Lake
     from connectors.delta.snapshots import datasets_dir, latest_snapshot_id
-    from flows.training import train_model
+    from flows.jobs.training import train_model
 
     cfg = load_config()
     lake = Lake(args.lake or cfg.lake.root, dict(cfg.lake.storage_options))

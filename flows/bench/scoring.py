@@ -25,7 +25,7 @@ import numpy as np
 
 from connectors.scoring.base import ScoreRequest
 from connectors.scoring.config import ScoringConfig
-from flows.latency import Percentiles
+from flows.bench.latency import Percentiles
 
 LOCAL_P99_TARGET_MS = 5.0
 HTTP_P99_TARGET_MS = 50.0
@@ -148,7 +148,7 @@ def _per_episode(cfg: ScoringConfig, vectors: np.ndarray, warmup: int = 20) -> L
 
 def measure_scoring(episodes: int, model_id: str = "ES_MODEL", *, http: bool = True, say=print) -> ScoringBenchResult:
     from connectors.models.memory_store import load_memory_for
-    from flows.retrieval_bench import retrieval_qps
+    from flows.bench.retrieval import retrieval_qps
 
     rows = synthetic_rows(11, episodes)
     with registry_for_bench(model_id, say) as (uri, version, described):
@@ -163,7 +163,7 @@ def measure_scoring(episodes: int, model_id: str = "ES_MODEL", *, http: bool = T
 
 
 def _http(uri: str, model_id: str, version: str, vectors: np.ndarray, say) -> tuple[Latency | None, str]:
-    from connectors.mlflow.serve import ModelServer
+    from flows.services.mlflow_serve import ModelServer
     from operators.errors import SpymasterError
 
     log = Path(tempfile.mkdtemp(prefix="spymaster-bench-serve-")) / "mlflow-serve.log"

@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from connectors.delta.lake import Lake
-    from flows.integrity import check_lake
+    from flows.jobs.integrity import check_lake
 
     cfg = load_config()
     lake = Lake(args.lake or cfg.lake.root, dict(cfg.lake.storage_options))
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _account(lake: object, specs: list[Path], console: Console) -> int:
     from connectors.dbn.source import resolve_inputs
-    from flows.accounting import account_for_file
+    from flows.jobs.accounting import account_for_file
     from operators.errors import SourceError
 
     try:

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     import pyarrow.parquet as pq
 
     from connectors.dbn.files import read_mbo_file
-    from flows.mbp import top_levels_table
+    from flows.jobs.mbp import top_levels_table
 
     console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
     records, instruments, fault = read_mbo_file(args.file)

@@ -1,4 +1,4 @@
-"""librdkafka's mock cluster as a broker process: ``python -m connectors.kafka.mock_cluster``.
+"""librdkafka's mock cluster as a broker process: ``python -m flows.services.mock_cluster``.
 
 A client configured with ``test.mock.num.brokers`` starts a Kafka-protocol cluster inside
 librdkafka, listening on a random 127.0.0.1 port, for as long as that client lives. This

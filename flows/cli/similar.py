@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from connectors.delta.lake import Lake
-    from flows.similar import find_similar
+    from flows.jobs.similar import find_similar
 
     if args.k < 1:
         from operators.errors import ConfigError

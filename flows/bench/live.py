@@ -1,6 +1,6 @@
 """``spymaster bench --live``: the live path measured end to end on a local broker.
 
-A local broker starts on loopback (``connectors.kafka.broker``). One simulated day is published
+A local broker starts on loopback (``flows.services.broker``). One simulated day is published
 with the live-market simulator (``replay.publish``) while the flow consumes the topic in tailing
 mode, in its own process, with recovery on (as a live deployment runs it), an epoch of
 ``epoch_ms`` and the ``inference_scores`` output topic on. Two phases, each on a fresh broker,
@@ -62,10 +62,10 @@ import numpy as np
 from connectors.delta.lake import Lake, rows_in
 from connectors.delta.tables import BRONZE_MBO, GOLD_INFERENCE_SCORES, SILVER_BOOK_1S, TableSpec
 from flows.config import RECOVERY_EPOCH_S
-from flows.latency import Percentiles
+from flows.bench.latency import Percentiles
 
 if TYPE_CHECKING:
-    from connectors.kafka.broker import Broker
+    from flows.services.broker import Broker
     from replay.publish import Message
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -160,7 +160,7 @@ class _FlowProcess:
                # closed it, and each Silver row's latency is measured from that message
                "SPYMASTER_TICK_S": "0"}
         self.log = scratch / f"{lake.name}.log"
-        cmd = [sys.executable, "-m", "flows.bench_live", str(scratch / f"{lake.name}-recovery"), str(epoch_ms)]
+        cmd = [sys.executable, "-m", "flows.bench.live", str(scratch / f"{lake.name}-recovery"), str(epoch_ms)]
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,  # noqa: S603
                                          start_new_session=True)
@@ -324,7 +324,7 @@ class _BrokerFloor:
 
     def __init__(self, bootstrap: str, topic: str, fetch_wait_ms: int | None, scratch: Path) -> None:
         self._out = scratch / f"floor-{topic}.npy"
-        cmd = [sys.executable, "-m", "flows.bench_live", "floor", bootstrap, topic,
+        cmd = [sys.executable, "-m", "flows.bench.live", "floor", bootstrap, topic,
                "" if fetch_wait_ms is None else str(fetch_wait_ms), str(self._out)]
         self._proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)  # noqa: S603
         ready = self._proc.stdout.readline() if self._proc.stdout else ""
@@ -522,9 +522,9 @@ def measure_live(day_files: list[Path], *, speed: float = 10.0, window_minutes: 
     """The paced phase on ``broker`` (its fetch wait: ``fetch_wait_ms``, else ``MOCK_FETCH_WAIT_MS`` on
     the mock and librdkafka's default on tansu), the max-speed phase on tansu (``fetch_wait_ms``):
     at max speed the backlog outgrows what the mock keeps."""
-    from connectors.kafka.broker import running_broker, running_mock_cluster
+    from flows.services.broker import running_broker, running_mock_cluster
 
-    from flows.bench_scoring import registry_for_bench
+    from flows.bench.scoring import registry_for_bench
 
     if broker not in BROKERS:
         msg = f"unknown broker {broker!r}; choose one of {', '.join(BROKERS)}"

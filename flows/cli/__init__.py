@@ -11,7 +11,7 @@ from operators.errors import SpymasterError
 
 
 def _parser() -> argparse.ArgumentParser:
-    from flows.commands import bench, book, calibrate, check, ingest, publish, replay, similar, snapshot, synth, train
+    from flows.cli import bench, book, calibrate, check, ingest, publish, replay, similar, snapshot, synth, train
 
     parser = argparse.ArgumentParser(
         prog="spymaster",
@@ -41,6 +41,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

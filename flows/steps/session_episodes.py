@@ -29,6 +29,7 @@ from bytewax.operators import StatefulLogic
 from typing_extensions import override
 
 from flows.config import AnalyticsConfig
+from flows.items import BAR_NS, SERIES_STEP_NS, Episode, EpisodeUpdate, PriorSession, SeriesPiece, book_key
 from operators.approach import ApproachDetector, ApproachParams, episode_id
 from operators.calendar import SessionClock, session_clock
 from operators.chunks import InstrumentInfo
@@ -38,61 +39,6 @@ from operators.sessions import day_to_date
 from operators.vectors import VECTOR_BAR_DTYPE, setup_vectors, vector_bars, vector_history
 
 
-@dataclass(frozen=True, slots=True)
-class SeriesPiece:
-    """One batch of a session's seconds (mid, trade range) and the bars they closed."""
-
-    key: str
-    source_id: str
-    info: InstrumentInfo
-    session_day: int
-    ts: np.ndarray
-    mid: np.ndarray
-    trade_high: np.ndarray
-    trade_low: np.ndarray
-    bars: np.ndarray
-    final: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Episode:
-    """One episode with everything the Gold tables need (vector and label filled in as known)."""
-
-    index: int
-    episode_id: str
-    level_type: str
-    level_known_ts: int
-    bucket: int
-    row: np.ndarray  # one operators.approach EPISODE_DTYPE row
-    vector: np.ndarray | None = None
-    label: np.ndarray | None = None  # one LABEL_DTYPE row
-
-
-@dataclass(frozen=True, slots=True)
-class EpisodeUpdate:
-    """What one step of a session produced; ``final`` carries the levels and closes the session."""
-
-    key: str
-    source_id: str
-    info: InstrumentInfo
-    session_day: int
-    started: tuple[Episode, ...] = ()  # episodes whose vector is now known
-    resolved: tuple[Episode, ...] = ()  # episodes whose label is now known
-    complete: tuple[Episode, ...] = ()  # episodes with both (for the training view)
-    positions: tuple[int, int, int] = (0, 0, 0)  # first position of started, resolved, complete
-    final: bool = False
-    levels: tuple[Level, ...] = ()
-    missing: tuple[str, ...] = ()
-    prior_date: date | None = None
-    through_ns: int = 0
-    """Every episode of this session starting before this instant has been in ``started`` of this
-    update or an earlier one (``FOREVER`` once the session is final)."""
-
-
-SERIES_STEP_NS = 1_000_000_000
-"""The episode series is the 1-second book: consecutive rows are at least this far apart."""
-BAR_NS = 5 * SERIES_STEP_NS
-"""The close grid of the 5-second bars (``flows.analytics``)."""
 FOREVER = 2**63 - 1
 
 
@@ -142,8 +88,6 @@ class SessionEpisodesLogic(StatefulLogic[object, EpisodeUpdate, object]):
 
     @override
     def on_item(self, value: object) -> tuple[list[EpisodeUpdate], bool]:
-        from flows.analytics import PriorSession
-
         out: list[EpisodeUpdate] = []
         if isinstance(value, PriorSession):
             if self._prior_known:
@@ -329,8 +273,6 @@ class SessionEpisodesLogic(StatefulLogic[object, EpisodeUpdate, object]):
 
     @staticmethod
     def _key(s: _Session) -> str:
-        from flows.items import book_key
-
         return book_key(s.info.instrument_id, s.day)
 
 

@@ -64,7 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="episodes scored in-process with --scoring (default 2000; at most 500 go to the HTTP server)")
     p.add_argument("--live", action="store_true",
                    help="instead: the live path on a local broker (publish at real time x --speed, then at max "
-                        "speed; records/s, consumer lag, latency publish -> Silver row and -> score); see flows.bench_live")
+                        "speed; records/s, consumer lag, latency publish -> Silver row and -> score); see flows.bench.live")
     p.add_argument("--speed", type=float, default=10.0, help="--live: real time x SPEED for the paced phase (default 10)")
     p.add_argument("--window-minutes", type=float, default=20.0,
                    help="--live: minutes of RTH published at --speed after a max-speed warm-up (default 20)")
@@ -252,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
     if args.scoring:
         return _run_scoring(args)
     if args.live:
-        from flows.bench_live import measure_live, print_live
+        from flows.bench.live import measure_live, print_live
 
         day = sorted(bench_day(args.cache, args.records).parent.glob("*.dbn.zst"))
         print_live(measure_live(day, speed=args.speed, window_minutes=args.window_minutes, epoch_ms=args.epoch_ms,
@@ -284,7 +284,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_scoring(args: argparse.Namespace) -> int:
-    from flows.bench_scoring import measure_scoring, print_scoring
+    from flows.bench.scoring import measure_scoring, print_scoring
 
     console = Console(width=None if sys.stdout.isatty() else 140, stderr=args.json)
     result = measure_scoring(args.episodes, say=lambda m: console.print(m) if not args.json else None)

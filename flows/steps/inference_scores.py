@@ -54,7 +54,7 @@ from connectors.delta.sink import TableWrite
 from connectors.scoring.base import ScoreRequest, ScoreResult
 from connectors.scoring.config import ScoringConfig
 from flows.config import InferenceConfig
-from flows.episodes import EpisodeUpdate
+from flows.items import EpisodeUpdate
 from flows.plan import ReplayPlan, book_end_mark
 from flows.scorer_pool import POOL, ScorerPool
 from operators.chunks import InstrumentInfo

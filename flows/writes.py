@@ -1,7 +1,7 @@
-"""The pure-ish steps of the graph: each turns one item into items for the next step.
+"""What each table gets: items of the graph turned into keyed Delta writes (``TableWrite``).
 
-Nothing here does I/O; sinks and sources live in ``connectors``. Functions are module level
-(not lambdas) so that the flow can be pickled for multi-process runs.
+Nothing here does I/O; the sinks live in ``connectors.delta``. Methods are plain (not lambdas) so
+that the flow can be pickled for multi-process runs.
 """
 
 from __future__ import annotations
@@ -37,54 +37,20 @@ from connectors.delta.tables import (
     BRONZE_MBO_DLQ,
     TableSpec,
 )
-from flows.analytics import SessionBars, SessionSeries
-from flows.episodes import Episode, EpisodeUpdate
-from flows.surfaces import SurfaceRows
+from flows.items import SessionBars, SessionSeries
+from flows.items import Episode, EpisodeUpdate
+from flows.items import SurfaceRows
 from flows.config import AnalyticsConfig
-from flows.items import BookRows, BookSlice, Checked, CheckedChunk, book_key
+from flows.items import BookRows, Checked, CheckedChunk, book_key
 from flows.plan import TABLE_OF_SCHEMA, ReplayPlan, book_end_mark, end_mark
-from operators.chunks import RecordChunk, SourceEnd, SourceFault, SourceTick
+from operators.chunks import RecordChunk, SourceEnd, SourceFault
 from operators.features.registry import REGISTRY_VERSION
 from operators.vectors import LOOKBACK_SPEC, feature_hash, model_id_for
-from operators.grouping import group_rows, take_records
-from operators.normalize import DeadLetter, fault_letter, split_valid
-from operators.sessions import day_to_date, trade_date_days
+from operators.grouping import group_rows
+from operators.normalize import DeadLetter, fault_letter
+from operators.sessions import day_to_date
 
 Keyed = tuple[str, TableWrite]
-
-
-def check(item: RecordChunk | SourceFault | SourceEnd | SourceTick) -> Checked:
-    """Validate MBO chunks and date their records; pass every other item through."""
-    if not isinstance(item, RecordChunk) or item.schema != "mbo":
-        return item
-    valid, letters = split_valid(item)
-    days = trade_date_days(valid.records["ts_recv"]) if valid is not None else np.zeros(0, np.int32)
-    return CheckedChunk(item, valid, days, tuple(letters))
-
-
-def book_slices(item: Checked) -> list[tuple[str, BookSlice | SourceEnd | SourceTick]]:
-    """Split a checked chunk by (contract, session); fan a file's end, or a live partition's
-    tick, out to the books it fed.
-
-    All come out of this one step so a book always sees its file's end (and a tick) after the
-    records that came before it.
-    """
-    if isinstance(item, SourceEnd | SourceTick):
-        return [(key, item) for key in item.book_keys]
-    if not isinstance(item, CheckedChunk) or item.valid is None:
-        return []
-    records, days = item.valid.records, item.session_days
-    if item.chunk.closed_before >= 0 and (days < item.chunk.closed_before).any():  # late: Bronze only
-        keep = np.flatnonzero(days >= item.chunk.closed_before)
-        records, days = take_records(records, keep), days[keep]
-    pair = (records["instrument_id"].astype(np.int64) << 32) | days.astype(np.int64)
-    groups = group_rows(pair)
-    out: list[tuple[str, BookSlice | SourceEnd | SourceTick]] = []
-    for value, index in groups:
-        iid, day = value >> 32, value & 0xFFFFFFFF
-        info = item.chunk.instruments[iid]
-        out.append((book_key(iid, day), BookSlice(item.chunk.source_id, take_records(records, index), info, day)))
-    return out
 
 
 BRONZE_LANES = 2

@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from connectors.delta.lake import Lake
-    from flows.calibration import calibrate_lake
+    from flows.jobs.calibration import calibrate_lake
 
     cfg = load_config()
     lake = Lake(args.lake or cfg.lake.root, dict(cfg.lake.storage_options))

@@ -1,1 +1,0 @@
-"""One module per ``spymaster`` subcommand; each has ``register(subparsers)``."""

@@ -1,0 +1,48 @@
+"""The stateless steps between the source and the books: validate, then split by book.
+
+Module-level functions (not lambdas), so that the flow can be pickled for multi-process runs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from flows.items import BookSlice, Checked, CheckedChunk, book_key
+from operators.chunks import RecordChunk, SourceEnd, SourceFault, SourceTick
+from operators.grouping import group_rows, take_records
+from operators.normalize import split_valid
+from operators.sessions import trade_date_days
+
+
+def check(item: RecordChunk | SourceFault | SourceEnd | SourceTick) -> Checked:
+    """Validate MBO chunks and date their records; pass every other item through."""
+    if not isinstance(item, RecordChunk) or item.schema != "mbo":
+        return item
+    valid, letters = split_valid(item)
+    days = trade_date_days(valid.records["ts_recv"]) if valid is not None else np.zeros(0, np.int32)
+    return CheckedChunk(item, valid, days, tuple(letters))
+
+
+def book_slices(item: Checked) -> list[tuple[str, BookSlice | SourceEnd | SourceTick]]:
+    """Split a checked chunk by (contract, session); fan a file's end, or a live partition's
+    tick, out to the books it fed.
+
+    All come out of this one step so a book always sees its file's end (and a tick) after the
+    records that came before it.
+    """
+    if isinstance(item, SourceEnd | SourceTick):
+        return [(key, item) for key in item.book_keys]
+    if not isinstance(item, CheckedChunk) or item.valid is None:
+        return []
+    records, days = item.valid.records, item.session_days
+    if item.chunk.closed_before >= 0 and (days < item.chunk.closed_before).any():  # late: Bronze only
+        keep = np.flatnonzero(days >= item.chunk.closed_before)
+        records, days = take_records(records, keep), days[keep]
+    pair = (records["instrument_id"].astype(np.int64) << 32) | days.astype(np.int64)
+    groups = group_rows(pair)
+    out: list[tuple[str, BookSlice | SourceEnd | SourceTick]] = []
+    for value, index in groups:
+        iid, day = value >> 32, value & 0xFFFFFFFF
+        info = item.chunk.instruments[iid]
+        out.append((book_key(iid, day), BookSlice(item.chunk.source_id, take_records(records, index), info, day)))
+    return out
