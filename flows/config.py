@@ -68,8 +68,8 @@ from typing import Any
 
 from connectors.delta.tables import ALL_TABLES
 from connectors.kafka.outputs import OutputConfig
-from connectors.topic.ticks import TickConfig
 from connectors.scoring.config import ScoringConfig
+from connectors.topic.ticks import TickConfig
 from operators.approach import ApproachParams
 from operators.calendar import SessionWindows
 from operators.errors import ConfigError

@@ -20,40 +20,47 @@ from bytewax.outputs import Sink
 from connectors.delta.lake import Lake
 from connectors.delta.sink import DeltaAppendSink, TableWrite
 from connectors.delta.tables import (
+    ALL_TABLES,
     BRONZE_DEFINITIONS,
     BRONZE_MANIFEST,
     BRONZE_MBO,
     BRONZE_MBO_DLQ,
     BRONZE_STATISTICS,
-    SILVER_BOOK_1S,
-    SILVER_BOOK_ANOMALIES,
-    SILVER_LEVEL_APPROACH,
-    SILVER_SESSION_LEVELS,
-    SILVER_SESSION_SUMMARY,
-    GOLD_LABELS,
-    ALL_TABLES,
     GOLD_FEATURE_SERIES,
     GOLD_INFERENCE_SCORES,
+    GOLD_LABELS,
     GOLD_SETUP_VECTORS,
     GOLD_TRAINING_VIEW,
     SILVER_BAR_5S,
+    SILVER_BOOK_1S,
+    SILVER_BOOK_ANOMALIES,
+    SILVER_LEVEL_APPROACH,
     SILVER_PHYSICS_BANDS_1S,
+    SILVER_SESSION_LEVELS,
+    SILVER_SESSION_SUMMARY,
     SILVER_VACUUM_SURFACE_1S,
     SILVER_WALL_SURFACE_1S,
     TableSpec,
 )
-from flows.steps.book_1s import BookLogicState, BookSecondsLogic
-from flows.items import PriorSession, SessionBars, SessionOpened, SessionSeries
-from flows.steps.prior_sessions import PriorSessionLogic
-from flows.steps.session_series import SessionSeriesLogic
-from flows.items import SeriesPiece
-from flows.steps.session_episodes import SessionEpisodesLogic
 from flows.config import AnalyticsConfig, AppConfig
-from flows.items import BookRows, Checked, CheckedChunk
+from flows.items import (
+    BookRows,
+    Checked,
+    CheckedChunk,
+    PriorSession,
+    SeriesPiece,
+    SessionBars,
+    SessionOpened,
+    SessionSeries,
+)
 from flows.plan import ReplayPlan
-from flows.writes import AnalyticsWrites, BronzeWrites, SilverWrites, SurfaceWrites
 from flows.route import book_slices, check
+from flows.steps.book_1s import BookLogicState, BookSecondsLogic
+from flows.steps.prior_sessions import PriorSessionLogic
 from flows.steps.radar_1s import SurfaceLogic
+from flows.steps.session_episodes import SessionEpisodesLogic
+from flows.steps.session_series import SessionSeriesLogic
+from flows.writes import AnalyticsWrites, BronzeWrites, SilverWrites, SurfaceWrites
 from operators.calendar import SessionWindows
 from operators.chunks import RecordChunk, SourceEnd
 

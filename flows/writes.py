@@ -12,14 +12,14 @@ import pyarrow as pa
 from connectors.delta.analytics_rows import (
     band_rows,
     bar_rows,
-    feature_series_rows,
-    training_rows,
-    vector_rows,
     episode_rows,
+    feature_series_rows,
     label_rows,
     level_rows,
     summary_rows,
+    training_rows,
     vacuum_rows,
+    vector_rows,
     wall_rows,
 )
 from connectors.delta.rows import (
@@ -37,18 +37,25 @@ from connectors.delta.tables import (
     BRONZE_MBO_DLQ,
     TableSpec,
 )
-from flows.items import SessionBars, SessionSeries
-from flows.items import Episode, EpisodeUpdate
-from flows.items import SurfaceRows
 from flows.config import AnalyticsConfig
-from flows.items import BookRows, Checked, CheckedChunk, book_key
+from flows.items import (
+    BookRows,
+    Checked,
+    CheckedChunk,
+    Episode,
+    EpisodeUpdate,
+    SessionBars,
+    SessionSeries,
+    SurfaceRows,
+    book_key,
+)
 from flows.plan import TABLE_OF_SCHEMA, ReplayPlan, book_end_mark, end_mark
 from operators.chunks import RecordChunk, SourceEnd, SourceFault
 from operators.features.registry import REGISTRY_VERSION
-from operators.vectors import LOOKBACK_SPEC, feature_hash, model_id_for
 from operators.grouping import group_rows
 from operators.normalize import DeadLetter, fault_letter
 from operators.sessions import day_to_date
+from operators.vectors import LOOKBACK_SPEC, feature_hash, model_id_for
 
 Keyed = tuple[str, TableWrite]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import databento_dbn as dbn
 
@@ -26,7 +26,7 @@ class Contract:
 
 
 def _ns(y: int, m: int, d: int, hh: int = 13, mm: int = 30) -> int:
-    return int(datetime(y, m, d, hh, mm, tzinfo=timezone.utc).timestamp()) * 1_000_000_000
+    return int(datetime(y, m, d, hh, mm, tzinfo=UTC).timestamp()) * 1_000_000_000
 
 
 CONTRACTS: tuple[Contract, ...] = (

@@ -20,7 +20,17 @@ import zstandard
 from operators.records import MBO_DTYPE, MBP10_DTYPE, RTYPE_MBO, RTYPE_MBP_10, UNDEF_PRICE
 from replay.contracts import PUBLISHER_ID, TICK_NANO, Contract
 from replay.engine import (
-    C_ACTION, C_DELTA, C_FLAGS, C_INSTR, C_OID, C_PRICE, C_SEQ, C_SIDE, C_SIZE, C_TS_EVENT, C_TS_RECV,
+    C_ACTION,
+    C_DELTA,
+    C_FLAGS,
+    C_INSTR,
+    C_OID,
+    C_PRICE,
+    C_SEQ,
+    C_SIDE,
+    C_SIZE,
+    C_TS_EVENT,
+    C_TS_RECV,
 )
 
 ZSTD_LEVEL = 3

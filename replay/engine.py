@@ -17,11 +17,24 @@ from numba import njit
 
 from replay import book as bk
 from replay import market as mk
-from replay.modulation import OBS_ASK_CT0, OBS_ASK_SZ0, OBS_BID_CT0, OBS_BID_SZ0
-from replay.modulation import OBS_DAY_OPEN, OBS_FAIR, OBS_FLOW, OBS_MID, OBS_SIG_ACTIVE, OBS_SIG_TARGET
-from replay.modulation import OBS_SIG_HAS_MAGNET, OBS_SIG_MAGNET, OBS_SPREAD, OBS_T_S
 from replay import signal as sgl
-from replay.modulation import modulate
+from replay.modulation import (
+    OBS_ASK_CT0,
+    OBS_ASK_SZ0,
+    OBS_BID_CT0,
+    OBS_BID_SZ0,
+    OBS_DAY_OPEN,
+    OBS_FAIR,
+    OBS_FLOW,
+    OBS_MID,
+    OBS_SIG_ACTIVE,
+    OBS_SIG_HAS_MAGNET,
+    OBS_SIG_MAGNET,
+    OBS_SIG_TARGET,
+    OBS_SPREAD,
+    OBS_T_S,
+    modulate,
+)
 from replay.rng import exponential, normal, randint, uniform
 
 C_INSTR, C_TS_EVENT, C_TS_RECV, C_DELTA, C_OID, C_PRICE, C_SIZE, C_FLAGS, C_ACTION, C_SIDE, C_SEQ = (

@@ -30,7 +30,6 @@ DBN_SUFFIXES = (".dbn", ".dbn.zst")
 
 from operators.errors import SourceError  # noqa: E402  (re-exported: an input cannot be used)
 
-
 Item = RecordChunk | SourceFault
 
 

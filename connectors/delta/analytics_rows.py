@@ -11,10 +11,10 @@ from connectors.delta.arrays import struct_columns
 from connectors.delta.tables import (
     GOLD_FEATURE_SERIES,
     GOLD_LABELS,
+    GOLD_PHYSICS_CALIBRATION,
     GOLD_SETUP_VECTORS,
     GOLD_TRAINING_VIEW,
     SILVER_BAR_5S,
-    GOLD_PHYSICS_CALIBRATION,
     SILVER_LEVEL_APPROACH,
     SILVER_PHYSICS_BANDS_1S,
     SILVER_SESSION_LEVELS,

@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 from databento.common.publishers import Publisher
 
+from connectors.delta.arrays import signed
 from connectors.delta.tables import (
     BRONZE_DEFINITIONS,
     BRONZE_MANIFEST,
@@ -22,12 +23,10 @@ from connectors.delta.tables import (
     SILVER_BOOK_ANOMALIES,
 )
 from operators.chunks import InstrumentInfo, RecordChunk, SourceEnd
-from operators.instruments import instrument_from_definition
-from connectors.delta.arrays import signed
 from operators.grouping import group_codes
+from operators.instruments import instrument_from_definition
 from operators.normalize import DeadLetter, ValidChunk, dedupe_keys
 from operators.sessions import day_to_date, trade_date_days
-
 
 
 @lru_cache(maxsize=256)

@@ -38,18 +38,18 @@ sink snapshot of a few kB took up to 45 ms, and the epoch end 60–350 ms.
 
 from __future__ import annotations
 
+import threading
 import time
 import zlib
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing_extensions import override
 
 import numpy as np
 import pyarrow as pa
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
-from deltalake import ColumnProperties, DeltaTable, CommitProperties, Transaction, WriterProperties, write_deltalake
+from deltalake import ColumnProperties, CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
+from typing_extensions import override
 
 from connectors.delta.lake import Lake
 from connectors.delta.tables import TableSpec

@@ -309,9 +309,8 @@ GOLD_PHYSICS_CALIBRATION: Final = TableSpec(
 bands of a later session are normalised with the latest calibration before it."""
 
 def _bar_schema() -> pa.Schema:
-    from operators.bars import BAR_DTYPE
-
     from connectors.delta.arrays import struct_fields
+    from operators.bars import BAR_DTYPE
 
     fields = [f for f in struct_fields(BAR_DTYPE) if f.name not in ("ts", "instrument_id")]
     context = [("session_vwap", pa.float64()), ("ma_60s", pa.float64()), ("ma_300s", pa.float64()),

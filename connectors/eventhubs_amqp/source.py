@@ -46,9 +46,9 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from typing_extensions import override
 
 from connectors.eventhubs_amqp.client import consumer_client, describe, end_sequence, partition_ids
-from connectors.topic.positions import Item
-from connectors.topic.partition import KafkaPartitionState, TopicPartition
 from connectors.topic.input import TopicInput
+from connectors.topic.partition import KafkaPartitionState, TopicPartition
+from connectors.topic.positions import Item
 from operators.errors import ConfigError, SourceError
 
 log = logging.getLogger("spymaster.eventhubs")

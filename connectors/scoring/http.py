@@ -31,8 +31,21 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from connectors.scoring.base import (HTTP_ERROR, MALFORMED, MODEL_ERROR, NO_MODEL, OK, TIMEOUT, UNREACHABLE,
-                                     CIRCUIT_OPEN, ScoreRequest, ScoreResult, failed, probability_row, vector_problem)
+from connectors.scoring.base import (
+    CIRCUIT_OPEN,
+    HTTP_ERROR,
+    MALFORMED,
+    MODEL_ERROR,
+    NO_MODEL,
+    OK,
+    TIMEOUT,
+    UNREACHABLE,
+    ScoreRequest,
+    ScoreResult,
+    failed,
+    probability_row,
+    vector_problem,
+)
 from connectors.scoring.config import ScoringConfig
 from connectors.scoring.resilience import Attempt, CircuitBreaker, Retrier
 from connectors.scoring.wire import Adapter, azureml_adapter, mlflow_http_adapter

@@ -35,8 +35,15 @@ from typing import Any
 
 import numpy as np
 
-from connectors.scoring.base import (MODEL_ERROR, NO_MODEL, OK, ScoreRequest, ScoreResult, probability_row,
-                                     vector_problem)
+from connectors.scoring.base import (
+    MODEL_ERROR,
+    NO_MODEL,
+    OK,
+    ScoreRequest,
+    ScoreResult,
+    probability_row,
+    vector_problem,
+)
 from connectors.scoring.config import ScoringConfig
 from operators.vectors import VECTOR_NAMES, VECTOR_SIZE
 

@@ -52,7 +52,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, time as dtime, timedelta
+from datetime import datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -61,8 +62,8 @@ import numpy as np
 
 from connectors.delta.lake import Lake, rows_in
 from connectors.delta.tables import BRONZE_MBO, GOLD_INFERENCE_SCORES, SILVER_BOOK_1S, TableSpec
-from flows.config import RECOVERY_EPOCH_S
 from flows.bench.latency import Percentiles
+from flows.config import RECOVERY_EPOCH_S
 
 if TYPE_CHECKING:
     from flows.services.broker import Broker
@@ -522,9 +523,8 @@ def measure_live(day_files: list[Path], *, speed: float = 10.0, window_minutes: 
     """The paced phase on ``broker`` (its fetch wait: ``fetch_wait_ms``, else ``MOCK_FETCH_WAIT_MS`` on
     the mock and librdkafka's default on tansu), the max-speed phase on tansu (``fetch_wait_ms``):
     at max speed the backlog outgrows what the mock keeps."""
-    from flows.services.broker import running_broker, running_mock_cluster
-
     from flows.bench.scoring import registry_for_bench
+    from flows.services.broker import running_broker, running_mock_cluster
 
     if broker not in BROKERS:
         msg = f"unknown broker {broker!r}; choose one of {', '.join(BROKERS)}"

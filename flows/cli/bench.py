@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import sys
 import json
 import resource
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
@@ -90,9 +90,8 @@ def bench_day(cache: Path, records: int) -> Path:
     the same 60-minute window had 1,063,591 records and 15 setups in one, 1,102,192 and 24 in the
     other.
     """
-    from replay.synth import write_sample
-
     import replay
+    from replay.synth import write_sample
 
     day = cache / f"day-{records}-{source_fingerprint(Path(replay.__file__).parent)}"
     found = sorted(day.glob("*.mbo.dbn.zst"))

@@ -8,7 +8,6 @@ import os
 import signal
 import threading
 
-
 log = logging.getLogger("spymaster.ingest")
 
 

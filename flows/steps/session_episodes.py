@@ -33,11 +33,10 @@ from flows.items import BAR_NS, SERIES_STEP_NS, Episode, EpisodeUpdate, PriorSes
 from operators.approach import ApproachDetector, ApproachParams, episode_id
 from operators.calendar import SessionClock, session_clock
 from operators.chunks import InstrumentInfo
-from operators.labels import LabelParams, Labeler, from_approach
+from operators.labels import Labeler, LabelParams, from_approach
 from operators.levels import Level, SessionExtremes, SessionSummary, levels_for, missing_levels
 from operators.sessions import day_to_date
 from operators.vectors import VECTOR_BAR_DTYPE, setup_vectors, vector_bars, vector_history
-
 
 FOREVER = 2**63 - 1
 

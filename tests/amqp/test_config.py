@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-
 import pytest
 
+from connectors.databento_live import IngestCounts
 from connectors.eventhubs_amqp.producer import AmqpMessageSink
 from connectors.eventhubs_amqp.source import AmqpMboSource
-from connectors.databento_live import IngestCounts
 from connectors.kafka.eventhubs import parse_connection_string, producer_target
+from connectors.topic.dispatch import parse_topic_url, topic_source
 from connectors.topic.input import is_topic_input
-from connectors.topic.dispatch import topic_source, parse_topic_url
 from flows.config import load_config
 from operators.errors import ConfigError, SourceError
 from tests.services.eventhubs_amqp import StandIn, free_port

@@ -6,9 +6,8 @@ its last snapshot, as Bytewax does on resume.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa

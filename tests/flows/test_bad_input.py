@@ -10,10 +10,10 @@ import pytest
 import zstandard
 
 from connectors.delta.tables import BRONZE_MANIFEST, BRONZE_MBO, BRONZE_MBO_DLQ, SILVER_BOOK_ANOMALIES
+from flows.jobs.accounting import account_for_file
 from flows.jobs.integrity import check_lake
 from operators.records import F_LAST, UNDEF_PRICE
 from operators.sessions import trade_date_of
-from flows.jobs.accounting import account_for_file
 from tests.flows.dbn_edit import split_mbo_file, write_mbo_file
 
 

@@ -25,10 +25,9 @@ from flows.cluster import (
 from flows.config import load_config
 from operators.errors import ConfigError
 from tests.conftest import app_config, table_content
-from tests.flows.test_crash_safety import assert_same_tables
 from tests.flows.conftest import fault_env, topic_env
+from tests.flows.test_crash_safety import assert_same_tables
 from tests.flows.test_recovery import ROOT
-
 
 SPINE = (BRONZE_MBO, BRONZE_MBO_DLQ, BRONZE_DEFINITIONS, SILVER_BOOK_1S)
 SPINE_DROP = ("ts_ingest",)

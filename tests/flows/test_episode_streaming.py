@@ -7,11 +7,10 @@ from pathlib import Path
 import numpy as np
 
 from connectors.dbn.files import read_mbo_file
-from flows.items import PriorSession
-from flows.steps.session_series import _trade_range
 from flows.config import AnalyticsConfig
-from flows.items import BAR_NS, SeriesPiece
+from flows.items import BAR_NS, PriorSession, SeriesPiece
 from flows.steps.session_episodes import SessionEpisodesLogic
+from flows.steps.session_series import _trade_range
 from operators.bars import BarBuilder
 from operators.book import L3Book
 from operators.sessions import trade_date_days

@@ -21,11 +21,11 @@ import zstandard
 
 from connectors.delta.tables import ALL_TABLES, SILVER_BOOK_ANOMALIES
 from flows.app import prepare
+from flows.jobs.accounting import Piece, account_for_file, message_problems, pieces_of
 from flows.jobs.integrity import check_lake
 from flows.runner import run_flow
 from replay.publish import publish_files
 from tests.conftest import app_config
-from flows.jobs.accounting import Piece, account_for_file, message_problems, pieces_of
 from tests.flows.mutants import Mutant, write_mutants
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]

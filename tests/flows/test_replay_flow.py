@@ -29,9 +29,9 @@ def _mbo_records(sample_dir: Path) -> int:
 
 @pytest.fixture(name="lake_once", scope="module")
 def fixture_lake_once(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    from tests.conftest import app_config
     from flows.app import prepare
     from flows.runner import run_flow
+    from tests.conftest import app_config
 
     prepared = prepare(app_config([sample_dir], tmp_path_factory.mktemp("lake")))
     run_flow(prepared, workers=1)

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import bytewax.operators as op
 import numpy as np
 import pytest
 from bytewax.dataflow import Dataflow
-import bytewax.operators as op
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.testing import TestingSink, run_main
 

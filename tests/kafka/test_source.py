@@ -12,8 +12,8 @@ from confluent_kafka import Producer
 from connectors.dbn.reader import DbnFileReader
 from connectors.kafka.codec import encode_headers, encode_records
 from connectors.kafka.source import KafkaMboSource
+from connectors.topic.dispatch import parse_topic_url, topic_source
 from connectors.topic.input import TopicInput
-from connectors.topic.dispatch import topic_source, parse_topic_url
 from connectors.topic.positions import offset_of, position
 from flows.config import load_config
 from operators.chunks import RecordChunk, SourceEnd, SourceFault

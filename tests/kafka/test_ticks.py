@@ -27,11 +27,11 @@ from connectors.kafka.codec import batches, encode_headers, encode_records, inst
 from connectors.kafka.source import KafkaMboSource
 from connectors.topic.input import TopicInput
 from connectors.topic.ticks import NS, PartitionClock, TickConfig
-from flows.steps.book_1s import BookSecondsLogic
 from flows.graph import Sinks, build_flow
 from flows.items import BookRows, BookSlice, book_key
 from flows.plan import plan_topic
 from flows.route import book_slices, check
+from flows.steps.book_1s import BookSecondsLogic
 from operators.book import L3Book
 from operators.chunks import RecordChunk, SourceEnd, SourceTick
 from operators.errors import ConfigError

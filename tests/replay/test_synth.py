@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import databento
@@ -64,8 +64,8 @@ def test_weekend_is_skipped(tmp_path: Path) -> None:
 
 def test_metadata_of_every_file(sample: SampleManifest) -> None:
     day = sample.days[0]
-    start = int(datetime(2025, 11, 3, 9, 0, tzinfo=timezone.utc).timestamp()) * 10**9
-    end = int(datetime(2025, 11, 3, 21, 0, tzinfo=timezone.utc).timestamp()) * 10**9
+    start = int(datetime(2025, 11, 3, 9, 0, tzinfo=UTC).timestamp()) * 10**9
+    end = int(datetime(2025, 11, 3, 21, 0, tzinfo=UTC).timestamp()) * 10**9
     for path, schema in [(day.mbo, "mbo"), (day.truth, "mbp-10"), (day.definition, "definition"),
                          (day.statistics, "statistics")]:
         meta = databento.DBNStore.from_file(path).metadata
@@ -274,7 +274,7 @@ def test_back_month_trades_about_fifty_points_above_front(sample: SampleManifest
 def test_session_starts_at_4am_new_york_in_summer_and_winter(tmp_path: Path, day: date, utc_hour: int) -> None:
     m = write_sample(tmp_path, days=1, events_per_day=2_000, start_date=day)
     raw = _read(m.days[0].mbo)[1]
-    start = int(datetime(day.year, day.month, day.day, utc_hour, tzinfo=timezone.utc).timestamp()) * 10**9
+    start = int(datetime(day.year, day.month, day.day, utc_hour, tzinfo=UTC).timestamp()) * 10**9
 
     assert int(raw["ts_recv"][0]) == start
     assert int(raw["ts_recv"][-1]) < start + 12 * 3600 * 10**9
