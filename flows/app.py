@@ -37,6 +37,12 @@ class PreparedRun:
     """Records the source has emitted in this process, when they do not land in Bronze (progress)."""
 
 
+SAMPLE_DAYS = 6
+"""Sessions in the built-in sample: the earlier ones train a model on first use (``flows.sample``),
+which needs five (three to train on, one to validate, one to test); the last is the one the main
+run replays and scores."""
+
+
 def sample_inputs(sample_dir: Path) -> list[Path]:
     """The built-in sample, generated deterministically on first use."""
     files = sorted(sample_dir.glob("*.dbn.zst"))
@@ -50,7 +56,7 @@ def sample_inputs(sample_dir: Path) -> list[Path]:
     log.info("generating the built-in sample in %s (first use)", sample_dir)
     sample_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".sample-", dir=sample_dir.parent))
-    write_sample(staging)
+    write_sample(staging, days=SAMPLE_DAYS)
     try:  # atomic: another process (a second Bytewax process) may have won the race
         staging.rename(sample_dir)
     except OSError:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from connectors.mlflow.tracking import local_store_missing
 from connectors.scoring.base import NO_MODEL, ScoreRequest, ScoreResult, failed
 from connectors.scoring.config import ScoringConfig
 from flows.heap import freeze_start_up
@@ -105,21 +105,16 @@ def _registry() -> str:
     return tracking_uri()
 
 
-def _absent(uri: str) -> bool:
-    """A SQLite registry whose file does not exist (opening it would create an empty one)."""
-    return uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists()
-
-
 def _missing_registry(cfg: ScoringConfig) -> str | None:
     """Why the local backend cannot have a model (its registry file does not exist), or None."""
     uri = _registry()
-    if cfg.backend == "local" and _absent(uri):
+    if cfg.backend == "local" and local_store_missing(uri):
         return f"no MLflow registry: {uri} does not exist (run spymaster train or set MLFLOW_TRACKING_URI)"
     return None
 
 
 def _load_memory(model_id: str, version: str) -> Memory | None:
-    if _absent(_registry()):
+    if local_store_missing(_registry()):
         return None
     try:
         from connectors.models.memory_store import load_memory_for

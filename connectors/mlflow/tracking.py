@@ -30,6 +30,12 @@ def tracking_uri() -> str:
     return f"sqlite:///{Path.cwd().resolve() / 'mlflow.db'}"
 
 
+def local_store_missing(uri: str) -> bool:
+    """A SQLite store whose file does not exist. Asking it anything would create an empty one, so
+    a reader that only wants to know what is registered checks this first (and need not import MLflow)."""
+    return uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists()
+
+
 def configure(uri: str | None = None) -> str:
     """Point mlflow's tracking and registry at ``uri`` (default ``tracking_uri()``); returns it.
 
@@ -98,4 +104,5 @@ def champion_version(model_id: str, alias: str = "champion", uri: str | None = N
 
 def _is_missing(err: Exception) -> bool:
     code = getattr(err, "error_code", "")
-    return code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "INVALID_PARAMETER_VALUE") or "not found" in str(err).lower()
+    missing_codes = ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "INVALID_PARAMETER_VALUE")
+    return code in missing_codes or "not found" in str(err).lower()

@@ -11,7 +11,20 @@ from operators.errors import SpymasterError
 
 
 def _parser() -> argparse.ArgumentParser:
-    from flows.cli import bench, book, calibrate, check, ingest, publish, replay, similar, snapshot, synth, train
+    from flows.cli import (
+        bench,
+        book,
+        calibrate,
+        check,
+        ingest,
+        publish,
+        replay,
+        similar,
+        snapshot,
+        status,
+        synth,
+        train,
+    )
 
     parser = argparse.ArgumentParser(
         prog="spymaster",
@@ -20,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (synth, replay, check, calibrate, book, bench, snapshot, train, similar, publish, ingest):
+    for module in (synth, replay, status, check, calibrate, book, bench, snapshot, train, similar, publish, ingest):
         module.register(sub)
     return parser
 
