@@ -11,16 +11,20 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-## Replay the built-in sample (generated on first use) into ./lake with the main dataflow.
+## The built-in sample end to end with the main dataflow, into ./lake: on first use the sample is generated, its
+## earlier days are replayed and a champion model trained on them (flows/sample.py); then its last day is scored.
 sample: $(STAMP)
 	$(VENV)/bin/python -m bytewax.run flows.main
 
-## Run the whole test suite (slow tests included).
+## Lint (ruff), type-check (mypy, files and strictness in pyproject.toml), then run the whole
+## test suite (slow tests included). Each step must pass before the next runs.
 test: $(STAMP)
+	$(VENV)/bin/python -m ruff check .
+	$(VENV)/bin/python -m mypy
 	$(VENV)/bin/python -m pytest -q
 
 bench: $(STAMP)
 	$(VENV)/bin/spymaster bench
 
 clean:
-	rm -rf lake sample .bench recovery
+	rm -rf lake sample .bench recovery mlflow.db mlartifacts

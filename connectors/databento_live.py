@@ -35,13 +35,15 @@ import numpy as np
 from connectors.dbn.reader import record_dtype
 from connectors.kafka.codec import SCHEMA_OF_RTYPE, encode_headers, instrument_key
 from operators.errors import ConfigError, SourceError
+from operators.records import structured_fields
 
 log = logging.getLogger("spymaster.ingest")
 
 Connect = Callable[[], Iterable[object]]
 """Opens one live session and yields its records; raising means the session failed."""
 
-_TS_RECV_OFFSET = {rtype: record_dtype(schema, 3).fields["ts_recv"][1] for rtype, schema in SCHEMA_OF_RTYPE.items()}
+_TS_RECV_OFFSET = {rtype: structured_fields(record_dtype(schema, 3))["ts_recv"][1]
+                   for rtype, schema in SCHEMA_OF_RTYPE.items()}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,7 +20,8 @@ TOML layout (every key optional)::
     workers = 1
     overwrite = false
 
-    [scoring]                     # in-flow scoring (flows.steps.inference_scores); keys of connectors.scoring.ScoringConfig
+    [scoring]                     # in-flow scoring (flows.steps.inference_scores);
+                                  # keys of connectors.scoring.ScoringConfig
     backend = "local"             # local | mlflow-http | azureml | off
     model_id = "ES_MODEL"
     batch_ms = 100                # micro-batch width in event time; 0 scores each episode at once
@@ -163,13 +164,11 @@ def _default_lanes(inputs: tuple[str, ...]) -> int:
 TOPIC_COMMIT_EVERY_S = 2.0
 """How often a topic's rows are committed to Delta when nothing else asks.
 
-Each busy table commits once per tick, and a commit costs about 60 ms of CPU however few its
-rows, so on a live flow the clock sets most of the commit work (seven busy tables on the 2-core
-bench machine). At 1 s the process's delta-rs threads used 0.15–0.33 cores over a 60-minute × 10
-phase, at 2 s 0.08–0.13; on the same day the first step's p99 was 101 ms at 1 s and 58–94 ms
-in four runs at 2 s (score p99 104 against 58–75 ms). A Silver row is durable about 1.1 s after
-its cause instead of 0.6 s (p50); low-latency readers take the output topics, which do not wait
-for commits."""
+Each busy table commits once per tick, and a commit has a fixed CPU cost however few its rows,
+so on a live flow the clock sets most of the commit work, and that work competes with the
+worker for a small machine's cores. A longer clock halves it at the price of rows becoming
+durable later; readers that need low latency take the output topics, which do not wait for
+commits. The runs behind the choice of 2 s: docs/benchmarks.md."""
 
 
 def _default_commit_every(inputs: tuple[str, ...]) -> float | None:
@@ -183,8 +182,8 @@ RECOVERY_EPOCH_S = 2
 cluster launcher, ``spymaster bench --live`` and the StatefulSet's ``BYTEWAX_SNAPSHOT_INTERVAL``.
 Bytewax's input polls a partition for a new epoch only once every output has finished the
 previous one, snapshots and their recovery write included, so each epoch end pauses the input
-(200–450 ms measured at 250 ms epochs, most of the worker's time); Delta commits do not wait for
-it (``commit_every_s``), so a longer epoch costs only a longer re-read after a crash."""
+(at short epochs, most of the worker's time); Delta commits do not wait for it
+(``commit_every_s``), so a longer epoch costs only a longer re-read after a crash."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -313,7 +312,7 @@ def load_config(env: Mapping[str, str] | None = None, toml_path: Path | None = N
             neighbours=_int("SPYMASTER_SCORING_NEIGHBOURS", env, doc.get("scoring", {}).get("neighbours", 25)),
         ),
     )
-    log.info("effective configuration: %s", describe(cfg))
+    log.debug("effective configuration: %s", describe(cfg))  # long; the log's INFO lines say what happens
     return cfg
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from typing import TypeVar
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
@@ -56,24 +57,25 @@ from flows.items import (
 from flows.plan import ReplayPlan
 from flows.route import book_slices, check
 from flows.steps.book_1s import BookLogicState, BookSecondsLogic
-from flows.steps.prior_sessions import PriorSessionLogic
-from flows.steps.radar_1s import SurfaceLogic
-from flows.steps.session_episodes import SessionEpisodesLogic
-from flows.steps.session_series import SessionSeriesLogic
+from flows.steps.prior_sessions import PriorSessionLogic, _JoinState
+from flows.steps.radar_1s import SurfaceLogic, _SurfaceLogicState
+from flows.steps.session_episodes import EpisodesState, SessionEpisodesLogic
+from flows.steps.session_series import SessionSeriesLogic, _SeriesState
 from flows.writes import AnalyticsWrites, BronzeWrites, SilverWrites, SurfaceWrites
 from operators.calendar import SessionWindows
 from operators.chunks import RecordChunk, SourceEnd
 
+V = TypeVar("V")
 
 @dataclass(frozen=True, slots=True)
 class Sinks:
     """Where each table goes. Tests swap in other sinks; the default is the Delta lake."""
 
-    by_table: dict[str, Sink[TableWrite]]
+    by_table: dict[str, Sink[tuple[str, TableWrite]]]
 
     @staticmethod
     def delta(cfg: AppConfig, lake: Lake) -> Sinks:
-        sinks: dict[str, Sink[TableWrite]] = {
+        sinks: dict[str, Sink[tuple[str, TableWrite]]] = {
             s.name: DeltaAppendSink(lake, s, partitions=cfg.lake.sink_partitions, flush_rows=cfg.lake.flush_rows,
                                     commit_every_s=cfg.lake.commit_every_s)
             for s in ALL_TABLES
@@ -84,7 +86,7 @@ class Sinks:
             sinks = tee_to_topics(sinks, lake, cfg.outputs, {s.name: s for s in ALL_TABLES})
         return Sinks(sinks)
 
-    def __getitem__(self, spec: TableSpec) -> Sink[TableWrite]:
+    def __getitem__(self, spec: TableSpec) -> Sink[tuple[str, TableWrite]]:
         return self.by_table[spec.name]
 
 
@@ -105,7 +107,7 @@ def _new_book(depth: int, resume: BookLogicState | None) -> BookSecondsLogic:
     return BookSecondsLogic(depth, resume)
 
 
-def _value(kv: tuple[str, BookRows]) -> BookRows:
+def _value(kv: tuple[str, V]) -> V:
     return kv[1]
 
 
@@ -129,8 +131,8 @@ def build_flow(cfg: AppConfig, source: Source, plan: ReplayPlan, sinks: Sinks, *
     op.output(_step(BRONZE_MANIFEST), op.flat_map("manifest_rows", checked, bronze.manifest), sinks[BRONZE_MANIFEST])
 
     slices = op.flat_map("book_slices", checked, book_slices)
-    seconds = op.stateful("book_1s", slices, partial(_new_book, cfg.book.depth))
-    seconds = op.map("book_rows", seconds, _value)
+    keyed_seconds = op.stateful("book_1s", slices, partial(_new_book, cfg.book.depth))
+    seconds = op.map("book_rows", keyed_seconds, _value)
     silver = SilverWrites(plan)
     op.output(_step(SILVER_BOOK_1S), op.flat_map("book_1s_rows", seconds, silver.seconds), sinks[SILVER_BOOK_1S])
     anomalies = op.merge("anomaly_rows", op.flat_map("book_anomaly_rows", seconds, silver.anomalies),
@@ -155,8 +157,8 @@ def _radar(plan: ReplayPlan, sinks: Sinks, seconds: Stream[BookRows]) -> None:
               sinks[SILVER_PHYSICS_BANDS_1S])
 
 
-def _new_radar(calibrations: dict, resume: object) -> SurfaceLogic:
-    return SurfaceLogic(calibrations, resume)  # type: ignore[arg-type]
+def _new_radar(calibrations: dict, resume: _SurfaceLogicState | None) -> SurfaceLogic:
+    return SurfaceLogic(calibrations, resume)
 
 
 def _level_analytics(cfg: AppConfig, plan: ReplayPlan, sinks: Sinks, seconds: Stream[BookRows]) -> None:
@@ -164,17 +166,18 @@ def _level_analytics(cfg: AppConfig, plan: ReplayPlan, sinks: Sinks, seconds: St
     keyed = op.key_on("book_rows_by_key", seconds, _book_rows_key)
     collected = op.map("session_series_values",
                        op.stateful("session_series", keyed, partial(_new_series, cfg.analytics.windows)), _value)
-    series = op.filter("closed_sessions", collected, _is_series)
-    bars = op.filter("session_bars", collected, _is_bars)
-    pieces = op.filter("series_pieces", collected, _is_piece)
-    by_contract = op.key_on("sessions_by_contract", op.filter("session_marks", collected, _is_session_mark),
-                            _contract_key)
+    series = op.filter_map("closed_sessions", collected, _as_series)
+    bars = op.filter_map("session_bars", collected, _as_bars)
+    pieces = op.filter_map("series_pieces", collected, _as_piece)
+    marks: Stream[SessionOpened | SessionSeries] = op.filter_map("session_marks", collected, _as_session_mark)
+    by_contract = op.key_on("sessions_by_contract", marks, _contract_key)
     priors = op.map("prior_sessions_values",
                     op.stateful("prior_sessions", by_contract, partial(_new_join, plan.mbo_sessions,
                                                                         plan.stored_summaries, plan.open_sessions)),
                     _value)
-    both = op.merge("pieces_and_priors", op.key_on("pieces_by_session", pieces, _session_key),
-                    op.key_on("priors_by_session", priors, _session_key))
+    both: Stream[tuple[str, SeriesPiece | PriorSession]] = op.merge(
+        "pieces_and_priors", op.key_on("pieces_by_session", pieces, _session_key),
+        op.key_on("priors_by_session", priors, _session_key))
     found = op.map("session_updates", op.stateful("session_episodes", both, partial(_new_episodes, cfg.analytics)),
                    _value)
     writes = AnalyticsWrites(plan, cfg.analytics)
@@ -199,20 +202,22 @@ def _level_analytics(cfg: AppConfig, plan: ReplayPlan, sinks: Sinks, seconds: St
               sinks[GOLD_FEATURE_SERIES])
 
 
-def _is_piece(item: object) -> bool:
-    return isinstance(item, SeriesPiece)
+# the session-series step emits several kinds of item; each of these keeps one kind (filter_map:
+# the stream after it has that kind's type)
+def _as_piece(item: object) -> SeriesPiece | None:
+    return item if isinstance(item, SeriesPiece) else None
 
 
-def _is_session_mark(item: object) -> bool:
-    return isinstance(item, SessionOpened | SessionSeries)
+def _as_session_mark(item: object) -> SessionOpened | SessionSeries | None:
+    return item if isinstance(item, SessionOpened | SessionSeries) else None
 
 
-def _is_series(item: object) -> bool:
-    return isinstance(item, SessionSeries)
+def _as_series(item: object) -> SessionSeries | None:
+    return item if isinstance(item, SessionSeries) else None
 
 
-def _is_bars(item: object) -> bool:
-    return isinstance(item, SessionBars)
+def _as_bars(item: object) -> SessionBars | None:
+    return item if isinstance(item, SessionBars) else None
 
 
 def _book_rows_key(rows: BookRows) -> str:
@@ -227,13 +232,13 @@ def _session_key(item: SeriesPiece | PriorSession) -> str:
     return item.key
 
 
-def _new_series(windows: SessionWindows, resume: object) -> SessionSeriesLogic:
-    return SessionSeriesLogic(windows, resume)  # type: ignore[arg-type]
+def _new_series(windows: SessionWindows, resume: _SeriesState | None) -> SessionSeriesLogic:
+    return SessionSeriesLogic(windows, resume)
 
 
-def _new_join(expected: frozenset, stored: dict, grow: bool, resume: object) -> PriorSessionLogic:
-    return PriorSessionLogic(expected, stored, resume, grow)  # type: ignore[arg-type]
+def _new_join(expected: frozenset, stored: dict, grow: bool, resume: _JoinState | None) -> PriorSessionLogic:
+    return PriorSessionLogic(expected, stored, resume, grow)
 
 
-def _new_episodes(cfg: AnalyticsConfig, resume: object) -> SessionEpisodesLogic:
-    return SessionEpisodesLogic(cfg, resume)  # type: ignore[arg-type]
+def _new_episodes(cfg: AnalyticsConfig, resume: EpisodesState | None) -> SessionEpisodesLogic:
+    return SessionEpisodesLogic(cfg, resume)

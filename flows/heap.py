@@ -3,8 +3,8 @@
 CPython's full (generation 2) collection walks every object the collector tracks, on whichever
 thread happens to allocate: here, the Bytewax worker. A flow process starts with Bytewax,
 pyarrow and delta-rs bindings, and once the model is loaded MLflow, scikit-learn and pandas:
-in a ten-minute live bench that made ten full passes of 150–270 ms each, every one a stall for
-each record in flight. What is alive when start-up ends lives as long as the process, so it is
+so many objects that each full pass is a stall of a large part of a second for every record in
+flight. What is alive when start-up ends lives as long as the process, so it is
 moved to the permanent generation (``gc.freeze``), which no later pass walks. Garbage made
 afterwards is collected as before.
 """

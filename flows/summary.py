@@ -27,7 +27,7 @@ def summarize(run: PreparedRun, seconds: float) -> Table:
     dlq = run.lake.read(BRONZE_MBO_DLQ, ["source", "reason"])
     dlq = dlq.filter(pc.is_in(dlq["source"], value_set=_strings(sources)))
     reasons = Counter(dlq["reason"].to_pylist())
-    anomalies = Counter()
+    anomalies: Counter[str] = Counter()
     for row in run.lake.read(SILVER_BOOK_ANOMALIES).to_pylist():
         anomalies[row["anomaly"]] += row["count"]
     table = Table(title=_title(run, seconds))

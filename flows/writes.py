@@ -161,8 +161,9 @@ class SilverWrites:
             iid, day = int(value >> 32), int(value & 0xFFFFFFFF)
             key = book_key(iid, day)
             stream = f"{key}@{self._plan.stream(item.chunk.source_id)}|late"  # not the book's own stream,
-            table = anomaly_rows({"late_record": len(index)}, item.chunk.instruments[iid], day)  # which commits last
-            out.append((stream, TableWrite(stream, table, item.valid.offsets[late[index[:1]]])))
+            rows = late[index]  # ``index`` is a slice when every late record is this book's
+            table = anomaly_rows({"late_record": len(rows)}, item.chunk.instruments[iid], day)  # which commits last
+            out.append((stream, TableWrite(stream, table, item.valid.offsets[rows[:1]])))
         return out
 
     def anomalies(self, rows: BookRows) -> list[Keyed]:

@@ -22,7 +22,7 @@ UNDEF_I32: Final = int(np.iinfo(np.int32).max)
 MONTH_CODES: Final = "FGHJKMNQUVXZ"
 """CME month codes, January (F) to December (Z)."""
 
-_FUTURE = re.compile(r"^([A-Z0-9]*[A-Z])([FGHJKMNQUVXZ])(\d{1,2})$")
+_FUTURE = re.compile(rf"^([A-Z0-9]*[A-Z])([{MONTH_CODES}])(\d{{1,2}})$")
 _OPTION = re.compile(r"^(\S+)\s+([CP])(\d+(?:\.\d+)?)$")
 
 _CLASS_TYPES: Final[dict[str, InstrumentType]] = {

@@ -13,19 +13,15 @@ import numpy as np
 
 F_LAST: Final = 1 << 7
 """Last record of an event for one instrument: the book may be sampled only after it."""
-F_TOB: Final = 1 << 6
 F_SNAPSHOT: Final = 1 << 5
 """Record belongs to a book snapshot (an ``R`` then ``A`` records)."""
-F_MBP: Final = 1 << 4
 F_BAD_TS_RECV: Final = 1 << 3
-F_MAYBE_BAD_BOOK: Final = 1 << 2
 
 UNDEF_PRICE: Final = np.iinfo(np.int64).max
 """Databento's "no price" sentinel (i64 max) in 1e-9 units."""
 PRICE_SCALE: Final = 1_000_000_000
 
 RTYPE_MBP_10: Final = 0x0A
-RTYPE_STATUS: Final = 0x12
 RTYPE_DEFINITION: Final = 0x13
 RTYPE_STATISTICS: Final = 0x18
 RTYPE_MBO: Final = 0xA0
@@ -64,6 +60,15 @@ MBO_DTYPE: Final = np.dtype(
 """One DBN MBO record (rtype 0xA0), 56 bytes, identical in DBN v1, v2 and v3."""
 
 BOOK_DEPTH: Final = 10
+
+
+def structured_fields(dtype: np.dtype) -> dict[str, tuple[np.dtype, int]]:
+    """A structured dtype's fields in order: name → (field dtype, byte offset)."""
+    if dtype.fields is None or dtype.names is None:
+        msg = f"{dtype} is not a structured dtype"
+        raise TypeError(msg)
+    fields = dtype.fields
+    return {name: (fields[name][0], fields[name][1]) for name in dtype.names}
 
 
 def _mbp10_fields() -> list[tuple[str, str]]:

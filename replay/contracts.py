@@ -38,12 +38,14 @@ CONTRACTS: tuple[Contract, ...] = (
 
 def definition(c: Contract, ts_ns: int) -> bytes:
     """The InstrumentDefMsg of ``c`` as DBN v3 bytes."""
+    # databento_dbn's stub declares its enums' members as plain `str`/`int` attributes, so passing a
+    # member where the stub wants the enum type is flagged; the members are what the API takes
     msg = dbn.InstrumentDefMsg(
         PUBLISHER_ID, c.instrument_id, ts_ns, ts_ns,
         min_price_increment=TICK_NANO, display_factor=1_000_000_000,
         raw_symbol=c.raw_symbol, asset="ES", security_type="FUT",
-        instrument_class=dbn.InstrumentClass.FUTURE,
-        security_update_action=dbn.SecurityUpdateAction.ADD,
+        instrument_class=dbn.InstrumentClass.FUTURE,  # type: ignore[arg-type]  # see the note above
+        security_update_action=dbn.SecurityUpdateAction.ADD,  # type: ignore[arg-type]
         expiration=c.expiration_ns, activation=c.activation_ns,
         unit_of_measure_qty=50 * 1_000_000_000, contract_multiplier=50,
         min_price_increment_amount=12_500_000_000, price_ratio=1_000_000_000,
@@ -53,7 +55,7 @@ def definition(c: Contract, ts_ns: int) -> bytes:
         maturity_year=c.maturity_year, maturity_month=c.maturity_month,
         channel_id=0, currency="USD", settl_currency="USD", group="ES", exchange="XCME",
         cfi="FFIXSX", unit_of_measure="IPNT", underlying="ES",
-        match_algorithm=dbn.MatchAlgorithm.FIFO, main_fraction=1, price_display_format=0,
+        match_algorithm=dbn.MatchAlgorithm.FIFO, main_fraction=1, price_display_format=0,  # type: ignore[arg-type]
         sub_fraction=0, underlying_product=5, contract_multiplier_unit=0,
         flow_schedule_type=0, tick_rule=0,
     )
@@ -73,9 +75,10 @@ def statistics(c: Contract, index: int, day_index: int, ts_ns: int, ref_ns: int,
     out = []
     for k, (stat_type, price, qty) in enumerate(rows):
         msg = dbn.StatMsg(
-            PUBLISHER_ID, c.instrument_id, ts_ns, ts_ns + 1_000 + k, ref_ns, price, qty, stat_type,
+            PUBLISHER_ID, c.instrument_id, ts_ns, ts_ns + 1_000 + k, ref_ns, price, qty,
+            stat_type,  # type: ignore[arg-type]  # enum members typed as `int` by databento_dbn's stub
             sequence=k + 1, ts_in_delta=800, channel_id=0,
-            update_action=dbn.StatUpdateAction.NEW, stat_flags=0,
+            update_action=dbn.StatUpdateAction.NEW, stat_flags=0,  # type: ignore[arg-type]  # ditto
         )
         out.append(bytes(msg))
     return out

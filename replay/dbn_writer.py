@@ -49,7 +49,8 @@ def metadata(schema: dbn.Schema, contracts: tuple[Contract, ...], day: date, sta
     ]
     meta = dbn.Metadata(
         dataset=DATASET, start=start_ns, end=end_ns, schema=schema,
-        stype_in=dbn.SType.RAW_SYMBOL, stype_out=dbn.SType.INSTRUMENT_ID,
+        # databento_dbn's stub declares SType's members as `str` attributes, not members
+        stype_in=dbn.SType.RAW_SYMBOL, stype_out=dbn.SType.INSTRUMENT_ID,  # type: ignore[arg-type]
         symbols=[c.raw_symbol for c in contracts], partial=[], not_found=[], mappings=mappings,
         version=3,
     )

@@ -197,7 +197,7 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int, add_config: Mappin
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    config = {"bootstrap.servers": bootstrap, **(add_config or {}),
+    config: dict[str, str | int | float | bool] = {"bootstrap.servers": bootstrap, **(add_config or {}),
               "socket.connection.setup.timeout.ms": str(int(timeout * 1000)), "log_level": "0"}
     admin = AdminClient(config)
     try:

@@ -70,9 +70,13 @@ def _balance(labels: np.ndarray) -> dict[str, float]:
 
 
 def signal_report(days: int = 20, seed: int = 7, events_per_day: int = 100_000,
-                  params: MarketParams = MarketParams(), out_dir: Path | None = None,
+                  params: MarketParams | None = None, out_dir: Path | None = None,
                   start_date: date = date(2025, 11, 3)) -> dict:
-    """Simulate ``days`` days and measure the planted signal (see the module docstring)."""
+    """Simulate ``days`` days and measure the planted signal (see the module docstring).
+
+    ``params`` defaults to ``MarketParams()``.
+    """
+    params = params if params is not None else MarketParams()
     with tempfile.TemporaryDirectory(prefix="signal-report-") as tmp:
         root = Path(out_dir) if out_dir is not None else Path(tmp)
         manifest = write_sample(root, days=days, seed=seed, events_per_day=events_per_day,
@@ -124,7 +128,8 @@ def signal_report(days: int = 20, seed: int = 7, events_per_day: int = 100_000,
         "bayes_accuracy_all_inputs": round(float(probs.max(axis=1).mean()), 4) if n else float("nan"),
         "bayes_hits_on_drawn": round(float((bayes[h] == drawn[h]).mean()), 4) if nh else float("nan"),
         "realised_equals_drawn": round(float((realised_h == drawn[h]).mean()), 4) if nh else float("nan"),
-        "engine_label_equals_recomputed": round(float((a["realised"][h] == realised_h).mean()), 4) if nh else float("nan"),
+        "engine_label_equals_recomputed":
+            round(float((a["realised"][h] == realised_h).mean()), 4) if nh else float("nan"),
         "bayes_accuracy_on_realised_handled": round(float((bayes[h] == realised_h).mean()), 4) if nh else float("nan"),
         "bayes_accuracy_on_realised_all": round(float((bayes == lab).mean()), 4) if n else float("nan"),
         "break_rate_by_flow_tercile": [rate(lo_f, 0), rate(~lo_f & ~hi_f, 0), rate(hi_f, 0)],

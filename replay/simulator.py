@@ -122,7 +122,7 @@ class Simulator:
         """
         n = int(self.sg[sgl.G_NAP])
         self.sg[sgl.G_ACT] = 0.0  # an episode cut by the session end stays unresolved (-1)
-        cols = {"ts_recv": self.ap_ts[:n].copy()}
+        cols: dict[str, np.ndarray] = {"ts_recv": self.ap_ts[:n].copy()}
         for j, name in enumerate(sgl.AP_COLUMNS):
             cols[name] = self.ap[:n, j].copy()
         return cols
@@ -134,4 +134,5 @@ class Simulator:
             top = self.book[4]
             mid = int((top[i, T_BEST_BID] + top[i, T_BEST_ASK]) // 2)
             return DayStats(mid, mid, mid, mid, 0, 0)
-        return DayStats(*(int(x) for x in s[[en.ST_OPEN, en.ST_HIGH, en.ST_LOW, en.ST_LAST, en.ST_VOLUME, en.ST_TRADES]]))
+        fields = [en.ST_OPEN, en.ST_HIGH, en.ST_LOW, en.ST_LAST, en.ST_VOLUME, en.ST_TRADES]
+        return DayStats(*(int(x) for x in s[fields]))

@@ -94,10 +94,13 @@ def _write_day(sim: Simulator, out_dir: Path, sess: Session, day_index: int, eve
     day = sess.trade_date
     paths = {s: out_dir / _name(day, s) for s in ("definition", "mbo", "statistics")}
     paths["truth"] = out_dir / "truth" / _name(day, "mbp-10")
-    n_def = _write_small(paths["definition"], dbn.Schema.DEFINITION, sess,
+    # databento_dbn's stub declares Schema's members as `str` attributes, not members: hence the ignores
+    n_def = _write_small(paths["definition"], dbn.Schema.DEFINITION, sess,  # type: ignore[arg-type]
                          [definition(c, sess.start_ns) for c in CONTRACTS])
-    mbo = ZstWriter.open(paths["mbo"], metadata(dbn.Schema.MBO, CONTRACTS, day, sess.start_ns, sess.end_ns))
-    truth = (ZstWriter.open(paths["truth"], metadata(dbn.Schema.MBP_10, CONTRACTS, day, sess.start_ns, sess.end_ns))
+    mbo_meta = metadata(dbn.Schema.MBO, CONTRACTS, day, sess.start_ns, sess.end_ns)  # type: ignore[arg-type]
+    mbo = ZstWriter.open(paths["mbo"], mbo_meta)
+    truth_meta = metadata(dbn.Schema.MBP_10, CONTRACTS, day, sess.start_ns, sess.end_ns)  # type: ignore[arg-type]
+    truth = (ZstWriter.open(paths["truth"], truth_meta)
              if with_truth else None)
     sim.begin_day(sess, events_per_day)
     _write_chunk(sim.snapshot(), mbo, truth)
@@ -111,9 +114,10 @@ def _write_day(sim: Simulator, out_dir: Path, sess: Session, day_index: int, eve
     stats = []
     for i, c in enumerate(CONTRACTS):
         s = sim.day_stats(i)
-        values = {"settle": s.last * TICK_NANO, "high": s.high * TICK_NANO, "low": s.low * TICK_NANO, "volume": s.volume}
+        values = {"settle": s.last * TICK_NANO, "high": s.high * TICK_NANO, "low": s.low * TICK_NANO,
+                  "volume": s.volume}
         stats.extend(statistics(c, i, day_index, sess.end_ns, sess.start_ns, values))
-    n_stat = _write_small(paths["statistics"], dbn.Schema.STATISTICS, sess, stats)
+    n_stat = _write_small(paths["statistics"], dbn.Schema.STATISTICS, sess, stats)  # type: ignore[arg-type]
     ap_path = out_dir / "truth" / f"glbx-mdp3-{day:%Y%m%d}.approaches.csv"
     ap_path.parent.mkdir(parents=True, exist_ok=True)
     n_ap = write_approaches(ap_path, sim.approaches())
@@ -129,16 +133,17 @@ def write_sample(
     events_per_day: int = 100_000,
     start_date: date = date(2025, 11, 3),
     progress: Callable[[str], None] | None = None,
-    params: MarketParams = MarketParams(),
+    params: MarketParams | None = None,
     truth: bool = True,
 ) -> SampleManifest:
     """Simulate ``days`` consecutive trading days from ``start_date`` and write their files.
 
     ``events_per_day`` is the approximate number of MBO records per day over both contracts.
-    ``truth=False`` skips the MBP-10 true book (large at benchmark sizes).
+    ``truth=False`` skips the MBP-10 true book (large at benchmark sizes). ``params`` defaults to
+    ``MarketParams()``.
     """
     out_dir = Path(out_dir)
-    sim = Simulator(seed, params)
+    sim = Simulator(seed, params if params is not None else MarketParams())
     written = []
     for k, day in enumerate(trading_days(start_date, days)):
         written.append(_write_day(sim, out_dir, session(day), k, events_per_day, progress, truth))

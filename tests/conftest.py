@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pytest
@@ -15,6 +16,9 @@ from connectors.delta.tables import TableSpec
 from flows.app import prepare
 from flows.config import AppConfig, load_config
 from flows.runner import run_flow
+
+if TYPE_CHECKING:  # the stand-in imports proton: only the tests that start it pay for that
+    from tests.services.eventhubs_amqp import StandIn
 
 SAMPLE_DAYS = 2
 SAMPLE_EVENTS_PER_DAY = 40_000
@@ -30,7 +34,7 @@ def fixture_sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def app_config(inputs: Sequence[Path | str], lake: Path, **lake_overrides: object) -> AppConfig:
+def app_config(inputs: Sequence[Path | str], lake: Path, **lake_overrides: Any) -> AppConfig:
     cfg = load_config({})
     return replace(
         cfg,
@@ -72,6 +76,14 @@ def table_content(lake: Lake, spec: TableSpec, drop: Sequence[str] = WALL_CLOCK_
     return pa.table({name: _without_nan(table[name]) for name in table.column_names})
 
 
+def table_versions(lake: Lake) -> dict[str, int | None]:
+    """Every table's Delta version (``None`` where the table does not exist): equal before and
+    after a run exactly when the run committed nothing."""
+    from connectors.delta.tables import ALL_TABLES
+
+    return {s.name: (t.version() if (t := lake.open(s)) is not None else None) for s in ALL_TABLES}
+
+
 def _without_nan(column: pa.ChunkedArray) -> pa.ChunkedArray:
     import pyarrow.compute as pc
 
@@ -102,6 +114,21 @@ def fixture_kafka_broker(tmp_path_factory: pytest.TempPathFactory):
 
     with running_broker(tmp_path_factory.mktemp("tansu") / "tansu.log") as broker:
         yield broker
+
+
+EVENT_HUBS = {"parity": 4, "bad": 1, "resume": 2, "keys": 4, "sizes": 1, "config": 2, "ingest": 2, "crash": 4}
+"""The stand-in namespace's hubs and their partitions: every test reads or writes its own hub (the
+stand-in keeps events for the whole session)."""
+
+
+@pytest.fixture(name="eventhubs", scope="session")
+def fixture_eventhubs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandIn]:
+    """The stand-in Event Hubs namespace (AMQP 1.0) on a free loopback port (Basic tier's 256 KB
+    limit) for the whole test session, stopped by PID."""
+    from tests.services.eventhubs_amqp import running_namespace
+
+    with running_namespace(tmp_path_factory.mktemp("eventhubs") / "stand-in.log", EVENT_HUBS) as namespace:
+        yield namespace
 
 
 MULTI_DAY_DAYS = 10

@@ -77,13 +77,14 @@ class SliceReads:
                     self._wanted.discard(part.source_id)
                     return self._ready.pop(part.source_id)
                 running = self._reading.get(part.group)
+                members: list[BronzeSlice] = []
                 if running is None:
                     self._reading[part.group] = threading.Event()
                     members = [s for s in self._groups[part.group] if s.source_id in self._wanted or s == part]
-            if running is not None:
+            if running is None:
+                self._read(part, members)
+            else:
                 running.wait()
-                continue
-            self._read(part, members)
 
     def _read(self, asker: BronzeSlice, members: list[BronzeSlice]) -> None:
         records: dict[str, np.ndarray] = {}

@@ -2,7 +2,7 @@
 
 The slices of one table partition (session, underlier, instrument type) are read together, in one
 scan: the partition's Parquet files mix every contract of the session, so a scan per contract
-decodes all of them again (on the bench's day, two 0.25 s scans instead of one). The query reads
+decodes all of them again, once per contract. The query reads
 only the columns a record needs, prunes on the partition columns and filters on the slices'
 instrument ids.
 

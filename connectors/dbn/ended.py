@@ -77,7 +77,7 @@ class _EndedPartition(StatefulSourcePartition[Item, tuple[int | None, _Tally]]):
         if self._tally.ended:
             raise StopIteration
         try:
-            items = self._inner.next_batch()
+            items = list(self._inner.next_batch())  # iterated here, then handed on
         except StopIteration:
             self._tally = replace(self._tally, ended=True)
             return [self._end()]
@@ -150,4 +150,6 @@ class EndedDbnSource(FixedPartitionedSource[Item, tuple[int | None, _Tally]]):
             return _FinishedPartition()
         inner_state, tally = resume_state if resume_state is not None else (None, _Tally())
         inner = self._inner.build_part(step_id, for_part, inner_state)
-        return _EndedPartition(inner, for_part, self._inner.path_of(for_part), self._schemas[for_part], inner_state, tally)
+        return _EndedPartition(
+            inner, for_part, self._inner.path_of(for_part), self._schemas[for_part], inner_state, tally
+        )

@@ -43,7 +43,8 @@ def definitions_in(path: Path) -> dict[int, InstrumentInfo]:
 def symbology_of(metadata: dbn.Metadata) -> dict[int, InstrumentInfo]:
     """Instrument ids named by the metadata's raw_symbol → instrument_id mappings."""
     out: dict[int, InstrumentInfo] = {}
-    if metadata.stype_out != dbn.SType.INSTRUMENT_ID:
+    # databento_dbn's stub declares SType's members as plain `str` attributes (not members)
+    if metadata.stype_out != dbn.SType.INSTRUMENT_ID:  # type: ignore[comparison-overlap]
         return out
     for raw_symbol, intervals in (metadata.mappings or {}).items():
         for interval in intervals:
@@ -54,7 +55,7 @@ def symbology_of(metadata: dbn.Metadata) -> dict[int, InstrumentInfo]:
 
 
 def _overlaps(a: dbn.Metadata, b: dbn.Metadata) -> bool:
-    a_end = a.end if a.end is not None else 2**64
+    a_end = a.end if a.end is not None else 2**64  # None when the file has no end (the stub says int)
     b_end = b.end if b.end is not None else 2**64
     return a.start < b_end and b.start < a_end
 
@@ -73,7 +74,8 @@ def sibling_definition_files(path: Path, metadata: dbn.Metadata) -> list[Path]:
             continue
         try:
             other = reader.header.metadata
-            if reader.header.schema == "definition" and other.dataset == metadata.dataset and _overlaps(other, metadata):
+            same_dataset = other.dataset == metadata.dataset
+            if reader.header.schema == "definition" and same_dataset and _overlaps(other, metadata):
                 found.append(candidate)
         finally:
             reader.close()

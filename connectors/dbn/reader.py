@@ -190,7 +190,8 @@ class DbnFileReader:
         self.done = False
         schema = self.header.schema
         rtype = SUPPORTED_SCHEMAS.get(schema or "", -1)
-        self.dtype = record_dtype(schema, self.header.version, self.header.ts_out) if rtype >= 0 else None
+        self.dtype = (record_dtype(schema, self.header.version, self.header.ts_out)
+                      if schema is not None and rtype >= 0 else None)
         self._shape = RecordShape(self.dtype.itemsize if self.dtype is not None else 0, rtype, schema == "mbo")
         self._byte = 0  # offset in the records of the next byte not yet handed out
         self._carry = b""  # bytes read ahead of the last record handed out
@@ -211,7 +212,9 @@ class DbnFileReader:
             why = fault.detail if fault is not None else f"it is cut short: {len(body)} of {length} bytes"
             raise BadHeader(f"cannot read the DBN metadata: {why}", (prefix + body)[:RAW_PIECE])
         try:
-            meta = dbn.Metadata.decode(prefix + body, upgrade_policy=dbn.VersionUpgradePolicy.AS_IS)
+            # databento_dbn's stub declares VersionUpgradePolicy's members as `int` attributes
+            meta = dbn.Metadata.decode(prefix + body,
+                                       upgrade_policy=dbn.VersionUpgradePolicy.AS_IS)  # type: ignore[arg-type]
         except Exception as exc:  # noqa: BLE001 - the decoder's own message goes into the fault
             raise BadHeader(f"DBN metadata does not decode: {exc}", (prefix + body)[:RAW_PIECE]) from exc
         if meta.version not in _STRUCTS:
@@ -355,7 +358,7 @@ def upgrade_to_v3(records: np.ndarray, schema: str, version: int, ts_out: bool) 
         has_metadata=False,
         ts_out=ts_out,
         input_version=version,
-        upgrade_policy=dbn.VersionUpgradePolicy.UPGRADE_TO_V3,
+        upgrade_policy=dbn.VersionUpgradePolicy.UPGRADE_TO_V3,  # type: ignore[arg-type]  # stub: members as `int`
     )
     decoder.write(records.tobytes())
     upgraded = b"".join(bytes(r) for r in decoder.decode())

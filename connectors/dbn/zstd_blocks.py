@@ -3,7 +3,7 @@
 A decompressor fed large pieces of compressed input loses the output of every good block that
 shares a piece with a bad one, and ``zstd -dc`` or zstandard's stream reader stop somewhere
 before the damage (the stream reader even silently). Feeding one block at a time would keep
-every good block, but costs about 40 % of the decoding speed. So the file is decoded in large
+every good block, but costs a large share of the decoding speed. So the file is decoded in large
 pieces, and only when a frame fails (or the file ends inside one) is that frame walked again
 from its start, block by block, following its own structure (RFC 8878 §3.1: frame header, blocks
 each with a 3-byte header, an optional checksum): that gives the output of every block before the

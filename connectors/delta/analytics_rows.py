@@ -25,6 +25,7 @@ from connectors.delta.tables import (
 from operators.chunks import InstrumentInfo
 from operators.labels import OUTCOMES, LabelParams
 from operators.levels import LEVEL_TYPES, Level, SessionSummary
+from operators.records import structured_fields
 from operators.surfaces import RAW_NAMES, BandCalibration
 
 
@@ -158,8 +159,8 @@ def vacuum_rows(vacuum: np.ndarray, info: InstrumentInfo, day: date) -> pa.Table
 
 def band_rows(bands: np.ndarray, info: InstrumentInfo, day: date) -> pa.Table:
     columns = {**_contract_columns(info, day, len(bands)), "ts_recv": bands["ts"]}
-    columns |= {name: bands[name] for name in SILVER_PHYSICS_BANDS_1S.schema.names if name in bands.dtype.names
-                and name != "ts"}
+    columns |= {name: bands[name] for name in SILVER_PHYSICS_BANDS_1S.schema.names
+                if name in structured_fields(bands.dtype) and name != "ts"}
     return pa.Table.from_pydict(columns, schema=SILVER_PHYSICS_BANDS_1S.schema)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from operators.records import structured_fields
+
 _WIDER = {1: np.int16, 2: np.int32, 4: np.int64}
 
 
@@ -45,8 +47,8 @@ def column(rows: np.ndarray, name: str) -> pa.Array:
 
 def struct_fields(dtype: np.dtype, skip: tuple[str, ...] = ()) -> list[pa.Field]:
     """Arrow fields for every field of a structured dtype (in order), except ``skip``."""
-    return [pa.field(name, arrow_type(dtype.fields[name][0])) for name in dtype.names if name not in skip]
+    return [pa.field(name, arrow_type(t)) for name, (t, _) in structured_fields(dtype).items() if name not in skip]
 
 
 def struct_columns(rows: np.ndarray, skip: tuple[str, ...] = ()) -> dict[str, pa.Array]:
-    return {name: column(rows, name) for name in rows.dtype.names if name not in skip}
+    return {name: column(rows, name) for name in structured_fields(rows.dtype) if name not in skip}

@@ -10,8 +10,8 @@ everything after the last recovery snapshot, none is lost either.
 Bytewax sinks have no flush hook, so each partition buffers and asks for a commit when it holds
 ``flush_rows`` rows, when an item asks for it (a completion mark), at every epoch snapshot (unless
 it commits on a clock, below) and at close. Commits run on the partition's own thread (delta-rs
-releases the GIL for most of a commit, though a 100k-row write once kept another thread waiting
-255 ms), one at a time and in order, so the worker keeps decoding meanwhile. A request made
+releases the GIL for most of a commit, though not for all of a large write), one at a time and
+in order, so the worker keeps decoding meanwhile. A request made
 while a commit is running is served by the next one, which takes everything buffered by then
 (group commit: the busier the table, the fewer and larger its commits).
 
@@ -32,8 +32,8 @@ long unasked (committing early is always safe: the positions make the table idem
 With ``commit_every_s`` a snapshot does not ask for a commit either: the committer's own clock
 serves, and the carry is at most that long. Asking woke every table's committer at the epoch end,
 exactly when the worker snapshots every step, and their Python work (building the commit's table,
-the positions, the delta-rs call's wrapper) took the GIL from it in turns: in a traced live run a
-sink snapshot of a few kB took up to 45 ms, and the epoch end 60–350 ms.
+the positions, the delta-rs call's wrapper) took the GIL from it in turns, and made every epoch
+end (when the input waits) several times longer.
 """
 
 from __future__ import annotations
@@ -49,8 +49,10 @@ import numpy as np
 import pyarrow as pa
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from deltalake import ColumnProperties, CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
+from deltalake.exceptions import CommitFailedError
 from typing_extensions import override
 
+from connectors.delta.clock import MONOTONIC, CommitClock
 from connectors.delta.lake import Lake
 from connectors.delta.tables import TableSpec
 
@@ -102,9 +104,10 @@ class SinkCarry:
 
     Bytewax pickles every snapshot on the worker thread, and pyarrow pickles a table column by
     column, chunk by chunk, a sliced chunk with its parent's whole buffers. A live epoch carries
-    hundreds of small writes (a poll's rows each): pickled as they are, 200 writes of 20 Bronze
-    rows took 380 ms, and slices of a replay batch gigabytes. Packed into contiguous tables
-    (``combine_chunks`` copies only the rows in view) the same carry pickles in about 5 ms.
+    hundreds of small writes (a poll's rows each): pickled as they are, each costs its own
+    overhead, and a slice of a replay batch drags its parent's buffers along. Packed into
+    contiguous tables (``combine_chunks`` copies only the rows in view) the carry pickles in one
+    pass over just its rows.
     Writes are packed per run of one schema (dictionary index widths differ between steps), so
     every write comes back with exactly the types it had.
     """
@@ -159,11 +162,12 @@ class _DeltaAppendPartition(StatefulSinkPartition[TableWrite, SinkCarry | None])
 
     def __init__(self, lake: Lake, spec: TableSpec, flush_rows: int, stats: SinkStats, *,
                  carry_rows: int = CARRY_ROWS, resume: SinkCarry | None = None,
-                 commit_every_s: float | None = None, before_commit: Callable[[], None] | None = None) -> None:
+                 commit_every_s: float | None = None, before_commit: Callable[[], None] | None = None,
+                 clock: CommitClock = MONOTONIC) -> None:
         self._lake, self._spec, self._flush_rows, self._stats = lake, spec, flush_rows, stats
-        self._carry_rows, self._every = carry_rows, commit_every_s
+        self._carry_rows, self._every, self._clock = carry_rows, commit_every_s, clock
         self._before_commit = before_commit  # run on the committer thread before each commit (a tee's flush)
-        self._since = time.monotonic()  # when the oldest buffered write arrived
+        self._since = clock.now()  # when the oldest buffered write arrived
         self._committed: dict[str, int] | None = None
         self._table: DeltaTable | None = None  # kept open: every commit writes through it (``_write``)
         self._writer = writer_properties(spec)
@@ -184,7 +188,7 @@ class _DeltaAppendPartition(StatefulSinkPartition[TableWrite, SinkCarry | None])
         with self._lock:
             self._check()
             if not self._pending:
-                self._since = time.monotonic()
+                self._since = self._clock.now()
                 self._lock.notify_all()  # the committer starts timing these rows
             self._pending.extend(values)
             self._pending_rows += sum(item.rows.num_rows for item in values)
@@ -233,7 +237,7 @@ class _DeltaAppendPartition(StatefulSinkPartition[TableWrite, SinkCarry | None])
             raise self._error
 
     def _due(self) -> bool:
-        return self._asked or (self._every is not None and time.monotonic() - self._since >= self._every)
+        return self._asked or (self._every is not None and self._clock.now() - self._since >= self._every)
 
     def _serve(self) -> None:
         """The committer thread: take everything buffered whenever a commit is asked for."""
@@ -242,8 +246,8 @@ class _DeltaAppendPartition(StatefulSinkPartition[TableWrite, SinkCarry | None])
                 while not (self._pending and self._due()) and not self._closing:
                     self._asked = self._asked and bool(self._pending)
                     timeout = None if not self._pending or self._every is None else \
-                        max(0.0, self._since + self._every - time.monotonic())
-                    self._lock.wait(timeout)
+                        max(0.0, self._since + self._every - self._clock.now())
+                    self._clock.wait(self._lock, timeout)
                 if self._closing and not self._pending:
                     return
                 writes, self._pending, self._pending_rows = self._pending, [], 0
@@ -314,8 +318,8 @@ class _DeltaAppendPartition(StatefulSinkPartition[TableWrite, SinkCarry | None])
                 self._stats.rows += data.num_rows
                 self._stats.commits += 1
                 return
-            except Exception as err:  # concurrent commit from another process: retry
-                if "conflict" not in str(err).lower() or attempt == _COMMIT_RETRIES - 1:
+            except CommitFailedError:  # lost to a concurrent commit (another partition or process): retry
+                if attempt == _COMMIT_RETRIES - 1:
                     raise
                 self._table = None  # re-read the log before the next attempt
                 time.sleep(0.01 * (attempt + 1))
@@ -325,9 +329,9 @@ class _DeltaAppendPartition(StatefulSinkPartition[TableWrite, SinkCarry | None])
 
         Writing to the table's URI instead loads its snapshot anew for every commit: the last
         checkpoint (one entry per data file) and up to a hundred JSON commits after it. A live
-        flow commits each busy table every tick of its clock, so that cost grew with the day:
-        measured on a Silver table, 80 ms of CPU per two-row commit at 50 versions, 117 ms at
-        400, against about 60 ms through an open table at either. An open table that is behind
+        flow commits each busy table every tick of its clock, so that cost grew with the day's
+        versions, while a commit through an open table costs the same at any version. An open
+        table that is behind
         (other partitions, other processes) is brought forward by the commit's own conflict
         check, which reads only the commits it missed; appends never conflict with appends.
         """
@@ -377,10 +381,12 @@ class DeltaAppendSink(FixedPartitionedSink[TableWrite, SinkCarry | None]):
     """
 
     def __init__(self, lake: Lake, spec: TableSpec, *, partitions: int = 4, flush_rows: int = 1_000_000,
-                 carry_rows: int = CARRY_ROWS, commit_every_s: float | None = None) -> None:
+                 carry_rows: int = CARRY_ROWS, commit_every_s: float | None = None,
+                 clock: CommitClock = MONOTONIC) -> None:
+        """``clock`` times ``commit_every_s`` (see ``connectors.delta.clock``); tests pass one they move."""
         self._lake, self._spec = lake, spec
         self._partitions, self._flush_rows, self._carry_rows = partitions, flush_rows, carry_rows
-        self._every = commit_every_s
+        self._every, self._clock = commit_every_s, clock
         self.stats = SinkStats()
 
     @override
@@ -402,4 +408,4 @@ class DeltaAppendSink(FixedPartitionedSink[TableWrite, SinkCarry | None]):
         commit does not happen and the worker raises the error (``TopicTeeSink`` flushes there)."""
         return _DeltaAppendPartition(self._lake, self._spec, self._flush_rows, self.stats,
                                      carry_rows=self._carry_rows, resume=resume_state, commit_every_s=self._every,
-                                     before_commit=before_commit)
+                                     before_commit=before_commit, clock=self._clock)

@@ -145,7 +145,8 @@ def read_manifest(path: Path) -> dict[str, Any]:
         msg = f"{path} is not a training snapshot (no {MANIFEST}); list them with `ls {path.parent}`"
         raise ConfigError(msg) from None
     if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
-        msg = f"{path} holds a {manifest.get('format')} v{manifest.get('format_version')}, not a {FORMAT} v{FORMAT_VERSION}"
+        msg = (f"{path} holds a {manifest.get('format')} v{manifest.get('format_version')}, "
+               f"not a {FORMAT} v{FORMAT_VERSION}")
         raise SourceError(msg)
     return manifest
 

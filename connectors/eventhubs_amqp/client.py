@@ -22,7 +22,6 @@ CONSUMER_GROUP = "$Default"
 """The Basic tier has only the default consumer group; the source reads without checkpoints."""
 CHECK_RETRIES = 1
 """Retries of a start-up check (management READ): enough for a blip, few enough to fail fast."""
-CHECK_TIMEOUT_S = 3.0
 
 
 def amqp_input(netloc: str, hub: str, connection_string: str, *, stop_at_end: bool = False) -> TopicInput:
@@ -56,7 +55,8 @@ def consumer_client(source: TopicInput, *, checking: bool = False) -> EventHubCo
 
     try:
         return EventHubConsumerClient.from_connection_string(
-            source.connection, consumer_group=CONSUMER_GROUP, eventhub_name=source.topic, **client_options(checking=checking))
+            source.connection, consumer_group=CONSUMER_GROUP, eventhub_name=source.topic,
+            **client_options(checking=checking))
     except ValueError as exc:
         raise ConfigError(f"the Event Hubs connection string is not usable: {exc}") from None
 

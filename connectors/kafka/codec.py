@@ -29,9 +29,9 @@ import functools
 import json
 import struct
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import databento_dbn as dbn
 import numpy as np
@@ -53,7 +53,6 @@ SCHEMA_OF_RTYPE: Final[dict[int, Schema]] = {
     RTYPE_DEFINITION: "definition",
     RTYPE_STATISTICS: "statistics",
 }
-RTYPE_OF_SCHEMA: Final = {v: k for k, v in SCHEMA_OF_RTYPE.items()}
 _dtype = functools.lru_cache(maxsize=None)(record_dtype)
 
 JSON_REQUIRED: Final = ("ts_event", "ts_recv", "instrument_id", "action", "side", "price", "size", "order_id")
@@ -85,10 +84,16 @@ class Undecodable:
 Piece = Records | Undecodable
 
 
-def _header(headers: Sequence[tuple[str, bytes | None]] | None, name: str) -> str | None:
-    for key, value in headers or ():
+Headers = Sequence[tuple[str, str | bytes | None]] | Mapping[str, str | bytes | None]
+"""Message headers as confluent_kafka types them: name/value pairs (what a consumer receives, and
+what the AMQP path hands over) or a mapping (accepted on produce)."""
+
+
+def _header(headers: Headers | None, name: str) -> str | None:
+    pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
+    for key, value in pairs:
         if key == name and value is not None:
-            return value.decode("utf-8", errors="replace")
+            return value if isinstance(value, str) else value.decode("utf-8", errors="replace")
     return None
 
 
@@ -99,7 +104,7 @@ def encode_headers(version: int, dataset: str, published_ns: int | None = None) 
             (DATASET_HEADER, dataset.encode()), (PUBLISHED_HEADER, str(stamp).encode())]
 
 
-def published_ns(headers: Sequence[tuple[str, bytes | None]] | None) -> int | None:
+def published_ns(headers: Headers | None) -> int | None:
     """The producer's publish time from a message's headers, if it recorded one."""
     text = _header(headers, PUBLISHED_HEADER)
     return int(text) if text and text.isdigit() else None
@@ -110,7 +115,7 @@ def encode_records(records: np.ndarray) -> bytes:
     return np.ascontiguousarray(records).tobytes()
 
 
-def decode_message(value: bytes | None, headers: Sequence[tuple[str, bytes | None]] | None = None) -> list[Piece]:
+def decode_message(value: bytes | None, headers: Headers | None = None) -> list[Piece]:
     """A message value → its pieces in order. Never raises on bad input."""
     if not value:
         return [Undecodable(0, "empty_message", "the message has no value", b"")]
@@ -133,7 +138,9 @@ def _decode_stream(value: bytes) -> list[Piece]:
         return [Undecodable(0, "bad_header", "the DBN header is cut short", value)]
     (length,) = struct.unpack_from("<I", value, 4)
     try:
-        meta = dbn.Metadata.decode(value[: 8 + length], upgrade_policy=dbn.VersionUpgradePolicy.AS_IS)
+        meta = dbn.Metadata.decode(value[: 8 + length],
+                                   # databento_dbn's stub declares the policy's members as `int`
+                                   upgrade_policy=dbn.VersionUpgradePolicy.AS_IS)  # type: ignore[arg-type]
     except Exception as exc:  # noqa: BLE001 - the decoder's message goes into the dead letter
         return [Undecodable(0, "bad_header", f"DBN metadata does not decode: {exc}", value)]
     if meta.version not in (1, 2, 3):
@@ -154,15 +161,12 @@ def _decode_records(value: bytes, version: int, dataset: str) -> list[Piece]:
             break
         words, rtype = value[pos], value[pos + 1]
         schema = SCHEMA_OF_RTYPE.get(rtype)
-        bad: tuple[str, str] | None = None
-        if schema is None:
-            bad = ("unknown_rtype", f"rtype 0x{rtype:02x} at byte {pos} is not MBO, definition or statistics")
-        else:
-            dtype = _dtype(schema, version)
-            size = dtype.itemsize
-            if words * 4 != size:
-                bad = ("bad_length", f"{schema} record at byte {pos} says {words * 4} bytes; DBN v{version} has {size}")
-        if bad is not None:
+        dtype = None if schema is None else _dtype(schema, version)
+        if schema is None or dtype is None or words * 4 != dtype.itemsize:
+            bad = (("unknown_rtype", f"rtype 0x{rtype:02x} at byte {pos} is not MBO, definition or statistics")
+                   if schema is None or dtype is None else
+                   ("bad_length", f"{schema} record at byte {pos} says {words * 4} bytes; "
+                                  f"DBN v{version} has {dtype.itemsize}"))
             step = _resync(value, pos, run_size, version)
             if step is None:  # nothing after it can be trusted to be aligned: the rest is one dead letter
                 out.append(Undecodable(index, *bad, value[pos:]))
@@ -172,6 +176,7 @@ def _decode_records(value: bytes, version: int, dataset: str) -> list[Piece]:
             pos += step
             index += 1
             continue
+        size = dtype.itemsize
         whole = rest // size
         if whole == 0:
             out.append(Undecodable(index, "truncated_record",
@@ -285,8 +290,8 @@ def _json_record(line: str) -> tuple[tuple[np.ndarray, str] | None, tuple[str, s
     return (rec, str(obj.get("dataset") or "")), ("", "")
 
 
-def _unsigned(raw: object, name: str) -> int:
-    value = int(raw)  # type: ignore[call-overload]
+def _unsigned(raw: Any, name: str) -> int:  # a decoded JSON value: anything
+    value = int(raw)
     if value < 0:
         raise ValueError(f"{name} must not be negative, got {value}")
     return value
@@ -313,7 +318,9 @@ def instrument_key(instrument_id: int) -> bytes:
     return str(int(instrument_id)).encode()
 
 
-def batches(records: np.ndarray, *, window_ns: int, max_bytes: int = MAX_MESSAGE_BYTES) -> Iterator[tuple[int, np.ndarray]]:
+def batches(
+    records: np.ndarray, *, window_ns: int, max_bytes: int = MAX_MESSAGE_BYTES
+) -> Iterator[tuple[int, np.ndarray]]:
     """Split ``records`` (one schema, any instruments, in publish order) into messages.
 
     Event time (the running maximum of ``ts_recv``) is cut into windows of ``window_ns`` from

@@ -51,7 +51,8 @@ def parse_connection_string(text: str, *, allow_emulator: bool = False) -> Event
     """
     text = (text or "").strip()
     if not text:
-        msg = "EVENTHUBS_CONNECTION_STRING is empty; copy a connection string from the namespace's shared access policies"
+        msg = ("EVENTHUBS_CONNECTION_STRING is empty; "
+               "copy a connection string from the namespace's shared access policies")
         raise ConfigError(msg)
     parts: dict[str, str] = {}
     for piece in filter(None, (p.strip() for p in text.split(";"))):
@@ -74,7 +75,8 @@ def parse_connection_string(text: str, *, allow_emulator: bool = False) -> Event
         raise ConfigError(msg)
     signed = bool(parts.get("sharedaccesssignature"))
     if not signed and not (parts.get("sharedaccesskeyname") and parts.get("sharedaccesskey")):
-        msg = "the Event Hubs connection string needs SharedAccessKeyName and SharedAccessKey (or SharedAccessSignature)"
+        msg = ("the Event Hubs connection string needs SharedAccessKeyName and SharedAccessKey "
+               "(or SharedAccessSignature)")
         raise ConfigError(msg)
     return EventHubsConnection(host, parts.get("sharedaccesskeyname", ""), parts.get("entitypath") or None, text,
                                emulator)

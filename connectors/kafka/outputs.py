@@ -116,8 +116,9 @@ def _topics(raw: Any, known_tables: set[str]) -> tuple[tuple[str, str], ...]:
 def rows_as_json(table: pa.Table) -> list[bytes]:
     """One compact JSON object per row, columns in table order."""
     names = table.column_names
-    return [json.dumps(dict(zip(names, map(_plain, values))), separators=(",", ":"), allow_nan=False).encode()
-            for values in zip(*(table[n].to_pylist() for n in names))] if table.num_rows else []
+    columns = [table[n].to_pylist() for n in names]  # a table's columns are all num_rows long
+    rows = (dict(zip(names, map(_plain, values), strict=True)) for values in zip(*columns, strict=True))
+    return [json.dumps(row, separators=(",", ":"), allow_nan=False).encode() for row in rows] if table.num_rows else []
 
 
 def _plain(value: Any) -> Any:

@@ -35,7 +35,10 @@ class KafkaSink:
 
         while True:
             try:
-                self._producer.produce(self._topic, value=value, key=key, headers=headers, on_delivery=delivered)
+                # confluent_kafka's stub types headers as a list of (str, str | bytes | None): a list of
+                # (str, bytes) is a valid value, but list is invariant
+                self._producer.produce(self._topic, value=value, key=key, headers=headers,  # type: ignore[arg-type]
+                                       on_delivery=delivered)
                 break
             except BufferError:  # the local queue is full: let the broker catch up
                 self._producer.poll(0.05)

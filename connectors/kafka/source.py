@@ -15,6 +15,7 @@ from collections.abc import Callable
 from bytewax.connectors.kafka import KafkaSource
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from confluent_kafka import KafkaError as _FetchError
+from confluent_kafka import Message
 from typing_extensions import override
 
 from connectors.topic.input import TopicInput
@@ -91,12 +92,15 @@ class KafkaMboSource(FixedPartitionedSource[Item, KafkaPartitionState]):
     def _high_watermark(self, index: int) -> int:
         from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-        consumer = Consumer({**self._client_config(), "group.id": "spymaster-watermarks", "enable.auto.commit": "false"})
+        consumer = Consumer(
+            {**self._client_config(), "group.id": "spymaster-watermarks", "enable.auto.commit": "false"}
+        )
         try:
             _low, high = consumer.get_watermark_offsets(TopicPartition(self._src.topic, index), timeout=self._timeout)
             return int(high)
         except KafkaException as exc:
-            raise SourceError(f"cannot read the end offsets of {self._src.label or self._src.topic}: {exc.args[0].str()}") from None
+            name = self._src.label or self._src.topic
+            raise SourceError(f"cannot read the end offsets of {name}: {exc.args[0].str()}") from None
         finally:
             consumer.close()
 
@@ -122,13 +126,21 @@ class _EofReader(StatefulSourcePartition[FetchedMessage | PartitionEof, int | No
         for msg in self._consumer.consume(self._batch, self._wait):
             error = msg.error()
             if error is None:
-                out.append(FetchedMessage(int(msg.offset()), msg.value(), msg.headers()))
-                self._next = int(msg.offset()) + 1
+                out.append(FetchedMessage(self._offset(msg), msg.value(), msg.headers()))
+                self._next = self._offset(msg) + 1
             elif error.code() == _FetchError._PARTITION_EOF:
-                out.append(PartitionEof(int(msg.offset())))
+                out.append(PartitionEof(self._offset(msg)))
             else:
                 raise SourceError(f"reading {self._where} failed: {error.str()}")
         return out
+
+    def _offset(self, msg: Message) -> int:
+        """A fetched message's (or end-of-partition event's) offset, which librdkafka always sets
+        (confluent_kafka types it as optional: other events have none)."""
+        offset = msg.offset()
+        if offset is None:
+            raise SourceError(f"reading {self._where}: librdkafka gave a message without an offset")
+        return int(offset)
 
     @override
     def snapshot(self) -> int | None:

@@ -44,6 +44,6 @@ def confusion_figure(evaluation: Evaluation, title: str) -> Figure:
     top = matrix.max() or 1
     for i in ticks:
         for j in ticks:
-            ax.text(j, i, str(matrix[i, j]), ha="center", va="center",
+            ax.text(float(j), float(i), str(matrix[i, j]), ha="center", va="center",
                     color="white" if matrix[i, j] > top / 2 else "black")
     return fig

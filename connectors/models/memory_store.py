@@ -53,7 +53,7 @@ def save_memory(memory: Memory, directory: Path | str) -> Path:
         arrays[f"{name}_outcomes"] = np.asarray(part.outcomes, np.int8)
         entries.append({"name": name, "level_type": key[0], "direction": key[1], "time_bucket": key[2],
                         "kind": part.kind, "rows": part.rows})
-    np.savez(out / ARRAYS, **arrays)
+    np.savez(out / ARRAYS, allow_pickle=False, **arrays)  # load_memory reads it without pickle too
     files = [ARRAYS, *(f"{e['name']}.faiss" for e in entries)]
     manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "vector_size": s.size,
                 "group_names": list(s.group_names), "scaling_rows": s.rows, "partitions": entries,
@@ -81,9 +81,9 @@ def _read(src: Path, manifest: dict) -> Memory:
             raise SourceError(f"retrieval memory {src} is corrupt: {name} does not match its checksum")
     with np.load(src / ARRAYS, allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
-    scaling = VectorScaling(*(_ro(arrays[f"scaling_{f}"]) for f in ("mean", "std", "scale", "groups")),
-                            tuple(manifest["group_names"]), _ro(arrays["scaling_group_weights"]),
-                            int(manifest["scaling_rows"]))
+    mean, std, scale, groups = (_ro(arrays[f"scaling_{f}"]) for f in ("mean", "std", "scale", "groups"))
+    scaling = VectorScaling(mean, std, scale, groups, tuple(manifest["group_names"]),
+                            _ro(arrays["scaling_group_weights"]), int(manifest["scaling_rows"]))
     parts = {}
     for e in manifest["partitions"]:
         key = (str(e["level_type"]), str(e["direction"]), int(e["time_bucket"]))
@@ -98,15 +98,16 @@ def _read(src: Path, manifest: dict) -> Memory:
     return Memory(scaling, parts)
 
 
-def load_memory_for(model_id: str, version: str | int) -> Memory:
-    """The memory logged with a registered model version (artifact ``retrieval/`` of its run)."""
+def load_memory_for(model_id: str, version: str | int, uri: str | None = None) -> Memory:
+    """The memory logged with a registered model version (artifact ``retrieval/`` of its run), from
+    the registry at ``uri`` (default ``connectors.mlflow.tracking.tracking_uri()``)."""
     import mlflow
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     from connectors.mlflow.tracking import configure
 
-    uri = configure()
+    uri = configure(uri)
     try:
         run_id = MlflowClient().get_model_version(model_id, str(version)).run_id
     except MlflowException:

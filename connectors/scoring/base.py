@@ -94,7 +94,7 @@ def probability_row(row: object) -> tuple[float, float, float] | None:
 
 def vector_problem(request: ScoreRequest, size: int) -> str | None:
     """Why a request's vector cannot be sent to a model, or ``None`` when it is fine."""
-    vector = request.vector
+    vector: object = request.vector  # as sent: a caller's array may be anything
     if not isinstance(vector, np.ndarray) or vector.ndim != 1 or vector.shape[0] != size:
         shape = getattr(vector, "shape", type(vector).__name__)
         return f"vector of episode {request.episode_id} has shape {shape}, expected ({size},)"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from typing import Any
 from urllib.parse import urlsplit
 
 from connectors.scoring.base import BACKENDS
@@ -78,7 +79,7 @@ class ScoringConfig:
         """``base`` (or the defaults) overridden by the environment; the key may come from Key Vault."""
         env = os.environ if environ is None else environ
         start = base or cls()
-        values: dict[str, object] = {}
+        values: dict[str, Any] = {}  # each parsed to its field's type by _parse
         for f in fields(cls):
             raw = env.get(_PREFIX + f.name.upper(), "").strip() or env.get(_FALLBACKS.get(f.name, ""), "").strip()
             if raw:

@@ -4,7 +4,7 @@ A model id is resolved and loaded when it is first scored (``ScorerPool.warm`` d
 configured one when the flow starts). After that a follower thread re-reads the alias every
 ``refresh_s`` seconds; when it names another version, the follower loads that version and the
 scorer uses it from the next batch on, so a running flow follows the champion without restarting.
-The registry read (5–40 ms through MLflow's SQLAlchemy store) and any load happen on the follower,
+The registry read (a query through MLflow's SQLAlchemy store) and any load happen on the follower,
 never on the worker that scores: on a live flow, where setups come minutes apart, an in-line
 re-read landed on almost every score. ``refresh_s = 0`` re-reads in line before every batch (a
 new version is used from the very next batch), and ``follow=False`` re-reads in line at most
@@ -78,7 +78,7 @@ def load_predictor(model_id: str, version: str, uri: str | None = None) -> Predi
     configure(uri)  # ``models:/`` URIs are read from the process-wide registry
     model = mlflow.pyfunc.load_model(f"models:/{model_id}/{version}")
     predict = _predictor(model)
-    try:  # the first call of a fresh model is slow (30 ms here): pay it now, not on a setup's score
+    try:  # a fresh model's first call is slow (lazy imports, caches): pay it now, not on a setup's score
         predict(np.zeros((1, VECTOR_SIZE), np.float32))
     except Exception:  # noqa: BLE001, S110 - a model that cannot score zeros says so on real rows
         pass
@@ -120,13 +120,15 @@ class LocalScorer:
 
     def __init__(self, cfg: ScoringConfig, *, clock: Callable[[], float] = time.monotonic,
                  resolver: Callable[[str, str], str | None] | None = None,
-                 loader: Callable[[str, str], Predict] | None = None, follow: bool = True) -> None:
+                 loader: Callable[[str, str], Predict] | None = None, follow: bool = True,
+                 registry: str | None = None) -> None:
         from connectors.mlflow.tracking import tracking_uri
 
-        # the registry this scorer was made for (``ScorerPool`` keys scorers by it): the alias is
-        # read through a client of its own (the follower must not re-point MLflow's process-wide
-        # URIs every second), and a version is loaded from that same registry
-        registry = tracking_uri()
+        # the registry this scorer was made for (``ScorerPool`` keys scorers by it; default
+        # ``tracking_uri()``): the alias is read through a client of its own (the follower must not
+        # re-point MLflow's process-wide URIs every second), and a version is loaded from that same
+        # registry
+        registry = registry or tracking_uri()
         self._resolve = resolver or partial(resolve_alias, uri=registry)
         self._load = loader or partial(load_predictor, uri=registry)
         self._cfg, self._clock = cfg, clock

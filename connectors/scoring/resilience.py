@@ -86,10 +86,9 @@ class Retrier:
         if not self.breaker.allow():
             return None
         tries = 1 if self.breaker.state == HALF_OPEN else 1 + self._retries
-        for n in range(1, tries + 1):
-            attempt = once()
-            if attempt.status == "ok" or not attempt.retry or n == tries:
-                break
+        n, attempt = 1, once()
+        while attempt.status != "ok" and attempt.retry and n < tries:
             self._sleep(self.delay(n))
+            n, attempt = n + 1, once()
         self.breaker.record(attempt.healthy)
         return Outcome(attempt, n)

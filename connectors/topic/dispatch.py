@@ -14,7 +14,9 @@ from operators.errors import ConfigError, SourceError
 
 
 def parse_topic_url(url: str, *, connection_string: str = "", stop_at_end: bool = False) -> TopicInput:
-    """``kafka://HOST:PORT[,HOST:PORT]/TOPIC`` or ``eventhubs://NAMESPACE/HUB[?transport=amqp]`` → a :class:`TopicInput`.
+    """A topic URL → a :class:`TopicInput`.
+
+    ``kafka://HOST:PORT[,HOST:PORT]/TOPIC`` or ``eventhubs://NAMESPACE/HUB[?transport=amqp]``.
 
     ``?fetch_wait_ms=N`` sets the consumer's ``fetch.wait.max.ms`` (see ``TopicInput``).
 
@@ -54,8 +56,9 @@ def parse_topic_url(url: str, *, connection_string: str = "", stop_at_end: bool 
             raise ConfigError(f"{url} names namespace {host}, but the connection string is for {conn.namespace_host}")
         settings = kafka_config(conn, "consumer")
         bootstrap = settings.pop("bootstrap.servers")
-        return TopicInput(bootstrap=bootstrap, topic=topic_for(conn, topic or None), add_config=settings,
-                          stop_at_end=stop_at_end, fetch_wait_ms=wait, label=f"eventhubs://{conn.namespace_host}/{topic_for(conn, topic or None)}")
+        hub = topic_for(conn, topic or None)
+        return TopicInput(bootstrap=bootstrap, topic=hub, add_config=settings,
+                          stop_at_end=stop_at_end, fetch_wait_ms=wait, label=f"eventhubs://{conn.namespace_host}/{hub}")
     raise ConfigError(f"{url!r} is not a topic input; use kafka://HOST:PORT/TOPIC or eventhubs://NAMESPACE/HUB")
 
 

@@ -24,9 +24,9 @@ class TopicInput:
     """``fetch.wait.max.ms``: how long the broker may hold a fetch that found no data (None:
     librdkafka's 500 ms; settings in ``add_config`` win). A broker that answers a held fetch as
     soon as data arrives makes this irrelevant to latency. One that does not (tansu, our test
-    broker, measured: 131 ms median delivery at 500 ms, 6 ms at 10 ms) puts it under a tailing
-    flow's latency, but tansu also returns *nothing* when it cannot gather a fetch in time, and on
-    a long partition it never can at 10–25 ms: choose it per broker (``?fetch_wait_ms=N``)."""
+    broker, holds every fetch for the whole wait) puts it under a tailing flow's latency, but tansu
+    also returns *nothing* when it cannot gather a fetch in time, and on a long partition it never
+    can with a very short wait: choose it per broker (``?fetch_wait_ms=N``; docs/live.md)."""
     label: str = ""
     """``kafka://host:port/topic`` or ``eventhubs://namespace/hub``, for messages and the manifest."""
     transport: Literal["kafka", "amqp"] = "kafka"

@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -63,7 +63,7 @@ from bytewax.connectors.kafka import KafkaError
 from bytewax.inputs import StatefulSourcePartition
 from typing_extensions import override
 
-from connectors.kafka.codec import Records, Undecodable, decode_message
+from connectors.kafka.codec import Headers, Records, Undecodable, decode_message
 from connectors.topic.input import TopicInput
 from connectors.topic.positions import _MAX_INDEX, Item, coalesce, position
 from connectors.topic.ticks import PartitionClock
@@ -87,7 +87,7 @@ class SourceMessage(Protocol):
     @property
     def value(self) -> bytes | None: ...
     @property
-    def headers(self) -> Sequence[tuple[str, bytes | None]] | None: ...
+    def headers(self) -> Headers | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +104,7 @@ class FetchedMessage:
 
     offset: int
     value: bytes | None
-    headers: Sequence[tuple[str, bytes | None]] | None
+    headers: Headers | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,10 +205,10 @@ class TopicPartition(StatefulSourcePartition[Item, KafkaPartitionState]):
             out.extend(self._tick())
         return out
 
-    def _read(self, messages: list[Any]) -> list[Item]:
+    def _read(self, messages: Iterable[Any]) -> list[Item]:
         out: list[Item] = []
         for msg in messages:
-            # a class check because a runtime Protocol check costs about 19 µs a message
+            # a class check: a runtime Protocol check walks every member, on every message
             if isinstance(msg, PartitionEof):
                 if self._reached(msg.offset):
                     break

@@ -36,7 +36,8 @@ that lets T be sampled):
 Consumer lag is records published minus records durable in ``bronze.mbo`` (read from the Delta
 log incrementally, so sampling stays cheap as the log grows), sampled twice a second until the
 phase has drained; it is *growing* when its least-squares slope while records
-are being offered exceeds 5 % of the offered record rate. Sustained records/s: records over the time from first send to the last record durable.
+are being offered exceeds 5 % of the offered record rate. Sustained records/s: records over the
+time from first send to the last record durable.
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ from flows.bench.latency import Percentiles
 from flows.config import RECOVERY_EPOCH_S
 
 if TYPE_CHECKING:
+    from deltalake import DeltaTable
+
     from flows.services.broker import Broker
     from replay.publish import Message
 
@@ -151,8 +154,9 @@ class _FlowProcess:
     """The flow as a live deployment runs it: its own process, tailing the topic, recovery on."""
 
     def __init__(self, topic_url: str, lake: Path, scratch: Path, bootstrap: str, scores_topic: str,
-                 silver_topic: str, epoch_ms: int) -> None:
+                 silver_topic: str, epoch_ms: int, tracking_uri: str) -> None:
         env = {**os.environ, "SPYMASTER_INPUT": topic_url, "SPYMASTER_LAKE": str(lake),
+               "MLFLOW_TRACKING_URI": tracking_uri,  # the registry the flow's scorer reads
                "SPYMASTER_OUTPUT_BOOTSTRAP": bootstrap,
                "SPYMASTER_OUTPUT_TOPICS": f"{GOLD_INFERENCE_SCORES.name}={scores_topic},"
                                           f"{SILVER_BOOK_1S.name}={silver_topic}",
@@ -185,7 +189,7 @@ class _DurableRows:
 
     def __init__(self, lake: Lake, spec: TableSpec) -> None:
         self._lake, self._spec = lake, spec
-        self._table = None
+        self._table: DeltaTable | None = None
 
     def __call__(self) -> int:
         if self._table is None:
@@ -210,7 +214,8 @@ def _wait_durable(durable: _DurableRows, want: int, flow: _FlowProcess, timeout:
 
 
 def run_phase(name: str, speed: float | None, warm, measured, broker: Broker, scratch: Path,
-              epoch_ms: int, fetch_wait_ms: int | None = None) -> PhaseResult:
+              epoch_ms: int, fetch_wait_ms: int | None = None, *, tracking_uri: str) -> PhaseResult:
+    """One phase; the flow scores with the champion registered at ``tracking_uri``."""
     from replay.publish import schedule, send
 
     topic, bootstrap = f"mbo_{name}", broker.bootstrap
@@ -221,7 +226,7 @@ def run_phase(name: str, speed: float | None, warm, measured, broker: Broker, sc
     lake_dir = scratch / f"lake-{name}"
     query = "" if fetch_wait_ms is None else f"?fetch_wait_ms={fetch_wait_ms}"
     flow = _FlowProcess(f"kafka://{bootstrap}/{topic}{query}", lake_dir, scratch, bootstrap, scores_topic,
-                        silver_topic, epoch_ms)
+                        silver_topic, epoch_ms, tracking_uri)
     lake = Lake(str(lake_dir))
     floor: _BrokerFloor | None = None
     try:
@@ -262,8 +267,10 @@ def run_phase(name: str, speed: float | None, warm, measured, broker: Broker, sc
     slope = _slope(samples[:paced])  # while records were being offered; the drain afterwards only falls
     silver, scores, after_broker = _latencies(lake, stamps.published(), bootstrap, (scores_topic, silver_topic),
                                               _window(measured), floor.received)
+    (silver_durable, silver_on_topic), (score_computed, score_on_topic, score_durable, status) = silver, scores
     return PhaseResult(name, total - warm_n, round(offered, 1), round((total - warm_n) / (finished - started), 1),
-                       samples, round(slope, 1), bool(speed) and slope > 0.05 * offered, *silver, *scores,
+                       samples, round(slope, 1), bool(speed) and slope > 0.05 * offered,
+                       silver_durable, silver_on_topic, score_computed, score_on_topic, score_durable, status,
                        broker_floor=Percentiles.of(floor.latencies_ns), score_after_broker=after_broker)
 
 
@@ -337,6 +344,13 @@ class _BrokerFloor:
         self.received: dict[tuple[int, int], int] = {}
         """(instrument id, published-ns) → when the floor consumer got the message."""
 
+    def seen(self) -> int:
+        """Messages the running consumer has taken so far, timed or not (updated every 0.1 s or so)."""
+        try:
+            return int(_seen_path(self._out).read_text() or 0)
+        except FileNotFoundError:
+            return 0
+
     def close(self) -> None:
         """Kill the process if ``stop`` never ran (the phase failed)."""
         if self._proc.poll() is None:
@@ -372,14 +386,21 @@ def _floor(bootstrap: str, topic: str, fetch_wait_ms: str, out: Path) -> None:
     ready_ns = time.time_ns()
     print("ready", flush=True)
     rows: list[tuple[int, int, int]] = []
+    seen, told, told_at = 0, 0, 0.0
     try:
         while not stopping.is_set():
+            if seen != told and time.monotonic() - told_at >= 0.1:  # progress, for whoever waits on it
+                _seen_path(out).with_suffix(".tmp").write_text(str(seen))
+                _seen_path(out).with_suffix(".tmp").replace(_seen_path(out))
+                told, told_at = seen, time.monotonic()
             # poll returns with the first message; consume(n, timeout) would wait out its timeout
             # for n messages, up to 50 ms added to every delivery it times
             first = consumer.poll(0.05)
             if first is None:
                 continue
-            for msg in [first, *consumer.consume(1000, 0)]:
+            batch = [first, *consumer.consume(1000, 0)]
+            seen += len(batch)
+            for msg in batch:
                 now = time.time_ns()
                 stamp = None if msg.error() else published_ns(msg.headers())
                 # tansu's end offset can fall short of the end (docs/live.md): what was published
@@ -390,6 +411,10 @@ def _floor(bootstrap: str, topic: str, fetch_wait_ms: str, out: Path) -> None:
     finally:
         consumer.close()
         np.save(out, np.array(rows, dtype=np.int64).reshape(-1, 3))
+
+
+def _seen_path(out: Path) -> Path:
+    return out.with_name(out.name + ".seen")
 
 
 def _consume(bootstrap: str, topic: str):
@@ -407,7 +432,8 @@ def _consume(bootstrap: str, topic: str):
             if msg is None:
                 break
             if msg.error():
-                ended.add(msg.partition())
+                if (partition := msg.partition()) is not None:  # an end-of-partition event names it
+                    ended.add(partition)
                 continue
             yield msg
     finally:
@@ -450,7 +476,9 @@ def _commit_times(lake: Lake, spec: TableSpec, columns: list[str]):
 
 
 def _latencies(lake: Lake, published: dict[int, tuple[np.ndarray, np.ndarray]], bootstrap: str,
-               topics: tuple[str, str], window: tuple[int, int], received: dict[tuple[int, int], int]):
+               topics: tuple[str, str], window: tuple[int, int], received: dict[tuple[int, int], int],
+               ) -> tuple[tuple[Percentiles, Percentiles],
+                          tuple[Percentiles, Percentiles, Percentiles, dict[str, int]], Percentiles]:
     scores_topic, silver_topic = topics
     silver = _in_window(_commit_times(lake, SILVER_BOOK_1S, ["instrument_id", "ts_recv"]), "ts_recv", window)
     silver_ns = _lat(published, silver, "ts_recv", silver["_durable_ns"] if silver is not None else None)
@@ -519,10 +547,11 @@ def _lat(published, table, time_col: str, done_ns) -> np.ndarray:
 
 def measure_live(day_files: list[Path], *, speed: float = 10.0, window_minutes: float = 20.0,
                  epoch_ms: int = RECOVERY_EPOCH_S * 1000, broker: str = "mock", fetch_wait_ms: int | None = None,
-                 say: Callable[[str], None] | None = None) -> LiveBench:
+                 say: Callable[[str], None] | None = None, tracking_uri: str) -> LiveBench:
     """The paced phase on ``broker`` (its fetch wait: ``fetch_wait_ms``, else ``MOCK_FETCH_WAIT_MS`` on
     the mock and librdkafka's default on tansu), the max-speed phase on tansu (``fetch_wait_ms``):
-    at max speed the backlog outgrows what the mock keeps."""
+    at max speed the backlog outgrows what the mock keeps. The flow scores with the champion
+    registered at ``tracking_uri``, or a synthetic model in a temporary store when there is none."""
     from flows.bench.scoring import registry_for_bench
     from flows.services.broker import running_broker, running_mock_cluster
 
@@ -534,12 +563,14 @@ def measure_live(day_files: list[Path], *, speed: float = 10.0, window_minutes: 
     warm, measured = split_day(day_files, window_minutes)
     scratch = Path(tempfile.mkdtemp(prefix="spymaster-bench-live-"))
     try:
-        with registry_for_bench("ES_MODEL", say) as (_uri, _version, model):
+        with registry_for_bench("ES_MODEL", say, tracking_uri) as (uri, _version, model):
             start = running_mock_cluster if broker == "mock" else running_broker
             with start(scratch / f"{broker}.log") as paced_broker:
-                paced = run_phase(f"x{speed:g}", speed, warm, measured, paced_broker, scratch, epoch_ms, paced_wait)
+                paced = run_phase(f"x{speed:g}", speed, warm, measured, paced_broker, scratch, epoch_ms, paced_wait,
+                                  tracking_uri=uri)
             with running_broker(scratch / "tansu-max.log") as max_broker:
-                top = run_phase("max", None, warm, measured, max_broker, scratch, epoch_ms, fetch_wait_ms)
+                top = run_phase("max", None, warm, measured, max_broker, scratch, epoch_ms, fetch_wait_ms,
+                                tracking_uri=uri)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return LiveBench(speed, window_minutes, epoch_ms, [paced, top], model, paced_wait, broker, fetch_wait_ms)
@@ -566,19 +597,21 @@ def print_live(bench: LiveBench, *, as_json: bool) -> None:
     table.add_column("measure")
     for p in bench.phases:
         table.add_column(p.name, justify="right")
-    rows = [("records in the window", lambda p: f"{p.records:,}"),
+    rows: list[tuple[str, Callable[[PhaseResult], str]]] = [("records in the window", lambda p: f"{p.records:,}"),
             ("offered records/s", lambda p: "max" if p.offered_rps != p.offered_rps else f"{p.offered_rps:,.0f}"),
             ("sustained records/s", lambda p: f"{p.sustained_rps:,.0f}"),
             ("lag max / last (records)", lambda p: f"{max((s[1] for s in p.lag_samples), default=0):,} / "
                                                    f"{p.lag_samples[-1][1] if p.lag_samples else 0:,}"),
-            ("lag slope records/s (growing?)", lambda p: f"{p.lag_slope_rps:,.0f} ({'yes' if p.lag_growing else 'no'})")]
+            ("lag slope records/s (growing?)",
+             lambda p: f"{p.lag_slope_rps:,.0f} ({'yes' if p.lag_growing else 'no'})")]
     for label, key in (("publish -> plain consumer (broker floor)", "broker_floor"),
                        ("publish -> Silver row durable", "silver_durable"),
                        ("publish -> Silver row on topic (the first step)", "silver_on_topic"),
                        ("publish -> score computed", "score_computed"),
                        ("plain consumer got it -> score computed (the flow's share)", "score_after_broker"),
-                       ("publish -> score on topic", "score_on_topic"), ("publish -> score row durable", "score_durable")):
-        rows.append((f"{label} p50/p95/p99 ms", lambda p, k=key: _fmt(getattr(p, k))))
+                       ("publish -> score on topic", "score_on_topic"),
+                       ("publish -> score row durable", "score_durable")):
+        rows.append((f"{label} p50/p95/p99 ms", _percentiles_of(key)))
     rows.append(("score statuses", lambda p: ", ".join(f"{k} {v}" for k, v in sorted(p.score_status.items())) or "-"))
     for label, fn in rows:
         table.add_row(label, *(fn(p) for p in bench.phases))
@@ -594,6 +627,10 @@ def print_live(bench: LiveBench, *, as_json: bool) -> None:
     console.print(f"target at x{bench.speed:g}: score latency p99 < {SCORE_P99_TARGET_MS:.0f} ms with no growing lag: "
                   f"p99 {paced.score_computed.p99_ms} ms (computed), lag growing: "
                   f"{'yes' if paced.lag_growing else 'no'} -> {verdict}")
+
+
+def _percentiles_of(field_name: str) -> Callable[[PhaseResult], str]:
+    return lambda p: _fmt(getattr(p, field_name))
 
 
 def _fmt(p: Percentiles) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -37,10 +38,11 @@ def retrieval_qps(memory: Memory, vectors: np.ndarray, level_type: Sequence[obje
             return done / elapsed
 
 
-def _rows(value: object, m: int) -> list[object]:
+def _rows(value: Any, m: int) -> list[object]:
+    """``value`` for each of ``m`` rows: a scalar repeated, or one value per row."""
     if isinstance(value, (str, int, np.integer)):
         return [value] * m
-    values = list(value)  # type: ignore[call-overload]
+    values = list(value)
     if len(values) != m:
         raise ValueError(f"got {len(values)} partition values for {m} query vectors")
     return values

@@ -15,11 +15,12 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -80,8 +81,8 @@ def synthetic_rows(seed: int, rows: int = _SYNTHETIC_ROWS):
     )
 
 
-def _register_synthetic(model_id: str) -> str:
-    """Train and register a small model (+ memory) in the current tracking URI; returns the version."""
+def _register_synthetic(model_id: str, uri: str) -> str:
+    """Train and register a small model (+ memory) in the registry at ``uri``; returns the version."""
     import mlflow
 
     from connectors.mlflow.registry import register_pipeline
@@ -91,7 +92,7 @@ def _register_synthetic(model_id: str) -> str:
     from operators.learning.frame import vectors_matrix
     from operators.learning.models import make_pipeline
 
-    use_experiment(f"{model_id}-bench")      # artifacts beside the temporary store, not in ./mlruns
+    use_experiment(f"{model_id}-bench", uri)  # artifacts beside the temporary store, not in ./mlruns
     rows = synthetic_rows(7)
     pipeline = make_pipeline({"family": "logreg", "C": 1.0}, 7).fit(vectors_matrix(rows.vectors), rows.outcomes)
     with mlflow.start_run(run_name="bench-synthetic"):
@@ -102,35 +103,32 @@ def _register_synthetic(model_id: str) -> str:
 
 
 @contextmanager
-def registry_for_bench(model_id: str, say) -> Iterator[tuple[str, str, str]]:
-    """(tracking URI, version, description): the champion if registered, else a temporary one."""
-    from connectors.mlflow.tracking import champion_version, tracking_uri
+def registry_for_bench(model_id: str, say: Callable[[str], object], uri: str) -> Iterator[tuple[str, str, str]]:
+    """(tracking URI, version, description): the champion registered at ``uri`` if there is one,
+    else a synthetic model in a temporary store. Whoever needs the registry is handed the URI:
+    the process environment (``MLFLOW_TRACKING_URI``) is never changed."""
+    from connectors.mlflow.tracking import champion_version, configure, local_store_missing
 
-    uri = tracking_uri()
-    missing = uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists()
-    found = None if missing else champion_version(model_id)
+    found = None if local_store_missing(uri) else champion_version(model_id, uri=uri)
     if found is not None:
         yield uri, found.version, f"{model_id} version {found.version} (champion in {uri})"
         return
     tmp = Path(tempfile.mkdtemp(prefix="spymaster-bench-mlflow-"))
-    before = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = temp_uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    temp_uri = f"sqlite:///{tmp / 'mlflow.db'}"
     try:
         say(f"no {model_id}@champion in {uri}: training a small synthetic model in a temporary store")
-        version = _register_synthetic(model_id)
+        version = _register_synthetic(model_id, temp_uri)
         yield temp_uri, version, f"synthetic logistic regression, {model_id} version {version} (temporary store)"
     finally:
-        if before is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = before
+        configure(uri)  # MLflow's process-wide URIs back on the user's registry, off the deleted store
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _per_episode(cfg: ScoringConfig, vectors: np.ndarray, warmup: int = 20) -> Latency:
+def _per_episode(cfg: ScoringConfig, vectors: np.ndarray, warmup: int = 20, **backend: Any) -> Latency:
+    """``backend`` goes to the scorer (``registry=URI`` for the local one)."""
     from connectors.scoring import make_scorer
 
-    scorer = make_scorer(cfg)
+    scorer = make_scorer(cfg, **backend)
     try:
         requests = [ScoreRequest(f"e{i}", cfg.model_id, "", v) for i, v in enumerate(vectors)]
         for r in requests[:warmup]:
@@ -146,17 +144,21 @@ def _per_episode(cfg: ScoringConfig, vectors: np.ndarray, warmup: int = 20) -> L
         scorer.close()
 
 
-def measure_scoring(episodes: int, model_id: str = "ES_MODEL", *, http: bool = True, say=print) -> ScoringBenchResult:
+def measure_scoring(episodes: int, model_id: str = "ES_MODEL", *, tracking_uri: str, http: bool = True,
+                    say: Callable[[str], object] = print) -> ScoringBenchResult:
+    """Measure against ``model_id``'s champion in the registry at ``tracking_uri``, or a synthetic
+    model in a temporary store when it has none."""
     from connectors.models.memory_store import load_memory_for
     from flows.bench.retrieval import retrieval_qps
 
     rows = synthetic_rows(11, episodes)
-    with registry_for_bench(model_id, say) as (uri, version, described):
-        local = _per_episode(ScoringConfig(backend="local", model_id=model_id, refresh_s=3600.0), rows.vectors)
+    with registry_for_bench(model_id, say, tracking_uri) as (uri, version, described):
+        local = _per_episode(ScoringConfig(backend="local", model_id=model_id, refresh_s=3600.0), rows.vectors,
+                             registry=uri)
         http_latency, problem = None, ""
         if http:
             http_latency, problem = _http(uri, model_id, version, rows.vectors[:HTTP_EPISODES_MAX], say)
-        memory = load_memory_for(model_id, version)
+        memory = load_memory_for(model_id, version, uri)
         qps = retrieval_qps(memory, rows.vectors, rows.level_type, rows.direction, rows.time_bucket, k=25)
     return ScoringBenchResult(described, episodes, local, http_latency, problem, round(qps), memory.rows,
                               round(os.getloadavg()[0], 2))

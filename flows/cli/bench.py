@@ -54,7 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--records", type=int, default=5_000_000, help="MBO records in the simulated day (default 5M)")
-    p.add_argument("--workers", type=int, default=1, help="Bytewax workers for the whole-flow run (default 1: one file is one partition)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="Bytewax workers for the whole-flow run (default 1: one file is one partition)")
     p.add_argument("--cache", type=Path, default=Path(".bench"), help="where simulated days are kept (default .bench)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--scoring", action="store_true",
@@ -64,8 +65,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="episodes scored in-process with --scoring (default 2000; at most 500 go to the HTTP server)")
     p.add_argument("--live", action="store_true",
                    help="instead: the live path on a local broker (publish at real time x --speed, then at max "
-                        "speed; records/s, consumer lag, latency publish -> Silver row and -> score); see flows.bench.live")
-    p.add_argument("--speed", type=float, default=10.0, help="--live: real time x SPEED for the paced phase (default 10)")
+                        "speed; records/s, consumer lag, latency publish -> Silver row and -> score); "
+                        "see flows.bench.live")
+    p.add_argument("--speed", type=float, default=10.0,
+                   help="--live: real time x SPEED for the paced phase (default 10)")
     p.add_argument("--window-minutes", type=float, default=20.0,
                    help="--live: minutes of RTH published at --speed after a max-speed warm-up (default 20)")
     p.add_argument("--broker", choices=("mock", "tansu"), default="mock",
@@ -77,7 +80,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "500 on tansu; see connectors.kafka.source.TopicInput.fetch_wait_ms)")
     p.add_argument("--epoch-ms", type=int, default=RECOVERY_EPOCH_S * 1000,
                    help=f"--live: the flow's epoch (snapshot) interval (default {RECOVERY_EPOCH_S * 1000}, as "
-                        "`spymaster replay --recovery` runs); rows commit every [lake] commit_every_s whatever the epoch")
+                        "`spymaster replay --recovery` runs); rows commit every [lake] commit_every_s "
+                        "whatever the epoch")
     p.set_defaults(run=run)
 
 
@@ -86,9 +90,7 @@ def bench_day(cache: Path, records: int) -> Path:
 
     The cache is keyed by the simulator's own source as well as the size: keyed by size alone, a
     day generated before a change to the simulator was measured again ever after, and the figures
-    of a long-lived checkout and of a fresh clone (which generates the day anew) stopped agreeing:
-    the same 60-minute window had 1,063,591 records and 15 setups in one, 1,102,192 and 24 in the
-    other.
+    of a long-lived checkout and of a fresh clone (which generates the day anew) stopped agreeing.
     """
     import replay
     from replay.synth import write_sample
@@ -251,11 +253,12 @@ def run(args: argparse.Namespace) -> int:
     if args.scoring:
         return _run_scoring(args)
     if args.live:
+        from connectors.mlflow.tracking import tracking_uri
         from flows.bench.live import measure_live, print_live
 
         day = sorted(bench_day(args.cache, args.records).parent.glob("*.dbn.zst"))
         print_live(measure_live(day, speed=args.speed, window_minutes=args.window_minutes, epoch_ms=args.epoch_ms,
-                                broker=args.broker, fetch_wait_ms=args.fetch_wait_ms),
+                                broker=args.broker, fetch_wait_ms=args.fetch_wait_ms, tracking_uri=tracking_uri()),
                    as_json=args.json)
         return 0
     result = measure(args.records, args.workers, args.cache)
@@ -283,10 +286,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_scoring(args: argparse.Namespace) -> int:
+    from connectors.mlflow.tracking import tracking_uri
     from flows.bench.scoring import measure_scoring, print_scoring
 
     console = Console(width=None if sys.stdout.isatty() else 140, stderr=args.json)
-    result = measure_scoring(args.episodes, say=lambda m: console.print(m) if not args.json else None)
+    result = measure_scoring(args.episodes, tracking_uri=tracking_uri(),
+                             say=lambda m: console.print(m) if not args.json else None)
     if args.json:
         print(json.dumps(asdict(result)))
     else:

@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
     records, instruments, fault = read_mbo_file(args.file)
     if fault is not None:
-        console.print(f"[yellow]warning[/yellow]: {args.file} {fault.reason} at record {fault.record:,}: {fault.detail}")
+        console.print(f"[yellow]warning[/yellow]: {args.file} {fault.reason} at record {fault.record:,}: "
+                      f"{fault.detail}")
     table, anomalies = top_levels_table(records, instruments, args.depth)
     pq.write_table(table, args.out, compression="zstd")
     console.print(f"wrote {table.num_rows:,} rows ({len(instruments)} instruments) to {args.out}")

@@ -7,6 +7,10 @@ import logging
 import os
 import signal
 import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from connectors.databento_live import IngestCounts
 
 log = logging.getLogger("spymaster.ingest")
 
@@ -25,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--topic", default="mbo_raw", help="topic (event hub) name (default mbo_raw)")
     p.add_argument("--bootstrap", help="Kafka bootstrap HOST:PORT (not with --eventhubs)")
-    p.add_argument("--eventhubs", action="store_true", help="use EVENTHUBS_CONNECTION_STRING (Kafka endpoint by default)")
+    p.add_argument("--eventhubs", action="store_true",
+                   help="use EVENTHUBS_CONNECTION_STRING (Kafka endpoint by default)")
     p.add_argument("--transport", choices=("kafka", "amqp"), default="kafka",
                    help="with --eventhubs: kafka (Standard tier and up) or amqp (any tier, also Basic)")
     p.add_argument("--dataset", default="GLBX.MDP3", help="Databento dataset (default GLBX.MDP3)")
@@ -91,9 +96,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(counts: object, stopping: threading.Event, every: float) -> None:
+def _report(counts: IngestCounts, stopping: threading.Event, every: float) -> None:
     while not stopping.wait(every):
-        log.warning("%s", counts.summary())  # type: ignore[attr-defined]
+        log.warning("%s", counts.summary())
 
 
 def _split(text: str) -> tuple[str, ...]:

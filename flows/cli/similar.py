@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from flows.config import load_config
@@ -54,10 +54,11 @@ def run(args: argparse.Namespace) -> int:
                   f"{q.direction} bucket {q.time_bucket}, outcome {q.outcome or 'unlabelled'}) — "
                   f"model {answer.model_id} version {answer.version}")
     table = Table(title=answer.title())
-    for name, justify in (("#", "right"), ("episode", "left"), ("session", "left"), ("contract", "left"),
-                          ("level", "left"), ("direction", "left"), ("bucket", "right"), ("distance", "right"),
-                          ("outcome", "left")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("#", "right"), ("episode", "left"), ("session", "left"), ("contract", "left"), ("level", "left"),
+        ("direction", "left"), ("bucket", "right"), ("distance", "right"), ("outcome", "left"))
+    for name, justify in columns:
+        table.add_column(name, justify=justify)
     for row in answer.rows():
         table.add_row(*row)
     console.print(table)

@@ -38,8 +38,9 @@ def run(args: argparse.Namespace) -> int:
     labels = ", ".join(f"{name} {manifest['labels'][name]:,}" for name in CLASSES)
     console = Console(width=None if sys.stdout.isatty() else 120)
     state = "new snapshot" if ref.created else "unchanged data, existing snapshot"
+    view_version = manifest["source"]["gold.training_view"]["delta_version"]
     console.print(f"{state} {ref.snapshot_id} of {ref.model_id}: {ref.rows:,} rows in "
                   f"{len(manifest['sessions'])} sessions ({labels}); registry {ref.registry_version}, "
-                  f"gold.training_view version {manifest['source']['gold.training_view']['delta_version']}", soft_wrap=True)
+                  f"gold.training_view version {view_version}", soft_wrap=True)
     console.print(f"  {ref.path}", soft_wrap=True)
     return 0

@@ -75,8 +75,9 @@ def print_report(report, console: Console) -> None:
         ("validation", split.validation, report.best.validation, report.validation_baseline, report.rows["validation"]),
         ("test", split.test, report.test, report.test_baseline, report.rows["test"]),
     ):
-        summary.add_row(name, f"{days[0]:%m-%d}..{days[-1]:%m-%d} ({len(days)})", str(rows), f"{ev.log_loss:.4f}", f"{base.log_loss:.4f}",
-                        f"{ev.accuracy:.3f}", f"{base.accuracy:.3f}", f"{ev.balanced_accuracy:.3f}", f"{ev.brier:.4f}")
+        summary.add_row(name, f"{days[0]:%m-%d}..{days[-1]:%m-%d} ({len(days)})", str(rows),
+                        f"{ev.log_loss:.4f}", f"{base.log_loss:.4f}", f"{ev.accuracy:.3f}", f"{base.accuracy:.3f}",
+                        f"{ev.balanced_accuracy:.3f}", f"{ev.brier:.4f}")
     console.print(summary)
     console.print(f"train sessions {split.train[0]}..{split.train[-1]} ({report.rows['train']} rows), "
                   f"{len(report.folds)} walk-forward folds; final fit on {report.refit} ({report.rows['fit']} rows)",

@@ -151,7 +151,8 @@ def _body_problems(body: bytes, pieces: Sequence[Piece]) -> list[str]:
     rebuilt = b"".join(p.raw for p in pieces)
     if rebuilt == body:
         return []
-    first = next((i for i, (a, b) in enumerate(zip(rebuilt, body, strict=False)) if a != b), min(len(rebuilt), len(body)))
+    pairs = zip(rebuilt, body, strict=False)  # the lengths may differ: that is one of the problems reported
+    first = next((i for i, (a, b) in enumerate(pairs) if a != b), min(len(rebuilt), len(body)))
     return [f"the rows and dead letters rebuild {len(rebuilt):,} bytes, the file holds {len(body):,} record bytes; "
             f"they first differ at byte {first:,}"]
 
@@ -164,4 +165,6 @@ def message_problems(pieces: Sequence[Piece], value: bytes, sizes: dict[str, int
         total = sum(sizes.get(p.kind, len(p.raw)) for p in pieces)
         return problems + ([] if total == len(value) else [f"pieces account for {total:,} of {len(value):,} bytes"])
     rebuilt = b"".join(p.raw for p in pieces)
-    return problems + ([] if rebuilt == value else [f"pieces rebuild {len(rebuilt):,} of the {len(value):,}-byte value"])
+    if rebuilt == value:
+        return problems
+    return [*problems, f"pieces rebuild {len(rebuilt):,} of the {len(value):,}-byte value"]

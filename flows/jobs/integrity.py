@@ -36,14 +36,17 @@ class CheckResult:
 
 def check_lake(lake: Lake) -> list[CheckResult]:
     if lake.open(BRONZE_MBO) is None:
-        return [CheckResult("lake exists", False, f"no bronze.mbo table under {lake.root}; run `spymaster replay` first")]
-    book = lake.read(SILVER_BOOK_1S, ["instrument_id", "session_date", "ts_recv", "book_valid", "best_bid_px", "best_ask_px"])
+        msg = f"no bronze.mbo table under {lake.root}; run `spymaster replay` first"
+        return [CheckResult("lake exists", False, msg)]
+    book_key = ["instrument_id", "session_date", "ts_recv"]
+    book = lake.read(SILVER_BOOK_1S, [*book_key, "book_valid", "best_bid_px", "best_ask_px"])
+    source_key = ["source", "source_offset"]
     return [
         valid_books_uncrossed(book),
-        unique_keys("silver.book_snapshot_1s key (instrument, session, ts_recv)", book, ["instrument_id", "session_date", "ts_recv"]),
+        unique_keys("silver.book_snapshot_1s key (instrument, session, ts_recv)", book, book_key),
         snapshots_monotonic(book),
-        unique_keys("bronze.mbo key (source, source_offset)", lake.read(BRONZE_MBO, ["source", "source_offset"]), ["source", "source_offset"]),
-        unique_keys("bronze.mbo_dlq key (source, source_offset)", lake.read(BRONZE_MBO_DLQ, ["source", "source_offset"]), ["source", "source_offset"]),
+        unique_keys("bronze.mbo key (source, source_offset)", lake.read(BRONZE_MBO, source_key), source_key),
+        unique_keys("bronze.mbo_dlq key (source, source_offset)", lake.read(BRONZE_MBO_DLQ, source_key), source_key),
         unique_keys("gold.inference_scores key (episode_id, model_id): one score per episode",
                     lake.read(GOLD_INFERENCE_SCORES, ["episode_id", "model_id"]), ["episode_id", "model_id"]),
         manifest_consistent(lake),
@@ -77,7 +80,7 @@ def snapshots_monotonic(book: pa.Table) -> CheckResult:
     """Per (instrument, session) the 1-second rows step by exactly one second."""
     if book.num_rows == 0:
         return CheckResult("1-second snapshots monotonic and gap-free", True, "no rows")
-    order = pc.sort_indices(book, [("instrument_id", "ascending"), ("session_date", "ascending"), ("ts_recv", "ascending")])
+    order = pc.sort_indices(book, [(c, "ascending") for c in ("instrument_id", "session_date", "ts_recv")])
     b = book.take(order)
     iid = b["instrument_id"].to_numpy()
     day = b["session_date"].cast(pa.int32()).to_numpy()
@@ -93,8 +96,10 @@ def snapshots_monotonic(book: pa.Table) -> CheckResult:
 def manifest_consistent(lake: Lake) -> CheckResult:
     """Every source read to its end: each position it read (a record or a damaged stretch) is one
     Bronze row (``bronze.mbo``, definitions, statistics) or one dead letter, and no more."""
-    manifest = lake.read(BRONZE_MANIFEST).filter(pc.equal(pc.field("status"), "complete")) if lake.open(BRONZE_MANIFEST) else None
-    if manifest is None or manifest.num_rows == 0:
+    if lake.open(BRONZE_MANIFEST) is None:
+        return CheckResult("manifest consistent", True, "no complete files")
+    manifest = lake.read(BRONZE_MANIFEST).filter(pc.equal(pc.field("status"), "complete"))
+    if manifest.num_rows == 0:
         return CheckResult("manifest consistent", True, "no complete files")
     landed: dict[str, int] = {}
     for spec in (BRONZE_MBO, BRONZE_DEFINITIONS, BRONZE_STATISTICS, BRONZE_MBO_DLQ):
@@ -187,13 +192,16 @@ def bands_within_unit_interval(lake: Lake) -> CheckResult:
         v = bands[c].to_numpy(zero_copy_only=False)
         v = v[np.isfinite(v)]
         outside += int(((v < 0) | (v > 1)).sum())
-    return CheckResult(name, outside == 0, f"{bands.num_rows:,} rows x {len(norm)} bands, {outside} values outside 0..1")
+    return CheckResult(name, outside == 0,
+                       f"{bands.num_rows:,} rows x {len(norm)} bands, {outside} values outside 0..1")
 
 
 def episodes_after_their_levels(lake: Lake) -> CheckResult:
     name = "no episode before its level is known"
     episodes = lake.read(SILVER_LEVEL_APPROACH, ["start_ts", "level_known_ts"])
-    early = int(pc.sum(pc.less(episodes["start_ts"], episodes["level_known_ts"])).as_py() or 0) if episodes.num_rows else 0
+    early = 0
+    if episodes.num_rows:
+        early = int(pc.sum(pc.less(episodes["start_ts"], episodes["level_known_ts"])).as_py() or 0)
     return CheckResult(name, early == 0, f"{episodes.num_rows:,} episodes, {early} before their level was known")
 
 
@@ -247,4 +255,5 @@ def labels_consistent_with_prices(lake: Lake) -> CheckResult:
                 or not np.isclose(labels[e]["mae_ticks"], ref["mae_ticks"]))
     extra = len(labels.keys() - expected.keys())
     return CheckResult(name, wrong == 0 and extra == 0,
-                       f"{len(expected):,} episodes, {wrong} labels inconsistent or missing, {extra} without an episode")
+                       f"{len(expected):,} episodes, {wrong} labels inconsistent or missing, "
+                       f"{extra} without an episode")

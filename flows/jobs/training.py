@@ -93,8 +93,8 @@ def train_on(rows: TrainingSet, *, model_id: str, snapshot_id: str, registry_ver
 
     ``threads`` caps the native thread pools (OpenMP/BLAS) of the fits; ``None`` leaves them alone.
     One thread is the default: with hundreds to a few thousand rows, the boosted trees' OpenMP
-    overhead dominates, and on a shared 2-core machine a 4-thread fit measured 14x slower than
-    a single-threaded one (51.7 s vs 3.7 s, 290 rows × 144).
+    overhead dominates, and threads that oversubscribe a small shared machine make a fit many
+    times slower than a single-threaded one (docs/benchmarks.md).
     """
     import mlflow
     from threadpoolctl import threadpool_limits

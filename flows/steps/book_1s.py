@@ -28,7 +28,8 @@ class BookSecondsLogic(StatefulLogic[BookSlice | SourceEnd | SourceTick, BookRow
 
     The book is closed by the ``SourceEnd`` of the partition that fed it (not by Bytewax's EOF),
     so a session's last second is emitted the same way whatever else the worker is reading. The
-    last rows carry the session's anomaly counts and tell the sink the book is fully written. State is then discarded: a session is fed by one source.
+    last rows carry the session's anomaly counts and tell the sink the book is fully written.
+    State is then discarded: a session is fed by one source.
 
     A ``SourceTick`` (a tailed topic only) closes the seconds its partition's event time has
     passed, so a quiet contract's rows appear on the wall clock instead of at its next event.

@@ -54,7 +54,7 @@ from connectors.delta.sink import TableWrite
 from connectors.scoring.base import ScoreRequest, ScoreResult
 from connectors.scoring.config import ScoringConfig
 from flows.config import InferenceConfig
-from flows.items import EpisodeUpdate
+from flows.items import Episode, EpisodeUpdate
 from flows.plan import ReplayPlan, book_end_mark
 from flows.scorer_pool import POOL, ScorerPool
 from operators.chunks import InstrumentInfo
@@ -133,15 +133,20 @@ class EpisodeRequests:
             return []
         source_stream = self._plan.stream(u.source_id)
         stream = f"{u.key}@{source_stream}"
-        episodes = tuple(
-            PendingScore(u.positions[0] + i, e.episode_id, feature_hash(e.vector), e.level_type,
-                         "UP" if int(e.row["direction"]) > 0 else "DOWN", int(e.bucket), int(e.row["start_ts"]),
-                         np.asarray(e.vector, np.float32))
-            for i, e in enumerate(u.started)
-        )
+        episodes = tuple(_pending(u.positions[0] + i, e) for i, e in enumerate(u.started))
         mark = book_end_mark(source_stream, u.key) if u.final else None
         key = f"{model_id_for(u.info.underlier)}|{stream}"
         return [(key, SessionEpisodes(stream, u.info, u.session_day, episodes, mark, u.through_ns))]
+
+
+def _pending(position: int, e: Episode) -> PendingScore:
+    """A started episode (its vector is known, which is what "started" means) waiting for a score."""
+    if e.vector is None:
+        msg = f"episode {e.episode_id} was started without its vector"
+        raise ValueError(msg)
+    return PendingScore(position, e.episode_id, feature_hash(e.vector), e.level_type,
+                        "UP" if int(e.row["direction"]) > 0 else "DOWN", int(e.bucket), int(e.row["start_ts"]),
+                        np.asarray(e.vector, np.float32))
 
 
 def _utcnow() -> datetime:

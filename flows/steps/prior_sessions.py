@@ -31,7 +31,7 @@ class _JoinState:
     """Sessions already released downstream (a resume owes the others it can now release)."""
 
 
-class PriorSessionLogic(StatefulLogic[object, PriorSession, _JoinState]):
+class PriorSessionLogic(StatefulLogic[SessionOpened | SessionSeries, PriorSession, _JoinState]):
     """Per contract: releases each session, as soon as it opens, with its prior session's summary.
 
     ``grow=True`` is for a topic source, whose sessions are not known up front: a session that
@@ -108,8 +108,7 @@ class PriorSessionLogic(StatefulLogic[object, PriorSession, _JoinState]):
         return out
 
     @override
-    def on_item(self, value: object) -> tuple[list[PriorSession], bool]:
-        assert isinstance(value, SessionOpened | SessionSeries)
+    def on_item(self, value: SessionOpened | SessionSeries) -> tuple[list[PriorSession], bool]:
         if self._join is None:
             self._start(value.info.instrument_id)
         if isinstance(value, SessionOpened):

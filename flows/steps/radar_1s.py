@@ -24,7 +24,9 @@ class SurfaceLogic(StatefulLogic[BookRows, SurfaceRows, _SurfaceLogicState]):
     """Streams a session's seconds through ``SurfaceBuilder``, normalised with the contract's latest
     calibration from a session strictly before this one (no look-ahead)."""
 
-    def __init__(self, calibrations: Mapping[str, Sequence[BandCalibration]], resume: _SurfaceLogicState | None) -> None:
+    def __init__(
+        self, calibrations: Mapping[str, Sequence[BandCalibration]], resume: _SurfaceLogicState | None
+    ) -> None:
         self._calibrations = calibrations
         self._builder: SurfaceBuilder | None = None
         self._calibration: BandCalibration | None = None

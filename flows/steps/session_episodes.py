@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import Any
 
 import numpy as np
 from bytewax.operators import StatefulLogic
@@ -73,20 +74,24 @@ class _Session:
     checked_to: int = -1
 
 
-class SessionEpisodesLogic(StatefulLogic[object, EpisodeUpdate, object]):
+EpisodesState = tuple[list[SeriesPiece], bool, SessionSummary | None, "_Session | None"]
+"""The pieces waiting for the prior session, whether it is known, the prior, the session's state."""
+
+
+class SessionEpisodesLogic(StatefulLogic[SeriesPiece | PriorSession, EpisodeUpdate, EpisodesState]):
     """Keyed by contract-session: waits for the prior session, then streams (see module docstring)."""
 
-    def __init__(self, cfg: AnalyticsConfig, resume: object | None) -> None:
+    def __init__(self, cfg: AnalyticsConfig, resume: EpisodesState | None) -> None:
         self._cfg = cfg
         self._waiting: list[SeriesPiece] = []
         self._prior_known = False
         self._prior: SessionSummary | None = None
         self._s: _Session | None = None
         if resume is not None:
-            self._waiting, self._prior_known, self._prior, self._s = copy.deepcopy(resume)  # type: ignore[misc]
+            self._waiting, self._prior_known, self._prior, self._s = copy.deepcopy(resume)
 
     @override
-    def on_item(self, value: object) -> tuple[list[EpisodeUpdate], bool]:
+    def on_item(self, value: SeriesPiece | PriorSession) -> tuple[list[EpisodeUpdate], bool]:
         out: list[EpisodeUpdate] = []
         if isinstance(value, PriorSession):
             if self._prior_known:
@@ -104,7 +109,7 @@ class SessionEpisodesLogic(StatefulLogic[object, EpisodeUpdate, object]):
         return out, StatefulLogic.DISCARD if done else StatefulLogic.RETAIN
 
     @override
-    def snapshot(self) -> object:
+    def snapshot(self) -> EpisodesState:
         # A deep copy: the session's detector, labeler and lists keep changing after this returns.
         return copy.deepcopy((list(self._waiting), self._prior_known, self._prior, self._s))
 
@@ -275,9 +280,11 @@ class SessionEpisodesLogic(StatefulLogic[object, EpisodeUpdate, object]):
         return book_key(s.info.instrument_id, s.day)
 
 
-def _with(e: Episode, **changes: object) -> Episode:
-    return replace(e, **changes)  # type: ignore[arg-type]
+def _with(e: Episode, **changes: Any) -> Episode:
+    return replace(e, **changes)
 
 
-def _with_final(u: EpisodeUpdate, levels: tuple[Level, ...], missing: tuple[str, ...], prior: date | None) -> EpisodeUpdate:
+def _with_final(
+    u: EpisodeUpdate, levels: tuple[Level, ...], missing: tuple[str, ...], prior: date | None
+) -> EpisodeUpdate:
     return replace(u, levels=levels, missing=missing, prior_date=prior)

@@ -24,7 +24,7 @@ from flows.items import (
     SessionOpened,
     SessionSeries,
 )
-from operators.bars import BAR_DTYPE, ES_TICK, BarBuilder
+from operators.bars import BAR_DTYPE, ES_TICK, BarBuilder, BarCarry
 from operators.calendar import SessionWindows, session_clock
 from operators.chunks import InstrumentInfo
 from operators.levels import SessionExtremes
@@ -39,7 +39,7 @@ class _SeriesState:
     info: InstrumentInfo
     session_day: int
     extremes: SessionExtremes
-    bar_carry: object
+    bar_carry: BarCarry | None
     context: np.ndarray  # f8[3 + MA_MAX_BARS]: Σnotional, Σvolume, n closes, then the last closes
 
 

@@ -31,7 +31,7 @@ NO_TS = np.iinfo(np.int64).min
 
 
 @njit(cache=True)
-def _velocity(ring_ts: np.ndarray, ring_mid: np.ndarray, t: int, m: int, d: int, tick: int) -> float:
+def _velocity(ring_ts: np.ndarray, ring_mid: np.ndarray, t: int, m: np.int64, d: int, tick: int) -> float:
     best = t
     ref = 0.0
     for s in range(ring_ts.shape[0]):

@@ -176,7 +176,7 @@ class ApproachDetector:
         to re-feed a rebuilt detector.
         """
         grown = ApproachDetector(levels, self._params)
-        old = {}
+        old: dict[tuple[str, int, int], list[int]] = {}
         for j, key in enumerate(zip(self._types, self._price.tolist(), self._known.tolist(), strict=True)):
             old.setdefault(key, []).append(j)
         for j, key in enumerate(zip(grown._types, grown._price.tolist(), grown._known.tolist(), strict=True)):

@@ -104,9 +104,9 @@ def bars_from_seconds(rows: np.ndarray, bar_seconds: int = 5, carry: BarCarry | 
     ema = np.empty(k.EMA_WORDS, np.float64)
     ema[:3] = carry.ema
     ema_ts = np.array([carry.ema_ts, carry.ema_ts], np.int64)
-    n, open_start = k.fold_bars(*(allr[f] for f in _ROW_IN), np.int64(carry.bar_seconds) * _NS,
-                                np.int64(carry.tick), bool(final), ema, ema_ts,
-                                *(out[f] for f in _BASE_OUT), feat)
+    args = (*(allr[f] for f in _ROW_IN), np.int64(carry.bar_seconds) * _NS, np.int64(carry.tick), bool(final),
+            ema, ema_ts, *(out[f] for f in _BASE_OUT), feat)
+    n, open_start = k.fold_bars(*args)
     bars = out[:n]
     for name, col in zip(FEATURE_NAMES, _COLUMN, strict=True):
         bars[name] = feat[:n, col]

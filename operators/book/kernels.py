@@ -21,8 +21,34 @@ returns a status; the caller re-lays ``mem`` out and calls again from the same r
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Literal, TypeVar
+
 import numpy as np
 from numba import njit
+from numba.core.dispatcher import Dispatcher
+
+from operators.records import (
+    ACTION_ADD,
+    ACTION_CANCEL,
+    ACTION_CLEAR,
+    ACTION_FILL,
+    ACTION_MODIFY,
+    ACTION_NONE,
+    ACTION_TRADE,
+    F_LAST,
+    F_SNAPSHOT,
+    SIDE_ASK,
+    SIDE_BID,
+)
+
+_F = TypeVar("_F", bound=Callable[..., object])
+
+
+def _kernel(inline: Literal["never", "always"] = "never") -> Callable[[_F], Dispatcher[_F]]:
+    """``njit`` as every kernel here is compiled: cached, and without the runtime (``_nrt=False``)."""
+    # numba accepts its private _nrt flag (numba.core.options), but its stub's _JITOptions omits it
+    return njit(cache=True, inline=inline, _nrt=False)  # type: ignore[call-overload]
 
 # Statuses returned by the drivers.
 OK = 0
@@ -125,17 +151,17 @@ SLOT = 4  # words per order slot
 
 _UNDEF = np.iinfo(np.int64).max
 _NS = 1_000_000_000
-_F_LAST = 128
-_F_SNAPSHOT = 32
-_ACT_A = 65  # "A"
-_ACT_C = 67
-_ACT_M = 77
-_ACT_R = 82
-_ACT_T = 84
-_ACT_F = 70
-_ACT_N = 78
-_SIDE_B = 66
-_SIDE_A = 65
+_F_LAST = F_LAST
+_F_SNAPSHOT = F_SNAPSHOT
+_ACT_A = ACTION_ADD
+_ACT_C = ACTION_CANCEL
+_ACT_M = ACTION_MODIFY
+_ACT_R = ACTION_CLEAR
+_ACT_T = ACTION_TRADE
+_ACT_F = ACTION_FILL
+_ACT_N = ACTION_NONE
+_SIDE_B = SIDE_BID
+_SIDE_A = SIDE_ASK
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -168,12 +194,7 @@ def layout(header: np.ndarray, ocap: int, nlev: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------- orders
 
 
-@njit(cache=True, _nrt=False)
-def _slot(mem, s):
-    return mem[S_OOFF] + s * SLOT
-
-
-@njit(cache=True, inline="always", _nrt=False)
+@_kernel(inline="always")
 def _find(mem, key):
     """Address of ``key``'s slot, or ``-address - 1`` of the empty slot where it would go."""
     mask = mem[S_OCAP] - 1
@@ -188,7 +209,7 @@ def _find(mem, key):
         i = (i + 1) & mask
 
 
-@njit(cache=True, _nrt=False)
+@_kernel()
 def _delete(mem, a):
     """Backward-shift deletion: keeps every probe chain unbroken without tombstones."""
     mask = mem[S_OCAP] - 1
@@ -217,12 +238,12 @@ def _delete(mem, a):
     mem[off + i * SLOT + 3] = 0
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@_kernel(inline="always")
 def _insert(mem, key, px, sz, side, prio):
     _insert_at(mem, -_find(mem, key) - 1, key, px, sz, side, prio)
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@_kernel(inline="always")
 def _insert_at(mem, a, key, px, sz, side, prio):
     mem[a] = key
     mem[a + 1] = px
@@ -231,7 +252,7 @@ def _insert_at(mem, a, key, px, sz, side, prio):
     mem[S_NORD] += 1
 
 
-@njit(cache=True, _nrt=False)
+@_kernel()
 def move_orders(old, mem):
     """Insert every live order of ``old`` into the (empty) order table of ``mem``."""
     off = old[S_OOFF]
@@ -242,14 +263,14 @@ def move_orders(old, mem):
             _insert(mem, old[a], old[a + 1], old[a + 2], (meta >> 1) & 1, meta >> 2)
 
 
-@njit(cache=True, _nrt=False)
+@_kernel()
 def load_orders(mem, key, px, sz, side, prio):
     """Insert compacted orders (from a ``BookState``) into the empty order table of ``mem``."""
     for s in range(key.shape[0]):
         _insert(mem, np.int64(key[s]), px[s], sz[s], np.int64(side[s]), prio[s])
 
 
-@njit(cache=True, _nrt=False)
+@_kernel()
 def dump_orders(mem, key, px, sz, side, prio):
     """Copy the live orders out, compacted, in slot order. Returns how many."""
     n = 0
@@ -270,7 +291,7 @@ def dump_orders(mem, key, px, sz, side, prio):
 # ---------------------------------------------------------------------------------------- levels
 
 
-@njit(cache=True, _nrt=False)
+@_kernel()
 def _index(mem, px, inv):
     """Grid index of ``px``, or -1 when it is not representable on the current grid.
 
@@ -293,17 +314,17 @@ def _index(mem, px, inv):
     return i
 
 
-@njit(cache=True, _nrt=False)
+@_kernel()
 def _inverse(mem):
     return 1.0 / mem[S_TICK] if mem[S_TICK] > 0 else 0.0
 
 
-@njit(cache=True, _nrt=False)
+@_kernel()
 def _lvl(mem, side, j):
     return mem[S_LOFF] + (side * mem[S_NLEV] + j) * 2
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@_kernel(inline="always")
 def _lvl_add(mem, side, j, sz):
     a = _lvl(mem, side, j)
     mem[a] += sz
@@ -326,7 +347,7 @@ def _lvl_add(mem, side, j, sz):
             mem[S_AHI] = j
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@_kernel(inline="always")
 def _lvl_sub(mem, side, j, sz, ct):
     a = _lvl(mem, side, j)
     mem[a] -= sz
@@ -365,7 +386,7 @@ def _lvl_sub(mem, side, j, sz, ct):
             mem[S_AHI] = k
 
 
-@njit(cache=True, _nrt=False)
+@_kernel()
 def rebuild_levels(mem):
     """Aggregate every live order onto the (zeroed) grid described by the header."""
     inv = _inverse(mem)
@@ -378,7 +399,7 @@ def rebuild_levels(mem):
             _lvl_add(mem, (meta >> 1) & 1, _index(mem, mem[a + 1], inv), mem[a + 2])
 
 
-@njit(cache=True, _nrt=False)
+@_kernel()
 def _clear(mem):
     off = mem[S_OOFF]
     for s in range(mem[S_OCAP]):
@@ -400,7 +421,7 @@ def _clear(mem):
 # ---------------------------------------------------------------------------------------- records
 
 
-@njit(cache=True, _nrt=False)
+@_kernel()
 def _place(mem, key, px, sz, sd, inv, dest):
     """Insert a new order at the free slot address ``dest`` (from ``_find``).
 
@@ -431,14 +452,14 @@ def _place(mem, key, px, sz, sd, inv, dest):
     return OK
 
 
-@njit(cache=True, _nrt=False)
+@_kernel()
 def _remove(mem, a, inv):
     _lvl_sub(mem, (mem[a + 3] >> 1) & 1, _index(mem, mem[a + 1], inv), mem[a + 2], 1)
     _delete(mem, a)
     mem[S_NORD] -= 1
 
 
-@njit(cache=True, _nrt=False)
+@_kernel()
 def _modify(mem, a, px, sz, inv):
     """Modify a live order to a new price and total size (Databento's priority rules)."""
     if sz == 0:
@@ -474,7 +495,7 @@ def _modify(mem, a, px, sz, inv):
     return OK
 
 
-@njit(cache=True, _nrt=False)
+@_kernel()
 def _apply_one(mem, act, key, px, sz, sd, fl, inv, skip):
     """Apply one record. Returns OK, or a status with nothing changed.
 
@@ -538,7 +559,7 @@ def _apply_one(mem, act, key, px, sz, sd, fl, inv, skip):
     return OK
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@_kernel(inline="always")
 def _after(mem, act, fl):
     """Validity machine and event boundary, after a record has been applied.
 
@@ -560,12 +581,12 @@ def _after(mem, act, fl):
     return 0
 
 
-@njit(cache=True, _nrt=False)
+@_kernel()
 def _crossed(mem):
     return mem[S_BBI] >= 0 and mem[S_BAI] >= 0 and mem[S_BBI] >= mem[S_BAI]
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@_kernel(inline="always")
 def _valid(mem):
     return mem[S_SYNCED] == 1 and mem[S_IN_SNAP] == 0 and not _crossed(mem)
 
@@ -573,7 +594,7 @@ def _valid(mem):
 # ---------------------------------------------------------------------------------------- drivers
 
 
-@njit(cache=True, _nrt=False)
+@_kernel()
 def run_apply(mem, action, order_id, price, size, side, flags, start, skip):
     """Apply records ``start..`` without sampling. Returns ``(status, next_record)``."""
     inv = _inverse(mem)
@@ -587,7 +608,7 @@ def run_apply(mem, action, order_id, price, size, side, flags, start, skip):
     return OK, action.shape[0]
 
 
-@njit(cache=True, _nrt=False)
+@_kernel()
 def run_events(mem, action, order_id, price, size, side, flags, ts_recv, ts_event, iid, seq,
                start, skip, n, o_ts_recv, o_ts_event, o_iid, o_seq, o_valid, bpx, bsz, bct, apx, asz,
                act_):
@@ -651,7 +672,7 @@ def run_events(mem, action, order_id, price, size, side, flags, ts_recv, ts_even
     return OK, action.shape[0], n
 
 
-@njit(cache=True, _nrt=False)
+@_kernel()
 def _write_second(mem, n, sec, o_ts, o_iid, o_valid, bpx, bsz, bct, apx, asz, act_, o_bb, o_ba,
                   o_mid, o_spread, o_micro, o_ltp, o_lts, o_vol, o_buy, o_sell, o_trades, o_adds,
                   o_cancels, o_mods, o_events, o_to, o_th, o_tl, o_tc, o_notional, o_mo, o_mh,
@@ -698,7 +719,7 @@ def _write_second(mem, n, sec, o_ts, o_iid, o_valid, bpx, bsz, bct, apx, asz, ac
     o_bb[n] = bb
     o_ba[n] = ba
     if bb != _UNDEF and ba != _UNDEF:
-        mid = (np.float64(bb) + np.float64(ba)) * 0.5 / _NS
+        mid: float = (np.float64(bb) + np.float64(ba)) * 0.5 / _NS
         o_mid[n] = mid
         t = mem[S_USER_TICK] if mem[S_USER_TICK] > 0 else mem[S_TICK]
         o_spread[n] = (ba - bb) // t if t > 0 else -1
@@ -747,7 +768,7 @@ def _write_second(mem, n, sec, o_ts, o_iid, o_valid, bpx, bsz, bct, apx, asz, ac
     o_pulla[n] = mem[S_PULL_A]
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@_kernel(inline="always")
 def _reset_counts(mem):
     for k in range(S_VOL, S_EVENTS + 1):
         mem[k] = 0
@@ -757,7 +778,7 @@ def _reset_counts(mem):
     mem[S_MO] = _UNDEF
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@_kernel(inline="always")
 def _count(mem, act, fl, px, sz, sd):
     """Per-second counters of one applied record (snapshot records are not counted)."""
     if fl & _F_SNAPSHOT:
@@ -818,7 +839,7 @@ def _count(mem, act, fl, px, sz, sd):
             mem[S_PULL_B + side] -= dq
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@_kernel(inline="always")
 def _on_last(mem):
     """At an F_LAST record (end of an event): mid open/high/low and order-flow imbalance."""
     bbi = mem[S_BBI]
@@ -860,7 +881,7 @@ def _on_last(mem):
     mem[S_OFI_QA] = qa
 
 
-@njit(cache=True, _nrt=False)
+@_kernel()
 def run_seconds(mem, action, order_id, price, size, side, flags, ts_recv, iid, start, skip,
                 o_ts, o_iid, o_valid, bpx, bsz, bct, apx, asz, act_, o_bb, o_ba, o_mid, o_spread,
                 o_micro, o_ltp, o_lts, o_vol, o_buy, o_sell, o_trades, o_adds, o_cancels, o_mods,
@@ -918,7 +939,7 @@ def run_seconds(mem, action, order_id, price, size, side, flags, ts_recv, iid, s
     return OK, action.shape[0], n
 
 
-@njit(cache=True, _nrt=False)
+@_kernel()
 def close_second(mem, o_ts, o_iid, o_valid, bpx, bsz, bct, apx, asz, act_, o_bb, o_ba, o_mid,
                  o_spread, o_micro, o_ltp, o_lts, o_vol, o_buy, o_sell, o_trades, o_adds,
                  o_cancels, o_mods, o_events, o_to, o_th, o_tl, o_tc, o_notional, o_mo, o_mh,
@@ -937,7 +958,7 @@ def close_second(mem, o_ts, o_iid, o_valid, bpx, bsz, bct, apx, asz, act_, o_bb,
     return n
 
 
-@njit(cache=True, _nrt=False)
+@_kernel()
 def carry_seconds(mem, sec, o_ts, o_iid, o_valid, bpx, bsz, bct, apx, asz, act_, o_bb, o_ba, o_mid,
                   o_spread, o_micro, o_ltp, o_lts, o_vol, o_buy, o_sell, o_trades, o_adds,
                   o_cancels, o_mods, o_events, o_to, o_th, o_tl, o_tc, o_notional, o_mo, o_mh,

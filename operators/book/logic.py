@@ -41,7 +41,11 @@ class BookState:
     anomalies: np.ndarray  # i8[N_ANOM], see ``kernels.ANOMALY_NAMES``
 
 
-def _columns(records: np.ndarray) -> tuple[np.ndarray, ...]:
+# action, order_id, price, size, side, flags: the record columns every driver takes first
+_Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _columns(records: np.ndarray) -> _Columns:
     if records.dtype != MBO_DTYPE:
         msg = f"book records must have MBO_DTYPE, got {records.dtype}"
         raise TypeError(msg)

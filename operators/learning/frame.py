@@ -2,7 +2,7 @@
 
 The registered signature is a single tensor ``float64 (-1, 144)``, so every backend validates one
 array instead of 144 named columns (``mlflow models serve`` casts and checks a named frame column by
-column: ~50 ms per request for 144 columns, against a few ms for the tensor). On the wire the
+column, which made one request about ten times slower than the tensor). On the wire the
 vector travels as the one cell of the column ``FEATURE_COLUMN`` (``connectors/scoring/wire.py``).
 
 float64 because float32 vectors upcast exactly and JSON numbers parse as float64: in-process,

@@ -80,7 +80,9 @@ def majority_baseline(y_train: np.ndarray, y_eval: np.ndarray) -> Evaluation:
     return evaluate(y_eval, proba)
 
 
-def calibration_curve(y: np.ndarray, proba: np.ndarray, bins: int = CALIBRATION_BINS) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def calibration_curve(
+    y: np.ndarray, proba: np.ndarray, bins: int = CALIBRATION_BINS
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per class (one-vs-rest): mean forecast, observed frequency and row count of each non-empty bin."""
     y = np.asarray(y, np.int64)
     edges = np.linspace(0.0, 1.0, bins + 1)

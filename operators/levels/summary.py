@@ -65,7 +65,7 @@ class Level:
 
 
 def _as(values: np.ndarray, dtype: type, name: str, n: int) -> np.ndarray:
-    arr = np.ascontiguousarray(np.asarray(values).astype(dtype, copy=False))
+    arr: np.ndarray = np.ascontiguousarray(np.asarray(values).astype(dtype, copy=False))
     if arr.ndim != 1 or arr.shape[0] != n:
         msg = f"{name} must be a 1-d array of {n} rows like ts, got shape {arr.shape}"
         raise ValueError(msg)
@@ -137,7 +137,7 @@ class SessionExtremes:
 
     def summary(self) -> SessionSummary:
         ext, mid_ext = self._ext, self._mid_ext
-        prices: list[int | None] = []
+        prices: dict[str, int | None] = {}  # {window}_high, {window}_low: SessionSummary's fields
         fallback: list[str] = []
         for w, name in enumerate(_WINDOWS):
             if ext[w, k.E_TRADES] > 0:
@@ -149,13 +149,13 @@ class SessionExtremes:
                 fallback.append(name)
             else:
                 high = low = None
-            prices += [high, low]
+            prices[f"{name}_high"], prices[f"{name}_low"] = high, low
         clock = self._clock
         complete = self._rows > 0 and self._ts_min - ROW_NS <= clock.rth_start and self._ts_max >= clock.rth_end
         return SessionSummary(
             self._contract_id,
             clock.session_date,
-            *prices,
+            **prices,
             complete=complete,
             mid_fallback=tuple(fallback),
         )
@@ -174,7 +174,8 @@ def _mid_price(dollars: float) -> int:
 
 def _check(summary: SessionSummary, prior: SessionSummary | None, clock: SessionClock) -> None:
     if clock.session_date != summary.session_date:
-        msg = f"clock is for {clock.session_date} but the summary is for {summary.session_date}; pass the session's clock"
+        msg = (f"clock is for {clock.session_date} but the summary is for {summary.session_date}; "
+               "pass the session's clock")
         raise ValueError(msg)
     if prior is None:
         return

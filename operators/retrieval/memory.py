@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 import faiss
 import numpy as np
@@ -143,8 +143,9 @@ class Memory:
         return _neighbours(tuple(ids.tolist()), distances, codes.astype(np.int8), scope)
 
 
-def build_memory(vectors: np.ndarray, outcomes: np.ndarray, episode_ids: Sequence[str], level_type: Sequence[object],
-                 direction: Sequence[object], time_bucket: Sequence[object], scaling: VectorScaling, *,
+def build_memory(vectors: np.ndarray, outcomes: np.ndarray, episode_ids: Sequence[str],
+                 level_type: Sequence[object] | np.ndarray, direction: Sequence[object] | np.ndarray,
+                 time_bucket: Sequence[object] | np.ndarray, scaling: VectorScaling, *,
                  exact_max: int = EXACT_MAX_ROWS) -> Memory:
     """Index every row in its partition (≤ 6 level types × 2 directions × 5 buckets = 60).
 
@@ -190,10 +191,11 @@ def _empty() -> Neighbours:
                       _frozen(nan.copy()), 0, "none")
 
 
-def _per_row(value: object, m: int) -> Sequence[object]:
+def _per_row(value: Any, m: int) -> Sequence[object]:
+    """``value`` for each of ``m`` rows: a scalar repeated, or one value per row (any sequence or array)."""
     if isinstance(value, (str, bytes, int, np.integer)) or np.ndim(value) == 0:
         return [value] * m
-    values = list(value)  # type: ignore[call-overload]
+    values = list(value)
     if len(values) != m:
         raise ValueError(f"got {len(values)} partition values for {m} query vectors")
     return values

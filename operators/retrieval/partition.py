@@ -2,8 +2,8 @@
 
 Partitions up to ``exact_max`` rows use an exact ``IndexFlatL2``; bigger ones use HNSW
 (``IndexHNSWFlat``, M=32, efConstruction=80, efSearch = max(64, 2·k) at query time): a flat
-search costs O(rows·144) per query, about 3 ms at 20,000 rows on one core, while HNSW stays well
-under a millisecond with recall close to 1 at that size.
+search costs O(rows·144) per query, which grows with the history, while HNSW's cost grows with
+its logarithm, with recall close to 1 at these sizes.
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ class Partition:
     def search(self, row: np.ndarray, want: int) -> tuple[np.ndarray, np.ndarray]:
         """(squared distances, row numbers) of the ``want`` nearest rows."""
         if self.kind == "hnsw":
-            params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, 2 * want))
+            # faiss's stub lacks SearchParametersHNSW, which the SWIG module has
+            params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, 2 * want))  # type: ignore[attr-defined]
             squared, labels = self.index.search(row, want, params=params)
         else:
             squared, labels = self.index.search(row, want)
@@ -63,6 +64,7 @@ class Partition:
 
 
 def make_index(x: np.ndarray, exact_max: int) -> faiss.Index:
+    index: faiss.Index
     if x.shape[0] > exact_max:
         index = faiss.IndexHNSWFlat(x.shape[1], HNSW_M)
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION

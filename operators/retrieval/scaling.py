@@ -83,7 +83,12 @@ def fit_scaling(vectors: np.ndarray, *, groups: np.ndarray | None = None,
     per_group = np.bincount(codes[active], minlength=len(group_names)).astype(np.float64)
     weights = np.divide(1.0, np.sqrt(per_group), out=np.zeros(len(group_names)), where=per_group > 0)
     scale = np.where(active, weights[codes] / np.where(active, std, 1.0), 0.0)
-    frozen = [a.copy() for a in (mean, std, scale, codes, weights)]
-    for a in frozen:
-        a.setflags(write=False)
-    return VectorScaling(*frozen[:4], tuple(group_names), frozen[4], int(x.shape[0]))
+    mean, std, scale, codes, weights = (_frozen(a) for a in (mean, std, scale, codes, weights))
+    return VectorScaling(mean, std, scale, codes, tuple(group_names), weights, int(x.shape[0]))
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """A read-only copy."""
+    out = a.copy()
+    out.setflags(write=False)
+    return out

@@ -34,6 +34,9 @@ def vacuum_dtype(half_width: int = HALF_WIDTH) -> np.dtype:
 WALL_DTYPE = wall_dtype()
 VACUUM_DTYPE = vacuum_dtype()
 
+_Levels = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+"""The previous second's levels the kernel carries: bid prices, bid sizes, ask prices, ask sizes."""
+
 
 class WallSurface(NamedTuple):
     ts: np.ndarray  # i8[n], the rows' ts_recv
@@ -103,7 +106,7 @@ class SurfaceBuilder:
         w = 2 * half_width + 1
         self._prev_ok = np.zeros(1, np.int64)
         self._prev_depth = np.zeros(w, np.float32)
-        self._levels: tuple[np.ndarray, ...] | None = None
+        self._levels: _Levels | None = None
         if resume is not None:
             self._prev_ok[0] = int(resume.prev_ok)
             self._prev_depth[:] = resume.prev_depth
@@ -115,7 +118,7 @@ class SurfaceBuilder:
                 resume.prev_ask_sz.astype(np.uint32, copy=True),
             )
 
-    def _state_levels(self, depth: int) -> tuple[np.ndarray, ...]:
+    def _state_levels(self, depth: int) -> _Levels:
         if self._levels is None:
             self._levels = (
                 np.full(depth, k.EMPTY_PX, np.int64),
@@ -166,7 +169,8 @@ class SurfaceBuilder:
         wall, vacuum = self.surfaces(rows)
         n = wall.ts.shape[0]
         w_rows = np.empty(n, wall_dtype(self._hw))
-        w_rows["ts"], w_rows["spot_px"], w_rows["depth"], w_rows["change"] = wall.ts, wall.spot_px, wall.depth, wall.change
+        w_rows["ts"], w_rows["spot_px"] = wall.ts, wall.spot_px
+        w_rows["depth"], w_rows["change"] = wall.depth, wall.change
         v_rows = np.empty(n, vacuum_dtype(self._hw))
         v_rows["ts"], v_rows["spot_px"], v_rows["depletion"] = vacuum.ts, vacuum.spot_px, vacuum.depletion
         bands = physics_bands(wall.depth, wall.change, vacuum.depletion, self._cal, ts=wall.ts)
@@ -220,7 +224,8 @@ def physics_bands(
     depth = np.asarray(depth)
     vacuum = np.asarray(vacuum)
     if depth.ndim != 2 or depth.shape != vacuum.shape or np.shape(change) != depth.shape or depth.shape[1] % 2 != 1:
-        msg = f"depth, change and vacuum must be equal (n, 2*half_width+1) arrays, got {depth.shape}, {np.shape(change)}, {vacuum.shape}"
+        msg = ("depth, change and vacuum must be equal (n, 2*half_width+1) arrays, "
+               f"got {depth.shape}, {np.shape(change)}, {vacuum.shape}")
         raise ValueError(msg)
     hw = depth.shape[1] // 2
     if hw < MAX_BAND_TICKS:

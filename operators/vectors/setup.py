@@ -101,7 +101,8 @@ def setup_vectors(
     episode's start are read.
     """
     out = np.zeros((len(episodes), VECTOR_SIZE), np.float32)
-    features = np.column_stack([bars[f].astype(np.float64) for f in BAR_FEATURES]) if len(bars) else np.zeros((0, len(BAR_FEATURES)))
+    features = (np.column_stack([bars[f].astype(np.float64) for f in BAR_FEATURES]) if len(bars)
+                else np.zeros((0, len(BAR_FEATURES))))
     oriented_src = (
         np.column_stack([bars[name] for name in _ORIENTED_SOURCE]).astype(np.float64)
         if len(bars) else np.zeros((0, 4))

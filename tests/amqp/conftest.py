@@ -1,9 +1,9 @@
-"""AMQP fixtures: the stand-in Event Hubs namespace (one per session, a hub per test) and a
-bounded flow run over one of its hubs."""
+"""AMQP fixtures: a bounded flow run over one hub of the stand-in Event Hubs namespace (the
+session's ``eventhubs`` fixture, in ``tests/conftest.py``: one per session, a hub per test)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,17 +13,7 @@ from connectors.delta.lake import Lake
 from flows.app import prepare
 from flows.runner import run_flow
 from tests.conftest import app_config
-from tests.services.eventhubs_amqp import StandIn, running_namespace
-
-HUBS = {"parity": 4, "bad": 1, "resume": 2, "keys": 4, "sizes": 1, "config": 2, "ingest": 2, "crash": 4}
-"""Every test reads or writes its own hub: the stand-in keeps events for the whole session."""
-
-
-@pytest.fixture(name="eventhubs", scope="session")
-def fixture_eventhubs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandIn]:
-    """The stand-in namespace on a free loopback port (Basic tier's 256 KB limit), stopped by PID."""
-    with running_namespace(tmp_path_factory.mktemp("eventhubs") / "stand-in.log", HUBS) as namespace:
-        yield namespace
+from tests.services.eventhubs_amqp import StandIn
 
 
 def amqp_url(namespace: StandIn, hub: str) -> str:

@@ -19,7 +19,7 @@ def send_to_partition(connection: str, hub: str, partition: str, values: Sequenc
             event = EventData(value)
             props = properties[i] if properties is not None else None
             if props:
-                event.properties = props
+                event.properties = {name: value for name, value in props.items()}  # the setter's own type
             batch.add(event)
         producer.send_batch(batch)
     finally:

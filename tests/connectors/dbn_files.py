@@ -42,7 +42,7 @@ def mbo_records(n: int, *, instrument_id: int = 42, start_ns: int = START_NS, st
 
 def metadata_bytes(
     *,
-    schema: dbn.Schema = dbn.Schema.MBO,
+    schema: dbn.Schema = dbn.Schema.MBO,  # type: ignore[assignment]  # databento_dbn's stub types enum members as `str`
     dataset: str = "GLBX.MDP3",
     start_ns: int = START_NS,
     end_ns: int | None = None,
@@ -58,11 +58,11 @@ def metadata_bytes(
         dataset=dataset,
         start=start_ns,
         end=end_ns if end_ns is not None else start_ns + 86_400_000_000_000,
-        stype_in=dbn.SType.RAW_SYMBOL,
-        stype_out=dbn.SType.INSTRUMENT_ID,
+        stype_in=dbn.SType.RAW_SYMBOL,  # type: ignore[arg-type]  # (as above)
+        stype_out=dbn.SType.INSTRUMENT_ID,  # type: ignore[arg-type]
         schema=schema,
         symbols=list(symbols),
-        mappings=mappings,
+        mappings=mappings,  # type: ignore[arg-type]  # the stub wants its own class; any such shape is read
     )
     return bytes(meta)
 
@@ -71,7 +71,7 @@ def write_dbn(
     path: Path,
     records: np.ndarray | bytes,
     *,
-    schema: dbn.Schema = dbn.Schema.MBO,
+    schema: dbn.Schema = dbn.Schema.MBO,  # type: ignore[assignment]  # databento_dbn's stub types enum members as `str`
     symbols: dict[str, int] | None = None,
     start_ns: int = START_NS,
     tail: bytes = b"",

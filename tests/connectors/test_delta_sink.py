@@ -7,15 +7,24 @@ its last snapshot, as Bytewax does on resume.
 from __future__ import annotations
 
 import pickle
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pytest
+from bytewax.outputs import StatefulSinkPartition
+from deltalake.exceptions import CommitFailedError
 
+import connectors.delta.sink as sink_module
+from connectors.delta.clock import MONOTONIC, CommitClock
 from connectors.delta.lake import Lake
-from connectors.delta.sink import SinkCarry, SinkStats, TableWrite, _DeltaAppendPartition
+from connectors.delta.sink import DeltaAppendSink, SinkCarry, TableWrite
 from connectors.delta.tables import TableSpec
+from tests.connectors.manual_clock import ManualClock
 
 SPEC = TableSpec("test.ticks", pa.schema([pa.field("stream", pa.string()), pa.field("position", pa.int64()),
                                           pa.field("price", pa.float64())]))
@@ -27,14 +36,32 @@ def _write(stream: str, first: int, n: int, marks: tuple[str, ...] = ()) -> Tabl
     return TableWrite(stream, rows, pos, marks)
 
 
-def _part(lake: Lake, *, carry_rows: int = 1_000, resume: SinkCarry | None = None) -> _DeltaAppendPartition:
-    return _DeltaAppendPartition(lake, SPEC, 1_000_000, SinkStats(), carry_rows=carry_rows, resume=resume)
+Part = StatefulSinkPartition[TableWrite, SinkCarry | None]
 
 
-def _settle(part: _DeltaAppendPartition) -> None:
-    """Wait until everything the partition was asked to commit is durable (as close does)."""
-    with part._lock:
-        part._drain()
+def _sink(lake: Lake, *, carry_rows: int = 1_000, commit_every_s: float | None = None,
+          clock: CommitClock = MONOTONIC) -> DeltaAppendSink:
+    return DeltaAppendSink(lake, SPEC, partitions=1, flush_rows=1_000_000, carry_rows=carry_rows,
+                           commit_every_s=commit_every_s, clock=clock)
+
+
+def _part(lake: Lake, *, resume: SinkCarry | None = None, carry_rows: int = 1_000,
+          commit_every_s: float | None = None, clock: CommitClock = MONOTONIC) -> Part:
+    """The partition of a one-partition sink, built as Bytewax builds it."""
+    return _of(_sink(lake, carry_rows=carry_rows, commit_every_s=commit_every_s, clock=clock), resume)
+
+
+def _of(sink: DeltaAppendSink, resume: SinkCarry | None = None,
+        before_commit: Callable[[], None] | None = None) -> Part:
+    return sink.build_part("test_ticks", sink.list_parts()[0], resume, before_commit=before_commit)
+
+
+def _await_rows(lake: Lake, n: int, timeout_s: float = 60.0) -> None:
+    """Poll the table until it holds ``n`` rows (a commit asked for lands on the committer thread)."""
+    deadline = time.monotonic() + timeout_s
+    while lake.count(SPEC) < n:
+        assert time.monotonic() < deadline, f"{lake.count(SPEC)} of {n} rows after {timeout_s} s"
+        time.sleep(0.01)
 
 
 def _rows(lake: Lake) -> list[tuple[str, int]]:
@@ -54,7 +81,7 @@ def test_a_snapshot_starts_the_commit_and_carries_its_rows_instead_of_waiting(la
     part.write_batch([_write("a", 0, 10), _write("b", 0, 5)])
     carried = part.snapshot()
     assert carried is not None and [(w.stream_id, w.rows.num_rows) for w in carried.writes()] == [("a", 10), ("b", 5)]
-    _settle(part)                                     # the commit the snapshot asked for lands on its own
+    _await_rows(lake, 15)                             # the commit the snapshot asked for lands on its own
     assert len(_rows(lake)) == 15                     # ... without a close or another snapshot
     assert part.snapshot() is None                    # nothing left to carry
     part.close()
@@ -85,12 +112,12 @@ def test_a_resume_drops_carried_rows_that_had_landed_before_the_crash(lake: Lake
     first.close()                                     # the commit landed; the process died after that
     assert carried is not None
 
-    stats = SinkStats()
-    resumed = _DeltaAppendPartition(lake, SPEC, 1_000_000, stats, resume=carried)
+    sink = _sink(lake)
+    resumed = _of(sink, resume=carried)
     resumed.write_batch([_write("a", 10, 2)])
     resumed.close()
     assert _rows(lake) == [("a", i) for i in range(12)]
-    assert stats.dropped_duplicates == 10
+    assert sink.stats.dropped_duplicates == 10
 
 
 def test_a_carry_packs_its_writes_and_gives_them_back_exactly_through_pickle() -> None:
@@ -126,48 +153,54 @@ def test_more_than_carry_rows_uncommitted_makes_the_snapshot_wait_instead(lake: 
 def test_on_a_clock_more_than_carry_rows_makes_the_snapshot_ask_and_wait(lake: Lake) -> None:
     """A live flow catching up (a backlog, max speed) must not wait for its commit clock at every
     epoch end: over the carry limit, the snapshot asks for the commit it waits for."""
-    import threading
-
-    part = _DeltaAppendPartition(lake, SPEC, 1_000_000, SinkStats(), carry_rows=100, commit_every_s=3600.0)
+    part = _part(lake, carry_rows=100, commit_every_s=1.0, clock=ManualClock())  # a clock that never moves
     part.write_batch([_write("a", 0, 101)])
     got: list[object] = []
     snapshot = threading.Thread(target=lambda: got.append(part.snapshot()), daemon=True)
     snapshot.start()
-    snapshot.join(timeout=60)                         # a hang detector: without the ask it waits an hour
+    snapshot.join(timeout=60)                         # a hang detector: without the ask it waits forever
     assert not snapshot.is_alive() and got == [None]
     assert len(_rows(lake)) == 101
     part.close()
 
 
 def test_snapshots_while_a_commit_runs_are_served_together_in_order(lake: Lake) -> None:
-    stats = SinkStats()
-    part = _DeltaAppendPartition(lake, SPEC, 1_000_000, stats, carry_rows=1_000_000)
-    with part._lock:                                  # hold the committer so requests pile up
-        for k in range(8):
-            part._pending.append(_write("a", 10 * k, 10))
-            part._pending_rows += 10
-            part._ask()
-            carried = (*part._running, *part._pending)
-            assert carried[-1].positions[-1] == 10 * k + 9          # the newest rows ride along
-    part.write_batch([_write("a", 80, 10)])
-    part.snapshot()
-    _settle(part)
+    entered, release = threading.Event(), threading.Event()
+
+    def hold_the_first_commit() -> None:              # runs on the committer thread before each commit
+        entered.set()
+        assert release.wait(60)
+
+    sink = _sink(lake, carry_rows=1_000_000)
+    part = _of(sink, before_commit=hold_the_first_commit)
+    part.write_batch([_write("a", 0, 10)])
+    part.snapshot()                                   # asks: the committer takes these rows and is held
+    assert entered.wait(60)
+    for k in range(1, 9):                             # requests pile up behind the running commit
+        part.write_batch([_write("a", 10 * k, 10)])
+        carried = part.snapshot()
+        assert carried is not None
+        writes = carried.writes()
+        assert writes[0].positions[0] == 0                        # the running commit's rows ride along
+        assert writes[-1].positions[-1] == 10 * k + 9             # ... and so do the newest
+    assert lake.count(SPEC) == 0
+    release.set()
+    _await_rows(lake, 90)
     part.close()
     assert _rows(lake) == [("a", i) for i in range(90)]
     table = lake.open(SPEC)
     assert table is not None and table.transaction_version("a") == 89
-    assert stats.commits < 9                          # grouped: fewer commits than requests
+    assert sink.stats.commits == 2                    # grouped: the held commit, then all 8 requests in one
 
 
 def test_with_commit_every_rows_land_although_nothing_asks(lake: Lake) -> None:
     """A tailing flow without recovery never snapshots: the committer commits waiting rows itself."""
-    import time
-
-    part = _DeltaAppendPartition(lake, SPEC, 1_000_000, SinkStats(), commit_every_s=0.05)
+    clock = ManualClock()
+    part = _part(lake, commit_every_s=5.0, clock=clock)
     part.write_batch([_write("a", 0, 10)])            # no snapshot, no mark, far below flush_rows
-    deadline = time.monotonic() + 60
-    while len(_rows(lake)) < 10 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    clock.advance(4.9)
+    assert _rows(lake) == []                          # not yet due
+    clock.advance(0.1)                                # due: committed before advance returns
     assert _rows(lake) == [("a", i) for i in range(10)]
     part.close()
 
@@ -176,14 +209,13 @@ def test_with_commit_every_a_snapshot_carries_without_waking_the_committer(lake:
     """On a clock, the epoch end asks nothing of the committer (a live flow's sinks all woke at
     once there and took the GIL from the worker): the rows ride in the carry until the clock says,
     and a resume from that carry still commits each of them once."""
-    import time
-
-    part = _DeltaAppendPartition(lake, SPEC, 1_000_000, SinkStats(), commit_every_s=30.0)
+    clock = ManualClock()
+    part = _part(lake, commit_every_s=30.0, clock=clock)
     part.write_batch([_write("a", 0, 10)])
     carried = part.snapshot()
     assert carried is not None and [(w.stream_id, w.rows.num_rows) for w in carried.writes()] == [("a", 10)]
-    time.sleep(0.3)
-    assert _rows(lake) == [] and not part._asked     # not asked: nothing committed yet
+    clock.advance(29.0)                               # the committer wakes and looks: not asked, not due
+    assert _rows(lake) == []                          # so nothing is committed yet
     resumed = _part(lake, resume=pickle.loads(pickle.dumps(carried)))
     resumed.write_batch([_write("a", 5, 10)])          # a resume replays what followed the snapshot
     resumed.close()
@@ -198,10 +230,10 @@ def test_two_writers_of_one_table_commit_through_their_open_tables_and_every_row
     for k in range(4):                                # each commit lands on the other's newer version
         one.write_batch([_write("a", 10 * k, 10)])
         one.snapshot()
-        _settle(one)
+        _await_rows(lake, 20 * k + 10)
         two.write_batch([_write("b", 10 * k, 10)])
         two.snapshot()
-        _settle(two)
+        _await_rows(lake, 20 * k + 20)
     two.write_batch([_write("c", 0, 3)])              # a stream new to ``two``, read from its table
     two.close()
     one.close()
@@ -209,12 +241,49 @@ def test_two_writers_of_one_table_commit_through_their_open_tables_and_every_row
                                  [("c", i) for i in range(3)])
     table = lake.open(SPEC)
     assert table is not None and table.version() == 9  # one commit each, no retry left a gap
-    assert (table.transaction_version("a"), table.transaction_version("b"), table.transaction_version("c")) == (39, 39, 2)
+    assert [table.transaction_version(app) for app in ("a", "b", "c")] == [39, 39, 2]
 
-    stats = SinkStats()
-    resumed = _DeltaAppendPartition(lake, SPEC, 1_000_000, stats)  # ``one`` after a crash: the source replays
+    sink = _sink(lake)
+    resumed = _of(sink)                               # ``one`` after a crash: the source replays
     resumed.write_batch([_write("a", 35, 10), _write("b", 38, 4)])
     resumed.close()
-    assert stats.dropped_duplicates == 5 + 2
+    assert sink.stats.dropped_duplicates == 5 + 2
     assert _rows(lake) == sorted([("a", i) for i in range(45)] + [("b", i) for i in range(42)] +
                                  [("c", i) for i in range(3)])
+
+
+def _write_deltalake_failing(monkeypatch: pytest.MonkeyPatch, error: Exception) -> list[int]:
+    """The sink's ``write_deltalake`` raises ``error`` on its first call, then writes; the calls."""
+    real, calls = sink_module.write_deltalake, list[int]()
+
+    def first_fails(*args: Any, **kwargs: Any) -> None:  # passed through as the sink gave them
+        calls.append(len(calls))
+        if len(calls) == 1:
+            raise error
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(sink_module, "write_deltalake", first_fails)
+    return calls
+
+
+def test_a_commit_lost_to_a_concurrent_one_is_retried_and_lands_once(
+        lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _write_deltalake_failing(monkeypatch, CommitFailedError("a concurrent transaction added new data"))
+    sink = _sink(lake)
+    part = _of(sink)
+    part.write_batch([_write("a", 0, 10, marks=("a-done",))])  # a mark asks for a commit at once
+    part.close()
+    assert len(calls) == 2 and sink.stats.commits == 1
+    assert _rows(lake) == [("a", i) for i in range(10)]
+    table = lake.open(SPEC)
+    assert table is not None and table.version() == 1 and table.transaction_version("a-done") == 1
+
+
+def test_any_other_commit_error_is_raised_at_once_whatever_its_message_says(
+        lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _write_deltalake_failing(monkeypatch, OSError("no space left to resolve the conflict"))
+    part = _part(lake)
+    part.write_batch([_write("a", 0, 10, marks=("a-done",))])
+    with pytest.raises(OSError, match="no space left"):
+        part.close()
+    assert len(calls) == 1 and lake.count(SPEC) == 0

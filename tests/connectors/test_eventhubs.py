@@ -8,12 +8,15 @@ import pytest
 from connectors.kafka.eventhubs import from_environment, kafka_config, parse_connection_string, topic_for
 from operators.errors import ConfigError
 
-NAMESPACE = "Endpoint=sb://spymaster-dev.servicebus.windows.net/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=notarealkey"
-HUB = "Endpoint=sb://spymaster-dev.servicebus.windows.net/;SharedAccessKeyName=listen;SharedAccessKey=notarealkey;EntityPath=mbo_raw"
-SIGNED = "Endpoint=sb://spymaster-dev.servicebus.windows.net/;SharedAccessSignature=SharedAccessSignature sr=x&sig=y&se=1&skn=listen"
+ENDPOINT = "Endpoint=sb://spymaster-dev.servicebus.windows.net/"
+NAMESPACE = f"{ENDPOINT};SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=notarealkey"
+HUB = f"{ENDPOINT};SharedAccessKeyName=listen;SharedAccessKey=notarealkey;EntityPath=mbo_raw"
+SIGNED = f"{ENDPOINT};SharedAccessSignature=SharedAccessSignature sr=x&sig=y&se=1&skn=listen"
 
 
-@pytest.mark.parametrize("text", [NAMESPACE, HUB, SIGNED, NAMESPACE + ";", "  " + HUB.replace("Endpoint", "endpoint") + "  "])
+@pytest.mark.parametrize(
+    "text", [NAMESPACE, HUB, SIGNED, NAMESPACE + ";", "  " + HUB.replace("Endpoint", "endpoint") + "  "]
+)
 def test_real_shapes_give_the_documented_client_settings(text: str) -> None:
     conn = parse_connection_string(text)
     config = kafka_config(conn, "consumer")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from connectors.delta.tables import ALL_TABLES, GOLD_FEATURE_SERIES, GOLD_INFERENCE_SCORES
 from connectors.kafka.outputs import OutputConfig, rows_as_json
@@ -20,6 +20,7 @@ from flows.runner import run_flow
 from operators.errors import ConfigError
 from tests.conftest import app_config
 from tests.flows.conftest import NO_REGISTRY
+from tests.typed import headers_of, present
 
 TABLES = {t.name for t in ALL_TABLES}
 
@@ -28,13 +29,14 @@ def _consume_all(bootstrap: str, topic: str, partitions: int) -> list:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "test-outputs", "enable.auto.commit": "false",
                          "enable.partition.eof": "true", "auto.offset.reset": "earliest"})
     consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
-    messages, ended = [], set()
+    messages: list[Message] = []
+    ended: set[int | None] = set()
     try:
         while len(ended) < partitions:
             msg = consumer.poll(5.0)
             assert msg is not None, f"no message nor end of partition on {topic} within 5 s"
             if msg.error():
-                assert msg.error().code() == -191, msg.error()  # _PARTITION_EOF
+                assert present(msg.error()).code() == -191, msg.error()  # _PARTITION_EOF
                 ended.add(msg.partition())
                 continue
             messages.append(msg)
@@ -66,13 +68,13 @@ def test_gold_rows_on_topics_equal_the_delta_rows(sample_dir: Path, tmp_path: Pa
                                     (GOLD_INFERENCE_SCORES, "inference_scores", 2)):
         delta = prepared.lake.read(spec)
         messages = _consume_all(kafka_broker.bootstrap, topic, partitions)
-        rows = [json.loads(m.value()) for m in messages]
+        rows = [json.loads(present(m.value())) for m in messages]
         assert delta.num_rows > 0 and len(rows) == delta.num_rows, spec.name
-        assert all(m.key().decode() == r["contract_id"] for m, r in zip(messages, rows))
-        headers = [dict(m.headers()) for m in messages]
+        assert all(present(m.key()).decode() == r["contract_id"] for m, r in zip(messages, rows, strict=True))
+        headers = [headers_of(m) for m in messages]
         assert {h["table"] for h in headers} == {spec.name.encode()}
         assert len({(h["stream"], h["position"]) for h in headers}) == len(rows)  # no row twice
-        by_contract = {}
+        by_contract: dict[bytes | None, set[int | None]] = {}
         for m in messages:  # one contract, one partition
             by_contract.setdefault(m.key(), set()).add(m.partition())
         assert all(len(p) == 1 for p in by_contract.values())
@@ -100,7 +102,8 @@ def test_rows_as_json_is_one_plain_object_per_row() -> None:
     lines = [json.loads(b) for b in rows_as_json(table)]
 
     assert lines == [
-        {"contract_id": "ESZ5", "ts": 1, "p": 0.5, "d": "2025-11-03", "at": "2025-11-03T14:30:00+00:00", "ids": ["a", "b"]},
+        {"contract_id": "ESZ5", "ts": 1, "p": 0.5, "d": "2025-11-03", "at": "2025-11-03T14:30:00+00:00",
+         "ids": ["a", "b"]},
         {"contract_id": "ESH6", "ts": 2, "p": None, "d": None, "at": None, "ids": []},
     ]
 

@@ -17,6 +17,8 @@ from connectors.delta.tables import TableSpec
 from connectors.kafka.outputs import OutputConfig
 from connectors.kafka.sink import TopicTeeSink
 from operators.errors import SinkError
+from tests.connectors.manual_clock import ManualClock
+from tests.typed import headers_of
 
 SPEC = TableSpec("test.setups", pa.schema([pa.field("contract_id", pa.string()), pa.field("stream", pa.string()),
                                            pa.field("position", pa.int64()), pa.field("price", pa.float64())]))
@@ -31,7 +33,8 @@ def _write(first: int, n: int, marks: tuple[str, ...] = ()) -> TableWrite:
 
 def _tee(lake: Lake, bootstrap: str, topic: str, **client: str) -> TopicTeeSink:
     output = OutputConfig(bootstrap=bootstrap, topics=((SPEC.name, topic),), client=client)
-    return TopicTeeSink(DeltaAppendSink(lake, SPEC, partitions=1, commit_every_s=60.0), SPEC, lake, topic, output)
+    table = DeltaAppendSink(lake, SPEC, partitions=1, commit_every_s=60.0, clock=ManualClock())  # never due
+    return TopicTeeSink(table, SPEC, lake, topic, output)
 
 
 def _positions_on(bootstrap: str, topic: str) -> list[int]:
@@ -40,7 +43,7 @@ def _positions_on(bootstrap: str, topic: str) -> list[int]:
     out: list[int] = []
     try:
         while (msg := consumer.poll(10.0)) is not None and not msg.error():
-            out.append(int(dict(msg.headers())["position"]))
+            out.append(int(headers_of(msg)["position"]))
     finally:
         consumer.close()
     return out
@@ -64,7 +67,7 @@ def test_a_tee_snapshot_carries_the_rows_not_yet_durable_and_a_resume_lands_them
     part.write_batch([_write(0, 10)])
     carried = part.snapshot()
     assert carried is not None and [w.rows.num_rows for w in carried.writes()] == [10]
-    assert lake.count(SPEC) == 0                          # not durable: the commit clock is 60 s
+    assert lake.count(SPEC) == 0                          # not durable: the commit clock never gets to 60 s
 
     # the process dies here; the resumed partition gets the carry and the replay after the snapshot
     resumed = sink.build_part("setups", sink.list_parts()[0], pickle.loads(pickle.dumps(carried)))

@@ -36,7 +36,8 @@ def test_top10_after_every_f_last_matches_truth(sample_dir: Path, day: int) -> N
     assert np.array_equal(rows["instrument_id"], truth["instrument_id"])
     for side in ("bid", "ask"):
         for kind in ("px", "sz", "ct"):
-            assert np.array_equal(rows[f"{side}_{kind}"].astype(np.int64), _truth_levels(truth, side, kind)), (side, kind)
+            got = rows[f"{side}_{kind}"].astype(np.int64)
+            assert np.array_equal(got, _truth_levels(truth, side, kind)), (side, kind)
     assert rows["book_valid"].all()
     assert all(not any(counts.values()) for counts in anomalies.values())
 

@@ -13,10 +13,12 @@ from flows.steps.session_episodes import SessionEpisodesLogic
 from flows.steps.session_series import _trade_range
 from operators.bars import BarBuilder
 from operators.book import L3Book
+from operators.chunks import InstrumentInfo
 from operators.sessions import trade_date_days
+from tests.typed import present
 
 
-def _session_rows(sample_dir: Path) -> tuple[np.ndarray, object, int]:
+def _session_rows(sample_dir: Path) -> tuple[np.ndarray, InstrumentInfo, int]:
     records, instruments, _ = read_mbo_file(sorted(sample_dir.glob("*.mbo.dbn.zst"))[0])
     front = 42140864
     mine = records[records["instrument_id"] == front]
@@ -61,7 +63,8 @@ def test_labels_stream_out_before_the_session_closes_and_batching_does_not_matte
     many = _run(_pieces(rows, info, day, sizes))
 
     def labels(updates: list) -> list[tuple]:
-        return [(e.episode_id, int(e.label["outcome"]), int(e.label["resolved_ts"])) for u in updates for e in u.resolved]
+        resolved = [e for u in updates for e in u.resolved]
+        return [(e.episode_id, int(e.label["outcome"]), int(e.label["resolved_ts"])) for e in resolved]
 
     def vectors(updates: list) -> dict[str, bytes]:
         return {e.episode_id: e.vector.tobytes() for u in updates for e in u.started}
@@ -119,7 +122,7 @@ def test_a_resume_from_a_snapshot_mid_session_gives_the_same_updates(sample_dir:
     for piece in pieces[:cut]:
         head += first.on_item(piece)[0]
     state = first.snapshot()
-    session = state[3]
+    session = present(state[3])
     assert session.bars.dtype.names == VECTOR_BAR_FIELDS
     assert session.bars.itemsize < BAR_DTYPE.itemsize / 2
     resumed = SessionEpisodesLogic(AnalyticsConfig(), pickle.loads(pickle.dumps(state)))
@@ -157,7 +160,7 @@ def test_a_snapshot_stays_a_few_minutes_of_rows_however_long_the_session_has_run
     for n, piece in enumerate(pieces[:-1], 1):
         found += sum(len(u.started) for u in logic.on_item(piece)[0])
         if n % 2000 == 0:
-            session = logic.snapshot()[3]
+            session = present(logic.snapshot()[3])
             span = int(session.ts[-1] - session.ts[0])
             assert span <= LOOKBACK_NS or len(session.ts) == 1 or int(session.ts[1]) > int(session.ts[-1]) - LOOKBACK_NS
             assert len(session.bars) <= LOOKBACK_NS // BAR_NS

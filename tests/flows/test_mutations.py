@@ -27,6 +27,7 @@ from flows.runner import run_flow
 from replay.publish import publish_files
 from tests.conftest import app_config
 from tests.flows.mutants import Mutant, write_mutants
+from tests.typed import present
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -80,13 +81,13 @@ def test_file_path_keeps_every_byte(corpus, kind: str, tmp_path: Path) -> None:
     intact_account = account_for_file(lake, intact)
     assert (intact_account.problems, intact_account.dead_letters) == ((), 0)
     assert [r.name for r in check_lake(lake) if not r.ok] == []
-    versions = {spec.name: lake.open(spec).version() for spec in ALL_TABLES}
+    versions = {spec.name: present(lake.open(spec)).version() for spec in ALL_TABLES}
 
     again = prepare(cfg)
     run_flow(again)
 
     assert again.plan.files == () and len(again.plan.skipped) == len(beside) + 1
-    assert {spec.name: lake.open(spec).version() for spec in ALL_TABLES} == versions
+    assert {spec.name: present(lake.open(spec)).version() for spec in ALL_TABLES} == versions
 
 
 def test_topic_path_keeps_every_byte_of_every_message(corpus, kafka_broker, tmp_path: Path) -> None:
@@ -113,7 +114,8 @@ def test_topic_path_keeps_every_byte_of_every_message(corpus, kafka_broker, tmp_
             by_message[(partition, p.position >> 20)].append(replace(p, position=p.position & 0xFFFFF))
     problems = []
     for (partition, offset), value in sorted(messages.items()):
-        problems += [f"{partition}@{offset}: {p}" for p in message_problems(by_message[(partition, offset)], value, sizes)]
+        found = message_problems(by_message[(partition, offset)], value, sizes)
+        problems += [f"{partition}@{offset}: {p}" for p in found]
     assert problems == []
     # a damaged timestamp a session ahead moves one mutant's remaining records after the next day's
     # in the merged feed: they arrive after their session closed, and land in Bronze only
@@ -138,10 +140,10 @@ def _read_all(bootstrap: str, topic: str) -> dict[tuple[int, int], bytes]:
             msg = consumer.poll(10)
             assert msg is not None, "the broker went quiet before every partition's end"
             if msg.error() is not None:
-                assert msg.error().code() == KafkaError._PARTITION_EOF, msg.error()
-                ended.add(msg.partition())
+                assert present(msg.error()).code() == KafkaError._PARTITION_EOF, msg.error()
+                ended.add(present(msg.partition()))
                 continue
-            out[(msg.partition(), msg.offset())] = msg.value()
+            out[(present(msg.partition()), present(msg.offset()))] = present(msg.value())
     finally:
         consumer.close()
     return out

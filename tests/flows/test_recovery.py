@@ -41,7 +41,8 @@ def _commits(lake: Path, table: str = "bronze/mbo") -> int:
 
 def _run_and_kill(env: dict[str, str], recovery: Path | None, lake: Path, after_commits: int,
                   table: str = "bronze/mbo") -> None:
-    proc = subprocess.Popen(_flow_cmd(recovery), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(_flow_cmd(recovery), cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
         while _commits(lake, table) < after_commits and proc.poll() is None and time.monotonic() < deadline:

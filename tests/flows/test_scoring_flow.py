@@ -8,6 +8,7 @@ running flow follows the ``champion`` alias when it moves.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -230,9 +231,7 @@ def test_a_failed_http_score_is_still_a_row_with_a_truthful_status(registry: str
 
 @pytest.mark.slow
 def test_a_plain_replay_without_a_registry_never_imports_mlflow(sample_dir: Path, tmp_path: Path) -> None:
-    """``make sample`` stays fast: with no registry file, MLflow is not even imported."""
-    import os
-
+    """A replay with no registry file scores nothing and never even imports MLflow (start-up stays fast)."""
     lake = tmp_path / "lake"
     env = {**os.environ, "SPYMASTER_INPUT": str(sample_dir), "SPYMASTER_LAKE": str(lake),
            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'absent.db'}"}
@@ -241,7 +240,8 @@ def test_a_plain_replay_without_a_registry_never_imports_mlflow(sample_dir: Path
                           env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
-    assert "flows.steps.inference_scores" in imported and not any(m == "mlflow" or m.startswith("mlflow.") for m in imported)
+    assert "flows.steps.inference_scores" in imported
+    assert not any(m == "mlflow" or m.startswith("mlflow.") for m in imported)
     scores = Lake(str(lake)).read(GOLD_INFERENCE_SCORES, ["status"])
     assert scores.num_rows > 0 and set(scores["status"].to_pylist()) == {"no_model"}
 
@@ -348,8 +348,32 @@ def test_a_killed_scoring_run_resumes_without_duplicate_or_missing_scores(regist
 def test_scoring_bench_measures_the_champion_and_its_memory(registry: str) -> None:
     from flows.bench.scoring import measure_scoring
 
-    result = measure_scoring(40, http=False, say=lambda _: None)
-    assert result.model.startswith("ES_MODEL version 1 (champion in sqlite:///")
+    result = measure_scoring(40, tracking_uri=registry, http=False, say=lambda _: None)
+    assert result.model == f"ES_MODEL version 1 (champion in {registry})"
     assert (result.local.n, result.local.ok) == (40, 40) and result.http is None
     assert 0 < result.local.p50_ms <= result.local.p95_ms <= result.local.p99_ms
     assert result.retrieval_rows == 240 and result.retrieval_qps > 0
+
+
+@pytest.mark.slow
+def test_scoring_bench_without_a_champion_measures_a_synthetic_model_and_leaves_the_environment_alone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No champion at the given registry: a synthetic model in a temporary store is measured, the
+    URI of that store is handed to whoever reads it, and afterwards the environment and MLflow's
+    process-wide URIs name the user's registry again, not the deleted store. (MLflow's own
+    ``set_tracking_uri`` mirrors the URI into ``MLFLOW_TRACKING_URI`` while a store is in use.)"""
+    import mlflow
+
+    from flows.bench.scoring import measure_scoring
+
+    empty = f"sqlite:///{tmp_path / 'none.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", empty)  # as `spymaster bench --scoring` reads it
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    said: list[str] = []
+    result = measure_scoring(20, tracking_uri=empty, http=False, say=said.append)
+    assert result.model == "synthetic logistic regression, ES_MODEL version 1 (temporary store)"
+    assert said == [f"no ES_MODEL@champion in {empty}: training a small synthetic model in a temporary store"]
+    assert (result.local.n, result.local.ok) == (20, 20) and result.retrieval_rows == 3_000
+    assert os.environ["MLFLOW_TRACKING_URI"] == empty
+    assert mlflow.get_tracking_uri() == mlflow.get_registry_uri() == empty
+    assert not (tmp_path / "none.db").exists()  # asked nothing of the empty registry (it would create it)

@@ -61,7 +61,8 @@ def test_statefulset_service_and_config_agree(kinds: dict[str, dict]) -> None:
 
     recovery_env = _env(init["init-recovery"])
     assert env["BYTEWAX_RECOVERY_DIRECTORY"] == recovery_env["BYTEWAX_RECOVERY_DIRECTORY"] == mounts["recovery"]
-    assert int(str(recovery_env["BYTEWAX_RECOVERY_PARTS"])) == spec["replicas"] * int(str(env["BYTEWAX_WORKERS_PER_PROCESS"]))
+    workers = spec["replicas"] * int(str(env["BYTEWAX_WORKERS_PER_PROCESS"]))
+    assert int(str(recovery_env["BYTEWAX_RECOVERY_PARTS"])) == workers
     assert int(str(env["BYTEWAX_SNAPSHOT_INTERVAL"])) == RECOVERY_EPOCH_S  # the epoch the flow is benched at
     assert env["BYTEWAX_RECOVERY_BACKUP_INTERVAL"] is not None
     assert [t["metadata"]["name"] for t in spec["volumeClaimTemplates"]] == ["recovery"]

@@ -90,7 +90,7 @@ def test_bad_messages_become_dead_letters_and_the_rest_is_processed(
     producer = Producer({"bootstrap.servers": kafka_broker.bootstrap})
     for i, (value, _) in enumerate(messages):
         headers = None if i in (4, 6) else encode_headers(3, "GLBX.MDP3")  # JSON from a foreign producer
-        producer.produce(topic, value=value, key=instrument_key(front), headers=headers)
+        producer.produce(topic, value=value, key=instrument_key(front), headers=headers)  # type: ignore[arg-type]  # confluent_kafka's stub: list[tuple[str, str | bytes | None]] (list is invariant)
     assert producer.flush(10) == 0
 
     lake = kafka_replay(topic, tmp_path / "lake")
@@ -109,7 +109,7 @@ def test_a_timestamp_a_day_ahead_is_a_dead_letter_on_the_topic_as_in_the_file(
     from replay.publish import publish_files
     from tests.conftest import lake_differences
     from tests.flows.dbn_edit import split_mbo_file, write_mbo_file
-    from tests.kafka.test_parity import DROPPED
+    from tests.topic.test_parity import DROPPED
 
     day = sorted(sample_dir.glob("*.mbo.dbn.zst"))[0]
     inputs = tmp_path / "in"

@@ -9,6 +9,7 @@ from connectors.kafka.codec import PUBLISHED_HEADER, encode_headers
 from connectors.kafka.producer import KafkaSink
 from flows.bench.live import _BrokerFloor
 from replay.publish import ensure_topic
+from tests.typed import present
 
 
 def test_the_floor_process_records_each_message_with_its_instrument_and_stamp(kafka_broker, topic: str,
@@ -25,7 +26,10 @@ def test_the_floor_process_records_each_message_with_its_instrument_and_stamp(ka
         sink.send(b"not-an-instrument", b"x", encode_headers(2, "GLBX.MDP3"), 1)
         sink.send(b"9", b"x", encode_headers(2, "GLBX.MDP3", published_ns=1), 1)  # from before it listened
         assert sink.flush() == 0
-        time.sleep(5)  # delivery, with a 100 ms fetch wait; the floor only writes what it got at stop
+        deadline = time.monotonic() + 60           # the floor has taken all 22 (it writes them at stop)
+        while floor.seen() < 22:
+            assert time.monotonic() < deadline, f"the floor took {floor.seen()} of 22 messages"
+            time.sleep(0.05)
     finally:
         floor.stop()
     assert len(floor.latencies_ns) == 21  # not the message stamped before the floor was ready
@@ -52,7 +56,8 @@ def test_the_publishers_stamps_are_the_headers_on_the_topic(kafka_broker, topic:
         for piece in decode_message(msg.value(), msg.headers()):
             if isinstance(piece, Records) and str(piece.schema) == "mbo":
                 iid = int(piece.records["instrument_id"][0])
-                on_topic.setdefault(iid, []).append((int(piece.records["ts_recv"].max()), published_ns(msg.headers())))
+                sent_ns = present(published_ns(msg.headers()))
+                on_topic.setdefault(iid, []).append((int(piece.records["ts_recv"].max()), sent_ns))
     published = stamps.published()
     assert sorted(published) == sorted(on_topic) and on_topic
     for iid, pairs in on_topic.items():

@@ -18,7 +18,8 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 from connectors.delta.tables import BRONZE_MANIFEST, BRONZE_MBO
 from replay.publish import publish_files
 from tests.conftest import lake_differences
-from tests.kafka.test_parity import DROPPED, SILVER_GOLD
+from tests.topic.test_parity import DROPPED, SILVER_GOLD
+from tests.typed import present
 
 PARTITIONS = 4
 
@@ -33,8 +34,8 @@ def broker_ends(bootstrap: str, topic: str, partitions: int) -> list[tuple[int, 
         deadline = time.monotonic() + 60
         while len(eof) < partitions and time.monotonic() < deadline:
             for msg in consumer.consume(1000, 0.5):
-                if msg.error() is not None and msg.error().code() == KafkaError._PARTITION_EOF:
-                    eof[msg.partition()] = msg.offset()
+                if (error := msg.error()) is not None and error.code() == KafkaError._PARTITION_EOF:
+                    eof[present(msg.partition())] = present(msg.offset())
         return [(listed[p], eof[p]) for p in range(partitions)]
     finally:
         consumer.close()

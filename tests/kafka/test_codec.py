@@ -22,6 +22,7 @@ from connectors.kafka.codec import (
     published_ns,
 )
 from operators.records import MBO_DTYPE, UNDEF_PRICE
+from tests.typed import one, only
 
 
 def _read(sample_dir: Path, schema: str, day: int = 0) -> np.ndarray:
@@ -51,19 +52,19 @@ def test_schemas_share_a_message_as_consecutive_runs(sample_dir: Path, mbo: np.n
     definitions, statistics = _read(sample_dir, "definition"), _read(sample_dir, "statistics")
     value = encode_records(definitions) + encode_records(mbo[:10]) + encode_records(statistics)
     pieces = decode_message(value, encode_headers(3, "GLBX.MDP3"))
-    assert [(p.index, p.schema, len(p.records)) for p in pieces] == [
+    assert [(p.index, p.schema, len(p.records)) for p in only(Records, pieces)] == [
         (0, "definition", len(definitions)),
         (len(definitions), "mbo", 10),
         (len(definitions) + 10, "statistics", len(statistics)),
     ]
-    assert pieces[0].records.tobytes() == definitions.tobytes()
-    assert pieces[2].records.tobytes() == statistics.tobytes()
+    assert one(Records, pieces[0]).records.tobytes() == definitions.tobytes()
+    assert one(Records, pieces[2]).records.tobytes() == statistics.tobytes()
 
 
 def test_truncated_dbn_keeps_the_whole_records_and_reports_the_rest(mbo: np.ndarray) -> None:
     value = encode_records(mbo[:3])[: 56 * 2 + 20]
     pieces = decode_message(value, encode_headers(3, "X"))
-    assert isinstance(pieces[0], Records) and len(pieces[0].records) == 2
+    assert isinstance(pieces[0], Records) and len(one(Records, pieces[0]).records) == 2
     bad = pieces[1]
     assert isinstance(bad, Undecodable)
     assert (bad.index, bad.reason, bad.raw) == (2, "truncated_record", value[112:])
@@ -80,8 +81,8 @@ def test_garbage_is_undecodable_with_a_reason(value: bytes, reason: str) -> None
     pieces = decode_message(value, None)
     assert len(pieces) == 1
     assert isinstance(pieces[0], Undecodable)
-    assert (pieces[0].index, pieces[0].reason) == (0, reason)
-    assert pieces[0].raw == value
+    assert (pieces[0].index, one(Undecodable, pieces[0]).reason) == (0, reason)
+    assert one(Undecodable, pieces[0]).raw == value
 
 
 def test_one_damaged_record_inside_a_run_is_dead_lettered_alone(mbo: np.ndarray) -> None:
@@ -90,13 +91,13 @@ def test_one_damaged_record_inside_a_run_is_dead_lettered_alone(mbo: np.ndarray)
     value = encode_records(mbo[:4]) + bytes(damaged) + encode_records(mbo[5:8])
     pieces = decode_message(value, None)
     assert [(type(p).__name__, p.index) for p in pieces] == [("Records", 0), ("Undecodable", 4), ("Records", 5)]
-    assert pieces[1].reason == "unknown_rtype" and pieces[1].raw == bytes(damaged)
-    assert np.array_equal(pieces[2].records, mbo[5:8])
+    assert one(Undecodable, pieces[1]).reason == "unknown_rtype" and one(Undecodable, pieces[1]).raw == bytes(damaged)
+    assert np.array_equal(one(Records, pieces[2]).records, mbo[5:8])
 
     damaged[1], damaged[0] = mbo[4]["rtype"], 3  # a damaged length byte, as the last record
     pieces = decode_message(encode_records(mbo[:4]) + bytes(damaged), None)
     assert [(type(p).__name__, p.index) for p in pieces] == [("Records", 0), ("Undecodable", 4)]
-    assert pieces[1].reason == "bad_length" and pieces[1].raw == bytes(damaged)
+    assert one(Undecodable, pieces[1]).reason == "bad_length" and one(Undecodable, pieces[1]).raw == bytes(damaged)
 
 
 def test_damaged_records_back_to_back_are_each_their_own_dead_letter(mbo: np.ndarray) -> None:
@@ -107,16 +108,16 @@ def test_damaged_records_back_to_back_are_each_their_own_dead_letter(mbo: np.nda
     pieces = decode_message(value, None)
     assert [(type(p).__name__, p.index) for p in pieces] == [
         ("Records", 0), ("Undecodable", 4), ("Undecodable", 5), ("Records", 6)]
-    assert [p.reason for p in pieces[1:3]] == ["unknown_rtype", "bad_length"]
-    assert pieces[1].raw == bytes(first) and pieces[2].raw == bytes(second)
-    assert np.array_equal(pieces[3].records, mbo[6:9])
+    assert [p.reason for p in only(Undecodable, pieces[1:3])] == ["unknown_rtype", "bad_length"]
+    assert one(Undecodable, pieces[1]).raw == bytes(first) and one(Undecodable, pieces[2]).raw == bytes(second)
+    assert np.array_equal(one(Records, pieces[3]).records, mbo[6:9])
 
 
 def test_a_bad_record_that_breaks_the_alignment_stops_the_walk_at_its_index(mbo: np.ndarray) -> None:
     value = encode_records(mbo[:4]) + b"\x0e\x55" + bytes(60) + encode_records(mbo[4:6])
     pieces = decode_message(value, None)
     assert [(type(p).__name__, p.index) for p in pieces] == [("Records", 0), ("Undecodable", 4)]
-    assert pieces[1].reason == "unknown_rtype"
+    assert one(Undecodable, pieces[1]).reason == "unknown_rtype"
 
 
 def test_unsupported_version_header_is_a_dead_letter(mbo: np.ndarray) -> None:
@@ -129,8 +130,8 @@ def test_a_whole_dbn_stream_decodes_with_its_metadata(sample_dir: Path) -> None:
     raw = zstandard.ZstdDecompressor().decompressobj().decompress(path.read_bytes())
     pieces = decode_message(raw, None)
     assert len(pieces) == 1 and isinstance(pieces[0], Records)
-    assert pieces[0].dataset == "GLBX.MDP3"
-    assert pieces[0].records.tobytes() == _read(sample_dir, "mbo").tobytes()
+    assert one(Records, pieces[0]).dataset == "GLBX.MDP3"
+    assert one(Records, pieces[0]).records.tobytes() == _read(sample_dir, "mbo").tobytes()
 
 
 def test_json_envelope_round_trips_and_bad_lines_split_the_runs(mbo: np.ndarray) -> None:
@@ -142,10 +143,11 @@ def test_json_envelope_round_trips_and_bad_lines_split_the_runs(mbo: np.ndarray)
     pieces = decode_message("\n".join(lines).encode(), None)
     assert [(type(p).__name__, p.index) for p in pieces] == [
         ("Records", 0), ("Undecodable", 2), ("Records", 3), ("Undecodable", 4), ("Records", 5)]
-    assert pieces[1].reason == "json_missing_field" and pieces[1].detail == "the JSON envelope lacks side, size"
-    assert pieces[3].reason == "bad_json"
-    assert pieces[0].dataset == "GLBX.MDP3"
-    got = np.concatenate([pieces[0].records, pieces[2].records, pieces[4].records])
+    missing = one(Undecodable, pieces[1])
+    assert missing.reason == "json_missing_field" and missing.detail == "the JSON envelope lacks side, size"
+    assert one(Undecodable, pieces[3]).reason == "bad_json"
+    assert one(Records, pieces[0]).dataset == "GLBX.MDP3"
+    got = np.concatenate([one(Records, pieces[i]).records for i in (0, 2, 4)])
     assert got.tobytes() == mbo[[0, 1, 3, 5]].tobytes()
 
 

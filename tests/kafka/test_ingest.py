@@ -24,6 +24,7 @@ from connectors.dbn.reader import DbnFileReader
 from connectors.kafka.codec import Records, decode_message
 from operators.errors import ConfigError, SourceError
 from replay.publish import ensure_topic
+from tests.typed import one, only, present
 
 
 def _read(sample_dir: Path, schema: str) -> np.ndarray:
@@ -93,9 +94,9 @@ def test_ingest_reconnects_and_every_record_reaches_the_topic(sample_dir: Path, 
     while len(eof) < 2:
         for msg in consumer.consume(500, 5):
             if msg.error():
-                eof.add(msg.partition())
+                eof.add(present(msg.partition()))
             else:
-                by_partition[msg.partition()].append(msg)
+                by_partition[present(msg.partition())].append(msg)
     consumer.close()
     assert sum(len(v) for v in by_partition.values()) == counts.messages
     seen_mbo: list[np.ndarray] = []
@@ -103,9 +104,8 @@ def test_ingest_reconnects_and_every_record_reaches_the_topic(sample_dir: Path, 
     for msgs in by_partition.values():
         for msg in msgs:
             pieces = decode_message(msg.value(), msg.headers())
-            assert all(isinstance(p, Records) for p in pieces)
-            for p in pieces:
-                assert set(p.records["instrument_id"].tolist()) == {int(msg.key())}
+            for p in only(Records, pieces):
+                assert set(p.records["instrument_id"].tolist()) == {int(present(msg.key()))}
                 (seen_mbo if p.schema == "mbo" else seen_defs).append(p.records)
     got = np.concatenate(seen_mbo)
     for iid in np.unique(mbo["instrument_id"]):  # each instrument's records, exactly, in order
@@ -120,9 +120,9 @@ def test_definitions_precede_their_instruments_book_events(sample_dir: Path) -> 
     sink = _Memory(counts)
     ingest(lambda: [*definitions, *mbo], sink, counts, dataset="X", window_ms=10**9)
     for key, value in sink.messages:
-        pieces = decode_message(value, None)
-        assert pieces[0].schema == "definition"
-        assert int(key) == int(pieces[0].records["instrument_id"][0])
+        first = one(Records, decode_message(value, None)[0])
+        assert first.schema == "definition"
+        assert int(key) == int(first.records["instrument_id"][0])
     assert counts.published == len(definitions) + len(mbo) and counts.messages == len(sink.messages) == 2
 
 

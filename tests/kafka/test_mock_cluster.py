@@ -8,6 +8,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from flows.services.broker import MOCK_KEPT_BYTES, running_mock_cluster
+from tests.typed import present
 
 
 def test_the_mock_cluster_serves_another_process_and_stops_by_pid(tmp_path: Path) -> None:
@@ -24,7 +25,7 @@ def test_the_mock_cluster_serves_another_process_and_stops_by_pid(tmp_path: Path
         consumer.assign([TopicPartition("ticks", p, 0) for p in parts])
         got: list[bytes] = []
         for _ in range(100):
-            got += [m.value() for m in consumer.consume(100, 0.1) if not m.error()]
+            got += [present(m.value()) for m in consumer.consume(100, 0.1) if not m.error()]
             if len(got) >= 30:
                 break
         consumer.close()

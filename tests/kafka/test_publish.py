@@ -6,11 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
 from connectors.dbn.reader import DbnFileReader
 from connectors.kafka.codec import MAX_MESSAGE_BYTES, Records, decode_message, published_ns
 from replay.publish import Loaded, load_files, publish_files, schedule
+from tests.typed import present
 
 
 def _file_records(sample_dir: Path, schema: str) -> list[np.ndarray]:
@@ -91,7 +92,8 @@ def test_publish_puts_every_record_on_the_topic_keyed_by_instrument(sample_dir: 
     report = publish_files([sample_dir], kafka_broker.bootstrap, topic, None, partitions=3, window_ms=60_000)
     consumer = Consumer({"bootstrap.servers": kafka_broker.bootstrap, "group.id": "t", "enable.partition.eof": "true"})
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(3)])
-    messages, eof = [], set()
+    messages: list[Message] = []
+    eof: set[int | None] = set()
     while len(eof) < 3:
         for msg in consumer.consume(500, 5):
             if msg.error():
@@ -104,13 +106,13 @@ def test_publish_puts_every_record_on_the_topic_keyed_by_instrument(sample_dir: 
     by_schema: dict[str, int] = {}
     partition_of: dict[int, set[int]] = {}
     for msg in messages:
-        assert len(msg.value()) <= MAX_MESSAGE_BYTES
+        assert len(present(msg.value())) <= MAX_MESSAGE_BYTES
         assert published_ns(msg.headers()) is not None
         (piece,) = decode_message(msg.value(), msg.headers())
         assert isinstance(piece, Records)
         ids = set(piece.records["instrument_id"].tolist())
-        assert ids == {int(msg.key())}
-        partition_of.setdefault(int(msg.key()), set()).add(msg.partition())
+        assert ids == {int(present(msg.key()))}
+        partition_of.setdefault(int(present(msg.key())), set()).add(present(msg.partition()))
         by_schema[piece.schema] = by_schema.get(piece.schema, 0) + len(piece.records)
     assert by_schema == report.by_schema
     assert by_schema["mbo"] == sum(len(f) for f in _file_records(sample_dir, "mbo"))

@@ -26,6 +26,7 @@ from connectors.delta.tables import SILVER_BOOK_1S
 from connectors.kafka.codec import batches, encode_headers, encode_records, instrument_key
 from connectors.kafka.source import KafkaMboSource
 from connectors.topic.input import TopicInput
+from connectors.topic.partition import KafkaPartitionState
 from connectors.topic.ticks import NS, PartitionClock, TickConfig
 from flows.graph import Sinks, build_flow
 from flows.items import BookRows, BookSlice, book_key
@@ -38,7 +39,7 @@ from operators.errors import ConfigError
 from operators.instruments import instrument_from_definition
 from operators.sessions import day_to_date, new_york_instant_ns, trade_date_days
 from tests.conftest import app_config, table_content
-from tests.kafka.test_parity import DROPPED
+from tests.topic.test_parity import DROPPED
 
 TICKS = TickConfig(tick_s=1.0, idle_timeout_s=3.0, lateness_s=1.0)
 BOOK_FIELDS = ("book_valid", "bid_px", "bid_sz", "bid_ct", "ask_px", "ask_sz", "ask_ct", "best_bid_px",
@@ -96,7 +97,7 @@ def publish(bootstrap: str, topic: str, definitions: np.ndarray, records: np.nda
     messages += list(batches(records, window_ns=NS))
     for iid, batch in messages:
         producer.produce(topic, value=encode_records(batch), key=instrument_key(iid),
-                         headers=encode_headers(3, "GLBX.MDP3"))
+                         headers=encode_headers(3, "GLBX.MDP3"))  # type: ignore[arg-type]  # confluent_kafka's stub: list[tuple[str, str | bytes | None]] (list is invariant)
     assert producer.flush(10) == 0
 
 
@@ -316,7 +317,8 @@ class _UntilTicked(FixedPartitionedSource):
     def list_parts(self) -> list[str]:
         return self._inner.list_parts()
 
-    def build_part(self, step_id: str, for_part: str, resume_state: object) -> StatefulSourcePartition:
+    def build_part(self, step_id: str, for_part: str,
+                   resume_state: KafkaPartitionState | None) -> StatefulSourcePartition:
         return _UntilTickedPartition(self._inner.build_part(step_id, for_part, resume_state), self._records, self._at)
 
 
@@ -330,7 +332,7 @@ class _UntilTickedPartition(StatefulSourcePartition):
             raise StopIteration
         self._polls += 1
         assert self._polls < 200_000, "the partition never ticked to the end of its records"
-        return self._part.next_batch()
+        return list(self._part.next_batch())
 
     def next_awake(self):  # noqa: ANN201 - bytewax's signature
         return self._part.next_awake()

@@ -23,6 +23,7 @@ from connectors.delta.snapshots import (
 from connectors.delta.tables import GOLD_TRAINING_VIEW
 from operators.errors import ConfigError, SourceError
 from tests.learning.view_rows import view_rows, write_view
+from tests.typed import present
 
 
 def _lake(tmp_path: Path, *tables: pa.Table) -> Lake:
@@ -69,8 +70,9 @@ def test_manifest_counts_lineage_and_hash(tmp_path: Path) -> None:
         "2025-11-04": {"rows": 7, "BREAK": 2, "REJECT": 3, "CHOP": 2},
         "2025-11-05": {"rows": 7, "BREAK": 2, "REJECT": 2, "CHOP": 3},
     }
+    view_version = present(lake.open(GOLD_TRAINING_VIEW)).version()
     assert manifest["source"] == {"gold.training_view": {"path": GOLD_TRAINING_VIEW.relative_path,
-                                                         "delta_version": lake.open(GOLD_TRAINING_VIEW).version()}}
+                                                         "delta_version": view_version}}
     assert manifest["registry_version"] == ref.registry_version == "1.0.0"
     assert manifest["content_sha256"].startswith(ref.snapshot_id)
     assert manifest["duplicates_dropped"] == 0 and manifest["truncated"] == 0

@@ -14,7 +14,7 @@ DAYS = tuple(date(2025, 11, 3) + timedelta(days=i) for i in range(10))
 
 
 def test_ten_sessions_split_five_two_three_oldest_first() -> None:
-    split = split_sessions(reversed(DAYS))  # input order does not matter
+    split = split_sessions(list(reversed(DAYS)))  # input order does not matter
 
     assert split.train == DAYS[:5]
     assert split.validation == DAYS[5:7]

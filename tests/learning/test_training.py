@@ -27,6 +27,7 @@ from operators.learning.classes import N_CLASSES
 from operators.learning.leakage import LeakageError, assert_fitted_on
 from operators.vectors.layout import VECTOR_NAMES
 from tests.conftest import app_config
+from tests.typed import present
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +58,7 @@ def fixture_trained(tmp_path_factory: pytest.TempPathFactory):
 
         lake = Lake(str(root / "lake"))
         snapshot_id = latest_snapshot_id(lake, "ES_MODEL")
-        report = train_model(datasets_dir(lake, "ES_MODEL") / snapshot_id, "ES_MODEL", TRIALS, SEED)
+        report = train_model(datasets_dir(lake, "ES_MODEL") / present(snapshot_id), "ES_MODEL", TRIALS, SEED)
         rows = training_set(load_snapshot(lake, "ES_MODEL", snapshot_id)[1])
         yield report, rows
 
@@ -119,7 +120,7 @@ def test_registered_champion_is_the_evaluated_model(trained) -> None:
     from operators.learning.metrics import evaluate
 
     report, rows = trained
-    champion = champion_version("ES_MODEL")
+    champion = present(champion_version("ES_MODEL"))
     version = MlflowClient().get_model_version("ES_MODEL", champion.version)
     model = mlflow.pyfunc.load_model("models:/ES_MODEL@champion")
     test = rows.in_sessions(report.split.test)

@@ -19,7 +19,7 @@ def _fill(n, seed, tick, action, side, order_id, price, size, flags, ts_recv):
     live_sd = np.empty(n + 1, np.uint8)
     nlive = 0
     next_id = np.int64(1) << 40
-    mid = np.int64(20_000)
+    mid = 20_000
     ts = np.int64(1_700_000_000) * 1_000_000_000
     ts_recv[0] = ts
     action[0] = 82

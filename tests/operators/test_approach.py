@@ -20,6 +20,7 @@ from operators.approach import (
     episode_id,
 )
 from operators.errors import ConfigError
+from tests.typed import present
 
 NS = 1_000_000_000
 TICK = 250_000_000
@@ -55,7 +56,7 @@ def test_params_defaults_and_validation() -> None:
     with pytest.raises(ConfigError):
         ApproachParams(tick=0)
     with pytest.raises(TypeError):
-        ApproachParams(4, 12)  # keyword-only
+        ApproachParams(4, 12)  # type: ignore[call-arg]  # wrong on purpose: keyword-only, and it must raise
 
 
 def test_up_episode_exact_fields() -> None:
@@ -227,7 +228,7 @@ def brute_approach(levels, ts, mid, p: ApproachParams) -> list[tuple]:
             elif armed:
                 maxd = max(maxd, abs(diff) / p.tick)
                 if abs(diff) <= p.approach_ticks * p.tick:
-                    d = 1 if diff < 0 else -1 if diff > 0 else -far_side
+                    d = 1 if diff < 0 else -1 if diff > 0 else -present(far_side)
                     refs = [(tt, xx) for tt, xx in zip(ts_l[:i], mid_l[:i], strict=True)
                             if tt >= t - 30 * NS and math.isfinite(xx)]
                     if refs:

@@ -20,7 +20,7 @@ def run(rows: list[tuple], tick: int = TICK) -> tuple[L3Book, np.ndarray]:
     return book, out
 
 
-def levels(row: np.void, side: str, n: int = 3) -> list[tuple[int, int, int]]:
+def levels(row: np.void, side: str, n: int = 3) -> list[tuple[int | None, int, int]]:
     """The first ``n`` levels of one side as (price in ticks, size, count); UNDEF -> None."""
     p, q, c = row[f"{side}_px"], row[f"{side}_sz"], row[f"{side}_ct"]
     return [(None if p[i] == U else int(p[i]) // TICK, int(q[i]), int(c[i])) for i in range(n)]

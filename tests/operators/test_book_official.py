@@ -5,15 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import databento
-import pytest
 
 from operators.book import L3Book, replay_top
 from operators.records import MBO_DTYPE, UNDEF_PRICE
 
-OFFICIAL = Path("/work/shared/data/dbn-official/test_data.mbo.v3.dbn")
+# the repository's copy (see tests/data/dbn-official/metadata.json): always there, never skipped
+OFFICIAL = Path(__file__).resolve().parents[1] / "data" / "dbn-official" / "test_data.mbo.v3.dbn"
 
 
-@pytest.mark.skipif(not OFFICIAL.exists(), reason="official DBN test data not present")
 def test_official_mbo_file_cancels_unknown_orders_and_stays_invalid() -> None:
     records = databento.DBNStore.from_file(OFFICIAL).to_ndarray()
     assert records.dtype == MBO_DTYPE

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import pickle
+from collections.abc import Sequence
 from datetime import date, time, timedelta
 
 import numpy as np
@@ -42,7 +43,8 @@ def ny(d: date, h: int, m: int, s: int = 0) -> int:
     return new_york_instant_ns(d, h, m) + s * NS_PER_SECOND
 
 
-def series(d: date, rows: list[tuple[tuple[int, ...], int, int, float]]) -> tuple[np.ndarray, ...]:
+def series(d: date, rows: Sequence[tuple[tuple[int, ...], int, int, float]],
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Rows of ((h, m, s) of the row's close instant in New York, trade_high, trade_low, mid)."""
     ts = np.array([ny(d, *hms) for hms, *_ in rows], np.int64)
     hi = np.array([r[1] for r in rows], np.int64)
@@ -267,7 +269,7 @@ def reference_summary(ts: np.ndarray, hi: np.ndarray, lo: np.ndarray, mid: np.nd
         else:
             out[name + "_high"] = out[name + "_low"] = None
     complete = bool(len(ts)) and ts.min() - NS_PER_SECOND <= CLOCK.rth_start and ts.max() >= CLOCK.rth_end
-    return SessionSummary("ESH5", FRI, **out, complete=bool(complete), mid_fallback=tuple(fallback))  # type: ignore[arg-type]
+    return SessionSummary("ESH5", FRI, **out, complete=bool(complete), mid_fallback=tuple(fallback))
 
 
 @st.composite
@@ -283,14 +285,15 @@ def second_rows(draw: st.DrawFn) -> tuple[np.ndarray, ...]:
     price = st.one_of(st.just(U), st.integers(px(4_000), px(6_000)))
     hi = draw(st.lists(price, min_size=n, max_size=n))
     lo = draw(st.lists(price, min_size=n, max_size=n))
-    mid = draw(st.lists(st.one_of(st.just(NAN), st.integers(16_000, 24_000).map(lambda q: q / 4)), min_size=n, max_size=n))
+    mid_px = st.one_of(st.just(NAN), st.integers(16_000, 24_000).map(lambda q: q / 4))
+    mid = draw(st.lists(mid_px, min_size=n, max_size=n))
     ts = base + np.array(offs, np.int64) * NS_PER_SECOND
     return ts, np.array(hi, np.int64), np.array(lo, np.int64), np.array(mid, np.float64)
 
 
 @settings(max_examples=150, deadline=None)
 @given(second_rows())
-def test_summary_matches_a_row_by_row_reference(rows: tuple[np.ndarray, ...]) -> None:
+def test_summary_matches_a_row_by_row_reference(rows: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> None:
     assert summarize_session(*rows, CLOCK, contract_id="ESH5") == reference_summary(*rows)
 
 
@@ -324,7 +327,7 @@ def test_join_waits_for_an_expected_prior() -> None:
     assert join.pending == (D[3],)
     assert join.push(summ(D[1])) == ((D[1], summ(D[0], 7)),)
     assert join.push(summ(D[2])) == ((D[2], summ(D[1])), (D[3], summ(D[2])))
-    assert join.pending == ()
+    assert not join.pending
     assert join.released == frozenset(D[1:4])
     assert join.finish() == ()
 
@@ -377,7 +380,7 @@ def reference_pairs(
 ) -> set[tuple[date, SessionSummary | None]]:
     """The declarative answer, for sessions pushed (``fresh``) and then ``finish``."""
     everything = sorted(expected | external.keys())
-    out = set()
+    out: set[tuple[date, SessionSummary | None]] = set()
     for d in fresh:
         earlier = [x for x in everything if x < d]
         if not earlier:

@@ -246,10 +246,10 @@ def test_statistics_are_consistent_with_trades(sample: SampleManifest) -> None:
         trades = raw[(raw["instrument_id"] == iid) & (raw["action"] == b"T")]
         s = {int(x["stat_type"]): x for x in stats[stats["instrument_id"] == iid]}
 
-        assert int(s[dbn.StatType.CLEARED_VOLUME.value]["quantity"]) == int(trades["size"].sum())
-        assert int(s[dbn.StatType.TRADING_SESSION_HIGH_PRICE.value]["price"]) == int(trades["price"].max())
-        assert int(s[dbn.StatType.TRADING_SESSION_LOW_PRICE.value]["price"]) == int(trades["price"].min())
-        assert int(s[dbn.StatType.SETTLEMENT_PRICE.value]["price"]) == int(trades["price"][-1])
+        assert int(s[int(dbn.StatType.CLEARED_VOLUME)]["quantity"]) == int(trades["size"].sum())
+        assert int(s[int(dbn.StatType.TRADING_SESSION_HIGH_PRICE)]["price"]) == int(trades["price"].max())
+        assert int(s[int(dbn.StatType.TRADING_SESSION_LOW_PRICE)]["price"]) == int(trades["price"].min())
+        assert int(s[int(dbn.StatType.SETTLEMENT_PRICE)]["price"]) == int(trades["price"][-1])
 
 
 def test_definitions(sample: SampleManifest) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ class Rows:
         return build_memory(self.vectors, self.outcomes, tuple(self.ids), self.level_type, self.direction,
                             self.time_bucket, fit_scaling(self.vectors))
 
-    def query(self, memory: Memory, **kw: object) -> list:
+    def query(self, memory: Memory, **kw: Any) -> list:
         return memory.query(self.vectors, self.level_type, self.direction, self.time_bucket, **kw)
 
 

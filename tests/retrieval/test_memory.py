@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -16,7 +18,7 @@ def identity(d: int) -> VectorScaling:
     return VectorScaling(np.zeros(d), one, one, np.zeros(d, np.int16), ("all",), np.ones(1), 0)
 
 
-def tiny_memory(**kw: object) -> Memory:
+def tiny_memory(**kw: Any) -> Memory:
     """Four episodes in ORH/UP/0, one in ORH/UP/1, one in PDL/DOWN/0 (2-d vectors)."""
     vectors = np.array([[0, 0], [1, 0], [0, 2], [3, 0], [0, 0.1], [0, 0]], np.float32)
     return build_memory(vectors, np.array([B, R, C, R, C, B], np.int8), ("e0", "e1", "e2", "e3", "o4", "d5"),

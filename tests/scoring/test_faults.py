@@ -5,6 +5,7 @@ one result with a status saying what happened, and scoring recovers when the ser
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -30,7 +31,7 @@ def fixture_proxy(scoring_env: ScoringEnv) -> Iterator[FaultProxy]:
     proxy.close()
 
 
-def _scorer(url: str, clock: Clock | None = None, **overrides: object) -> HttpScorer:
+def _scorer(url: str, clock: Clock | None = None, **overrides: Any) -> HttpScorer:
     cfg = ScoringConfig(**{"backend": "mlflow-http", "url": url, "served_version": "1", "timeout_s": 2.0,
                            "retries": 2, "backoff_s": 0.01, "breaker_failures": 3, "breaker_reset_s": 5.0,
                            **overrides})

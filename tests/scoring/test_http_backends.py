@@ -15,6 +15,7 @@ from operators.vectors import VECTOR_NAMES, VECTOR_SIZE
 from tests.scoring.checks import one_each, probs, statuses
 from tests.scoring.conftest import ScoringEnv, requests
 from tests.services.fault_proxy import FaultProxy
+from tests.typed import one
 
 
 @pytest.fixture(name="local_probs")
@@ -90,9 +91,10 @@ def test_azureml_script_also_reads_named_columns_and_bare_lists(scoring_env: Sco
         assert code == 200
         np.testing.assert_allclose(np.asarray(answer), local_probs, rtol=1e-12, atol=1e-15)
     code, answer = _post(url, {"input_data": wrong})
-    assert code == 400 and "'columns' must be ['feature_vector'] or the model's 144 feature names" in answer["message"]
+    message = one(dict, answer)["message"]
+    assert code == 400 and "'columns' must be ['feature_vector'] or the model's 144 feature names" in message
     code, answer = _post(url, {"input_data": short})
-    assert code == 400 and "one vector of 144 values, got shape (16, 10)" in answer["message"]
+    assert code == 400 and "one vector of 144 values, got shape (16, 10)" in one(dict, answer)["message"]
 
 
 @pytest.fixture(name="azureml_proxy")

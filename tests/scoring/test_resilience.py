@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from connectors.scoring.resilience import CLOSED, HALF_OPEN, OPEN, Attempt, CircuitBreaker, Retrier
 
 
@@ -59,7 +62,7 @@ def test_retries_back_off_exponentially_with_seeded_jitter() -> None:
 
 def test_success_and_permanent_failures_stop_retrying() -> None:
     slept: list[float] = []
-    calls = iter([_fail(), Attempt([1], "ok", "", retry=False, healthy=True)])
+    calls: Iterator[Attempt[Any]] = iter([_fail(), Attempt([1], "ok", "", retry=False, healthy=True)])
     retrier = Retrier(retries=5, backoff_s=0.01, breaker=CircuitBreaker(10, 1.0), sleep=slept.append)
     outcome = retrier.call(lambda: next(calls))
     assert outcome is not None and (outcome.attempt.status, outcome.attempts, len(slept)) == ("ok", 2, 1)

@@ -49,9 +49,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, quote_plus
 
-from proton import UNDESCRIBED, Array, Data, Delivery, Described, Message, symbol, timestamp
+from proton import UNDESCRIBED, Array, Data, Delivery, Described, Link, Message, symbol, timestamp
 from proton.handlers import MessagingHandler
 from proton.reactor import Container
 
@@ -107,9 +108,10 @@ def stable_partition(key: str, partitions: int) -> int:
     return zlib.crc32(key.encode()) % partitions
 
 
-def split_sections(raw: bytes) -> list[tuple[int, object]] | None:
-    """An encoded message's sections as (descriptor code, value); None if ``raw`` is not one."""
-    out: list[tuple[int, object]] = []
+def split_sections(raw: bytes) -> list[tuple[int, Any]] | None:
+    """An encoded message's sections as (descriptor code, value: whatever AMQP decoding gave, bytes
+    for a data section, a map for application properties); None if ``raw`` is not one."""
+    out: list[tuple[int, Any]] = []
     view = memoryview(raw)
     while len(view):
         if len(view) < 3 or view[0] != 0x00 or view[1] != 0x53 or view[2] not in _SECTION_CODES:
@@ -145,7 +147,7 @@ class Namespace(MessagingHandler):
         self._hubs = {name: [Partition() for _ in range(n)] for name, n in hubs.items()}
         self._created_ms = int(time.time() * 1000)
         self._round_robin = 0
-        self._consumers: dict[object, Consumer] = {}
+        self._consumers: dict[Link, Consumer] = {}
         self._granted: dict[object, set[str]] = {}
         """Per connection: the audiences (hub URIs or the namespace) it holds a valid token for."""
 
@@ -341,7 +343,7 @@ class Namespace(MessagingHandler):
     def _request(self, link, delivery, node: str, raw: bytes) -> None:  # noqa: ANN001
         request = Message()
         request.decode(raw)
-        props = request.properties or {}
+        props: dict[Any, Any] = request.properties or {}
         if node == "$cbs":
             audience = self._check_token(request.body)
             if audience is None:
@@ -362,7 +364,7 @@ class Namespace(MessagingHandler):
                 return
             other = other.next(0)
 
-    def _read(self, props: dict) -> tuple[int, str, object]:
+    def _read(self, props: dict) -> tuple[int, str, Any]:
         if self._check_token(props.get("security_token")) is None:
             return 401, "InvalidSignature: the management request's token is not valid", None
         if props.get("operation") != "READ":
@@ -374,7 +376,9 @@ class Namespace(MessagingHandler):
         if props.get("type") == "com.microsoft:eventhub":
             ids = [str(i) for i in range(len(partitions))]
             return 200, "OK", {"name": hub, "type": "com.microsoft:eventhub", "created_at": timestamp(self._created_ms),
-                               "partition_count": len(partitions), "partition_ids": Array(UNDESCRIBED, Data.STRING, *ids)}
+                               "partition_count": len(partitions),
+                               # proton's inline types say PythonAMQPData; UNDESCRIBED is what it documents
+                               "partition_ids": Array(UNDESCRIBED, Data.STRING, *ids)}  # type: ignore[arg-type]
         if props.get("type") == "com.microsoft:partition":
             pid = str(props.get("partition", ""))
             if not pid.isdigit() or int(pid) >= len(partitions):
@@ -505,7 +509,7 @@ def main(argv: list[str] | None = None) -> None:
     host = f"127.0.0.1:{args.port}"
     handler = Namespace(host, args.key_name, args.key, hubs, args.max_bytes)
     container = Container(handler)
-    container.allowed_mechs = "ANONYMOUS PLAIN"
+    container.allowed_mechs = "ANONYMOUS PLAIN"  # type: ignore[assignment]  # proton infers None from its default
     container.allow_insecure_mechs = True
     inner = free_port()
     container.listen(f"127.0.0.1:{inner}")
