@@ -67,7 +67,7 @@ def plan_bronze(cfg: AppConfig, table: BronzeTable, lake: Lake) -> tuple[ReplayP
     candidates = bronze_slices(table, dates.first if dates else None, dates.last if dates else None)
     manifest = lake.read(BRONZE_MANIFEST, ["source", "generation", "status", "book_keys"]).to_pylist()
     claimed = _claimed_keys(manifest)
-    todo: list[BronzeSlice] = []
+    pending: list[BronzeSlice] = []
     generations: dict[str, int] = {}
     left: dict[str, list[str]] = {"finished": [], "original": [], "overwritten": []}
     for part in candidates:
@@ -75,11 +75,11 @@ def plan_bronze(cfg: AppConfig, table: BronzeTable, lake: Lake) -> tuple[ReplayP
         if decision.reason:
             left[decision.reason].append(part.source_id)
         if decision.replay:
-            todo.append(part)
+            pending.append(part)
             generations[part.source_id] = decision.generation
-    bronze = BronzePlan(table, tuple(todo), instruments_for(table.lake, todo), tuple(left["finished"]),
+    bronze = BronzePlan(table, tuple(pending), instruments_for(table.lake, pending), tuple(left["finished"]),
                         tuple(left["original"]), tuple(left["overwritten"]))
-    return _replay_plan(lake, table, todo, generations), bronze
+    return _replay_plan(lake, table, pending, generations), bronze
 
 
 def _decide(cfg: AppConfig, table: BronzeTable, lake: Lake, part: BronzeSlice, rows: list[dict],
@@ -114,13 +114,13 @@ def _claimed_keys(manifest: list[dict]) -> frozenset[str]:
     return frozenset(k for r in latest.values() for k in (r["book_keys"] or []))
 
 
-def _replay_plan(lake: Lake, table: BronzeTable, todo: list[BronzeSlice], generations: dict[str, int]) -> ReplayPlan:
+def _replay_plan(lake: Lake, table: BronzeTable, pending: list[BronzeSlice], generations: dict[str, int]) -> ReplayPlan:
     """The graph's plan: a slice is planned like an MBO file of one session. Stored summaries
     (the priors of replayed sessions) are every one in the lake but those being replayed, per
     contract: a run may replay one contract of a day and skip another."""
     files = tuple(PlannedFile(Path(table.uri), s.source_id, "mbo", generations[s.source_id], (s.session_date,))
-                  for s in todo)
-    replayed = {(iid, s.session_date) for s in todo for iid in s.instrument_ids}
+                  for s in pending)
+    replayed = {(iid, s.session_date) for s in pending for iid in s.instrument_ids}
     stored = {iid: {d: summary for d, summary in by_date.items() if (iid, d) not in replayed}
               for iid, by_date in stored_summaries_outside(lake, frozenset()).items()}
     return ReplayPlan(files=files, generations=generations, stored_summaries=stored,
