@@ -30,6 +30,7 @@ from connectors.delta.tables import (
     GOLD_INFERENCE_SCORES,
     GOLD_LABELS,
     GOLD_SETUP_VECTORS,
+    SILVER_BOOK_ANOMALIES,
     SILVER_LEVEL_APPROACH,
 )
 from flows.app import PreparedRun
@@ -55,7 +56,7 @@ def narrate(run: PreparedRun, console: Console | None = None, out: Console | Non
     def close() -> None:
         watcher.stop()
         if not failed():
-            out.print(closing_summary(run, time.perf_counter() - started))
+            out.print(closing_summary(run, time.perf_counter() - started, committed=watcher.committed()))
             out.print(next_steps(run), soft_wrap=True, markup=False, highlight=False)  # a command copies as one line
 
     atexit.register(close)
@@ -77,6 +78,11 @@ def delta_sinks(run: PreparedRun) -> dict[str, DeltaAppendSink]:
         if isinstance(sink, DeltaAppendSink):
             out[name] = sink
     return out
+
+
+def committed_rows(run: PreparedRun) -> dict[str, int]:
+    """Rows this process's Delta sinks have committed so far, per table."""
+    return {name: sink.stats.rows for name, sink in delta_sinks(run).items()}
 
 
 class CommitWatcher:
@@ -112,24 +118,38 @@ class CommitWatcher:
                 self._seen[name] = rows
 
 
-def closing_summary(run: PreparedRun, seconds: float) -> RenderableType:
-    """Tables and rows, episodes by level type and outcome, scores by status, dead letters."""
+def closing_summary(run: PreparedRun, seconds: float, *, title: str | None = None,
+                    committed: dict[str, int] | None = None) -> RenderableType:
+    """Tables and rows, episodes by level type and outcome, scores by status, dead letters and
+    book anomalies. ``committed``: rows this process's sinks wrote per table, shown beside the
+    totals (None when the run's sinks were in other processes)."""
     lake = run.lake
     letters = dead_letters(lake)
-    return Group(Rule(f"[bold]{lake.root}[/bold] after this run ({seconds:,.1f} s)"), _tables(run), _episodes(lake),
-                 _scores(lake), _dead_letters(letters) if letters else "dead letters: none")
+    heading = title or f"[bold]{lake.root}[/bold] after this run ({seconds:,.1f} s)"
+    return Group(Rule(heading), _tables(run, committed), _episodes(lake), _scores(lake),
+                 counts_table("dead letters", letters, "reason"),
+                 counts_table("book anomalies", book_anomalies(lake), "kind"))
 
 
-def _tables(run: PreparedRun) -> Table:
-    committed = {name: s.stats.rows for name, s in delta_sinks(run).items()}
+def book_anomalies(lake: Lake) -> dict[str, int]:
+    """Anomalies the books counted, by kind, over the whole lake."""
+    counts: Counter[str] = Counter()
+    for row in lake.read(SILVER_BOOK_ANOMALIES, ["anomaly", "count"]).to_pylist():
+        counts[row["anomaly"]] += row["count"]
+    return dict(sorted(counts.items()))
+
+
+def _tables(run: PreparedRun, committed: dict[str, int] | None) -> Table:
     table = Table(title="tables with rows", title_justify="left")
     table.add_column("table")
     table.add_column("rows", justify="right")
-    table.add_column("written by this run", justify="right")
+    if committed is not None:
+        table.add_column("written by this run", justify="right")
     for spec in ALL_TABLES:
         rows = run.lake.count(spec)
         if rows:
-            table.add_row(spec.name, f"{rows:,}", f"{committed.get(spec.name, 0):,}")
+            mine = () if committed is None else (f"{committed.get(spec.name, 0):,}",)
+            table.add_row(spec.name, f"{rows:,}", *mine)
     return table
 
 
@@ -162,12 +182,15 @@ def _scores(lake: Lake) -> RenderableType:
     return table
 
 
-def _dead_letters(counts: dict[str, int]) -> Table:
-    table = Table(title=f"dead letters ({sum(counts.values()):,}) by reason", title_justify="left")
-    table.add_column("reason")
+def counts_table(what: str, counts: dict[str, int], key: str) -> RenderableType:
+    """``counts`` (``key`` → rows) as a table titled with their total, or "``what``: none"."""
+    if not counts:
+        return f"{what}: none"
+    table = Table(title=f"{what} ({sum(counts.values()):,}) by {key}", title_justify="left")
+    table.add_column(key)
     table.add_column("rows", justify="right")
-    for reason, n in counts.items():
-        table.add_row(reason, f"{n:,}")
+    for name, n in counts.items():
+        table.add_row(name, f"{n:,}")
     return table
 
 

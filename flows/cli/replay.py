@@ -60,8 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from flows.app import prepare
+    from flows.narration import closing_summary, committed_rows
     from flows.runner import run_flow
-    from flows.summary import summarize
 
     cfg = load_config()
     inputs, target = _input_and_lake(args, cfg.source.inputs, cfg.lake.root)
@@ -109,8 +109,18 @@ def run(args: argparse.Namespace) -> int:
         else:
             run_flow(prepared, workers=cfg.run.workers, recovery=args.recovery,
                      epoch_interval=timedelta(seconds=RECOVERY_EPOCH_S) if args.recovery else None, on_tick=tick)
-    console.print(summarize(prepared, time.perf_counter() - started))
+    seconds = time.perf_counter() - started
+    committed = None if args.processes > 1 else committed_rows(prepared)  # other processes' sinks: unknown here
+    console.print(closing_summary(prepared, seconds, title=_title(prepared, seconds), committed=committed))
     return 0
+
+
+def _title(run: PreparedRun, seconds: float) -> str:
+    if run.bronze is not None:
+        return (f"replay from Bronze: {len(run.bronze.slices)} (session, contract) partition(s) in {seconds:,.1f} s"
+                f" ({len(run.bronze.done)} skipped as already computed)")
+    return (f"replay: {len(run.plan.files)} file(s) in {seconds:,.1f} s"
+            f" ({len(run.plan.skipped)} skipped as already ingested)")
 
 
 def _input_and_lake(args: argparse.Namespace, inputs: tuple[str, ...], root: str) -> tuple[tuple[str, ...], str]:

@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_report(report: StatusReport, console: Console) -> None:
+    from flows.narration import counts_table
+
     console.print(f"[bold]lake[/bold] {report.lake}", soft_wrap=True)
     console.print(_tables(report))
     if report.sessions:
@@ -72,7 +74,7 @@ def print_report(report: StatusReport, console: Console) -> None:
     unfinished = [s for s in report.sources if not s.finished]
     for s in unfinished:
         console.print(f"  not finished: {s.source} (generation {s.generation}, manifest {s.status})", soft_wrap=True)
-    console.print(_dead_letters(report.dead_letters) if report.dead_letters else "dead letters: none")
+    console.print(counts_table("dead letters", report.dead_letters, "reason"))
     _print_registry(report.registry, console)
     if report.live is not None:
         _print_live(report.live, console)
@@ -102,15 +104,6 @@ def _sessions(report: StatusReport) -> Table:
 
 def _share(count: int, total: int) -> str:
     return "yes" if count == total else "no" if count == 0 else f"{count} of {total}"
-
-
-def _dead_letters(counts: dict[str, int]) -> Table:
-    table = Table(title=f"dead letters ({sum(counts.values()):,})")
-    table.add_column("reason")
-    table.add_column("rows", justify="right")
-    for reason, rows in counts.items():
-        table.add_row(reason, f"{rows:,}")
-    return table
 
 
 def _print_registry(registry: RegistryState, console: Console) -> None:

@@ -55,6 +55,7 @@ from connectors.delta.tables import (
     SILVER_BOOK_1S,
     TableSpec,
 )
+from flows.items import book_key
 from flows.plan import is_finished
 from operators.errors import SpymasterError
 from operators.sessions import date_to_day
@@ -234,7 +235,7 @@ def session_states(lake: Lake, sources: tuple[SourceState, ...]) -> tuple[Sessio
     books = _sql(lake, SILVER_BOOK_1S, "select distinct session_date, instrument_id, contract_id from t").to_pylist()
     by_day: dict[date, list[BookState]] = {}
     for b in books:
-        key = f"{b['instrument_id']}:{date_to_day(b['session_date'])}"
+        key = book_key(b["instrument_id"], date_to_day(b["session_date"]))
         by_day.setdefault(b["session_date"], []).append(BookState(b["contract_id"], key in finished, key in scored))
     return tuple(SessionState(day, tuple(sorted(found, key=lambda c: c.contract_id)))
                  for day, found in sorted(by_day.items()))
