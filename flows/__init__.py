@@ -3,7 +3,8 @@
 - What ``python -m bytewax.run flows.main`` needs: ``main`` (the entry point), ``app`` (inputs,
   plan, lake and sinks into a runnable flow), ``graph``, ``config``, ``items`` (what travels
   between steps), ``route`` and ``writes`` (the stateless steps), ``plan`` and ``bronze_plan``,
-  ``runner``, ``cluster``, ``summary``, and ``steps/``: the stateful steps, one module per step id.
+  ``runner``, ``cluster``, ``sample`` (the built-in sample's first use), ``narration`` (progress and
+  the closing summary), and ``steps/``: the stateful steps, one module per step id.
 - ``cli/``: the ``spymaster`` command, one module per subcommand.
 - ``jobs/``: offline jobs over a lake (integrity, accounting, calibration, training, similar
   setups, MBP top levels, status).
