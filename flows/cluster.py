@@ -35,6 +35,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 
 from connectors.delta.tables import BRONZE_MANIFEST, BRONZE_MBO, BRONZE_MBO_DLQ
+from connectors.recovery import prepare_store
 from flows.app import PreparedRun
 from flows.config import RECOVERY_EPOCH_S, AppConfig
 from flows.runner import Progress
@@ -82,15 +83,6 @@ def free_ports(n: int) -> list[int]:
     finally:
         for s in socks:
             s.close()
-
-
-def init_recovery(directory: Path, partitions: int) -> None:
-    """Create Bytewax recovery partitions once (what ``python -m bytewax.recovery DIR N`` does)."""
-    from bytewax.recovery import init_db_dir
-
-    directory.mkdir(parents=True, exist_ok=True)
-    if not any(directory.glob("part-*.sqlite3")):
-        init_db_dir(directory, partitions)
 
 
 def process_command(index: int, spec: ClusterSpec, addresses: Sequence[str]) -> list[str]:
@@ -163,7 +155,7 @@ def run_cluster(run: PreparedRun, spec: ClusterSpec, *, on_tick: Callable[[Progr
     period) and re-raises.
     """
     if spec.recovery is not None:
-        init_recovery(spec.recovery, spec.processes * spec.workers)
+        prepare_store(spec.recovery, spec.processes * spec.workers)  # once, before any process starts
     addresses = [f"127.0.0.1:{p}" for p in free_ports(spec.processes)]
     log_dir = logs or Path(tempfile.mkdtemp(prefix="spymaster-cluster-"))
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -251,6 +243,17 @@ def this_process(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
             addresses = None
     count = len([a for a in (addresses or "").split(";") if a.strip()]) or 1
     return ProcessIdentity(index or 0, count)
+
+
+def recovery_directory(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Path | None:
+    """The recovery directory ``bytewax.run`` was given (``-r`` or ``BYTEWAX_RECOVERY_DIRECTORY``)."""
+    argv = sys.argv[1:] if argv is None else argv
+    env = os.environ if env is None else env
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("-r", "--recovery-directory", default=None)
+    args, _ = parser.parse_known_args(list(argv))
+    directory = args.recovery_directory or env.get("BYTEWAX_RECOVERY_DIRECTORY")
+    return Path(directory) if directory else None
 
 
 def refuse_racing_overwrite(cfg: AppConfig, me: ProcessIdentity) -> None:

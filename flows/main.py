@@ -15,8 +15,9 @@ from __future__ import annotations
 import logging
 import warnings
 
+from connectors.recovery import discard_aborted_snapshots
 from flows.app import prepare
-from flows.cluster import refuse_racing_overwrite, this_process
+from flows.cluster import recovery_directory, refuse_racing_overwrite, this_process
 from flows.config import load_config
 from flows.sample import is_built_in_sample, prepare_history
 
@@ -26,6 +27,9 @@ warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"mlflow\.
 
 _cfg = load_config()
 _me = this_process()
+_recovery = recovery_directory()
+if _recovery is not None and _me.count == 1:  # a local cluster's launcher has done this before starting us
+    discard_aborted_snapshots(_recovery)
 refuse_racing_overwrite(_cfg, _me)  # several processes must not each plan an overwrite
 _cfg = prepare_history(_cfg, _me)  # the built-in sample: its history and a champion, on first use
 _run = prepare(_cfg)

@@ -9,10 +9,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from bytewax._bytewax import cli_main
-from bytewax.recovery import RecoveryConfig, init_db_dir
+from bytewax.recovery import RecoveryConfig
 
 from connectors.delta.sink import DeltaAppendSink
 from connectors.delta.tables import BRONZE_MANIFEST, BRONZE_MBO, BRONZE_MBO_DLQ
+from connectors.recovery import prepare_store
 from flows.app import PreparedRun
 
 
@@ -23,10 +24,9 @@ class Progress:
 
 
 def recovery_config(directory: Path, partitions: int = 1) -> RecoveryConfig:
-    """A Bytewax recovery store in ``directory``, initialized on first use."""
-    directory.mkdir(parents=True, exist_ok=True)
-    if not any(directory.glob("part-*.sqlite3")):
-        init_db_dir(directory, partitions)
+    """A Bytewax recovery store in ``directory``, initialized on first use and cleared of what a
+    killed execution left past its resume point (``connectors.recovery``)."""
+    prepare_store(directory, partitions)
     return RecoveryConfig(str(directory))
 
 
