@@ -5,10 +5,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: sample test bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml infra/fabric/kql/package-lock.json
 	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -e ".[test]"
+	test infra/fabric/kql/node_modules/.package-lock.json -nt infra/fabric/kql/package-lock.json || npm ci --prefix infra/fabric/kql --no-audit --no-fund
 	touch $(STAMP)
 
 ## The built-in sample end to end with the main dataflow, into ./lake: on first use the sample is generated, its

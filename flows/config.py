@@ -54,6 +54,9 @@ the lake the run writes) through the graph into the Silver and Gold tables of SP
 Output topics (``connectors.kafka.outputs``): SPYMASTER_OUTPUT_BOOTSTRAP (HOST:PORT, or
 ``eventhubs``) and SPYMASTER_OUTPUT_TOPICS (``features_gold,inference_scores`` or TABLE=TOPIC
 pairs); TOML: ``[outputs] bootstrap = "…"`` and ``topics = [...]``.
+
+A Fabric Eventhouse (``connectors.kusto.config``): SPYMASTER_EVENTHOUSE (query URI),
+SPYMASTER_EVENTHOUSE_INGEST, _DB, _TABLES, _AUTH, _FLUSH_S; TOML ``[eventhouse]``.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ from typing import Any
 
 from connectors.delta.tables import ALL_TABLES
 from connectors.kafka.outputs import OutputConfig
+from connectors.kusto.config import EventhouseConfig
 from connectors.scoring.config import ScoringConfig
 from connectors.topic.ticks import TickConfig
 from operators.approach import ApproachParams
@@ -266,6 +270,8 @@ class AppConfig:
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     outputs: OutputConfig = field(default_factory=OutputConfig)
     """[outputs]: tables also published to Kafka topics (connectors.kafka.outputs)."""
+    eventhouse: EventhouseConfig = field(default_factory=EventhouseConfig)
+    """[eventhouse]: features and scores also ingested into a Fabric Eventhouse (connectors.kusto)."""
 
 
 def load_config(env: Mapping[str, str] | None = None, toml_path: Path | None = None) -> AppConfig:
@@ -307,6 +313,8 @@ def load_config(env: Mapping[str, str] | None = None, toml_path: Path | None = N
         analytics=analytics,
         scoring=_scoring(doc.get("scoring", {}), env),
         outputs=OutputConfig.from_settings(doc.get("outputs", {}), env, {t.name for t in ALL_TABLES}),
+        eventhouse=EventhouseConfig.from_settings(doc.get("eventhouse", {}), env, on_topic=_is_topic(
+            _inputs(env.get("SPYMASTER_INPUT"), src.get("inputs")))),
         inference=InferenceConfig(
             batch_ms=_int("SPYMASTER_SCORING_BATCH_MS", env, doc.get("scoring", {}).get("batch_ms", 100)),
             neighbours=_int("SPYMASTER_SCORING_NEIGHBOURS", env, doc.get("scoring", {}).get("neighbours", 25)),

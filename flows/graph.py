@@ -9,11 +9,13 @@ recovery is keyed by them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar
 
 import bytewax.operators as op
+import pyarrow as pa
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
 from bytewax.outputs import Sink
@@ -43,6 +45,7 @@ from connectors.delta.tables import (
     SILVER_WALL_SURFACE_1S,
     TableSpec,
 )
+from connectors.kusto.rows import features_rows, levels_rows, scores_rows
 from flows.config import AnalyticsConfig, AppConfig
 from flows.items import (
     BookRows,
@@ -61,7 +64,7 @@ from flows.steps.prior_sessions import PriorSessionLogic, _JoinState
 from flows.steps.radar_1s import SurfaceLogic, _SurfaceLogicState
 from flows.steps.session_episodes import EpisodesState, SessionEpisodesLogic
 from flows.steps.session_series import SessionSeriesLogic, _SeriesState
-from flows.writes import AnalyticsWrites, BronzeWrites, SilverWrites, SurfaceWrites
+from flows.writes import AnalyticsWrites, BronzeWrites, EventhouseWrites, SilverWrites, SurfaceWrites
 from operators.calendar import SessionWindows
 from operators.chunks import RecordChunk, SourceEnd
 
@@ -72,6 +75,8 @@ class Sinks:
     """Where each table goes. Tests swap in other sinks; the default is the Delta lake."""
 
     by_table: dict[str, Sink[tuple[str, TableWrite]]]
+    eventhouse: dict[str, Sink[tuple[str, pa.Table]]] = field(default_factory=dict)
+    """Eventhouse tables fed beside the lake ([eventhouse]; connectors.kusto.sink), by table name."""
 
     @staticmethod
     def delta(cfg: AppConfig, lake: Lake) -> Sinks:
@@ -84,7 +89,14 @@ class Sinks:
             from connectors.kafka.sink import tee_to_topics
 
             sinks = tee_to_topics(sinks, lake, cfg.outputs, {s.name: s for s in ALL_TABLES})
-        return Sinks(sinks)
+        eventhouse: dict[str, Sink[tuple[str, pa.Table]]] = {}
+        if cfg.eventhouse.enabled:
+            from connectors.kusto.sink import EventhouseSink, EventhouseStats
+            from connectors.kusto.tables import BY_NAME
+
+            stats = EventhouseStats()
+            eventhouse = {t: EventhouseSink(cfg.eventhouse, BY_NAME[t], stats=stats) for t in cfg.eventhouse.tables}
+        return Sinks(sinks, eventhouse)
 
     def __getitem__(self, spec: TableSpec) -> Sink[tuple[str, TableWrite]]:
         return self.by_table[spec.name]
@@ -155,6 +167,7 @@ def _radar(plan: ReplayPlan, sinks: Sinks, seconds: Stream[BookRows]) -> None:
               sinks[SILVER_VACUUM_SURFACE_1S])
     op.output(_step(SILVER_PHYSICS_BANDS_1S), op.flat_map("physics_band_rows", radar, writes.bands),
               sinks[SILVER_PHYSICS_BANDS_1S])
+    _to_eventhouse(sinks, "Radar", lambda: op.flat_map("radar_rows_for_eventhouse", radar, EventhouseWrites.radar))
 
 
 def _new_radar(calibrations: dict, resume: _SurfaceLogicState | None) -> SurfaceLogic:
@@ -183,8 +196,11 @@ def _level_analytics(cfg: AppConfig, plan: ReplayPlan, sinks: Sinks, seconds: St
     writes = AnalyticsWrites(plan, cfg.analytics)
     op.output(_step(SILVER_SESSION_SUMMARY), op.flat_map("session_summary_rows", series, writes.summary),
               sinks[SILVER_SESSION_SUMMARY])
-    op.output(_step(SILVER_SESSION_LEVELS), op.flat_map("session_level_rows", found, writes.levels),
-              sinks[SILVER_SESSION_LEVELS])
+    levels = op.flat_map("session_level_rows", found, writes.levels)
+    op.output(_step(SILVER_SESSION_LEVELS), levels, sinks[SILVER_SESSION_LEVELS])
+    eventhouse = EventhouseWrites(cfg.analytics)
+    _to_eventhouse(sinks, "Levels", lambda: _lake_rows("levels_for_eventhouse", levels, levels_rows))
+    _to_eventhouse(sinks, "Outcomes", lambda: op.flat_map("outcomes_for_eventhouse", found, eventhouse.outcomes))
     op.output(_step(SILVER_LEVEL_APPROACH), op.flat_map("level_approach_rows", found, writes.episodes),
               sinks[SILVER_LEVEL_APPROACH])
     op.output(_step(GOLD_LABELS), op.flat_map("label_rows", found, writes.labels), sinks[GOLD_LABELS])
@@ -196,10 +212,23 @@ def _level_analytics(cfg: AppConfig, plan: ReplayPlan, sinks: Sinks, seconds: St
     if cfg.scoring.backend != "off":
         from flows.steps.inference_scores import score_episodes
 
-        op.output(_step(GOLD_INFERENCE_SCORES), score_episodes(found, plan, cfg.scoring, cfg.inference),
-                  sinks[GOLD_INFERENCE_SCORES])
-    op.output(_step(GOLD_FEATURE_SERIES), op.flat_map("feature_series_rows", bars, writes.feature_series),
-              sinks[GOLD_FEATURE_SERIES])
+        scores = score_episodes(found, plan, cfg.scoring, cfg.inference)
+        op.output(_step(GOLD_INFERENCE_SCORES), scores, sinks[GOLD_INFERENCE_SCORES])
+        _to_eventhouse(sinks, "Scores", lambda: _lake_rows("scores_for_eventhouse", scores, scores_rows))
+    features = op.flat_map("feature_series_rows", bars, writes.feature_series)
+    op.output(_step(GOLD_FEATURE_SERIES), features, sinks[GOLD_FEATURE_SERIES])
+    _to_eventhouse(sinks, "Features", lambda: _lake_rows("features_for_eventhouse", features, features_rows))
+
+
+def _to_eventhouse(sinks: Sinks, table: str, rows: Callable[[], Stream[tuple[str, pa.Table]]]) -> None:
+    """Feed Eventhouse ``table`` with ``rows()`` when it is configured (no steps otherwise)."""
+    if table in sinks.eventhouse:
+        op.output(f"eventhouse_{table.lower()}", rows(), sinks.eventhouse[table])
+
+
+def _lake_rows(step_id: str, writes: Stream[tuple[str, TableWrite]],
+               convert: Callable[[pa.Table], pa.Table]) -> Stream[tuple[str, pa.Table]]:
+    return op.filter_map(step_id, writes, partial(EventhouseWrites.from_lake_rows, convert=convert))
 
 
 # the session-series step emits several kinds of item; each of these keeps one kind (filter_map:

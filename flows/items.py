@@ -170,3 +170,18 @@ class SurfaceRows:
     vacuum: np.ndarray
     bands: np.ndarray
     final: bool
+    top: np.ndarray | None = None
+    """The same seconds' top of book (``TOP_DTYPE``), for the Eventhouse's Radar."""
+
+
+TOP_DTYPE = np.dtype([("best_bid_px", np.int64), ("best_ask_px", np.int64), ("mid_px", np.float64),
+                      ("bid_sz", np.int64), ("ask_sz", np.int64)])
+
+
+def top_of_book(rows: np.ndarray) -> np.ndarray:
+    """``TOP_DTYPE`` rows of 1-second book rows (``operators.book.second_dtype``)."""
+    top = np.empty(len(rows), TOP_DTYPE)
+    for name in ("best_bid_px", "best_ask_px", "mid_px"):
+        top[name] = rows[name]
+    top["bid_sz"], top["ask_sz"] = rows["bid_sz"][:, 0], rows["ask_sz"][:, 0]
+    return top

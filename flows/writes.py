@@ -6,6 +6,8 @@ that the flow can be pickled for multi-process runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pyarrow as pa
 
@@ -37,6 +39,7 @@ from connectors.delta.tables import (
     BRONZE_MBO_DLQ,
     TableSpec,
 )
+from connectors.kusto.rows import outcomes_rows, radar_rows
 from flows.config import AnalyticsConfig
 from flows.items import (
     BookRows,
@@ -272,3 +275,39 @@ class SurfaceWrites:
 
     def bands(self, out: SurfaceRows) -> list[Keyed]:
         return self._write(out, band_rows(out.bands, out.info, day_to_date(out.session_day)), out.bands["ts"])
+
+
+class EventhouseWrites:
+    """The Eventhouse's rows (``connectors.kusto.rows``) from the same items as the lake's: keyed by
+    contract and session, so one partition keeps a contract's rows in order."""
+
+    def __init__(self, cfg: AnalyticsConfig) -> None:
+        self._cfg = cfg
+
+    @staticmethod
+    def from_lake_rows(kv: Keyed, convert: Callable[[pa.Table], pa.Table]) -> tuple[str, pa.Table] | None:
+        """A lake write's rows in Eventhouse columns (None for a write that is only an end mark)."""
+        key, write = kv
+        if write.rows.num_rows == 0:
+            return None
+        return key, convert(write.rows)
+
+    def outcomes(self, u: EpisodeUpdate) -> list[tuple[str, pa.Table]]:
+        eps = u.resolved
+        if not eps:
+            return []
+        day = day_to_date(u.session_day)
+        approach = episode_rows(np.array([e.row for e in eps]), tuple(e.episode_id for e in eps),
+                                tuple(e.level_type for e in eps), np.array([e.bucket for e in eps]),
+                                [e.level_known_ts for e in eps], u.info, day)
+        labels = label_rows(np.array([e.label for e in eps]), tuple(e.episode_id for e in eps),
+                            tuple(e.level_type for e in eps), self._cfg.labels, u.info, day)
+        return [(u.key, outcomes_rows(approach, labels))]
+
+    @staticmethod
+    def radar(out: SurfaceRows) -> list[tuple[str, pa.Table]]:
+        if out.top is None or len(out.bands) == 0:
+            return []
+        bands = band_rows(out.bands, out.info, day_to_date(out.session_day))
+        top = pa.table({name: out.top[name] for name in out.top.dtype.names or ()})
+        return [(out.key, radar_rows(bands, top, out.wall["spot_px"]))]

@@ -16,6 +16,7 @@ def _parser() -> argparse.ArgumentParser:
         book,
         calibrate,
         check,
+        eventhouse,
         ingest,
         publish,
         replay,
@@ -33,7 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (synth, replay, status, check, calibrate, book, bench, snapshot, train, similar, publish, ingest):
+    for module in (synth, replay, status, check, calibrate, book, bench, snapshot, train, similar, publish, ingest,
+                   eventhouse):
         module.register(sub)
     return parser
 

@@ -67,6 +67,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="instead: the live path on a local broker (publish at real time x --speed, then at max "
                         "speed; records/s, consumer lag, latency publish -> Silver row and -> score); "
                         "see flows.bench.live")
+    p.add_argument("--eventhouse", action="store_true",
+                   help="instead: the whole flow's records/s with and without the Eventhouse sink (into the local "
+                        "Eventhouse in its own process), the sink's cost, and rows/s acknowledged; see "
+                        "flows.bench.eventhouse")
     p.add_argument("--speed", type=float, default=10.0,
                    help="--live: real time x SPEED for the paced phase (default 10)")
     p.add_argument("--window-minutes", type=float, default=20.0,
@@ -261,6 +265,17 @@ def run(args: argparse.Namespace) -> int:
                                 broker=args.broker, fetch_wait_ms=args.fetch_wait_ms, tracking_uri=tracking_uri()),
                    as_json=args.json)
         return 0
+    if args.eventhouse:
+        from flows.bench.eventhouse import measure_eventhouse, print_eventhouse
+
+        day = sorted(bench_day(args.cache, args.records).parent.glob("*.dbn.zst"))
+        with tempfile.TemporaryDirectory(prefix="spymaster-bench-") as scratch:
+            found = measure_eventhouse(day, Path(scratch), _records_in(day), args.workers)
+        if args.json:
+            print(json.dumps(asdict(found)))
+        else:
+            print_eventhouse(found, Console(width=None if sys.stdout.isatty() else 120))
+        return 0
     result = measure(args.records, args.workers, args.cache)
     if args.json:
         print(json.dumps(asdict(result)))
@@ -283,6 +298,13 @@ def run(args: argparse.Namespace) -> int:
     table.add_row("peak RSS, MiB", f"{result.peak_rss_mib:,.0f}")
     Console(width=None if sys.stdout.isatty() else 120).print(table)
     return 0
+
+
+def _records_in(day: list[Path]) -> int:
+    """MBO records of the day's file (decoded once; not timed)."""
+    mbo = next(p for p in day if p.name.endswith(".mbo.dbn.zst"))
+    records, _, _ = _decode(mbo)
+    return len(records)
 
 
 def _run_scoring(args: argparse.Namespace) -> int:

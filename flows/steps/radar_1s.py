@@ -9,7 +9,7 @@ import numpy as np
 from bytewax.operators import StatefulLogic
 from typing_extensions import override
 
-from flows.items import BookRows, SurfaceRows
+from flows.items import BookRows, SurfaceRows, top_of_book
 from operators.sessions import day_to_date
 from operators.surfaces import BandCalibration, SurfaceBuilder, SurfaceState, latest_calibration
 
@@ -47,7 +47,8 @@ class SurfaceLogic(StatefulLogic[BookRows, SurfaceRows, _SurfaceLogicState]):
         if self._builder is None:
             self._builder = self._start(value)
         wall, vacuum, bands = self._builder.feed(value.rows)
-        out = SurfaceRows(value.key, value.source_id, value.info, value.session_day, wall, vacuum, bands, value.final)
+        out = SurfaceRows(value.key, value.source_id, value.info, value.session_day, wall, vacuum, bands, value.final,
+                          top_of_book(value.rows))
         keep = [out] if len(wall) or value.final else []
         return keep, StatefulLogic.DISCARD if value.final else StatefulLogic.RETAIN
 
