@@ -117,11 +117,12 @@ def rows_as_json(table: pa.Table) -> list[bytes]:
     """One compact JSON object per row, columns in table order."""
     names = table.column_names
     columns = [table[n].to_pylist() for n in names]  # a table's columns are all num_rows long
-    rows = (dict(zip(names, map(_plain, values), strict=True)) for values in zip(*columns, strict=True))
+    rows = (dict(zip(names, map(json_value, values), strict=True)) for values in zip(*columns, strict=True))
     return [json.dumps(row, separators=(",", ":"), allow_nan=False).encode() for row in rows] if table.num_rows else []
 
 
-def _plain(value: Any) -> Any:
+def json_value(value: Any) -> Any:
+    """A column value as JSON carries it: NaN and infinities null, times ISO-8601, bytes base64."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, datetime | date):
@@ -129,7 +130,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, bytes):
         return base64.b64encode(value).decode()
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [json_value(v) for v in value]
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: json_value(v) for k, v in value.items()}
     return value

@@ -134,17 +134,12 @@ class Shipper:
                 self.stats.requests += 1
                 self.stats.bytes += len(body)
                 return
-            except (KustoError, OSError, ValueError) as err:
+            except (KustoError, OSError) as err:  # OSError: requests' connection errors and timeouts
                 if isinstance(err, KustoServiceError | KustoApiError) and is_permanent(err):
                     raise refusal(self.table, self._cfg.database, err) from None
                 self.stats.retries += 1
                 log.warning("Eventhouse %s: %s; retrying in %.1f s", self.table.name,
                             str(err).splitlines()[0][:200] if str(err) else type(err).__name__, delay)
-            except Exception as err:  # requests/urllib3 errors (resets, timeouts) are not KustoErrors
-                if type(err).__module__.split(".")[0] not in ("requests", "urllib3", "http"):
-                    raise
-                self.stats.retries += 1
-                log.warning("Eventhouse %s: %s; retrying in %.1f s", self.table.name, type(err).__name__, delay)
             self._sleep(delay * (0.5 + random.random() / 2))
             delay = min(delay * 2, _BACKOFF_MAX_S)
 

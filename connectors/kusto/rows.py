@@ -8,15 +8,13 @@ same whichever path shipped it.
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Callable
-from datetime import date, datetime
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from connectors.kafka.outputs import json_value
 from connectors.kusto.tables import FEATURES, LEVELS, OUTCOMES, RADAR, SCORES, EventhouseTable
 from operators.levels import LEVEL_TYPES
 from operators.records import PRICE_SCALE
@@ -131,14 +129,6 @@ def _empty(spec: EventhouseTable) -> pa.Table:
     return pa.schema([(c, types[t]) for c, t in spec.columns]).empty_table()
 
 
-ROWS_FROM_TABLE: dict[str, tuple[EventhouseTable, Callable[[pa.Table], pa.Table]]] = {
-    "gold.feature_series": (FEATURES, features_rows),
-    "gold.inference_scores": (SCORES, scores_rows),
-    "silver.session_levels": (LEVELS, levels_rows),
-}
-"""The Eventhouse tables that are one lake table each, by lake table."""
-
-
 def multijson(rows: pa.Table) -> bytes:
     """One JSON object per line (Kusto's MULTIJSON): datetimes ISO-8601 with 'Z', NaN as null."""
     names = rows.column_names
@@ -153,18 +143,10 @@ def _json_column(col: pa.ChunkedArray) -> list[Any]:
     if pa.types.is_timestamp(col.type):
         ns = pc.cast(col, pa.int64()).to_pylist()
         return [None if v is None else _iso_ns(v) for v in ns]
-    return [_plain(v) for v in col.to_pylist()]
+    return [json_value(v) for v in col.to_pylist()]
 
 
 def _iso_ns(ns: int) -> str:
     """Nanoseconds since the epoch as ISO-8601 UTC with 7 fractional digits (Kusto's 100 ns ticks)."""
     seconds, rest = divmod(ns, 1_000_000_000)
     return f"{np.datetime_as_string(np.datetime64(seconds, 's'), unit='s')}.{rest // 100:07d}Z"
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value

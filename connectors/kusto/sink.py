@@ -156,11 +156,7 @@ class _Partition(StatefulSinkPartition[pa.Table, pa.Table | None]):
                 self._shipper.send(batch)
             except InterruptedError:
                 return
-            except EventhouseError as err:
-                with self._cond:
-                    self._error = err
-                return
-            except BaseException as err:  # noqa: BLE001 - surfaced on the worker thread
+            except Exception as err:  # noqa: BLE001 - raised on the worker thread (_raise_error)
                 with self._cond:
                     self._error = err
                 return

@@ -30,6 +30,7 @@ from connectors.delta.tables import (
 from connectors.kusto.client import Shipper, query_client
 from connectors.kusto.config import EventhouseConfig
 from connectors.kusto.rows import RADAR_TOP, features_rows, levels_rows, outcomes_rows, radar_rows, scores_rows
+from connectors.kusto.script import split_commands
 from connectors.kusto.tables import BY_NAME
 from flows.config import DateRange
 
@@ -40,31 +41,18 @@ SCHEMA_SCRIPT = ROOT / "infra" / "fabric" / "eventhouse_schema.kql"
 SYNC_BATCH_ROWS = 50_000
 
 
-def commands(script: str) -> list[str]:
-    """The control commands of a script: blocks separated by blank lines, ``//`` comment lines dropped."""
-    out, block = [], []
-    for line in [*script.splitlines(), ""]:
-        if line.strip():
-            if not line.strip().startswith("//"):
-                block.append(line)
-        elif block:
-            out.append("\n".join(block))
-            block = []
-    return out
-
-
 def apply_schema(cfg: EventhouseConfig, script: Path = SCHEMA_SCRIPT,
                  on_command: Callable[[str], None] | None = None) -> int:
     """Run every command of ``script`` through the management endpoint (they are idempotent:
     ``.create-merge``, ``.create-or-alter``, ``.alter``); how many ran."""
     client = query_client(cfg)
     try:
-        todo = commands(script.read_text())
-        for command in todo:
+        script_commands = split_commands(script.read_text())
+        for command in script_commands:
             client.execute_mgmt(cfg.database, command)
             if on_command is not None:
                 on_command(command.splitlines()[0])
-        return len(todo)
+        return len(script_commands)
     finally:
         client.close()
 
@@ -135,11 +123,3 @@ def sync(lake: Lake, cfg: EventhouseConfig, dates: DateRange | None,
             shipper.close()
         results.append(SyncResult(name, rows.num_rows))
     return results
-
-
-def row_count(rows: pa.Table, column: str = "stream") -> int:
-    """Distinct identities in ``rows`` (what a dedup view shows)."""
-    if rows.num_rows == 0:
-        return 0
-    return pa.table({"s": rows[column], "p": rows["position"]}).group_by(["s", "p"]).aggregate([]).num_rows
-

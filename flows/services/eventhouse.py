@@ -82,6 +82,7 @@ from duckdb_kql.server import (
 from duckdb_kql.stored_functions import StoredFunction, parse_functions
 from duckdb_kql.types import kusto_type, net_type
 
+from connectors.kusto.script import split_commands
 from flows.services.local_process import announcing_process
 from operators.errors import ConfigError, SpymasterError
 
@@ -985,24 +986,6 @@ def _parse_function(command: str) -> StoredFunction:
         raise RefusedRequest(str(exc)) from None
     assert parsed is not None
     return next(iter(parsed[None].values()))
-
-
-def split_commands(text: str) -> list[str]:
-    """A script's commands: blocks separated by blank lines, each starting with ``.``.
-
-    A block that does not start with ``.`` continues the one before it (a blank line inside a
-    function body), and blocks of comments alone are dropped.
-    """
-    commands: list[str] = []
-    for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n")):
-        code = strip_leading_comments(block).strip()
-        if not code:
-            continue
-        if code.startswith(".") or not commands:
-            commands.append(code)
-        else:
-            commands[-1] += "\n\n" + block.strip()
-    return commands
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,13 +21,13 @@ from azure.kusto.data.data_format import DataFormat, IngestionMappingKind
 from azure.kusto.data.exceptions import KustoApiError, KustoNetworkError
 from azure.kusto.ingest import IngestionProperties, KustoStreamingIngestClient, ManagedStreamingIngestClient
 
+from connectors.kusto.script import split_commands
 from connectors.kusto.tables import ALL_EVENTHOUSE_TABLES
 from flows.services import eventhouse as eventhouse_module
 from flows.services.eventhouse import (
     EventhouseServer,
     FaultSettings,
     LocalEventhouse,
-    split_commands,
     start_local_eventhouse,
 )
 from operators.errors import ConfigError
