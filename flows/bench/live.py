@@ -28,6 +28,10 @@ that lets T be sampled):
 - *score computed*: ``scored_at`` of the ``gold.inference_scores`` row (the scorer returned);
 - *score on topic*: the producer timestamp of the row's message on ``inference_scores``;
 - *score row durable*: the Delta commit time, as for Silver.
+- *score acknowledged by the Eventhouse* (with ``eventhouse``): the flow's Eventhouse sink feeds
+  all five tables into a local Eventhouse in a process of its own, at the topic default flush
+  (1 s); the time is when the Eventhouse replied to the request that carried the score row
+  (its acknowledgement journal), the first time if it was sent twice.
 - *broker floor*: a plain consumer (the flow's fetch settings) tailing the same topic in a process
   of its own (in the bench process it waited for the GIL behind the publisher and the lag
   sampling), message receive time minus its ``published-ns``: what the broker itself adds before
@@ -52,7 +56,8 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
@@ -101,6 +106,8 @@ class PhaseResult:
     broker_floor: Percentiles = Percentiles(0, float("nan"), float("nan"), float("nan"))
     score_after_broker: Percentiles = Percentiles(0, float("nan"), float("nan"), float("nan"))
     """Score computed minus when the plain consumer got the cause message: the flow's own share."""
+    score_acknowledged: Percentiles = Percentiles(0, float("nan"), float("nan"), float("nan"))
+    """Publish -> the Eventhouse acknowledged the request carrying the score (``eventhouse`` only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +123,8 @@ class LiveBench:
     broker: str = "tansu"
     """The paced phase's broker; the max-speed phase always runs on tansu."""
     max_fetch_wait_ms: int | None = None
+    eventhouse: bool = False
+    """Whether the flow fed a local Eventhouse (all five tables, 1 s flush) while measured."""
 
     def meets_target(self) -> bool:
         paced = self.phases[0]
@@ -154,8 +163,8 @@ class _FlowProcess:
     """The flow as a live deployment runs it: its own process, tailing the topic, recovery on."""
 
     def __init__(self, topic_url: str, lake: Path, scratch: Path, bootstrap: str, scores_topic: str,
-                 silver_topic: str, epoch_ms: int, tracking_uri: str) -> None:
-        env = {**os.environ, "SPYMASTER_INPUT": topic_url, "SPYMASTER_LAKE": str(lake),
+                 silver_topic: str, epoch_ms: int, tracking_uri: str, extra_env: dict[str, str]) -> None:
+        env = {**os.environ, **extra_env, "SPYMASTER_INPUT": topic_url, "SPYMASTER_LAKE": str(lake),
                "MLFLOW_TRACKING_URI": tracking_uri,  # the registry the flow's scorer reads
                "SPYMASTER_OUTPUT_BOOTSTRAP": bootstrap,
                "SPYMASTER_OUTPUT_TOPICS": f"{GOLD_INFERENCE_SCORES.name}={scores_topic},"
@@ -214,8 +223,56 @@ def _wait_durable(durable: _DurableRows, want: int, flow: _FlowProcess, timeout:
 
 
 def run_phase(name: str, speed: float | None, warm, measured, broker: Broker, scratch: Path,
-              epoch_ms: int, fetch_wait_ms: int | None = None, *, tracking_uri: str) -> PhaseResult:
-    """One phase; the flow scores with the champion registered at ``tracking_uri``."""
+              epoch_ms: int, fetch_wait_ms: int | None = None, *, tracking_uri: str,
+              eventhouse: bool = False) -> PhaseResult:
+    """One phase; the flow scores with the champion registered at ``tracking_uri`` (and feeds a local
+    Eventhouse with ``eventhouse``)."""
+    with ExitStack() as stack:
+        extra_env: dict[str, str] = {}
+        eh_url = None
+        if eventhouse:
+            from flows.jobs.eventhouse import SCHEMA_SCRIPT
+            from flows.services.eventhouse import start_local_eventhouse
+
+            eh = stack.enter_context(start_local_eventhouse(log_path=scratch / f"eventhouse-{name}.log",
+                                                            schema=SCHEMA_SCRIPT, journal=True))
+            eh_url = eh.url
+            extra_env = {"SPYMASTER_EVENTHOUSE": eh.url, "SPYMASTER_EVENTHOUSE_AUTH": "none"}
+        result, published = _run_phase(name, speed, warm, measured, broker, scratch, epoch_ms, fetch_wait_ms,
+                                       tracking_uri=tracking_uri, extra_env=extra_env)
+        if eh_url is None:
+            return result
+        return replace(result, score_acknowledged=_acknowledged(eh_url, scratch / f"lake-{name}",
+                                                                 _window(measured), published))
+
+
+def _acknowledged(url: str, lake_dir: Path, window: tuple[int, int],
+                  published: dict[int, tuple[np.ndarray, np.ndarray]]) -> Percentiles:
+    """Publish -> acknowledgement of each score of the window the Eventhouse holds (its first copy)."""
+    from urllib.request import urlopen
+
+    with urlopen(f"{url}/spymaster/acks?table=Scores", timeout=60) as reply:  # noqa: S310 - the local Eventhouse
+        acks = json.loads(reply.read())
+    first: dict[tuple[str, int], int] = {}
+    for stream, position, acked in zip(acks["stream"], acks["position"], acks["acked_ns"], strict=True):
+        first.setdefault((stream, position), acked)
+    scores = _in_window(Lake(str(lake_dir)).read(GOLD_INFERENCE_SCORES, ["episode_id", "model_id", "instrument_id",
+                                                                         "vector_time"]), "vector_time", window)
+    if scores is None or not scores.num_rows:
+        return Percentiles.of([])
+    vector_time = scores["vector_time"].cast("int64").to_numpy()
+    acked_ns = np.array([first.get((f"{e}|{m}", int(t)), -1) for e, m, t in zip(
+        scores["episode_id"].to_pylist(), scores["model_id"].to_pylist(), vector_time.tolist(), strict=True)],
+        np.int64)
+    cause = _cause_ns(published, scores["instrument_id"].to_numpy().astype(np.int64), vector_time)
+    keep = (acked_ns >= 0) & (cause >= 0)
+    return Percentiles.of((acked_ns[keep] - cause[keep]).astype(np.float64))
+
+
+def _run_phase(name: str, speed: float | None, warm, measured, broker: Broker, scratch: Path,
+               epoch_ms: int, fetch_wait_ms: int | None, *, tracking_uri: str,
+               extra_env: dict[str, str]) -> tuple[PhaseResult, dict[int, tuple[np.ndarray, np.ndarray]]]:
+    """The phase, and the publish stamps its latencies were measured from."""
     from replay.publish import schedule, send
 
     topic, bootstrap = f"mbo_{name}", broker.bootstrap
@@ -226,7 +283,7 @@ def run_phase(name: str, speed: float | None, warm, measured, broker: Broker, sc
     lake_dir = scratch / f"lake-{name}"
     query = "" if fetch_wait_ms is None else f"?fetch_wait_ms={fetch_wait_ms}"
     flow = _FlowProcess(f"kafka://{bootstrap}/{topic}{query}", lake_dir, scratch, bootstrap, scores_topic,
-                        silver_topic, epoch_ms, tracking_uri)
+                        silver_topic, epoch_ms, tracking_uri, extra_env)
     lake = Lake(str(lake_dir))
     floor: _BrokerFloor | None = None
     try:
@@ -271,7 +328,8 @@ def run_phase(name: str, speed: float | None, warm, measured, broker: Broker, sc
     return PhaseResult(name, total - warm_n, round(offered, 1), round((total - warm_n) / (finished - started), 1),
                        samples, round(slope, 1), bool(speed) and slope > 0.05 * offered,
                        silver_durable, silver_on_topic, score_computed, score_on_topic, score_durable, status,
-                       broker_floor=Percentiles.of(floor.latencies_ns), score_after_broker=after_broker)
+                       broker_floor=Percentiles.of(floor.latencies_ns), score_after_broker=after_broker
+                       ), stamps.published()
 
 
 def _span_s(measured, speed: float) -> float:
@@ -547,7 +605,7 @@ def _lat(published, table, time_col: str, done_ns) -> np.ndarray:
 
 def measure_live(day_files: list[Path], *, speed: float = 10.0, window_minutes: float = 20.0,
                  epoch_ms: int = RECOVERY_EPOCH_S * 1000, broker: str = "mock", fetch_wait_ms: int | None = None,
-                 say: Callable[[str], None] | None = None, tracking_uri: str) -> LiveBench:
+                 say: Callable[[str], None] | None = None, tracking_uri: str, eventhouse: bool = False) -> LiveBench:
     """The paced phase on ``broker`` (its fetch wait: ``fetch_wait_ms``, else ``MOCK_FETCH_WAIT_MS`` on
     the mock and librdkafka's default on tansu), the max-speed phase on tansu (``fetch_wait_ms``):
     at max speed the backlog outgrows what the mock keeps. The flow scores with the champion
@@ -567,13 +625,14 @@ def measure_live(day_files: list[Path], *, speed: float = 10.0, window_minutes: 
             start = running_mock_cluster if broker == "mock" else running_broker
             with start(scratch / f"{broker}.log") as paced_broker:
                 paced = run_phase(f"x{speed:g}", speed, warm, measured, paced_broker, scratch, epoch_ms, paced_wait,
-                                  tracking_uri=uri)
+                                  tracking_uri=uri, eventhouse=eventhouse)
             with running_broker(scratch / "tansu-max.log") as max_broker:
                 top = run_phase("max", None, warm, measured, max_broker, scratch, epoch_ms, fetch_wait_ms,
-                                tracking_uri=uri)
+                                tracking_uri=uri, eventhouse=eventhouse)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return LiveBench(speed, window_minutes, epoch_ms, [paced, top], model, paced_wait, broker, fetch_wait_ms)
+    return LiveBench(speed, window_minutes, epoch_ms, [paced, top], model, paced_wait, broker, fetch_wait_ms,
+                     eventhouse)
 
 
 def _serve(recovery: Path, epoch_ms: int) -> None:
@@ -610,8 +669,10 @@ def print_live(bench: LiveBench, *, as_json: bool) -> None:
                        ("publish -> score computed", "score_computed"),
                        ("plain consumer got it -> score computed (the flow's share)", "score_after_broker"),
                        ("publish -> score on topic", "score_on_topic"),
-                       ("publish -> score row durable", "score_durable")):
-        rows.append((f"{label} p50/p95/p99 ms", _percentiles_of(key)))
+                       ("publish -> score row durable", "score_durable"),
+                       ("publish -> score acknowledged by the Eventhouse", "score_acknowledged")):
+        if key != "score_acknowledged" or any(p.score_acknowledged.n for p in bench.phases):
+            rows.append((f"{label} p50/p95/p99 ms", _percentiles_of(key)))
     rows.append(("score statuses", lambda p: ", ".join(f"{k} {v}" for k, v in sorted(p.score_status.items())) or "-"))
     for label, fn in rows:
         table.add_row(label, *(fn(p) for p in bench.phases))

@@ -70,7 +70,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eventhouse", action="store_true",
                    help="instead: the whole flow's records/s with and without the Eventhouse sink (into the local "
                         "Eventhouse in its own process), the sink's cost, and rows/s acknowledged; see "
-                        "flows.bench.eventhouse")
+                        "flows.bench.eventhouse. With --live: the flow also feeds a local Eventhouse and the "
+                        "bench adds the latency publish -> score acknowledged by it")
     p.add_argument("--speed", type=float, default=10.0,
                    help="--live: real time x SPEED for the paced phase (default 10)")
     p.add_argument("--window-minutes", type=float, default=20.0,
@@ -262,7 +263,8 @@ def run(args: argparse.Namespace) -> int:
 
         day = sorted(bench_day(args.cache, args.records).parent.glob("*.dbn.zst"))
         print_live(measure_live(day, speed=args.speed, window_minutes=args.window_minutes, epoch_ms=args.epoch_ms,
-                                broker=args.broker, fetch_wait_ms=args.fetch_wait_ms, tracking_uri=tracking_uri()),
+                                broker=args.broker, fetch_wait_ms=args.fetch_wait_ms, tracking_uri=tracking_uri(),
+                                eventhouse=args.eventhouse),
                    as_json=args.json)
         return 0
     if args.eventhouse:

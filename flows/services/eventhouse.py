@@ -12,9 +12,12 @@ mapping; converted column by column in Arrow when every mapping path is a top-le
 record by record, with the same values either way);
 ``POST /v1/rest/mgmt`` (the schema commands of ``infra/fabric/eventhouse_schema.kql`` and the
 ``.show`` commands that read them back); ``POST /v2/rest/query`` and ``/v1/rest/query``;
-``GET /v1/rest/auth/metadata``; and for tests ``GET /spymaster/stats`` and
+``GET /v1/rest/auth/metadata``; and for tests and benches ``GET /spymaster/stats``,
 ``POST /spymaster/faults`` (faults injected into ingest requests only: 429, 500, a reset
-connection, or a request held past the client's timeout, drawn by a seeded RNG).
+connection, or a request held past the client's timeout, drawn by a seeded RNG) and, when
+started with the acknowledgement journal on, ``GET /spymaster/acks?table=T`` (each acknowledged
+row's ``stream``, ``position`` and the wall time of its request's reply, Unix ns: what Kusto's
+``ingestion_time()`` would say, which the KQL here lacks).
 
 What it does not do:
 
@@ -55,6 +58,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -743,6 +747,37 @@ def _connect(db_path: str | Path, database: str) -> duckdb.DuckDBPyConnection:
     return con
 
 
+class AckJournal:
+    """When each row was acknowledged, by its identity: for measuring, never for delivery.
+
+    Kept per request as the ingested batch's ``stream`` and ``position`` columns, so recording
+    costs one reference, not a conversion; tables without those columns are not recorded.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_table: dict[str, list[tuple[Any, Any, int]]] = {}
+
+    def add(self, table: str, columns: Sequence[str], batch: Any) -> None:
+        if "stream" not in columns or "position" not in columns:
+            return
+        acked_ns = time.time_ns()
+        stream, position = batch.column(columns.index("stream")), batch.column(columns.index("position"))
+        with self._lock:
+            self._by_table.setdefault(table, []).append((stream, position, acked_ns))
+
+    def rows(self, table: str) -> dict[str, list[Any]]:
+        """``{"stream": [...], "position": [...], "acked_ns": [...]}`` in acknowledgement order."""
+        with self._lock:
+            parts = list(self._by_table.get(table, ()))
+        out: dict[str, list[Any]] = {"stream": [], "position": [], "acked_ns": []}
+        for stream, position, acked_ns in parts:
+            out["stream"] += stream.to_pylist()
+            out["position"] += [None if p is None else int(p) for p in position.to_pylist()]
+            out["acked_ns"] += [acked_ns] * len(stream)
+        return out
+
+
 class EventhouseServer(KustoRestServer):
     """duckdb-kql's Kusto REST server with ingestion, schema commands and fault injection.
 
@@ -751,7 +786,8 @@ class EventhouseServer(KustoRestServer):
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, db_path: str | Path = ":memory:",
-                 database: str = DEFAULT_DATABASE, faults: FaultSettings | None = None, quiet: bool = True) -> None:
+                 database: str = DEFAULT_DATABASE, faults: FaultSettings | None = None, quiet: bool = True,
+                 journal: bool = False) -> None:
         if host not in _LOOPBACK:
             raise ConfigError(f"the local Eventhouse listens on 127.0.0.1 only (it has no authentication), not {host}")
         self._gate = threading.RLock()
@@ -764,6 +800,7 @@ class EventhouseServer(KustoRestServer):
         self.mappings: dict[tuple[str, str, str], tuple[_ColumnMapping, ...]] = {}
         self.views: dict[str, _DedupView] = {}
         self.functions = {None: {}}
+        self.acks: AckJournal | None = AckJournal() if journal else None
         self._load_catalog()
 
     # -- connection, under the lock ------------------------------------------------------------
@@ -867,6 +904,8 @@ class EventhouseServer(KustoRestServer):
             count = batch.num_rows
         if count:
             self._insert(table, mapped, batch)
+            if self.acks is not None:
+                self.acks.add(table, [c for c, _ in mapped], batch)
         self.fault_state.count("rows_ingested", count, table)
         return Result([RestColumn("ConsumedRecordsCount", "long", "Int64", "long"),
                        RestColumn("UpdatePolicyStatus", "string", "String", "string"),
@@ -1333,10 +1372,18 @@ class _EventhouseHandler(BaseHTTPRequestHandler):
             self._send(200, _AUTH_METADATA)
         elif route == "/spymaster/stats":
             self._send(200, self.eh.stats())
+        elif route == "/spymaster/acks":
+            table = parse_qs(urlsplit(self.path).query).get("table", [""])[-1]
+            if self.eh.acks is None:
+                self._send(404, RefusedRequest("the acknowledgement journal is off (start with --journal)",
+                                               status=404).payload())
+            else:
+                self._send(200, self.eh.acks.rows(table))
         elif route == "":
             self._send(200, {"name": "spymaster local eventhouse", "database": self.eh.kusto_database,
                              "endpoints": ["/v1/rest/ingest/{db}/{table}", "/v1/rest/mgmt", "/v2/rest/query",
-                                           "/v1/rest/query", "/spymaster/stats", "/spymaster/faults"]})
+                                           "/v1/rest/query", "/spymaster/stats", "/spymaster/faults",
+                                           "/spymaster/acks?table=T"]})
         else:
             self._send(404, RefusedRequest(f"no route for GET {self.path}", status=404).payload())
 
@@ -1419,8 +1466,9 @@ class LocalEventhouse:
     """
 
     def __init__(self, *, db_path: str | Path = ":memory:", database: str = DEFAULT_DATABASE, port: int = 0,
-                 faults: FaultSettings | None = None, quiet: bool = True) -> None:
-        self._server = EventhouseServer(port=port, db_path=db_path, database=database, faults=faults, quiet=quiet)
+                 faults: FaultSettings | None = None, quiet: bool = True, journal: bool = False) -> None:
+        self._server = EventhouseServer(port=port, db_path=db_path, database=database, faults=faults, quiet=quiet,
+                                        journal=journal)
         self._thread = threading.Thread(target=self._server.serve_forever, name="local-eventhouse", daemon=True)
         self._thread.start()
 
@@ -1481,8 +1529,8 @@ class EventhouseProcess:
 
 
 def _arguments(db_path: str | Path, database: str, port: int, faults: FaultSettings | None,
-               schema: Path | None) -> list[str]:
-    args = ["--port", str(port), "--db", str(db_path), "--database", database]
+               schema: Path | None, journal: bool) -> list[str]:
+    args = ["--port", str(port), "--db", str(db_path), "--database", database, *(["--journal"] if journal else [])]
     if faults is not None:
         args += ["--fail-share", str(faults.fail_share), "--fault-kinds", ",".join(faults.kinds),
                  "--fault-seed", str(faults.seed), "--fault-timeout", str(faults.timeout_s)]
@@ -1492,9 +1540,10 @@ def _arguments(db_path: str | Path, database: str, port: int, faults: FaultSetti
 @contextmanager
 def start_local_eventhouse(*, log_path: Path, db_path: str | Path = ":memory:", database: str = DEFAULT_DATABASE,
                            port: int = 0, faults: FaultSettings | None = None, schema: Path | None = None,
-                           timeout_s: float = 30.0) -> Iterator[EventhouseProcess]:
+                           timeout_s: float = 30.0, journal: bool = False) -> Iterator[EventhouseProcess]:
     """``python -m flows.services.eventhouse`` in a session of its own; stopped by PID on exit."""
-    cmd = [sys.executable, "-m", "flows.services.eventhouse", *_arguments(db_path, database, port, faults, schema)]
+    cmd = [sys.executable, "-m", "flows.services.eventhouse",
+           *_arguments(db_path, database, port, faults, schema, journal)]
     with announcing_process(cmd, log_path, "the local Eventhouse", timeout_s=timeout_s) as (pid, url):
         yield EventhouseProcess(url, pid, database)
 
@@ -1509,9 +1558,10 @@ _SERVE_NOTES: Final = """\
 
 def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, db_path: str | Path = ":memory:",
           database: str = DEFAULT_DATABASE, *, faults: FaultSettings | None = None, schema: Path | None = None,
-          quiet: bool = False) -> None:
+          quiet: bool = False, journal: bool = False) -> None:
     """Run in the foreground until Ctrl-C or SIGTERM. The first line printed is the URL."""
-    server = EventhouseServer(host=host, port=port, db_path=db_path, database=database, faults=faults, quiet=quiet)
+    server = EventhouseServer(host=host, port=port, db_path=db_path, database=database, faults=faults, quiet=quiet,
+                              journal=journal)
     try:
         if schema is not None:
             server.apply_script(schema.read_text())
@@ -1542,10 +1592,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fault-seed", type=int, default=0)
     parser.add_argument("--fault-timeout", type=float, default=60.0)
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--journal", action="store_true",
+                        help="record when each row was acknowledged (GET /spymaster/acks?table=T), for benches")
     args = parser.parse_args(argv)
     kinds = tuple(cast(FaultKind, k.strip()) for k in args.fault_kinds.split(",") if k.strip())
     faults = FaultSettings(fail_share=args.fail_share, kinds=kinds, seed=args.fault_seed, timeout_s=args.fault_timeout)
-    serve(args.host, args.port, args.db, args.database, faults=faults, schema=args.schema, quiet=args.quiet)
+    serve(args.host, args.port, args.db, args.database, faults=faults, schema=args.schema, quiet=args.quiet,
+          journal=args.journal)
     return 0
 
 

@@ -287,22 +287,55 @@ def test_open_episodes_and_score_history_tiles(tiles: tuple[LocalEventhouse, Any
     assert sorted(r["episode_id"] for r in history) == sorted(want["episode_id"])
 
 
+def _identities(rows: pa.Table | None) -> set[tuple[str, int]]:
+    if rows is None or rows.num_rows == 0:
+        return set()
+    return set(zip(rows["stream"].to_pylist(), rows["position"].to_pylist(), strict=True))
+
+
+def _held_identities(eh: LocalEventhouse, table: str) -> set[tuple[str, int]]:
+    return {(r["stream"], r["position"]) for r in eh.query(f"{BY_NAME[table].dedup_view} | project stream, position")}
+
+
 @pytest.mark.slow
 @pytest.mark.integration
-def test_the_topic_path_feeds_the_eventhouse_too(mbo_topic: str, tmp_path: Path) -> None:
-    """A flow reading the topic (bounded at its end offsets) with the topic's default 1 s flush:
-    every score and feature row it commits to the lake reaches the Eventhouse."""
+def test_a_flow_tailing_a_topic_feeds_the_eventhouse_while_it_runs(
+        mbo_topic: str, topic_reference_lake: Lake, tmp_path: Path) -> None:
+    """The live path: the flow tails the topic (no end of input, so no closing flush) with the
+    topic's default 1 s flush; every score and feature row it commits reaches the Eventhouse
+    while it is still running. (How soon, on an injected clock: one flush interval plus one
+    request, ``tests/connectors/test_eventhouse_sink.py``; measured: ``spymaster bench --live
+    --eventhouse``.)"""
+    from connectors.delta.tables import BRONZE_MBO
     from tests.flows.conftest import topic_env
 
+    tables = ("Scores", "Features")
+    consumed = topic_reference_lake.count(BRONZE_MBO)
     with LocalEventhouse() as eh:
         eh.apply_script(SCHEMA_SCRIPT.read_text())
-        env = {**topic_env(mbo_topic, tmp_path / "lake", tmp_path), "SPYMASTER_EVENTHOUSE": eh.url,
-               "SPYMASTER_EVENTHOUSE_AUTH": "none", "SPYMASTER_EVENTHOUSE_TABLES": "Scores,Features"}
-        _run_to_end(env, None)
+        env = {**topic_env(mbo_topic, tmp_path / "lake", tmp_path), "SPYMASTER_KAFKA_STOP_AT_END": "0",
+               "SPYMASTER_EVENTHOUSE": eh.url, "SPYMASTER_EVENTHOUSE_AUTH": "none",
+               "SPYMASTER_EVENTHOUSE_TABLES": ",".join(tables)}
+        proc = subprocess.Popen(_flow_cmd(None), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
         lake = Lake(str(tmp_path / "lake"))
-        for table in ("Scores", "Features"):
-            want = _as_sent(eventhouse_rows(lake, table, None))
-            assert len(want) > 0
-            got = _held(eh, table)
-            assert [(r["stream"], r["position"]) for r in got] == [(r["stream"], r["position"]) for r in want]
+        try:
+            deadline, agreed = time.monotonic() + 300, 0
+            while proc.poll() is None and time.monotonic() < deadline and agreed < 3:
+                time.sleep(1.0)
+                if _commits(tmp_path / "lake") == 0 or lake.count(BRONZE_MBO) < consumed:
+                    continue
+                lake_ids = {t: _identities(eventhouse_rows(lake, t, None)) for t in tables}
+                same = all(lake_ids[t] and lake_ids[t] == _held_identities(eh, t) for t in tables)
+                agreed = agreed + 1 if same else 0  # the same for three polls in a row: nothing in flight
+            running = proc.poll() is None
+        finally:
+            proc.kill()
+            proc.wait(timeout=30)
+        assert running, f"the tailing flow exited with {proc.returncode}"
+        assert agreed == 3, {t: (len(_identities(eventhouse_rows(lake, t, None))), len(_held_identities(eh, t)))
+                             for t in tables}
+        for table in tables:
+            want = _identities(eventhouse_rows(topic_reference_lake, table, None))
+            assert _held_identities(eh, table) <= want  # the bounded run's rows, nothing else
         assert eh.query("Levels | count")[0]["Count"] == 0  # not asked for

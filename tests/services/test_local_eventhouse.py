@@ -10,6 +10,7 @@ import json
 import math
 import os
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -343,6 +344,32 @@ def test_subprocess_answers_and_is_stopped_by_pid(tmp_path: Path) -> None:
     assert settings == {"fail_share": 0.25, "kinds": ["500", "reset"], "seed": 3, "timeout_s": 60.0}
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+@pytest.mark.integration
+def test_acknowledgement_journal_records_each_request_in_order(tmp_path: Path) -> None:
+    """Started with --journal, the Eventhouse says when each row's request was acknowledged: what
+    the live bench measures publish -> ingest acknowledgement from. Without it, the route says so."""
+    with start_local_eventhouse(log_path=tmp_path / "eventhouse.log", journal=True) as process:
+        kcsb = KustoConnectionStringBuilder.with_no_authentication(process.url)
+        with KustoClient(kcsb) as client:
+            apply(client, SCRIPT)
+        with KustoStreamingIngestClient(kcsb) as ingest:
+            ingest.ingest_from_stream(multijson(TICKS[:2]), ticks_properties())
+            ingest.ingest_from_stream(multijson(TICKS[2:]), ticks_properties())
+        with urllib.request.urlopen(process.url + "/spymaster/acks?table=Ticks", timeout=10) as reply:  # noqa: S310
+            acks = json.load(reply)
+        with urllib.request.urlopen(process.url + "/spymaster/acks?table=Other", timeout=10) as reply:  # noqa: S310
+            other = json.load(reply)
+
+    assert acks["stream"] == [t["stream"] for t in TICKS]
+    assert acks["position"] == [t["position"] for t in TICKS]
+    first, second = acks["acked_ns"][0], acks["acked_ns"][2]
+    assert acks["acked_ns"] == [first, first, second]  # one time per request
+    assert first <= second
+    assert other == {"stream": [], "position": [], "acked_ns": []}
+    with LocalEventhouse() as plain, pytest.raises(urllib.error.HTTPError, match="404"):
+        urllib.request.urlopen(plain.url + "/spymaster/acks?table=Ticks", timeout=10)  # noqa: S310
 
 
 @pytest.mark.slow
