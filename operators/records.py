@@ -60,6 +60,10 @@ MBO_DTYPE: Final = np.dtype(
 """One DBN MBO record (rtype 0xA0), 56 bytes, identical in DBN v1, v2 and v3."""
 
 BOOK_DEPTH: Final = 10
+NEAR_DEPTH: Final = 42
+"""Levels per side the 1-second book rows list for the surfaces (not the table): every tick within
+the surfaces' +-20 of spot is among a side's first 21 non-empty levels (a bid is at or below spot,
+an ask above it), with room to spare; ``operators.surfaces.registry`` checks the bound."""
 
 
 def structured_fields(dtype: np.dtype) -> dict[str, tuple[np.dtype, int]]:

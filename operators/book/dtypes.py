@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from operators.records import BOOK_DEPTH
+from operators.records import BOOK_DEPTH, NEAR_DEPTH
 
 
 def top_dtype(depth: int = BOOK_DEPTH) -> np.dtype:
@@ -26,8 +26,13 @@ def top_dtype(depth: int = BOOK_DEPTH) -> np.dtype:
     )
 
 
-def second_dtype(depth: int = BOOK_DEPTH) -> np.dtype:
-    """One ``silver.book_snapshot_1s`` row: the book at ``ts_recv`` = end of the second."""
+def second_dtype(depth: int = BOOK_DEPTH, near_depth: int = NEAR_DEPTH) -> np.dtype:
+    """One ``silver.book_snapshot_1s`` row: the book at ``ts_recv`` = end of the second.
+
+    ``near_*`` list the first ``near_depth`` non-empty levels of each side (prices, sizes, orders), deeper
+    than the ``depth`` visible levels the table keeps: the full book around spot, which the wall
+    and vacuum surfaces are computed from (not written to the table).
+    """
     return np.dtype(
         [
             ("ts_recv", "<u8"),
@@ -69,6 +74,12 @@ def second_dtype(depth: int = BOOK_DEPTH) -> np.dtype:
             ("cancel_ask_size", "<u8"),
             ("near_pulled_bid_size", "<i8"),
             ("near_pulled_ask_size", "<i8"),
+            ("near_bid_px", "<i8", (near_depth,)),
+            ("near_bid_sz", "<u4", (near_depth,)),
+            ("near_bid_ct", "<u4", (near_depth,)),
+            ("near_ask_px", "<i8", (near_depth,)),
+            ("near_ask_sz", "<u4", (near_depth,)),
+            ("near_ask_ct", "<u4", (near_depth,)),
         ]
     )
 

@@ -676,44 +676,14 @@ def run_events(mem, action, order_id, price, size, side, flags, ts_recv, ts_even
 def _write_second(mem, n, sec, o_ts, o_iid, o_valid, bpx, bsz, bct, apx, asz, act_, o_bb, o_ba,
                   o_mid, o_spread, o_micro, o_ltp, o_lts, o_vol, o_buy, o_sell, o_trades, o_adds,
                   o_cancels, o_mods, o_events, o_to, o_th, o_tl, o_tc, o_notional, o_mo, o_mh,
-                  o_ml, o_ofi, o_addb, o_adda, o_canb, o_cana, o_pullb, o_pulla):
+                  o_ml, o_ofi, o_addb, o_adda, o_canb, o_cana, o_pullb, o_pulla, o_nbpx, o_nbsz, o_nbct,
+                  o_napx, o_nasz, o_nact):
     """Write the 1-second row of second ``sec`` (ts_recv = its end) from the current book."""
-    depth = bpx.shape[1]
     o_ts[n] = (sec + 1) * _NS
     o_iid[n] = mem[S_IID]
     o_valid[n] = _valid(mem)
-    base = mem[S_BASE]
-    tick = mem[S_TICK]
-    lb = _lvl(mem, 0, 0)
-    lv = 0
-    j = mem[S_BBI]
-    while lv < depth and j >= mem[S_BLO] and j >= 0:
-        if mem[lb + 2 * j + 1] > 0:
-            bpx[n, lv] = base + j * tick
-            bsz[n, lv] = mem[lb + 2 * j]
-            bct[n, lv] = mem[lb + 2 * j + 1]
-            lv += 1
-        j -= 1
-    while lv < depth:
-        bpx[n, lv] = _UNDEF
-        bsz[n, lv] = 0
-        bct[n, lv] = 0
-        lv += 1
-    la = _lvl(mem, 1, 0)
-    lv = 0
-    j = mem[S_BAI]
-    while lv < depth and j <= mem[S_AHI] and j >= 0:
-        if mem[la + 2 * j + 1] > 0:
-            apx[n, lv] = base + j * tick
-            asz[n, lv] = mem[la + 2 * j]
-            act_[n, lv] = mem[la + 2 * j + 1]
-            lv += 1
-        j += 1
-    while lv < depth:
-        apx[n, lv] = _UNDEF
-        asz[n, lv] = 0
-        act_[n, lv] = 0
-        lv += 1
+    _write_side(mem, n, 0, bpx, bsz, bct)
+    _write_side(mem, n, 1, apx, asz, act_)
     bb = bpx[n, 0]
     ba = apx[n, 0]
     o_bb[n] = bb
@@ -766,6 +736,34 @@ def _write_second(mem, n, sec, o_ts, o_iid, o_valid, bpx, bsz, bct, apx, asz, ac
     o_cana[n] = mem[S_CAN_A]
     o_pullb[n] = mem[S_PULL_B]
     o_pulla[n] = mem[S_PULL_A]
+    _write_side(mem, n, 0, o_nbpx, o_nbsz, o_nbct)  # the full book near spot, for the surfaces
+    _write_side(mem, n, 1, o_napx, o_nasz, o_nact)
+
+
+@_kernel(inline="always")
+def _write_side(mem, n, side, px, sz, ct):
+    """Row ``n`` of one side's levels, best first, as many as ``px`` has columns; the rest empty."""
+    depth = px.shape[1]
+    base = mem[S_BASE]
+    tick = mem[S_TICK]
+    lb = _lvl(mem, side, 0)
+    lv = 0
+    if side == 0:
+        j, last, step = mem[S_BBI], mem[S_BLO], -1
+    else:
+        j, last, step = mem[S_BAI], mem[S_AHI], 1
+    while lv < depth and j >= 0 and (j - last) * step <= 0:
+        if mem[lb + 2 * j + 1] > 0:
+            px[n, lv] = base + j * tick
+            sz[n, lv] = mem[lb + 2 * j]
+            ct[n, lv] = mem[lb + 2 * j + 1]
+            lv += 1
+        j += step
+    while lv < depth:
+        px[n, lv] = _UNDEF
+        sz[n, lv] = 0
+        ct[n, lv] = 0
+        lv += 1
 
 
 @_kernel(inline="always")
@@ -886,7 +884,7 @@ def run_seconds(mem, action, order_id, price, size, side, flags, ts_recv, iid, s
                 o_ts, o_iid, o_valid, bpx, bsz, bct, apx, asz, act_, o_bb, o_ba, o_mid, o_spread,
                 o_micro, o_ltp, o_lts, o_vol, o_buy, o_sell, o_trades, o_adds, o_cancels, o_mods,
                 o_events, o_to, o_th, o_tl, o_tc, o_notional, o_mo, o_mh, o_ml, o_ofi, o_addb,
-                o_adda, o_canb, o_cana, o_pullb, o_pulla):
+                o_adda, o_canb, o_cana, o_pullb, o_pulla, o_nbpx, o_nbsz, o_nbct, o_napx, o_nasz, o_nact):
     """Apply records ``start..`` and write every closed 1-second row.
 
     An event belongs to the second of its first record's ``ts_recv``; second ``k`` closes when an
@@ -915,7 +913,7 @@ def run_seconds(mem, action, order_id, price, size, side, flags, ts_recv, iid, s
                                       o_ltp, o_lts, o_vol, o_buy, o_sell, o_trades, o_adds,
                                       o_cancels, o_mods, o_events, o_to, o_th, o_tl, o_tc,
                                       o_notional, o_mo, o_mh, o_ml, o_ofi, o_addb, o_adda, o_canb,
-                                      o_cana, o_pullb, o_pulla)
+                                      o_cana, o_pullb, o_pulla, o_nbpx, o_nbsz, o_nbct, o_napx, o_nasz, o_nact)
                         n += 1
                         _reset_counts(mem)
                         mem[S_OPEN_SEC] += 1
@@ -943,7 +941,8 @@ def run_seconds(mem, action, order_id, price, size, side, flags, ts_recv, iid, s
 def close_second(mem, o_ts, o_iid, o_valid, bpx, bsz, bct, apx, asz, act_, o_bb, o_ba, o_mid,
                  o_spread, o_micro, o_ltp, o_lts, o_vol, o_buy, o_sell, o_trades, o_adds,
                  o_cancels, o_mods, o_events, o_to, o_th, o_tl, o_tc, o_notional, o_mo, o_mh,
-                 o_ml, o_ofi, o_addb, o_adda, o_canb, o_cana, o_pullb, o_pulla):
+                 o_ml, o_ofi, o_addb, o_adda, o_canb, o_cana, o_pullb, o_pulla, o_nbpx, o_nbsz, o_nbct,
+                 o_napx, o_nasz, o_nact):
     """End of input: write the open second (if the book has started) and forget it."""
     n = 0
     if mem[S_HAS_OPEN] and mem[S_STARTED]:
@@ -951,7 +950,7 @@ def close_second(mem, o_ts, o_iid, o_valid, bpx, bsz, bct, apx, asz, act_, o_bb,
                       act_, o_bb, o_ba, o_mid, o_spread, o_micro, o_ltp, o_lts, o_vol, o_buy,
                       o_sell, o_trades, o_adds, o_cancels, o_mods, o_events, o_to, o_th, o_tl,
                       o_tc, o_notional, o_mo, o_mh, o_ml, o_ofi, o_addb, o_adda, o_canb, o_cana,
-                      o_pullb, o_pulla)
+                      o_pullb, o_pulla, o_nbpx, o_nbsz, o_nbct, o_napx, o_nasz, o_nact)
         n = 1
     mem[S_HAS_OPEN] = 0
     _reset_counts(mem)
@@ -962,7 +961,8 @@ def close_second(mem, o_ts, o_iid, o_valid, bpx, bsz, bct, apx, asz, act_, o_bb,
 def carry_seconds(mem, sec, o_ts, o_iid, o_valid, bpx, bsz, bct, apx, asz, act_, o_bb, o_ba, o_mid,
                   o_spread, o_micro, o_ltp, o_lts, o_vol, o_buy, o_sell, o_trades, o_adds,
                   o_cancels, o_mods, o_events, o_to, o_th, o_tl, o_tc, o_notional, o_mo, o_mh,
-                  o_ml, o_ofi, o_addb, o_adda, o_canb, o_cana, o_pullb, o_pulla):
+                  o_ml, o_ofi, o_addb, o_adda, o_canb, o_cana, o_pullb, o_pulla, o_nbpx, o_nbsz, o_nbct,
+                 o_napx, o_nasz, o_nact):
     """Close every second before ``sec``, carrying the book forward, as an event starting in
     ``sec`` would (``run_seconds``); returns the rows written (at most the output's length).
 
@@ -976,7 +976,7 @@ def carry_seconds(mem, sec, o_ts, o_iid, o_valid, bpx, bsz, bct, apx, asz, act_,
                       act_, o_bb, o_ba, o_mid, o_spread, o_micro, o_ltp, o_lts, o_vol, o_buy,
                       o_sell, o_trades, o_adds, o_cancels, o_mods, o_events, o_to, o_th, o_tl,
                       o_tc, o_notional, o_mo, o_mh, o_ml, o_ofi, o_addb, o_adda, o_canb, o_cana,
-                      o_pullb, o_pulla)
+                      o_pullb, o_pulla, o_nbpx, o_nbsz, o_nbct, o_napx, o_nasz, o_nact)
         n += 1
         _reset_counts(mem)
         mem[S_OPEN_SEC] += 1

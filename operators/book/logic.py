@@ -71,7 +71,8 @@ _SEC_OUT = ("ts_recv", "instrument_id", "book_valid", "bid_px", "bid_sz", "bid_c
             "trade_count", "add_count", "cancel_count", "modify_count", "event_count",
             "trade_open_px", "trade_high_px", "trade_low_px", "trade_close_px", "notional",
             "mid_open", "mid_high", "mid_low", "ofi", "add_bid_size", "add_ask_size",
-            "cancel_bid_size", "cancel_ask_size", "near_pulled_bid_size", "near_pulled_ask_size")
+            "cancel_bid_size", "cancel_ask_size", "near_pulled_bid_size", "near_pulled_ask_size",
+            "near_bid_px", "near_bid_sz", "near_bid_ct", "near_ask_px", "near_ask_sz", "near_ask_ct")
 
 
 class L3Book:

@@ -7,7 +7,7 @@ Per row ``i`` (one second of one contract's book):
   ``mid_px`` is finite; otherwise its spot is ``NO_SPOT`` and all its columns are NaN.
 - **depth** at column ``j`` (offset ``o = j - half_width``): the summed size of the row's non-empty
   levels (``px != EMPTY_PX`` and ``sz > 0``) of both sides at ``floor((px - spot) / tick) == o``.
-  Levels beyond ``+-half_width`` are dropped. Offsets not covered by the visible levels read 0.
+  Levels beyond ``+-half_width`` are dropped. Offsets with no level read 0.
 - **change** = ``depth[i] - depth[i-1]`` column by column (same *offset*); 0 when row ``i-1``
   had no surface (the first row, or after an invalid row).
 - **depletion** (vacuum): for every non-empty level of row ``i-1`` at price ``p`` with size ``s``
@@ -17,6 +17,11 @@ Per row ``i`` (one second of one contract's book):
   all ``depth`` levels filled and ``p`` is beyond the last one (it may only have scrolled out of
   the top-N window). Liquidity that merely moved to a new offset because spot moved is never
   depletion: the comparison is by absolute price. 0 when row ``i-1`` had no surface.
+
+Levels come best first (bids by falling, asks by rising price, empty slots last), as the book
+writes them, so a price's size on the next row is found by merging the two rows' lists. The
+flow's rows list the full book near spot (``near_*``, every level within reach); rows with the
+visible top N only give the surfaces of what those show.
 
 State carried between calls (owned by ``operators.surfaces.logic.SurfaceBuilder``): ``prev_ok``
 int64[1] (1 if the last row had a surface), ``prev_depth`` float32[W], and the last row's levels
@@ -33,21 +38,32 @@ NO_SPOT = np.iinfo(np.int64).min
 
 
 @njit(cache=True)
-def _size_at(px: np.ndarray, sz: np.ndarray, p: int) -> float:
-    total = 0.0
-    for k in range(px.shape[0]):
-        if px[k] == p and px[k] != EMPTY_PX:
-            total += sz[k]
-    return total
-
-
-@njit(cache=True)
 def _hidden(px: np.ndarray, sz: np.ndarray, p: int, is_bid: bool) -> bool:
     """True when ``p`` lies beyond the last of a full side's levels (not visible in the top N)."""
     last = px.shape[0] - 1
     if px[last] == EMPTY_PX or sz[last] == 0:
         return False
     return p < px[last] if is_bid else p > px[last]
+
+
+@njit(cache=True)
+def _deplete(prev_px: np.ndarray, prev_sz: np.ndarray, px: np.ndarray, sz: np.ndarray, is_bid: bool, spot: np.int64,
+             tick: int, half_width: int, out: np.ndarray) -> None:
+    """Add one side's pulled size, price by price, to ``out`` (a row by offset from ``spot``).
+    Both rows list their levels best first: one merge pass."""
+    d = px.shape[0]
+    q = 0
+    for k in range(prev_px.shape[0]):
+        p = prev_px[k]
+        if p == EMPTY_PX or prev_sz[k] == 0 or _hidden(px, sz, p, is_bid):
+            continue
+        while q < d and px[q] != EMPTY_PX and (px[q] > p if is_bid else px[q] < p):
+            q += 1
+        now = sz[q] if q < d and px[q] == p else 0
+        gone = prev_sz[k] - np.float64(now)
+        off = (p - spot) // tick
+        if gone > 0 and -half_width <= off <= half_width:
+            out[off + half_width] += gone
 
 
 @njit(cache=True)
@@ -106,19 +122,8 @@ def surface_rows(
         for j in range(w):
             o_change[i, j] = o_depth[i, j] - prev_depth[j] if had else 0.0
         if had:
-            for k in range(d):
-                p = prev_bid_px[k]
-                if p != EMPTY_PX and prev_bid_sz[k] > 0 and not _hidden(bid_px[i], bid_sz[i], p, True):
-                    gone = prev_bid_sz[k] - _size_at(bid_px[i], bid_sz[i], p)
-                    off = (p - spot) // tick
-                    if gone > 0 and -half_width <= off <= half_width:
-                        o_vac[i, off + half_width] += gone
-                p = prev_ask_px[k]
-                if p != EMPTY_PX and prev_ask_sz[k] > 0 and not _hidden(ask_px[i], ask_sz[i], p, False):
-                    gone = prev_ask_sz[k] - _size_at(ask_px[i], ask_sz[i], p)
-                    off = (p - spot) // tick
-                    if gone > 0 and -half_width <= off <= half_width:
-                        o_vac[i, off + half_width] += gone
+            _deplete(prev_bid_px, prev_bid_sz, bid_px[i], bid_sz[i], True, spot, tick, half_width, o_vac[i])
+            _deplete(prev_ask_px, prev_ask_sz, ask_px[i], ask_sz[i], False, spot, tick, half_width, o_vac[i])
         prev_ok[0] = 1
         for j in range(w):
             prev_depth[j] = o_depth[i, j]

@@ -1,8 +1,11 @@
 """The radar surfaces of one (contract, session): one-shot functions and the streaming ``SurfaceBuilder``.
 
 Input rows are ``silver.book_snapshot_1s`` rows (``operators.book.dtypes.second_dtype``); only
-``ts_recv``, ``book_valid``, ``bid_px``, ``bid_sz``, ``ask_px``, ``ask_sz`` and ``mid_px`` are
-read, by name. Column ``j`` of a surface is offset ``j - half_width`` ticks from spot; the exact
+``ts_recv``, ``book_valid``, ``mid_px`` and the levels are read, by name. The levels are the
+full book's near spot (``near_bid_px``, ``near_bid_sz``, ``near_ask_px``, ``near_ask_sz``: every
+non-empty level within the surfaces' reach) when the rows have them, as the book kernel writes
+them; rows with only the visible ``bid_px``/``bid_sz``/``ask_px``/``ask_sz`` levels give
+surfaces of what those levels show. Column ``j`` of a surface is offset ``j - half_width`` ticks from spot; the exact
 rules (spot, depth, change, depletion) are in ``operators.surfaces.kernels``, the bands in
 ``operators.surfaces.registry``.
 """
@@ -126,18 +129,18 @@ class SurfaceBuilder:
                 np.full(depth, k.EMPTY_PX, np.int64),
                 np.zeros(depth, np.uint32),
             )
-        elif self._levels[0].shape[0] != depth:
-            msg = f"rows have {depth} book levels per side but this builder's state has {self._levels[0].shape[0]}"
-            raise ValueError(msg)
+        elif self._levels[0].shape[0] != depth:  # resumed from a state of another depth: re-laid out
+            self._levels = _relaid(self._levels, depth)
         return self._levels
 
     def surfaces(self, rows: np.ndarray) -> tuple[WallSurface, VacuumSurface]:
         """Wall and vacuum surfaces of the next rows (advances the state)."""
         n = rows.shape[0]
-        bid_px = np.ascontiguousarray(rows["bid_px"], dtype=np.int64)
-        bid_sz = np.ascontiguousarray(rows["bid_sz"], dtype=np.uint32)
-        ask_px = np.ascontiguousarray(rows["ask_px"], dtype=np.int64)
-        ask_sz = np.ascontiguousarray(rows["ask_sz"], dtype=np.uint32)
+        near = "near_" if rows.dtype.names is not None and "near_bid_px" in rows.dtype.names else ""
+        bid_px = np.ascontiguousarray(rows[f"{near}bid_px"], dtype=np.int64)
+        bid_sz = np.ascontiguousarray(rows[f"{near}bid_sz"], dtype=np.uint32)
+        ask_px = np.ascontiguousarray(rows[f"{near}ask_px"], dtype=np.int64)
+        ask_sz = np.ascontiguousarray(rows[f"{near}ask_sz"], dtype=np.uint32)
         levels = self._state_levels(bid_px.shape[1])
         w = 2 * self._hw + 1
         spot = np.empty(n, np.int64)
@@ -191,6 +194,19 @@ class SurfaceBuilder:
             prev_ask_px=levels[2].copy(),
             prev_ask_sz=levels[3].copy(),
         )
+
+
+def _relaid(levels: _Levels, depth: int) -> _Levels:
+    """Carried levels cut or padded (empty levels) to ``depth`` per side: a state written before the
+    rows listed the full book near spot resumes, missing only one second's deeper depletion."""
+    out = []
+    for i, arr in enumerate(levels):
+        fill = k.EMPTY_PX if i % 2 == 0 else 0
+        grown = np.full(depth, fill, arr.dtype)
+        m = min(depth, arr.shape[0])
+        grown[:m] = arr[:m]
+        out.append(grown)
+    return out[0], out[1], out[2], out[3]
 
 
 def wall_surface(rows: np.ndarray, tick: int, half_width: int = HALF_WIDTH) -> WallSurface:

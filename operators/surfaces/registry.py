@@ -24,10 +24,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SURFACE_REGISTRY_VERSION = "surfaces.v1"
+from operators.records import NEAR_DEPTH
+
+SURFACE_REGISTRY_VERSION = "surfaces.v2"
+"""v2: surfaces from the full book near spot (v1 saw only the 10 visible levels per side, so the
+FAR bands were often empty); v1 calibrations are not used for v2 surfaces."""
 
 HALF_WIDTH = 20
 """Default surface half-width in ticks: 41 columns, offsets -20..+20."""
+assert NEAR_DEPTH >= HALF_WIDTH + 1, "the book rows must list every level a side can have within reach"
 
 Q_LO = 0.05
 Q_HI = 0.95

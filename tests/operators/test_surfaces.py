@@ -40,7 +40,7 @@ def col(offset: int) -> int:
 
 def book_rows(books: list[tuple[list[tuple[int, int]], list[tuple[int, int]]] | None], depth: int = 10) -> np.ndarray:
     """One row per book: ``(bids, asks)`` as ``(ticks above BASE, size)`` best first; ``None`` = invalid row."""
-    rows = np.zeros(len(books), second_dtype(depth))
+    rows = np.zeros(len(books), second_dtype(depth, depth))
     rows["ts_recv"] = 1_700_000_000 * NS + np.arange(len(books), dtype=np.uint64) * NS
     rows["bid_px"] = EMPTY_PX
     rows["ask_px"] = EMPTY_PX
@@ -57,6 +57,14 @@ def book_rows(books: list[tuple[list[tuple[int, int]], list[tuple[int, int]]] | 
             rows["ask_sz"][i, k] = s
         rows["book_valid"][i] = True
         rows["mid_px"][i] = (rows["bid_px"][i, 0] + rows["ask_px"][i, 0]) / 2 / 1e9
+    return _with_near(rows)
+
+
+def _with_near(rows: np.ndarray) -> np.ndarray:
+    """The visible levels as the rows' full-book-near-spot listing too (what these tests state)."""
+    for side in ("bid", "ask"):
+        rows[f"near_{side}_px"] = rows[f"{side}_px"]
+        rows[f"near_{side}_sz"] = rows[f"{side}_sz"]
     return rows
 
 
