@@ -3,13 +3,14 @@ PY ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: sample test bench clean
+.PHONY: sample test bench clean chromium
 
-$(STAMP): pyproject.toml infra/fabric/kql/package-lock.json
+$(STAMP): pyproject.toml infra/fabric/kql/package-lock.json hud/package-lock.json
 	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -e ".[test]"
 	test infra/fabric/kql/node_modules/.package-lock.json -nt infra/fabric/kql/package-lock.json || npm ci --prefix infra/fabric/kql --no-audit --no-fund
+	test hud/node_modules/.package-lock.json -nt hud/package-lock.json || npm ci --prefix hud --no-audit --no-fund
 	touch $(STAMP)
 
 ## The built-in sample end to end with the main dataflow, into ./lake: on first use the sample is generated, its
@@ -19,10 +20,14 @@ sample: $(STAMP)
 
 ## Lint (ruff), type-check (mypy, files and strictness in pyproject.toml), then run the whole
 ## test suite (slow tests included). Each step must pass before the next runs.
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(VENV)/bin/python -m ruff check .
 	$(VENV)/bin/python -m mypy
 	$(VENV)/bin/python -m pytest -q
+
+## The browser tests drive Debian's Chromium headless (no browser is downloaded at run time).
+chromium:
+	command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
 bench: $(STAMP)
 	$(VENV)/bin/spymaster bench

@@ -17,6 +17,7 @@ def _parser() -> argparse.ArgumentParser:
         calibrate,
         check,
         eventhouse,
+        hud,
         ingest,
         publish,
         replay,
@@ -35,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (synth, replay, status, check, calibrate, book, bench, snapshot, train, similar, publish, ingest,
-                   eventhouse):
+                   eventhouse, hud):
         module.register(sub)
     return parser
 

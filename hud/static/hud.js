@@ -1,0 +1,442 @@
+// The heads-up display page: frames (Arrow IPC over WebSocket, docs/hud.md) drawn with Canvas2D.
+// window.hud exposes what was received and drawn, for people debugging and for the browser tests.
+"use strict";
+
+(() => {
+  const LEVELS = ["PDH", "PDL", "PMH", "PML", "ORH", "ORL"];
+  const HALF = 20;
+  const WIDTH = 2 * HALF + 1;
+  const LADDER = 10;
+  const KEEP_ROWS = 3600;
+  const ROWS_SHOWN = 30; // price ticks above and below the centre
+  const COL_PX = 2; // one second per two pixels
+  const AXIS_PX = 70;
+  const BANDS = ["at", "near", "mid", "far"];
+
+  const hud = {
+    rows: [], contract: null, contracts: [], hello: null, state: "connecting",
+    messages: 0, frames: 0, snapshots: 0, renders: 0, renderMs: [], receivedAt: [], last: null, errors: [],
+  };
+  window.hud = hud;
+
+  const $ = (id) => document.getElementById(id);
+  const canvas = $("heatmap");
+  const ctx = canvas.getContext("2d");
+  const cells = document.createElement("canvas");
+  const cellsCtx = cells.getContext("2d");
+
+  // ---------------------------------------------------------------- decoding
+
+  function column(table, name) {
+    const child = table.getChild(name);
+    return child ? child.toArray() : null;
+  }
+
+  function decode(buffer) {
+    const table = Arrow.tableFromIPC(new Uint8Array(buffer));
+    const kind = table.schema.metadata.get("kind") || "frame";
+    const n = table.numRows;
+    const num = (name) => column(table, name);
+    const txt = (name) => {
+      const child = table.getChild(name);
+      const out = new Array(n);
+      for (let i = 0; i < n; i++) out[i] = child.get(i) || "";
+      return out;
+    };
+    const t = num("t_ms"), contract = txt("contract");
+    const side = {};
+    for (const s of ["bid", "ask"]) {
+      for (const k of ["px", "sz", "ct"]) {
+        side[`${s}_${k}`] = Array.from({ length: LADDER }, (_, i) => num(`${s}_${k}_${i}`));
+      }
+    }
+    const wall = Array.from({ length: WIDTH }, (_, j) => num(`wall_${String(j).padStart(2, "0")}`));
+    const vacuum = Array.from({ length: WIDTH }, (_, j) => num(`vacuum_${String(j).padStart(2, "0")}`));
+    const bandNames = table.schema.fields.map((f) => f.name).filter((name) => name.endsWith("_norm"));
+    const bands = Object.fromEntries(bandNames.map((name) => [name, num(name)]));
+    const levels = Object.fromEntries(LEVELS.map((l) => [l, [num(`level_${l}`), num(`level_${l}_known_ms`)]]));
+    const scalars = ["book_valid", "best_bid", "best_ask", "mid", "last_trade_px", "last_trade_sz", "volume",
+      "tick", "spot", "episodes_open", "nn_count", "ep_start_ms", "ep_level_price", "ep_p_break",
+      "ep_p_reject", "ep_p_chop", "ep_nn_break", "ep_nn_reject", "ep_nn_chop", "ep_resolved_ms"];
+    const cols = Object.fromEntries(scalars.map((name) => [name, num(name)]));
+    const texts = Object.fromEntries(["ep_episode_id", "ep_level_type", "ep_direction", "ep_outcome",
+      "ep_score_status"].map((name) => [name, txt(name)]));
+    const rows = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const row = { t_ms: t[i], contract: contract[i], ladder: {}, levels: {}, bands: {} };
+      for (const key of Object.keys(side)) row.ladder[key] = side[key].map((c) => c[i]);
+      row.wall = Float64Array.from(wall, (c) => c[i]);
+      row.vacuum = Float64Array.from(vacuum, (c) => c[i]);
+      for (const name of bandNames) row.bands[name] = bands[name][i];
+      for (const l of LEVELS) row.levels[l] = { price: levels[l][0][i], known_ms: levels[l][1][i] };
+      for (const name of scalars) row[name] = cols[name][i];
+      for (const name of Object.keys(texts)) row[name] = texts[name][i];
+      rows[i] = row;
+    }
+    return { kind, rows, version: table.schema.metadata.get("version") };
+  }
+
+  // ---------------------------------------------------------------- drawing helpers
+
+  const fmtPrice = (p, tick) => (Number.isFinite(p) ? p.toFixed(tick && tick < 0.01 ? 4 : 2) : "");
+  const fmtSize = (s) => (Number.isFinite(s) && s > 0 ? String(Math.round(s)) : "");
+  const fmtTime = (ms) => new Date(ms).toLocaleTimeString("en-US", {
+    timeZone: "America/New_York", hour12: false, hour: "2-digit", minute: "2-digit", second: "2-digit",
+  });
+  const pct = (x) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : "-");
+
+  function depthColour(v, scale) {
+    // dark blue -> cyan -> white as resting size grows (log scale)
+    const x = Math.min(1, Math.log1p(Math.max(0, v)) / Math.log1p(scale));
+    const r = Math.round(10 + 200 * Math.max(0, x - 0.6) / 0.4);
+    const g = Math.round(20 + 180 * x);
+    const b = Math.round(40 + 215 * Math.min(1, x * 1.4));
+    return [r, g, b];
+  }
+
+  // ---------------------------------------------------------------- the heatmap
+
+  function drawHeatmap() {
+    const rows = hud.rows;
+    const w = canvas.width, h = canvas.height;
+    const plotW = w - AXIS_PX;
+    ctx.fillStyle = "#06080b";
+    ctx.fillRect(0, 0, w, h);
+    const last = rows[rows.length - 1];
+    if (!last || !Number.isFinite(last.tick) || last.tick <= 0) return;
+    const tick = last.tick;
+    const centre = Number.isFinite(last.spot) ? last.spot : Math.round(last.mid / tick) * tick;
+    const nRows = 2 * ROWS_SHOWN + 1;
+    const rowH = h / nRows;
+    const nCols = Math.floor(plotW / COL_PX);
+    const shown = rows.slice(Math.max(0, rows.length - nCols));
+    const x0 = plotW - shown.length * COL_PX;
+    const top = centre + ROWS_SHOWN * tick; // price of the top row
+    const yOf = (price) => ((top - price) / tick) * rowH + rowH / 2;
+
+    // cells: one pixel per (second, tick) in an offscreen image, scaled up without smoothing
+    if (cells.width !== nCols || cells.height !== nRows) {
+      cells.width = nCols;
+      cells.height = nRows;
+    }
+    const image = cellsCtx.createImageData(nCols, nRows);
+    const px = image.data;
+    let scale = 1, vscale = 1;
+    for (const row of shown) {
+      for (let j = 0; j < WIDTH; j++) {
+        if (row.wall[j] > scale) scale = row.wall[j];
+        if (row.vacuum[j] > vscale) vscale = row.vacuum[j];
+      }
+    }
+    const offset = nCols - shown.length;
+    for (let c = 0; c < shown.length; c++) {
+      const row = shown[c];
+      if (!Number.isFinite(row.spot)) continue;
+      for (let j = 0; j < WIDTH; j++) {
+        const price = row.spot + (j - HALF) * row.tick;
+        const r = Math.round((top - price) / tick);
+        if (r < 0 || r >= nRows) continue;
+        const d = row.wall[j], v = row.vacuum[j];
+        if (!(d > 0) && !(v > 0)) continue;
+        let [cr, cg, cb] = depthColour(d, scale);
+        if (v > 0) {
+          const a = Math.min(1, 0.35 + 0.65 * v / vscale);
+          cr = Math.round(cr * (1 - a) + 255 * a);
+          cg = Math.round(cg * (1 - a) + 70 * a);
+          cb = Math.round(cb * (1 - a) + 70 * a);
+        }
+        const k = 4 * (r * nCols + offset + c);
+        px[k] = cr; px[k + 1] = cg; px[k + 2] = cb; px[k + 3] = 255;
+      }
+    }
+    cellsCtx.putImageData(image, 0, 0);
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(cells, 0, 0, nCols, nRows, plotW - nCols * COL_PX, 0, nCols * COL_PX, h);
+
+    // price grid and axis
+    ctx.font = "11px DejaVu Sans Mono, monospace";
+    ctx.textBaseline = "middle";
+    for (let r = 0; r < nRows; r++) {
+      const price = top - r * tick;
+      if (Math.round(price / tick) % 4 !== 0) continue;
+      const y = r * rowH + rowH / 2;
+      ctx.fillStyle = "rgba(255,255,255,0.05)";
+      ctx.fillRect(0, Math.round(y), plotW, 1);
+      ctx.fillStyle = "#7c8899";
+      ctx.fillText(fmtPrice(price, tick), plotW + 6, y);
+    }
+
+    // key levels known at the latest second
+    ctx.setLineDash([6, 4]);
+    for (const name of LEVELS) {
+      const level = last.levels[name];
+      if (!Number.isFinite(level.price)) continue;
+      const y = yOf(level.price);
+      if (y < 0 || y > h) continue;
+      ctx.strokeStyle = "#f2c14e";
+      ctx.lineWidth = 1;
+      ctx.beginPath();
+      ctx.moveTo(0, y);
+      ctx.lineTo(plotW, y);
+      ctx.stroke();
+      ctx.fillStyle = "#f2c14e";
+      ctx.fillText(name, 4, y - 7);
+    }
+    ctx.setLineDash([]);
+
+    // mid
+    ctx.strokeStyle = "#ffffff";
+    ctx.lineWidth = 1.5;
+    ctx.beginPath();
+    let started = false;
+    for (let c = 0; c < shown.length; c++) {
+      const m = shown[c].mid;
+      if (!Number.isFinite(m)) { started = false; continue; }
+      const x = x0 + c * COL_PX + COL_PX / 2, y = yOf(m);
+      if (started) ctx.lineTo(x, y); else ctx.moveTo(x, y);
+      started = true;
+    }
+    ctx.stroke();
+
+    // trades: a dot where the second traded, sized by its volume
+    ctx.fillStyle = "rgba(242,193,78,0.85)";
+    for (let c = 1; c < shown.length; c++) {
+      const traded = shown[c].volume - shown[c - 1].volume;
+      if (!(traded > 0) || !Number.isFinite(shown[c].last_trade_px)) continue;
+      ctx.beginPath();
+      ctx.arc(x0 + c * COL_PX + COL_PX / 2, yOf(shown[c].last_trade_px), Math.min(7, 1.5 + Math.sqrt(traded) / 2), 0,
+        2 * Math.PI);
+      ctx.fill();
+    }
+
+    // current price tag
+    if (Number.isFinite(last.mid)) {
+      const y = yOf(last.mid);
+      ctx.fillStyle = "#f2c14e";
+      ctx.fillRect(plotW, y - 8, AXIS_PX, 16);
+      ctx.fillStyle = "#0b0e13";
+      ctx.fillText(fmtPrice(last.mid, tick), plotW + 6, y);
+    }
+  }
+
+  // ---------------------------------------------------------------- side panels
+
+  const ladderBody = $("ladder").querySelector("tbody");
+  const ladderCells = [];
+  for (let i = 0; i < 2 * LADDER; i++) {
+    const tr = document.createElement("tr");
+    if (i === LADDER) tr.className = "spread";
+    const tds = ["ct", "bid", "px", "ask", "ct"].map((cls) => {
+      const td = document.createElement("td");
+      td.className = cls;
+      tr.appendChild(td);
+      return td;
+    });
+    ladderBody.appendChild(tr);
+    ladderCells.push(tds);
+  }
+
+  function drawLadder(row) {
+    const L = row.ladder;
+    for (let i = 0; i < LADDER; i++) { // asks, highest first, above the bids
+      const a = LADDER - 1 - i;
+      const tds = ladderCells[i];
+      tds[0].textContent = ""; tds[1].textContent = "";
+      tds[2].textContent = fmtPrice(L.ask_px[a], row.tick);
+      tds[3].textContent = fmtSize(L.ask_sz[a]);
+      tds[4].textContent = fmtSize(L.ask_ct[a]);
+    }
+    for (let b = 0; b < LADDER; b++) {
+      const tds = ladderCells[LADDER + b];
+      tds[0].textContent = fmtSize(L.bid_ct[b]);
+      tds[1].textContent = fmtSize(L.bid_sz[b]);
+      tds[2].textContent = fmtPrice(L.bid_px[b], row.tick);
+      tds[3].textContent = ""; tds[4].textContent = "";
+    }
+  }
+
+  function setBar(id, a, b, c) {
+    const parts = $(id).children;
+    const ok = [a, b, c].every(Number.isFinite);
+    const total = ok ? a + b + c : 0;
+    [a, b, c].forEach((x, k) => { parts[k].style.width = total > 0 ? `${(100 * x) / total}%` : "0"; });
+  }
+
+  function drawEpisode(row) {
+    const has = row.ep_episode_id !== "";
+    $("ep-title").textContent = has
+      ? `${row.ep_level_type} ${fmtPrice(row.ep_level_price, row.tick)} ${row.ep_direction === "UP" ? "from below" : "from above"} ${fmtTime(row.ep_start_ms)}`
+      : "no episode yet";
+    const outcome = $("ep-outcome");
+    outcome.textContent = row.ep_outcome;
+    outcome.className = `outcome ${row.ep_outcome}`;
+    $("ep-model").textContent = Number.isFinite(row.ep_p_break)
+      ? `break ${pct(row.ep_p_break)}  reject ${pct(row.ep_p_reject)}  chop ${pct(row.ep_p_chop)}`
+      : (row.ep_score_status || "");
+    setBar("p-bar", row.ep_p_break, row.ep_p_reject, row.ep_p_chop);
+    $("ep-nn").textContent = row.nn_count > 0
+      ? `${row.nn_count}: ${pct(row.ep_nn_break)} / ${pct(row.ep_nn_reject)} / ${pct(row.ep_nn_chop)}` : "";
+    setBar("nn-bar", row.ep_nn_break, row.ep_nn_reject, row.ep_nn_chop);
+    $("ep-open").textContent = `${row.episodes_open} open episode${row.episodes_open === 1 ? "" : "s"}`;
+  }
+
+  const bandCells = {};
+  const bandBody = $("bands").querySelector("tbody");
+  for (const kind of ["wall", "vacuum"]) {
+    for (const band of BANDS) {
+      const tr = document.createElement("tr");
+      const name = document.createElement("td");
+      name.className = "name";
+      name.textContent = `${kind} ${band}`;
+      tr.appendChild(name);
+      for (const side of ["bid", "ask"]) {
+        const td = document.createElement("td");
+        td.className = "cell";
+        td.innerHTML = `<div class="meter ${kind}"><i></i></div>`;
+        tr.appendChild(td);
+        bandCells[`${kind}_${band}_${side}_norm`] = td.querySelector("i");
+      }
+      bandBody.appendChild(tr);
+    }
+  }
+
+  function drawBands(row) {
+    for (const [name, bar] of Object.entries(bandCells)) {
+      const v = row.bands[name];
+      bar.style.width = Number.isFinite(v) ? `${Math.round(100 * Math.max(0, Math.min(1, v)))}%` : "0";
+    }
+  }
+
+  // ---------------------------------------------------------------- render loop
+
+  let dirty = false;
+  function render() {
+    dirty = false;
+    const row = hud.rows[hud.rows.length - 1];
+    const started = performance.now();
+    drawHeatmap();
+    if (row) {
+      drawLadder(row);
+      drawEpisode(row);
+      drawBands(row);
+      $("clock").textContent = fmtTime(row.t_ms);
+      $("price").textContent = fmtPrice(row.mid, row.tick);
+    }
+    const took = performance.now() - started;
+    hud.renderMs.push(took);
+    if (hud.renderMs.length > 5000) hud.renderMs.shift();
+    hud.renders += 1;
+    hud.last = row || null;
+    document.body.dataset.frames = String(hud.frames);
+    document.body.dataset.lastT = row ? String(row.t_ms) : "";
+    document.body.dataset.contract = hud.contract || "";
+  }
+
+  function schedule() {
+    if (!dirty) {
+      dirty = true;
+      requestAnimationFrame(render);
+    }
+  }
+
+  // ---------------------------------------------------------------- the connection
+
+  const select = $("contract");
+  select.addEventListener("change", () => {
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ contract: select.value }));
+  });
+
+  function setState(s, detail) {
+    hud.state = s;
+    document.body.dataset.state = s;
+    $("state").textContent = detail || s;
+  }
+
+  function onText(message) {
+    if (message.type === "hello") {
+      hud.hello = message;
+      hud.contracts = message.contracts.map((c) => c.contract);
+      const wanted = hud.contract && hud.contracts.includes(hud.contract) ? hud.contract : message.contract;
+      select.replaceChildren(...hud.contracts.map((c) => new Option(c, c, false, c === wanted)));
+      $("source").textContent = message.source === "replay"
+        ? `replay ${message.session} x${message.speed}` : `live ${message.session || ""}`;
+      if (wanted !== message.contract) ws.send(JSON.stringify({ contract: wanted }));
+      else hud.contract = wanted;
+    } else if (message.type === "contracts") { // live: contracts appear as the flow sees them
+      hud.contracts = message.contracts.map((c) => c.contract);
+      const keep = hud.contract;
+      select.replaceChildren(...hud.contracts.map((c) => new Option(c, c, false, c === keep)));
+    } else if (message.type === "contract") {
+      hud.contract = message.contract;
+      select.value = message.contract;
+      hud.rows = [];
+    } else if (message.type === "error") {
+      hud.errors.push(message.message);
+    }
+  }
+
+  function onFrames(buffer) {
+    const received = performance.timeOrigin + performance.now();
+    const { kind, rows } = decode(buffer);
+    hud.messages += 1;
+    if (kind === "snapshot") {
+      hud.snapshots += 1;
+      hud.rows = rows.filter((r) => r.contract === hud.contract || hud.contract === null);
+    } else {
+      for (const r of rows) {
+        if (r.contract !== hud.contract && hud.contract !== null) continue;
+        const n = hud.rows.length;
+        if (n === 0 || r.t_ms > hud.rows[n - 1].t_ms) {
+          hud.rows.push(r);
+          continue;
+        }
+        // a second sent again (a late score, label or level changed it): replace it where it is
+        let lo = 0, hi = n - 1;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (hud.rows[mid].t_ms < r.t_ms) lo = mid + 1; else hi = mid;
+        }
+        if (hud.rows[lo].t_ms === r.t_ms) hud.rows[lo] = r;
+      }
+    }
+    if (hud.rows.length > KEEP_ROWS) hud.rows.splice(0, hud.rows.length - KEEP_ROWS);
+    hud.frames += rows.length;
+    if (rows.length) {
+      hud.receivedAt.push([rows[rows.length - 1].t_ms, received]);
+      if (hud.receivedAt.length > 5000) hud.receivedAt.shift();
+    }
+    schedule();
+  }
+
+  let ws = null;
+  let attempt = 0;
+  let countdown = null;
+
+  function connect() {
+    clearInterval(countdown);
+    setState(attempt === 0 && hud.messages === 0 ? "connecting" : "reconnecting");
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    ws = new WebSocket(`${scheme}://${location.host}/ws`);
+    ws.binaryType = "arraybuffer";
+    ws.onopen = () => { attempt = 0; setState("live"); };
+    ws.onmessage = (event) => {
+      try {
+        if (typeof event.data === "string") onText(JSON.parse(event.data));
+        else onFrames(event.data);
+      } catch (err) {
+        hud.errors.push(String(err));
+      }
+    };
+    ws.onclose = () => {
+      const delay = Math.min(10000, 500 * 2 ** attempt) * (0.8 + 0.4 * Math.random());
+      attempt += 1;
+      const due = Date.now() + delay;
+      const tick = () => setState("reconnecting", `reconnecting ${Math.max(0, (due - Date.now()) / 1000).toFixed(0)}s`);
+      tick();
+      countdown = setInterval(tick, 250);
+      setTimeout(connect, delay);
+    };
+  }
+
+  window.addEventListener("load", () => { render(); connect(); });
+})();

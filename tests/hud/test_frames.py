@@ -1,0 +1,151 @@
+"""Frames against the lake: every column of sampled seconds recomputed from the Delta tables by
+brute force (row by row, in Python), and the wire's plain types."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from connectors.delta.lake import Lake
+from connectors.delta.tables import (
+    GOLD_INFERENCE_SCORES,
+    GOLD_LABELS,
+    SILVER_BOOK_1S,
+    SILVER_LEVEL_APPROACH,
+    SILVER_PHYSICS_BANDS_1S,
+    SILVER_SESSION_LEVELS,
+    SILVER_VACUUM_SURFACE_1S,
+    SILVER_WALL_SURFACE_1S,
+)
+from connectors.hud.lake import session_contracts, session_rows
+from operators.hud.frames import FRAME_SCHEMA, frames, ipc_message
+from operators.levels import LEVEL_TYPES
+from operators.surfaces import NORM_NAMES
+from tests.hud.conftest import same_frames
+
+UNDEF = (1 << 63) - 1
+EVERY = 53
+"""Seconds compared: every 53rd, plus every second where an episode starts, is scored or resolves."""
+
+
+def _where(day: date, contract: str) -> str:
+    return f"\"session_date\" = '{day.isoformat()}' AND \"contract_id\" = '{contract}'"
+
+
+def _px(v: Any) -> float:
+    return math.nan if v is None or v == UNDEF else v / 1e9
+
+
+def _same(got: Any, want: Any) -> bool:
+    if isinstance(want, float) and math.isnan(want):
+        return isinstance(got, float) and math.isnan(got)
+    return bool(got == want)
+
+
+@pytest.fixture(name="built", scope="module")
+def fixture_built(hud_lake: Lake, hud_session: date) -> dict[str, tuple[pa.Table, dict[str, list[dict[str, Any]]]]]:
+    """Per contract: the frames, and the lake's rows they were made from (plain dicts)."""
+    out = {}
+    for contract in session_contracts(hud_lake, hud_session):
+        where = _where(hud_session, contract.contract)
+        lake_rows = {name: hud_lake.read(spec, where=where).to_pylist() for name, spec in (
+            ("book", SILVER_BOOK_1S), ("wall", SILVER_WALL_SURFACE_1S), ("vacuum", SILVER_VACUUM_SURFACE_1S),
+            ("bands", SILVER_PHYSICS_BANDS_1S), ("levels", SILVER_SESSION_LEVELS),
+            ("approaches", SILVER_LEVEL_APPROACH), ("scores", GOLD_INFERENCE_SCORES), ("labels", GOLD_LABELS))}
+        out[contract.contract] = (frames(session_rows(hud_lake, hud_session, contract), contract.instrument_id),
+                                  lake_rows)
+    return out
+
+
+def _expected(ts: int, lake: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """One second's frame values, from the lake's rows alone."""
+    want: dict[str, Any] = {"t_ms": ts / 1e6}
+    book = next(r for r in lake["book"] if r["ts_recv"] == ts)
+    for side in ("bid", "ask"):
+        for i in range(10):
+            want[f"{side}_px_{i}"] = _px(book[f"{side}_px_{i:02d}"])
+            want[f"{side}_sz_{i}"] = float(book[f"{side}_sz_{i:02d}"])
+            want[f"{side}_ct_{i}"] = float(book[f"{side}_ct_{i:02d}"])
+    want.update(best_bid=_px(book["best_bid_px"]), best_ask=_px(book["best_ask_px"]), mid=book["mid_px"],
+                last_trade_px=_px(book["last_trade_px"]), volume=float(book["volume"]))
+    wall = next(r for r in lake["wall"] if r["ts_recv"] == ts)
+    vacuum = next(r for r in lake["vacuum"] if r["ts_recv"] == ts)
+    want["spot"] = _px(wall["spot_px"])
+    for j in range(41):
+        want[f"wall_{j:02d}"], want[f"vacuum_{j:02d}"] = float(wall["depth"][j]), float(vacuum["depletion"][j])
+    bands = next(r for r in lake["bands"] if r["ts_recv"] == ts)
+    want.update({name: float(bands[name]) for name in NORM_NAMES})
+    for level in LEVEL_TYPES:
+        row = next((r for r in lake["levels"] if r["level_type"] == level and r["status"] == "ok"), None)
+        known = row if row is not None and row["known_ts"] <= ts else None
+        want[f"level_{level}"] = known["price"] / 1e9 if known else math.nan
+        want[f"level_{level}_known_ms"] = known["known_ts"] / 1e6 if known else math.nan
+    labels = {r["episode_id"]: r for r in lake["labels"]}
+    started = [a for a in lake["approaches"] if a["start_ts"] <= ts]
+    want["episodes_open"] = sum(1 for a in started if a["episode_id"] not in labels
+                                or labels[a["episode_id"]]["resolved_ts"] > ts)
+    newest = max(started, key=lambda a: (a["start_ts"], a["episode_id"]), default=None)
+    want["ep_episode_id"] = newest["episode_id"] if newest else ""
+    score = None
+    if newest is not None:
+        mine = [s for s in lake["scores"] if s["episode_id"] == newest["episode_id"] and s["vector_time"] <= ts]
+        score = min(mine, key=lambda s: (s["status"] != "ok", s["model_id"]), default=None)
+    for name in ("p_break", "p_reject", "p_chop", "nn_break", "nn_reject", "nn_chop"):
+        want[f"ep_{name}"] = math.nan if score is None or score[name] is None else score[name]
+    want["nn_count"] = score["nn_count"] if score is not None else 0
+    label = labels.get(newest["episode_id"]) if newest else None
+    want["ep_outcome"] = label["outcome"] if label is not None and label["resolved_ts"] <= ts else ""
+    return want
+
+
+def test_every_sampled_second_equals_the_lake(built: dict[str, tuple[pa.Table, dict[str, Any]]]) -> None:
+    checked = scored = resolved = 0
+    for contract, (table, lake) in built.items():
+        assert table.num_rows == len(lake["book"]) > 1000
+        t_ms = table["t_ms"].to_pylist()
+        assert t_ms == sorted(t_ms)
+        events = {a["start_ts"] for a in lake["approaches"]} | {s["vector_time"] for s in lake["scores"]} | {
+            r["resolved_ts"] for r in lake["labels"]}
+        ts_all = [int(round(t * 1e6)) for t in t_ms]
+        picks = [i for i, ts in enumerate(ts_all) if i % EVERY == 0 or any(ts - 1_000_000_000 < e <= ts
+                                                                             for e in events)]
+        for i in picks:
+            got = table.slice(i, 1).to_pylist()[0]
+            want = _expected(ts_all[i], lake)
+            wrong = {k: (got[k], v) for k, v in want.items() if not _same(got[k], v)}
+            assert not wrong, (contract, ts_all[i], wrong)
+            assert got["contract"] == contract
+            checked += 1
+            scored += not math.isnan(want["ep_p_break"])
+            resolved += want["ep_outcome"] != ""
+    assert checked > 500 and scored > 20 and resolved > 20, (checked, scored, resolved)
+
+
+def test_a_level_appears_at_its_known_second_and_never_before(
+        built: dict[str, tuple[pa.Table, dict[str, Any]]]) -> None:
+    table, lake = next(iter(built.values()))
+    ok = [r for r in lake["levels"] if r["status"] == "ok"]
+    assert ok
+    t_ms = table["t_ms"].to_numpy()
+    for level in ok:
+        shown = table[f"level_{level['level_type']}"].to_numpy()
+        before = t_ms < level["known_ts"] / 1e6
+        assert all(math.isnan(v) for v in shown[before])
+        assert (shown[~before] == level["price"] / 1e9).all()
+
+
+def test_the_wire_uses_plain_types_and_round_trips_through_ipc(
+        built: dict[str, tuple[pa.Table, dict[str, Any]]]) -> None:
+    plain = {pa.float64(), pa.int32(), pa.string()}
+    assert {f.type for f in FRAME_SCHEMA} <= plain
+    table, _ = next(iter(built.values()))
+    message = ipc_message(table.slice(100, 900), "snapshot")
+    reader = pa.ipc.open_stream(message)
+    back = reader.read_all()
+    assert reader.schema.metadata == {b"version": b"hud.v1", b"kind": b"snapshot"}
+    assert not same_frames(back, table.slice(100, 900))
+    assert pa.ipc.open_stream(ipc_message(table.slice(0, 0), "frame")).read_all().num_rows == 0

@@ -1,0 +1,61 @@
+"""``LiveSession`` on its own: the lake's rows of a session, as JSON objects, fed table by table in
+shuffled interleavings (each table in its own order, as one topic partition delivers it), with
+``advance`` between deliveries; what it has sent equals the replay's frames."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import date
+from typing import Any
+
+import pytest
+
+from connectors.delta.lake import Lake
+from connectors.hud.lake import COLUMNS, TABLES, session_contracts, session_rows
+from connectors.kafka.outputs import rows_as_json
+from flows.services.hud import live_schemas
+from operators.hud.frames import frames
+from operators.hud.live import LiveSession
+from tests.hud.conftest import same_frames
+
+
+def _topic_rows(lake: Lake, day: date, contract: str) -> dict[str, list[dict[str, Any]]]:
+    """Each table's rows of the contract and session as the flow's topics carry them."""
+    where = f"\"session_date\" = '{day.isoformat()}' AND \"contract_id\" = '{contract}'"
+    out = {}
+    for name, spec in TABLES.items():
+        extra = ["event_count"] if name == "book" else []
+        table = lake.read(spec, ["contract_id", "session_date", "instrument_id", *COLUMNS[name], *extra], where)
+        out[name] = [json.loads(r) for r in rows_as_json(table.sort_by([(COLUMNS[name][0], "ascending")]))]
+    return out
+
+
+@pytest.fixture(name="delivered", scope="module")
+def fixture_delivered(hud_lake: Lake, hud_session: date) -> list[tuple[Any, Any, dict[str, list[dict[str, Any]]]]]:
+    """Per contract: its info, the replay's frames, and its rows as the topics carry them."""
+    return [(c, frames(session_rows(hud_lake, hud_session, c), c.instrument_id),
+             _topic_rows(hud_lake, hud_session, c.contract)) for c in session_contracts(hud_lake, hud_session)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+def test_shuffled_deliveries_send_the_replays_frames(delivered: list[tuple[Any, Any, dict[str, list[dict[str, Any]]]]],
+                                                    hud_session: date, seed: int) -> None:
+    rng = random.Random(seed)
+    for contract, want, rows in delivered:
+        session = LiveSession(contract.contract, hud_session.isoformat(), contract.instrument_id, live_schemas())
+        cursor = {name: 0 for name in rows}
+        sent = 0
+        while any(cursor[n] < len(rows[n]) for n in rows):
+            name = rng.choice([n for n in rows if cursor[n] < len(rows[n])])
+            take = rng.randint(1, 1500)
+            session.add(name, rows[name][cursor[name]:cursor[name] + take])
+            cursor[name] += take
+            if rng.random() < 0.3:
+                sent += session.advance().num_rows
+                t = session.sent["t_ms"].to_pylist()
+                assert t == sorted(t) and len(set(t)) == len(t)
+        session.advance()
+        assert sent > 0
+        assert not same_frames(session.sent, want), (contract.contract, seed)
