@@ -163,12 +163,14 @@ class _FlowProcess:
     """The flow as a live deployment runs it: its own process, tailing the topic, recovery on."""
 
     def __init__(self, topic_url: str, lake: Path, scratch: Path, bootstrap: str, scores_topic: str,
-                 silver_topic: str, epoch_ms: int, tracking_uri: str, extra_env: dict[str, str]) -> None:
+                 silver_topic: str, epoch_ms: int, tracking_uri: str, extra_env: dict[str, str], *,
+                 outputs: str | None = None) -> None:
+        """``outputs``: the SPYMASTER_OUTPUT_TOPICS to run with instead of the two topics named."""
         env = {**os.environ, **extra_env, "SPYMASTER_INPUT": topic_url, "SPYMASTER_LAKE": str(lake),
                "MLFLOW_TRACKING_URI": tracking_uri,  # the registry the flow's scorer reads
                "SPYMASTER_OUTPUT_BOOTSTRAP": bootstrap,
-               "SPYMASTER_OUTPUT_TOPICS": f"{GOLD_INFERENCE_SCORES.name}={scores_topic},"
-                                          f"{SILVER_BOOK_1S.name}={silver_topic}",
+               "SPYMASTER_OUTPUT_TOPICS": outputs or f"{GOLD_INFERENCE_SCORES.name}={scores_topic},"
+                                                    f"{SILVER_BOOK_1S.name}={silver_topic}",
                "SPYMASTER_KAFKA_STOP_AT_END": "0",
                # no wall-clock ticks: a row a tick closes exists before the message that would have
                # closed it, and each Silver row's latency is measured from that message

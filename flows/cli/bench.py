@@ -72,6 +72,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "Eventhouse in its own process), the sink's cost, and rows/s acknowledged; see "
                         "flows.bench.eventhouse. With --live: the flow also feeds a local Eventhouse and the "
                         "bench adds the latency publish -> score acknowledged by it")
+    p.add_argument("--hud", action="store_true",
+                   help="instead: the heads-up display on the live path (publish at real time x --speed): latency "
+                        "publish -> frame received by a headless Chromium page, the page's render time per frame, "
+                        "and the HUD server's CPU per page; see flows.bench.hud")
+    p.add_argument("--pages", type=int, default=2, help="--hud: browser pages connected (default 2)")
     p.add_argument("--speed", type=float, default=10.0,
                    help="--live: real time x SPEED for the paced phase (default 10)")
     p.add_argument("--window-minutes", type=float, default=20.0,
@@ -257,6 +262,14 @@ def measure(records_wanted: int, workers: int, cache: Path) -> BenchResult:
 def run(args: argparse.Namespace) -> int:
     if args.scoring:
         return _run_scoring(args)
+    if args.hud:
+        from connectors.mlflow.tracking import tracking_uri
+        from flows.bench.hud import measure_hud, print_hud
+
+        day = sorted(bench_day(args.cache, args.records).parent.glob("*.dbn.zst"))
+        print_hud(measure_hud(day, speed=args.speed, window_minutes=args.window_minutes, pages=args.pages,
+                              tracking_uri=tracking_uri()), as_json=args.json)
+        return 0
     if args.live:
         from connectors.mlflow.tracking import tracking_uri
         from flows.bench.live import measure_live, print_live

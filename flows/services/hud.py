@@ -18,6 +18,7 @@ with the seconds in between when they still fit the window, and its backlog neve
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import json
 import logging
@@ -157,17 +158,16 @@ class LiveSource:
 
     def contracts(self) -> list[ContractInfo]:
         found = [ContractInfo(s.contract, s.instrument_id, s.tick, s.events) for s in self._sessions.values()
-                 if s.sent.num_rows]
+                 if s.sent_t_ms]
         return sorted(found, key=lambda c: (-c.events, c.contract))
 
     def history(self, contract: str, minutes: float) -> pa.Table:
         session = self._sessions.get(contract)
-        if session is None or session.sent.num_rows == 0:
+        if session is None or not session.sent_t_ms:
             return FRAME_SCHEMA.empty_table()
-        sent = session.sent
-        t = sent["t_ms"].to_numpy()
-        lo = int(np.searchsorted(t, t[-1] - minutes * 60_000.0, side="right"))
-        return sent.slice(lo)
+        t = session.sent_t_ms
+        lo = bisect.bisect_right(t, t[-1] - minutes * 60_000.0)
+        return session.sent.slice(lo)
 
     def describe(self) -> dict[str, Any]:
         days = sorted({s.session_date for s in self._sessions.values()})
@@ -276,6 +276,7 @@ class Hud:
         self.source, self.settings = source, settings
         self.clients: set[Client] = set()
         self.finished = False
+        self._last_message: tuple[pa.Table, str, bytes] | None = None
         if isinstance(source, LiveSource):
             source.on_contracts = self._contracts_changed
 
@@ -396,8 +397,18 @@ class Hud:
             if taken is None:
                 continue
             rows, kind = taken
-            await client.ws.send_bytes(ipc_message(rows, kind))
+            await client.ws.send_bytes(self._message(rows, kind))
             client.sent += 1
+
+    def _message(self, rows: pa.Table, kind: str) -> bytes:
+        """The IPC bytes of ``rows``, made once for every page sent the same rows (a published
+        second goes to every page on its contract as the same table)."""
+        cached = self._last_message
+        if cached is not None and cached[0] is rows and cached[1] == kind:
+            return cached[2]
+        message = ipc_message(rows, kind)
+        self._last_message = (rows, kind, message)
+        return message
 
 
 def serve(source: FrameSource, settings: HudSettings, *, announce: Callable[[str], None] = print) -> None:

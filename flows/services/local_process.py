@@ -10,7 +10,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,11 +23,12 @@ def free_port() -> int:
 
 @contextmanager
 def listening_process(cmd: Sequence[str], port: int, log_path: Path, name: str, *, cwd: Path | None = None,
-                      timeout_s: float = 20.0) -> Iterator[int]:
-    """Run ``cmd`` (output to ``log_path``) until 127.0.0.1:``port`` accepts; yield its PID."""
+                      timeout_s: float = 20.0, env: Mapping[str, str] | None = None) -> Iterator[int]:
+    """Run ``cmd`` (output to ``log_path``; ``env``, else this process's) until 127.0.0.1:``port``
+    accepts; yield its PID."""
     with log_path.open("wb") as log:
         proc = subprocess.Popen(list(cmd), cwd=cwd, stdout=log, stderr=subprocess.STDOUT,  # noqa: S603
-                                start_new_session=True)
+                                start_new_session=True, env=None if env is None else dict(env))
     try:
         deadline = time.monotonic() + timeout_s
         while True:

@@ -15,15 +15,19 @@
 
   const hud = {
     rows: [], contract: null, contracts: [], hello: null, state: "connecting",
-    messages: 0, frames: 0, snapshots: 0, renders: 0, renderMs: [], receivedAt: [], last: null, errors: [],
+    messages: 0, frames: 0, snapshots: 0, renders: 0, renderMs: [], heatmapMs: [], receivedAt: [], last: null,
+    errors: [],
   };
   window.hud = hud;
 
   const $ = (id) => document.getElementById(id);
+  const setText = (el, text) => { if (el.textContent !== text) el.textContent = text; };
+  const setWidth = (el, width) => { if (el.style.width !== width) el.style.width = width; };
   const canvas = $("heatmap");
   const ctx = canvas.getContext("2d");
   const cells = document.createElement("canvas");
   const cellsCtx = cells.getContext("2d");
+  let image = null; // the cells' pixels, reused from frame to frame
 
   // ---------------------------------------------------------------- decoding
 
@@ -85,15 +89,6 @@
   });
   const pct = (x) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : "-");
 
-  function depthColour(v, scale) {
-    // dark blue -> cyan -> white as resting size grows (log scale)
-    const x = Math.min(1, Math.log1p(Math.max(0, v)) / Math.log1p(scale));
-    const r = Math.round(10 + 200 * Math.max(0, x - 0.6) / 0.4);
-    const g = Math.round(20 + 180 * x);
-    const b = Math.round(40 + 215 * Math.min(1, x * 1.4));
-    return [r, g, b];
-  }
-
   // ---------------------------------------------------------------- the heatmap
 
   function drawHeatmap() {
@@ -119,8 +114,9 @@
       cells.width = nCols;
       cells.height = nRows;
     }
-    const image = cellsCtx.createImageData(nCols, nRows);
+    if (!image || image.width !== nCols || image.height !== nRows) image = cellsCtx.createImageData(nCols, nRows);
     const px = image.data;
+    px.fill(0);
     let scale = 1, vscale = 1;
     for (const row of shown) {
       for (let j = 0; j < WIDTH; j++) {
@@ -128,22 +124,25 @@
         if (row.vacuum[j] > vscale) vscale = row.vacuum[j];
       }
     }
+    // resting depth: dark blue -> cyan -> white on a log scale; pulled size blended in red
+    const inv = 1 / Math.log1p(scale), vinv = 1 / vscale;
     const offset = nCols - shown.length;
     for (let c = 0; c < shown.length; c++) {
       const row = shown[c];
       if (!Number.isFinite(row.spot)) continue;
+      const r0 = Math.round((top - row.spot) / tick) + HALF; // the row of column j = 0
       for (let j = 0; j < WIDTH; j++) {
-        const price = row.spot + (j - HALF) * row.tick;
-        const r = Math.round((top - price) / tick);
+        const r = r0 - j;
         if (r < 0 || r >= nRows) continue;
         const d = row.wall[j], v = row.vacuum[j];
         if (!(d > 0) && !(v > 0)) continue;
-        let [cr, cg, cb] = depthColour(d, scale);
+        const x = d > 0 ? Math.min(1, Math.log1p(d) * inv) : 0;
+        let cr = 10 + (x > 0.6 ? 500 * (x - 0.6) : 0), cg = 20 + 180 * x, cb = 40 + 215 * Math.min(1, x * 1.4);
         if (v > 0) {
-          const a = Math.min(1, 0.35 + 0.65 * v / vscale);
-          cr = Math.round(cr * (1 - a) + 255 * a);
-          cg = Math.round(cg * (1 - a) + 70 * a);
-          cb = Math.round(cb * (1 - a) + 70 * a);
+          const a = Math.min(1, 0.35 + 0.65 * v * vinv);
+          cr = cr * (1 - a) + 255 * a;
+          cg = cg * (1 - a) + 70 * a;
+          cb = cb * (1 - a) + 70 * a;
         }
         const k = 4 * (r * nCols + offset + c);
         px[k] = cr; px[k + 1] = cg; px[k + 2] = cb; px[k + 3] = 255;
@@ -241,17 +240,17 @@
     for (let i = 0; i < LADDER; i++) { // asks, highest first, above the bids
       const a = LADDER - 1 - i;
       const tds = ladderCells[i];
-      tds[0].textContent = ""; tds[1].textContent = "";
-      tds[2].textContent = fmtPrice(L.ask_px[a], row.tick);
-      tds[3].textContent = fmtSize(L.ask_sz[a]);
-      tds[4].textContent = fmtSize(L.ask_ct[a]);
+      setText(tds[0], ""); setText(tds[1], "");
+      setText(tds[2], fmtPrice(L.ask_px[a], row.tick));
+      setText(tds[3], fmtSize(L.ask_sz[a]));
+      setText(tds[4], fmtSize(L.ask_ct[a]));
     }
     for (let b = 0; b < LADDER; b++) {
       const tds = ladderCells[LADDER + b];
-      tds[0].textContent = fmtSize(L.bid_ct[b]);
-      tds[1].textContent = fmtSize(L.bid_sz[b]);
-      tds[2].textContent = fmtPrice(L.bid_px[b], row.tick);
-      tds[3].textContent = ""; tds[4].textContent = "";
+      setText(tds[0], fmtSize(L.bid_ct[b]));
+      setText(tds[1], fmtSize(L.bid_sz[b]));
+      setText(tds[2], fmtPrice(L.bid_px[b], row.tick));
+      setText(tds[3], ""); setText(tds[4], "");
     }
   }
 
@@ -259,25 +258,25 @@
     const parts = $(id).children;
     const ok = [a, b, c].every(Number.isFinite);
     const total = ok ? a + b + c : 0;
-    [a, b, c].forEach((x, k) => { parts[k].style.width = total > 0 ? `${(100 * x) / total}%` : "0"; });
+    [a, b, c].forEach((x, k) => setWidth(parts[k], total > 0 ? `${((100 * x) / total).toFixed(1)}%` : "0px"));
   }
 
   function drawEpisode(row) {
     const has = row.ep_episode_id !== "";
-    $("ep-title").textContent = has
+    setText($("ep-title"), has
       ? `${row.ep_level_type} ${fmtPrice(row.ep_level_price, row.tick)} ${row.ep_direction === "UP" ? "from below" : "from above"} ${fmtTime(row.ep_start_ms)}`
-      : "no episode yet";
+      : "no episode yet");
     const outcome = $("ep-outcome");
-    outcome.textContent = row.ep_outcome;
-    outcome.className = `outcome ${row.ep_outcome}`;
-    $("ep-model").textContent = Number.isFinite(row.ep_p_break)
+    setText(outcome, row.ep_outcome);
+    if (outcome.className !== `outcome ${row.ep_outcome}`) outcome.className = `outcome ${row.ep_outcome}`;
+    setText($("ep-model"), Number.isFinite(row.ep_p_break)
       ? `break ${pct(row.ep_p_break)}  reject ${pct(row.ep_p_reject)}  chop ${pct(row.ep_p_chop)}`
-      : (row.ep_score_status || "");
+      : (row.ep_score_status || ""));
     setBar("p-bar", row.ep_p_break, row.ep_p_reject, row.ep_p_chop);
-    $("ep-nn").textContent = row.nn_count > 0
-      ? `${row.nn_count}: ${pct(row.ep_nn_break)} / ${pct(row.ep_nn_reject)} / ${pct(row.ep_nn_chop)}` : "";
+    setText($("ep-nn"), row.nn_count > 0
+      ? `${row.nn_count}: ${pct(row.ep_nn_break)} / ${pct(row.ep_nn_reject)} / ${pct(row.ep_nn_chop)}` : "");
     setBar("nn-bar", row.ep_nn_break, row.ep_nn_reject, row.ep_nn_chop);
-    $("ep-open").textContent = `${row.episodes_open} open episode${row.episodes_open === 1 ? "" : "s"}`;
+    setText($("ep-open"), `${row.episodes_open} open episode${row.episodes_open === 1 ? "" : "s"}`);
   }
 
   const bandCells = {};
@@ -303,24 +302,27 @@
   function drawBands(row) {
     for (const [name, bar] of Object.entries(bandCells)) {
       const v = row.bands[name];
-      bar.style.width = Number.isFinite(v) ? `${Math.round(100 * Math.max(0, Math.min(1, v)))}%` : "0";
+      setWidth(bar, Number.isFinite(v) ? `${Math.round(100 * Math.max(0, Math.min(1, v)))}%` : "0px");
     }
   }
 
   // ---------------------------------------------------------------- render loop
 
   let dirty = false;
+  const clockEl = $("clock"), priceEl = $("price");
   function render() {
     dirty = false;
     const row = hud.rows[hud.rows.length - 1];
     const started = performance.now();
     drawHeatmap();
+    hud.heatmapMs.push(performance.now() - started);
+    if (hud.heatmapMs.length > 5000) hud.heatmapMs.shift();
     if (row) {
       drawLadder(row);
       drawEpisode(row);
       drawBands(row);
-      $("clock").textContent = fmtTime(row.t_ms);
-      $("price").textContent = fmtPrice(row.mid, row.tick);
+      setText(clockEl, fmtTime(row.t_ms));
+      setText(priceEl, fmtPrice(row.mid, row.tick));
     }
     const took = performance.now() - started;
     hud.renderMs.push(took);
@@ -401,9 +403,9 @@
     }
     if (hud.rows.length > KEEP_ROWS) hud.rows.splice(0, hud.rows.length - KEEP_ROWS);
     hud.frames += rows.length;
-    if (rows.length) {
-      hud.receivedAt.push([rows[rows.length - 1].t_ms, received]);
-      if (hud.receivedAt.length > 5000) hud.receivedAt.shift();
+    if (kind !== "snapshot") { // when each second arrived (the live bench's measure)
+      for (const r of rows) hud.receivedAt.push([r.t_ms, received]);
+      if (hud.receivedAt.length > 20000) hud.receivedAt.splice(0, hud.receivedAt.length - 20000);
     }
     schedule();
   }

@@ -85,14 +85,18 @@ def _ms(ns: np.ndarray) -> np.ndarray:
 
 def _price(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """int64 1e-9 prices (null or UNDEF_PRICE: NaN) as float64 price units."""
-    raw = pc.fill_null(col, UNDEF_PRICE).to_numpy(zero_copy_only=False).astype(np.int64)
+    if col.null_count:
+        col = pc.fill_null(col, UNDEF_PRICE)
+    raw = col.to_numpy().astype(np.int64, copy=False)
     out = raw.astype(np.float64) / PRICE_SCALE
     out[raw == UNDEF_PRICE] = np.nan
     return out
 
 
 def _numbers(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    return pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
+    """Numbers as float64, null as NaN (numpy directly: a compute call per column would cost more
+    than the column on a live frame of one second)."""
+    return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
 def _sorted_by(table: pa.Table, column: str) -> pa.Table:

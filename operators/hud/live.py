@@ -58,14 +58,21 @@ class LiveSession:
         self._radar_ts: dict[str, set[int]] = {name: set() for name in RADAR}
         self._sent_upto = -1  # ns: the last second sent
         self._dirty: float = NEVER  # ns: the earliest sent second a late row changed
-        self._sent = FRAME_SCHEMA.empty_table()
+        self._sent_chunks: list[pa.Table] = []  # windows sent, in time order (cut where a second went again)
+        self._sent_t: list[float] = []  # their t_ms, one per row
         self.tick = 0
         self.events = 0
 
     @property
     def sent(self) -> pa.Table:
         """Every frame sent, as now known (late rows included), in time order."""
-        return self._sent
+        if not self._sent_chunks:
+            return FRAME_SCHEMA.empty_table()
+        return pa.concat_tables(self._sent_chunks)
+
+    @property
+    def sent_t_ms(self) -> list[float]:
+        return self._sent_t
 
     def add(self, name: str, rows: list[dict[str, Any]]) -> None:
         """Rows of one table (the topics' JSON objects, columns by name); repeats are dropped."""
@@ -105,14 +112,27 @@ class LiveSession:
         if self.tick == 0 or start > upto:
             return FRAME_SCHEMA.empty_table()
         window = frames(self._rows(start, upto), self.instrument_id)
-        t = self._sent["t_ms"].to_numpy() if self._sent.num_rows else np.zeros(0)
         first_ms = float(-(-start // 1_000_000))  # in whole ms: (start + 1 ns) / 1e6 is not a float apart
-        keep = int(np.searchsorted(t, first_ms, side="left"))
-        self._sent = pa.concat_tables([self._sent.slice(0, keep), window])
-        if len(self._sent.column(0).chunks) > 64:
-            self._sent = self._sent.combine_chunks()
+        self._cut(bisect.bisect_left(self._sent_t, first_ms))
+        self._sent_chunks.append(window)
+        self._sent_t += window["t_ms"].to_pylist()
+        if len(self._sent_chunks) > 2048:  # a day of one-second windows stays a few dozen tables
+            self._sent_chunks[:1024] = [pa.concat_tables(self._sent_chunks[:1024]).combine_chunks()]
         self._sent_upto = upto
         return window
+
+    def _cut(self, keep: int) -> None:
+        """Forget the sent rows from index ``keep`` on (they go again)."""
+        drop = len(self._sent_t) - keep
+        while drop > 0:
+            last = self._sent_chunks[-1]
+            if last.num_rows <= drop:
+                self._sent_chunks.pop()
+                drop -= last.num_rows
+            else:
+                self._sent_chunks[-1] = last.slice(0, last.num_rows - drop)
+                drop = 0
+        del self._sent_t[keep:]
 
     def _complete_upto(self) -> int:
         """The last second before the first one whose radar rows are not all here (-1: none)."""
