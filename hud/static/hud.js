@@ -14,7 +14,7 @@
   const BANDS = ["at", "near", "mid", "far"];
 
   const hud = {
-    rows: [], contract: null, contracts: [], hello: null, state: "connecting",
+    rows: [], dropped: 0, generation: 0, contract: null, contracts: [], hello: null, state: "connecting",
     messages: 0, frames: 0, snapshots: 0, renders: 0, renderMs: [], heatmapMs: [], receivedAt: [], last: null,
     errors: [],
   };
@@ -27,7 +27,7 @@
   const ctx = canvas.getContext("2d");
   const cells = document.createElement("canvas");
   const cellsCtx = cells.getContext("2d");
-  let image = null; // the cells' pixels, reused from frame to frame
+
 
   // ---------------------------------------------------------------- decoding
 
@@ -91,6 +91,62 @@
 
   // ---------------------------------------------------------------- the heatmap
 
+  const RANGE = 200; // ticks painted above and below the anchor price
+  const paint = { gen: -1, upto: 0, anchor: NaN, tick: NaN, nCols: 0, scale: 1, vscale: 1, column: null };
+
+  function extremes(rows) {
+    let scale = 1, vscale = 1;
+    for (const row of rows) {
+      for (let j = 0; j < WIDTH; j++) {
+        if (row.wall[j] > scale) scale = row.wall[j];
+        if (row.vacuum[j] > vscale) vscale = row.vacuum[j];
+      }
+    }
+    return [scale, vscale];
+  }
+
+  function outgrows(rows) { // a new second far above the colour scale: paint everything again
+    const [scale, vscale] = extremes(rows);
+    return scale > 1.5 * paint.scale || vscale > 1.5 * paint.vscale;
+  }
+
+  function repaint(rows, tick, centre, nCols, end) {
+    const shown = rows.slice(Math.max(0, rows.length - nCols));
+    Object.assign(paint, { gen: hud.generation, tick, anchor: centre, nCols });
+    [paint.scale, paint.vscale] = extremes(shown);
+    cells.width = nCols; // resizing clears
+    cells.height = 2 * RANGE + 1;
+    paint.column = cellsCtx.createImageData(1, 2 * RANGE + 1);
+    for (let i = 0; i < shown.length; i++) paintColumn(shown[i], end - shown.length + i);
+    paint.upto = end;
+  }
+
+  function paintColumn(row, at) {
+    // resting depth: dark blue -> cyan -> white on a log scale; pulled size blended in red
+    const px = paint.column.data;
+    px.fill(0);
+    if (Number.isFinite(row.spot)) {
+      const inv = 1 / Math.log1p(paint.scale), vinv = 1 / paint.vscale;
+      const r0 = RANGE - Math.round((row.spot - paint.anchor) / paint.tick) + HALF; // the grid row of j = 0
+      for (let j = 0; j < WIDTH; j++) {
+        const r = r0 - j;
+        const d = row.wall[j], v = row.vacuum[j];
+        if (r < 0 || r > 2 * RANGE || (!(d > 0) && !(v > 0))) continue;
+        const x = d > 0 ? Math.min(1, Math.log1p(d) * inv) : 0;
+        let cr = 10 + (x > 0.6 ? 500 * (x - 0.6) : 0), cg = 20 + 180 * x, cb = 40 + 215 * Math.min(1, x * 1.4);
+        if (v > 0) {
+          const a = Math.min(1, 0.35 + 0.65 * v * vinv);
+          cr = cr * (1 - a) + 255 * a;
+          cg = cg * (1 - a) + 70 * a;
+          cb = cb * (1 - a) + 70 * a;
+        }
+        const k = 4 * r;
+        px[k] = cr; px[k + 1] = cg; px[k + 2] = cb; px[k + 3] = 255;
+      }
+    }
+    cellsCtx.putImageData(paint.column, at % paint.nCols, 0);
+  }
+
   function drawHeatmap() {
     const rows = hud.rows;
     const w = canvas.width, h = canvas.height;
@@ -109,48 +165,24 @@
     const top = centre + ROWS_SHOWN * tick; // price of the top row
     const yOf = (price) => ((top - price) / tick) * rowH + rowH / 2;
 
-    // cells: one pixel per (second, tick) in an offscreen image, scaled up without smoothing
-    if (cells.width !== nCols || cells.height !== nRows) {
-      cells.width = nCols;
-      cells.height = nRows;
+    // cells: one pixel per (second, tick), painted once per second into a ring of columns
+    // (offscreen, anchored to a price), then scaled onto the canvas without smoothing
+    const n = rows.length, end = hud.dropped + n;
+    const fresh = rows.slice(Math.max(0, n - Math.min(nCols, end - paint.upto)));
+    if (paint.gen !== hud.generation || paint.tick !== tick || paint.nCols !== nCols
+        || Math.abs(centre - paint.anchor) / tick > RANGE - ROWS_SHOWN - 1 || end - paint.upto > nCols
+        || outgrows(fresh)) {
+      repaint(rows, tick, centre, nCols, end);
+    } else {
+      for (let a = paint.upto; a < end; a++) paintColumn(rows[a - hud.dropped], a);
+      paint.upto = end;
     }
-    if (!image || image.width !== nCols || image.height !== nRows) image = cellsCtx.createImageData(nCols, nRows);
-    const px = image.data;
-    px.fill(0);
-    let scale = 1, vscale = 1;
-    for (const row of shown) {
-      for (let j = 0; j < WIDTH; j++) {
-        if (row.wall[j] > scale) scale = row.wall[j];
-        if (row.vacuum[j] > vscale) vscale = row.vacuum[j];
-      }
-    }
-    // resting depth: dark blue -> cyan -> white on a log scale; pulled size blended in red
-    const inv = 1 / Math.log1p(scale), vinv = 1 / vscale;
-    const offset = nCols - shown.length;
-    for (let c = 0; c < shown.length; c++) {
-      const row = shown[c];
-      if (!Number.isFinite(row.spot)) continue;
-      const r0 = Math.round((top - row.spot) / tick) + HALF; // the row of column j = 0
-      for (let j = 0; j < WIDTH; j++) {
-        const r = r0 - j;
-        if (r < 0 || r >= nRows) continue;
-        const d = row.wall[j], v = row.vacuum[j];
-        if (!(d > 0) && !(v > 0)) continue;
-        const x = d > 0 ? Math.min(1, Math.log1p(d) * inv) : 0;
-        let cr = 10 + (x > 0.6 ? 500 * (x - 0.6) : 0), cg = 20 + 180 * x, cb = 40 + 215 * Math.min(1, x * 1.4);
-        if (v > 0) {
-          const a = Math.min(1, 0.35 + 0.65 * v * vinv);
-          cr = cr * (1 - a) + 255 * a;
-          cg = cg * (1 - a) + 70 * a;
-          cb = cb * (1 - a) + 70 * a;
-        }
-        const k = 4 * (r * nCols + offset + c);
-        px[k] = cr; px[k + 1] = cg; px[k + 2] = cb; px[k + 3] = 255;
-      }
-    }
-    cellsCtx.putImageData(image, 0, 0);
+    const count = Math.min(n, nCols), first = end - count;
+    const gy = RANGE - Math.round((top - paint.anchor) / tick); // the grid row of the canvas's top price
+    const c0 = first % nCols, run = Math.min(count, nCols - c0);
     ctx.imageSmoothingEnabled = false;
-    ctx.drawImage(cells, 0, 0, nCols, nRows, plotW - nCols * COL_PX, 0, nCols * COL_PX, h);
+    if (run > 0) ctx.drawImage(cells, c0, gy, run, nRows, x0, 0, run * COL_PX, h);
+    if (count > run) ctx.drawImage(cells, 0, gy, count - run, nRows, x0 + run * COL_PX, 0, (count - run) * COL_PX, h);
 
     // price grid and axis
     ctx.font = "11px DejaVu Sans Mono, monospace";
@@ -372,6 +404,8 @@
       hud.contract = message.contract;
       select.value = message.contract;
       hud.rows = [];
+      hud.dropped = 0;
+      hud.generation += 1;
     } else if (message.type === "error") {
       hud.errors.push(message.message);
     }
@@ -384,6 +418,8 @@
     if (kind === "snapshot") {
       hud.snapshots += 1;
       hud.rows = rows.filter((r) => r.contract === hud.contract || hud.contract === null);
+      hud.dropped = 0;
+      hud.generation += 1;
     } else {
       for (const r of rows) {
         if (r.contract !== hud.contract && hud.contract !== null) continue;
@@ -398,10 +434,13 @@
           const mid = (lo + hi) >> 1;
           if (hud.rows[mid].t_ms < r.t_ms) lo = mid + 1; else hi = mid;
         }
-        if (hud.rows[lo].t_ms === r.t_ms) hud.rows[lo] = r;
+        if (hud.rows[lo].t_ms === r.t_ms) {
+          hud.rows[lo] = r;
+          hud.generation += 1; // a second drawn already changed: paint again
+        }
       }
     }
-    if (hud.rows.length > KEEP_ROWS) hud.rows.splice(0, hud.rows.length - KEEP_ROWS);
+    if (hud.rows.length > KEEP_ROWS) hud.dropped += hud.rows.splice(0, hud.rows.length - KEEP_ROWS).length;
     hud.frames += rows.length;
     if (kind !== "snapshot") { // when each second arrived (the live bench's measure)
       for (const r of rows) hud.receivedAt.push([r.t_ms, received]);
