@@ -57,6 +57,18 @@ def empty_carry(bar_seconds: int = 5, tick: int = ES_TICK, depth: int = 10) -> B
                     ema=np.zeros(3), ema_ts=0, last_ts=-1, instrument_id=-1)
 
 
+def _relaid(carried: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Carried rows written before the rows grew fields (a recovery store of an older build): the
+    same values in the new layout, the new fields empty (bars read none of them)."""
+    out = np.zeros(carried.shape[0], dtype)
+    for name in dtype.names or ():
+        if name in (carried.dtype.names or ()):
+            out[name] = carried[name]
+        elif name.endswith("_px"):
+            out[name] = np.iinfo(np.int64).max
+    return out
+
+
 def _check(rows: np.ndarray, carry: BarCarry) -> None:
     names = rows.dtype.names or ()
     if not set(_ROW_IN) <= set(names) or rows.dtype["bid_px"].shape[0] < k.LEVELS:
@@ -94,6 +106,9 @@ def bars_from_seconds(rows: np.ndarray, bar_seconds: int = 5, carry: BarCarry | 
     elif bar_seconds != carry.bar_seconds:
         msg = f"bar_seconds={bar_seconds} differs from the carry's {carry.bar_seconds}"
         raise ValueError(msg)
+    if carry.rows.shape[0] and rows.dtype != carry.rows.dtype and set(carry.rows.dtype.names or ()) <= set(
+            rows.dtype.names or ()):
+        carry = replace(carry, rows=_relaid(carry.rows, rows.dtype))
     _check(rows, carry)
     if carry.rows.shape[0] == 0 and rows.shape[0] == 0:
         return np.empty(0, BAR_DTYPE), carry
