@@ -145,3 +145,12 @@ def instrument_from_symbology(instrument_id: int, raw_symbol: str) -> Instrument
         tick=0,
         source="symbology",
     )
+
+
+def tick_of_prices(prices: np.ndarray) -> int:
+    """A price grid from prices alone (a book with no definition): the gcd of the steps between
+    the distinct prices, empty and undefined prices left out; 0 when it cannot be told."""
+    px = np.unique(np.asarray(prices, np.int64))
+    px = px[(px > 0) & (px < UNDEF_PRICE)]
+    steps = np.diff(px)
+    return int(np.gcd.reduce(steps)) if steps.size else 0

@@ -45,9 +45,7 @@ class TopicRows:
     def __init__(self, outputs: OutputConfig, topics: Mapping[str, str]) -> None:
         self._settings = {"bootstrap.servers": outputs.bootstrap, "group.id": "spymaster-hud",
                           "enable.auto.commit": "false", "fetch.wait.max.ms": str(FETCH_WAIT_MS),
-                          **{k: v for k, v in outputs.client.items() if not k.startswith(("linger", "batch",
-                                                                                          "compression", "acks",
-                                                                                          "message.max"))}}
+                          **outputs.client}  # the connection's own settings (Event Hubs SASL), no producer ones
         self._field_of = {topic: field for field, topic in topics.items()}
         self._lock = threading.Lock()
         self._rows: list[tuple[str, dict[str, Any]]] = []

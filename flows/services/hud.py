@@ -59,6 +59,8 @@ class FrameSource(Protocol):
     """Where frames come from: the lake (replay) or the flow's output topics (live)."""
 
     kind: str
+    on_contracts: Callable[[], None]
+    """Called when the list of contracts changes (the server sets it; a replay's never does)."""
 
     def contracts(self) -> list[ContractInfo]: ...
 
@@ -80,6 +82,7 @@ class ReplaySource:
 
     def __init__(self, lake: Lake, session: date, *, speed: float = 1.0, start: dtime | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        self.on_contracts: Callable[[], None] = lambda: None
         if speed <= 0:
             raise ConfigError(f"--speed must be > 0, got {speed}")
         self.session, self.speed, self._clock = session, speed, clock
@@ -277,8 +280,7 @@ class Hud:
         self.clients: set[Client] = set()
         self.finished = False
         self._last_message: tuple[pa.Table, str, bytes] | None = None
-        if isinstance(source, LiveSource):
-            source.on_contracts = self._contracts_changed
+        source.on_contracts = self._contracts_changed
 
     @property
     def cap_rows(self) -> int:

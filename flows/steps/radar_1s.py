@@ -10,6 +10,7 @@ from bytewax.operators import StatefulLogic
 from typing_extensions import override
 
 from flows.items import BookRows, SurfaceRows, top_of_book
+from operators.instruments import tick_of_prices
 from operators.sessions import day_to_date
 from operators.surfaces import BandCalibration, SurfaceBuilder, SurfaceState, latest_calibration
 
@@ -37,7 +38,8 @@ class SurfaceLogic(StatefulLogic[BookRows, SurfaceRows, _SurfaceLogicState]):
             state = self._resume
             self._calibration = state.calibration
             return SurfaceBuilder(state.builder.tick, state.calibration, resume=state.builder)
-        tick = value.info.tick or _tick_of(value.rows)
+        prices = np.concatenate([value.rows["bid_px"].ravel(), value.rows["ask_px"].ravel()])
+        tick = value.info.tick or tick_of_prices(prices) or 1
         mine = self._calibrations.get(value.info.raw_symbol, ())
         self._calibration = latest_calibration(mine, day_to_date(value.session_day))
         return SurfaceBuilder(tick, self._calibration)
@@ -59,13 +61,3 @@ class SurfaceLogic(StatefulLogic[BookRows, SurfaceRows, _SurfaceLogicState]):
             return self._resume
         assert self._calibration is not None
         return _SurfaceLogicState(self._builder.snapshot(), self._calibration)
-
-
-def _tick_of(rows: np.ndarray) -> int:
-    """The price grid of a book with no definition: the gcd of its visible price steps."""
-    px = np.concatenate([rows["bid_px"].ravel(), rows["ask_px"].ravel()]).astype(np.int64)
-    px = px[(px > 0) & (px < np.iinfo(np.int64).max)]
-    if px.size < 2:
-        return 1
-    steps = np.unique(np.abs(np.diff(np.unique(px))))
-    return int(np.gcd.reduce(steps[steps > 0])) if (steps > 0).any() else 1

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from operators.hud.frames import FRAME_SCHEMA, SessionRows, frames
+from operators.instruments import tick_of_prices
 
 EFFECTIVE: dict[str, str] = {"book": "ts_recv", "wall": "ts_recv", "vacuum": "ts_recv", "bands": "ts_recv",
                              "approaches": "start_ts", "scores": "vector_time", "labels": "resolved_ts",
@@ -35,14 +36,6 @@ IDENTITY: dict[str, tuple[str, ...]] = {"book": ("ts_recv",), "wall": ("ts_recv"
 twice); a row seen before is dropped."""
 RADAR = ("wall", "vacuum", "bands")
 NEVER = math.inf
-
-
-def infer_tick(prices: Iterable[int]) -> int:
-    """A contract's tick from its ladder prices: the gcd of the steps between them (0: unknown)."""
-    px = np.unique(np.fromiter((p for p in prices if 0 < p < (1 << 62)), np.int64))
-    steps = np.diff(px)
-    steps = steps[steps > 0]
-    return int(np.gcd.reduce(steps)) if steps.size else 0
 
 
 class LiveSession:
@@ -95,8 +88,8 @@ class LiveSession:
                 bisect.insort(self._book_ts, ts)
             self.events += sum(int(r.get("event_count") or 0) for r in rows)
             if self.tick == 0:
-                self.tick = infer_tick(int(r[k]) for r in rows for k in r if k[:7] in ("bid_px_", "ask_px_")
-                                       and r[k] is not None)
+                ladder = [r[k] for r in rows for k in r if k[:7] in ("bid_px_", "ask_px_") and r[k] is not None]
+                self.tick = tick_of_prices(np.array(ladder, np.int64))
         elif name in RADAR:
             self._radar_ts[name].update(known)
         if known and min(known) <= self._sent_upto:

@@ -11,17 +11,7 @@ import pyarrow as pa
 import pytest
 
 from connectors.delta.lake import Lake
-from connectors.delta.tables import (
-    GOLD_INFERENCE_SCORES,
-    GOLD_LABELS,
-    SILVER_BOOK_1S,
-    SILVER_LEVEL_APPROACH,
-    SILVER_PHYSICS_BANDS_1S,
-    SILVER_SESSION_LEVELS,
-    SILVER_VACUUM_SURFACE_1S,
-    SILVER_WALL_SURFACE_1S,
-)
-from connectors.hud.lake import session_contracts, session_rows
+from connectors.hud.lake import TABLES, session_contracts, session_rows
 from operators.hud.frames import FRAME_SCHEMA, frames, ipc_message
 from operators.levels import LEVEL_TYPES
 from operators.surfaces import NORM_NAMES
@@ -52,10 +42,7 @@ def fixture_built(hud_lake: Lake, hud_session: date) -> dict[str, tuple[pa.Table
     out = {}
     for contract in session_contracts(hud_lake, hud_session):
         where = _where(hud_session, contract.contract)
-        lake_rows = {name: hud_lake.read(spec, where=where).to_pylist() for name, spec in (
-            ("book", SILVER_BOOK_1S), ("wall", SILVER_WALL_SURFACE_1S), ("vacuum", SILVER_VACUUM_SURFACE_1S),
-            ("bands", SILVER_PHYSICS_BANDS_1S), ("levels", SILVER_SESSION_LEVELS),
-            ("approaches", SILVER_LEVEL_APPROACH), ("scores", GOLD_INFERENCE_SCORES), ("labels", GOLD_LABELS))}
+        lake_rows = {name: hud_lake.read(spec, where=where).to_pylist() for name, spec in TABLES.items()}
         out[contract.contract] = (frames(session_rows(hud_lake, hud_session, contract), contract.instrument_id),
                                   lake_rows)
     return out

@@ -37,13 +37,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 def _flow_env(topic_url: str, lake: Path, tmp: Path, bootstrap: str, topics: dict[str, str], registry: str
               ) -> dict[str, str]:
-    import os
+    """The topic tests' bounded reading, scored with the registry's model, the frame tables teed."""
+    from tests.flows.conftest import topic_env
 
-    config = tmp / "spymaster.toml"
-    config.write_text("[source]\nbatch_records = 4096\n")
-    return {**os.environ, "SPYMASTER_INPUT": topic_url, "SPYMASTER_LAKE": str(lake), "SPYMASTER_CONFIG": str(config),
-            "SPYMASTER_KAFKA_STOP_AT_END": "1", "MLFLOW_TRACKING_URI": registry,
-            "SPYMASTER_OUTPUT_BOOTSTRAP": bootstrap,
+    return {**topic_env(topic_url, lake, tmp), "MLFLOW_TRACKING_URI": registry, "SPYMASTER_OUTPUT_BOOTSTRAP": bootstrap,
             "SPYMASTER_OUTPUT_TOPICS": ",".join(f"{TABLES[f].name}={t}" for f, t in topics.items())}
 
 
