@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from connectors.hud.lake import TABLES
@@ -52,8 +52,11 @@ class TopicRows:
         self._stop = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="hud-topics", daemon=True)
+        self._notify: Callable[[], None] = lambda: None
 
-    def start(self) -> None:
+    def start(self, notify: Callable[[], None] = lambda: None) -> None:
+        """Read in a thread; ``notify`` is called from it after rows arrive (and on an error)."""
+        self._notify = notify
         self._thread.start()
 
     def stop(self) -> None:
@@ -81,7 +84,12 @@ class TopicRows:
                 assigned += [TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(meta.partitions)]
             consumer.assign(assigned)
             while not self._stop.is_set():
-                batch = consumer.consume(2000, 0.05)
+                # wait for the first message only, then take what is already fetched: consume(n, t)
+                # alone would hold every batch for its whole timeout unless n messages came
+                first = consumer.poll(0.05)
+                if first is None:
+                    continue
+                batch = [first, *consumer.consume(2000, 0)]
                 got = []
                 for msg in batch:
                     name, value = msg.topic(), msg.value()
@@ -92,8 +100,10 @@ class TopicRows:
                 if got:
                     with self._lock:
                         self._rows += got
+                    self._notify()
         except Exception as err:  # noqa: BLE001 - handed to the asyncio side by drain()
             with self._lock:
                 self._error = err
+            self._notify()
         finally:
             consumer.close()

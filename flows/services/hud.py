@@ -154,7 +154,7 @@ class LiveSource:
 
     kind = "live"
 
-    def __init__(self, topics: TopicRows, schemas: dict[str, pa.Schema], *, poll_s: float = 0.02) -> None:
+    def __init__(self, topics: TopicRows, schemas: dict[str, pa.Schema], *, poll_s: float = 0.25) -> None:
         self._topics, self._schemas, self._poll_s = topics, schemas, poll_s
         self._sessions: dict[str, LiveSession] = {}
         self.on_contracts: Callable[[], None] = lambda: None
@@ -177,13 +177,16 @@ class LiveSource:
         return {"source": self.kind, "session": days[-1] if days else None}
 
     async def run(self, publish: Publish) -> None:
-        self._topics.start()
+        loop, arrived = asyncio.get_running_loop(), asyncio.Event()
+        self._topics.start(lambda: loop.call_soon_threadsafe(arrived.set))
         try:
             while True:
                 rows = self._topics.drain()
                 if rows:
                     self._take(rows, publish)
-                await asyncio.sleep(self._poll_s)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(arrived.wait(), self._poll_s)
+                arrived.clear()
         finally:
             await asyncio.to_thread(self._topics.stop)
 

@@ -84,9 +84,11 @@
 
   const fmtPrice = (p, tick) => (Number.isFinite(p) ? p.toFixed(tick && tick < 0.01 ? 4 : 2) : "");
   const fmtSize = (s) => (Number.isFinite(s) && s > 0 ? String(Math.round(s)) : "");
-  const fmtTime = (ms) => new Date(ms).toLocaleTimeString("en-US", {
+  // one formatter for the page's life: toLocaleTimeString with options builds a new one per call
+  const clockFormat = new Intl.DateTimeFormat("en-US", {
     timeZone: "America/New_York", hour12: false, hour: "2-digit", minute: "2-digit", second: "2-digit",
   });
+  const fmtTime = (ms) => clockFormat.format(ms);
   const pct = (x) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : "-");
 
   // ---------------------------------------------------------------- the heatmap
@@ -147,6 +149,21 @@
     cellsCtx.putImageData(paint.column, at % paint.nCols, 0);
   }
 
+  const axis = { key: "", canvas: document.createElement("canvas") };
+  function drawAxis(key, top, tick, nRows, rowH, h) {
+    axis.key = key;
+    axis.canvas.width = AXIS_PX; // resizing clears
+    axis.canvas.height = h;
+    const a = axis.canvas.getContext("2d");
+    a.font = "11px DejaVu Sans Mono, monospace";
+    a.textBaseline = "middle";
+    a.fillStyle = "#7c8899";
+    for (let r = 0; r < nRows; r++) {
+      const price = top - r * tick;
+      if (Math.round(price / tick) % 4 === 0) a.fillText(fmtPrice(price, tick), 6, r * rowH + rowH / 2);
+    }
+  }
+
   function drawHeatmap() {
     const rows = hud.rows;
     const w = canvas.width, h = canvas.height;
@@ -184,18 +201,17 @@
     if (run > 0) ctx.drawImage(cells, c0, gy, run, nRows, x0, 0, run * COL_PX, h);
     if (count > run) ctx.drawImage(cells, 0, gy, count - run, nRows, x0 + run * COL_PX, 0, (count - run) * COL_PX, h);
 
-    // price grid and axis
+    // price grid and axis: text is the costliest thing to draw, so it is drawn once per price
+    // range into an offscreen canvas and copied from there while the range stays
+    ctx.fillStyle = "rgba(255,255,255,0.05)";
+    for (let r = 0; r < nRows; r++) {
+      if (Math.round((top - r * tick) / tick) % 4 === 0) ctx.fillRect(0, Math.round(r * rowH + rowH / 2), plotW, 1);
+    }
+    const axisKey = `${top}|${tick}|${h}`;
+    if (axis.key !== axisKey) drawAxis(axisKey, top, tick, nRows, rowH, h);
+    ctx.drawImage(axis.canvas, plotW, 0);
     ctx.font = "11px DejaVu Sans Mono, monospace";
     ctx.textBaseline = "middle";
-    for (let r = 0; r < nRows; r++) {
-      const price = top - r * tick;
-      if (Math.round(price / tick) % 4 !== 0) continue;
-      const y = r * rowH + rowH / 2;
-      ctx.fillStyle = "rgba(255,255,255,0.05)";
-      ctx.fillRect(0, Math.round(y), plotW, 1);
-      ctx.fillStyle = "#7c8899";
-      ctx.fillText(fmtPrice(price, tick), plotW + 6, y);
-    }
 
     // key levels known at the latest second
     ctx.setLineDash([6, 4]);
@@ -229,16 +245,17 @@
     }
     ctx.stroke();
 
-    // trades: a dot where the second traded, sized by its volume
+    // trades: a dot where the second traded, sized by its volume (one path, one fill)
     ctx.fillStyle = "rgba(242,193,78,0.85)";
+    ctx.beginPath();
     for (let c = 1; c < shown.length; c++) {
       const traded = shown[c].volume - shown[c - 1].volume;
       if (!(traded > 0) || !Number.isFinite(shown[c].last_trade_px)) continue;
-      ctx.beginPath();
-      ctx.arc(x0 + c * COL_PX + COL_PX / 2, yOf(shown[c].last_trade_px), Math.min(7, 1.5 + Math.sqrt(traded) / 2), 0,
-        2 * Math.PI);
-      ctx.fill();
+      const x = x0 + c * COL_PX + COL_PX / 2, r = Math.min(7, 1.5 + Math.sqrt(traded) / 2);
+      ctx.moveTo(x + r, yOf(shown[c].last_trade_px));
+      ctx.arc(x, yOf(shown[c].last_trade_px), r, 0, 2 * Math.PI);
     }
+    ctx.fill();
 
     // current price tag
     if (Number.isFinite(last.mid)) {
