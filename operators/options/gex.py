@@ -1,0 +1,141 @@
+"""Gamma exposure (GEX) of one underlier's option chain at one second: per strike and in summary.
+
+Per option: σ is implied from its mid (``pricing.implied_vol``, on the option's own underlying
+price), Γ from σ, and
+
+    GEX = sign × Γ × OI × multiplier × S² × 0.01
+
+— dollars of underlying the dealers must trade per 1 % move of S. The dealer sign is a choice
+(``SIGN_CONVENTIONS``) written into every row. Open interest is the prior session's (the caller's
+job: it passes what was published before the session began).
+
+Floors keep 0DTE gamma finite: time to expiry is at least ``min_years`` and the σ that gamma uses
+at least ``min_vol``. Each surface row holds every input it was computed from (the floored time,
+the solved σ and the floor, the mids, OI, multiplier, rate, carry), so ``recompute`` — or anyone —
+gets the same numbers back.
+
+The zero-gamma level re-prices the chain over a grid of spots around S with each option's σ held
+(sticky strike) and interpolates where the net GEX changes sign nearest to S.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Final, Literal
+
+import numpy as np
+from numba import njit
+
+from operators.options import pricing
+
+SignConvention = Literal["dealer_long_calls_short_puts", "dealer_short", "dealer_long"]
+SIGN_CONVENTIONS: Final[dict[str, tuple[float, float]]] = {
+    # (call sign, put sign): customers sell calls and buy puts, so dealers are long calls and short
+    # puts (the usual published GEX); or dealers short (long) every option they hold
+    "dealer_long_calls_short_puts": (1.0, -1.0),
+    "dealer_short": (-1.0, -1.0),
+    "dealer_long": (1.0, 1.0),
+}
+YEAR_NS: Final = 365 * 86_400 * 1_000_000_000
+"""Time to expiry in years: calendar time, ACT/365."""
+OptionModel = Literal["black76", "bsm"]
+
+
+@dataclass(frozen=True, slots=True)
+class GexConfig:
+    rate: float = 0.04
+    """Continuously compounded risk-free rate (discounting; and the stock's carry under BSM)."""
+    sign_convention: SignConvention = "dealer_long_calls_short_puts"
+    min_years: float = 1.0 / (365 * 24)
+    """Time-to-expiry floor: one hour, so an expiring option's gamma stays finite."""
+    min_vol: float = 0.05
+    """The lowest σ gamma is computed with."""
+    grid_pct: float = 0.05
+    """The zero-gamma search spans S × (1 ± grid_pct) ..."""
+    grid_points: int = 201
+    """... in this many evenly spaced spots."""
+
+    def __post_init__(self) -> None:
+        if self.sign_convention not in SIGN_CONVENTIONS:
+            msg = f"sign_convention must be one of {sorted(SIGN_CONVENTIONS)}, got {self.sign_convention!r}"
+            raise ValueError(msg)
+        if self.min_years <= 0 or self.min_vol <= 0 or self.grid_pct <= 0 or self.grid_points < 3:
+            msg = f"GexConfig floors and grid must be positive (grid_points >= 3), got {self}"
+            raise ValueError(msg)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainQuotes:
+    """One underlier's listed options at one second, one entry per option (numpy arrays)."""
+
+    expiration_ns: np.ndarray
+    strike: np.ndarray
+    is_call: np.ndarray
+    """bool"""
+    mid: np.ndarray
+    """The option's mid (NaN: no two-sided quote)."""
+    open_interest: np.ndarray
+    """As of the prior session."""
+    multiplier: np.ndarray
+    underlying_px: np.ndarray
+    """The option's own underlying price (the future's or the stock's mid)."""
+
+
+def years_to_expiry(expiration_ns: np.ndarray, second_ns: int, min_years: float) -> np.ndarray:
+    return np.maximum((expiration_ns.astype(np.float64) - second_ns) / YEAR_NS, min_years)
+
+
+def carry(model: OptionModel, rate: float, dividend_yield: float) -> float:
+    """The cost of carry ``b``: 0 for an option on a future, r − q for an option on a stock."""
+    return 0.0 if model == "black76" else rate - dividend_yield
+
+
+def option_gex(chain: ChainQuotes, second_ns: int, model: OptionModel, cfg: GexConfig,
+               dividend_yield: float = 0.0) -> dict[str, np.ndarray]:
+    """Per option: ``t_years``, ``iv``, ``gamma``, ``gex`` (0 where σ cannot be implied or OI is 0)."""
+    b = carry(model, cfg.rate, dividend_yield)
+    t = years_to_expiry(chain.expiration_ns, second_ns, cfg.min_years)
+    carries = np.full(t.shape[0], b)
+    iv = pricing.implied_vols(chain.mid.astype(np.float64), chain.is_call.astype(np.bool_),
+                              chain.underlying_px.astype(np.float64), chain.strike.astype(np.float64), t,
+                              cfg.rate, carries)
+    gamma = pricing.gammas(chain.underlying_px.astype(np.float64), chain.strike.astype(np.float64), t, cfg.rate,
+                           carries, np.where(np.isnan(iv), np.nan, np.maximum(iv, cfg.min_vol)))
+    call_sign, put_sign = SIGN_CONVENTIONS[cfg.sign_convention]
+    sign = np.where(chain.is_call, call_sign, put_sign)
+    s = chain.underlying_px.astype(np.float64)
+    gex = sign * np.nan_to_num(gamma) * chain.open_interest * chain.multiplier * s * s * 0.01
+    return {"t_years": t, "iv": iv, "gamma": gamma, "gex": gex}
+
+
+@njit(cache=True)
+def net_gex_on_grid(spots: np.ndarray, scale: np.ndarray, strike: np.ndarray, t: np.ndarray, rate: float,
+                    b: float, vol: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Σ weight × Γ(S') × S'² × 0.01 over the options at each grid spot, where option i's
+    underlying moves to ``spots[j] × scale[i]`` (``scale`` maps the underlier's price to the
+    option's own underlying) and ``weight`` = sign × OI × multiplier (0 where σ is unknown)."""
+    out = np.zeros(spots.shape[0])
+    for j in range(spots.shape[0]):
+        acc = 0.0
+        for i in range(strike.shape[0]):
+            if weight[i] != 0.0:
+                s = spots[j] * scale[i]
+                acc += weight[i] * pricing.gamma(s, strike[i], t[i], rate, b, vol[i]) * s * s * 0.01
+        out[j] = acc
+    return out
+
+
+def zero_gamma(spot: float, grid: np.ndarray, net: np.ndarray) -> float:
+    """The spot where the net GEX on the grid crosses zero nearest ``spot`` (linear between the two
+    grid points around the crossing); NaN when it keeps one sign over the whole grid."""
+    signs = np.sign(net)
+    crossings = np.flatnonzero((signs[:-1] * signs[1:] < 0) | ((signs[:-1] != 0) & (signs[1:] == 0)))
+    if crossings.size == 0:
+        return math.nan
+    levels = [grid[i] - net[i] * (grid[i + 1] - grid[i]) / (net[i + 1] - net[i]) for i in crossings]
+    return float(min(levels, key=lambda x: (abs(x - spot), x)))
+
+
+def spot_grid(spot: float, cfg: GexConfig) -> np.ndarray:
+    return np.linspace(spot * (1.0 - cfg.grid_pct), spot * (1.0 + cfg.grid_pct), cfg.grid_points)

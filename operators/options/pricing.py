@@ -1,0 +1,132 @@
+"""Black-76 and Black-Scholes-Merton: price, gamma and implied volatility, as numba kernels.
+
+Both models are the generalized Black-Scholes formula with a cost of carry ``b``:
+
+    d1 = (ln(S/K) + (b + σ²/2) t) / (σ √t),  d2 = d1 − σ √t
+    call = S e^{(b−r)t} N(d1) − K e^{−rt} N(d2)
+    put  = K e^{−rt} N(−d2) − S e^{(b−r)t} N(−d1)
+    gamma = e^{(b−r)t} φ(d1) / (S σ √t)        (the same for a call and a put)
+
+Black-76 (an option on a future, CME's ES options) is ``b = 0`` with ``S`` the future's price;
+Black-Scholes-Merton (an equity option) is ``b = r − q`` with ``S`` the stock price and ``q`` a
+continuous dividend yield. US equity options are American: the European formula ignores the
+early-exercise premium, which is small for calls on a non-dividend stock (none, in fact) and for
+near-the-money puts at short expiries, and grows for deep in-the-money puts; implied vols of such
+puts come out a little high, and so their gamma a little low. The GEX surface uses the chain near
+spot, where the difference is smallest.
+
+The implied volatility is solved on the out-of-the-money side (an in-the-money premium is moved
+there by put-call parity: its time value is all the σ information it has, and solving on the
+whole premium loses it in rounding), by safeguarded Newton steps inside a bracket that bisection
+keeps shrinking, so it converges for every price inside the no-arbitrage bounds (and is NaN
+outside them, never a guess).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final
+
+import numpy as np
+from numba import njit
+
+VOL_LOW: Final = 1e-4
+"""The bracket the implied-vol solver searches: 0.01 % to 1,000 % a year."""
+VOL_HIGH: Final = 10.0
+_SQRT2: Final = math.sqrt(2.0)
+_INV_SQRT2PI: Final = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+@njit(cache=True)
+def norm_cdf(x: float) -> float:
+    return 0.5 * math.erfc(-x / _SQRT2)
+
+
+@njit(cache=True)
+def norm_pdf(x: float) -> float:
+    return _INV_SQRT2PI * math.exp(-0.5 * x * x)
+
+
+@njit(cache=True)
+def price(is_call: bool, s: float, k: float, t: float, r: float, b: float, sigma: float) -> float:
+    """The generalized Black-Scholes price (``b = 0``: Black-76; ``b = r − q``: BSM)."""
+    carry, disc = math.exp((b - r) * t), math.exp(-r * t)
+    if t <= 0.0 or sigma <= 0.0:
+        forward_value = s * carry - k * disc
+        return max(forward_value, 0.0) if is_call else max(-forward_value, 0.0)
+    vol = sigma * math.sqrt(t)
+    d1 = (math.log(s / k) + (b + 0.5 * sigma * sigma) * t) / vol
+    d2 = d1 - vol
+    if is_call:
+        return s * carry * norm_cdf(d1) - k * disc * norm_cdf(d2)
+    return k * disc * norm_cdf(-d2) - s * carry * norm_cdf(-d1)
+
+
+@njit(cache=True)
+def gamma(s: float, k: float, t: float, r: float, b: float, sigma: float) -> float:
+    """∂²price/∂S², per unit of the underlying, the same for a call and a put."""
+    if t <= 0.0 or sigma <= 0.0:
+        return 0.0
+    vol = sigma * math.sqrt(t)
+    d1 = (math.log(s / k) + (b + 0.5 * sigma * sigma) * t) / vol
+    return math.exp((b - r) * t) * norm_pdf(d1) / (s * vol)
+
+
+@njit(cache=True)
+def vega(s: float, k: float, t: float, r: float, b: float, sigma: float) -> float:
+    """∂price/∂σ (per unit of vol, not per vol point)."""
+    vol = sigma * math.sqrt(t)
+    d1 = (math.log(s / k) + (b + 0.5 * sigma * sigma) * t) / vol
+    return s * math.exp((b - r) * t) * norm_pdf(d1) * math.sqrt(t)
+
+
+@njit(cache=True)
+def implied_vol(premium: float, is_call: bool, s: float, k: float, t: float, r: float, b: float) -> float:
+    """σ such that ``price(σ) == premium`` to 1e-12 relative, or NaN when no σ in
+    [VOL_LOW, VOL_HIGH] gives it (at or below intrinsic value, above the price's upper bound,
+    no time left, or a non-finite input)."""
+    if not (math.isfinite(premium) and math.isfinite(s) and math.isfinite(k)) or t <= 0.0 or s <= 0.0 or k <= 0.0:
+        return math.nan
+    parity = s * math.exp((b - r) * t) - k * math.exp(-r * t)  # call − put, the same for every σ
+    if is_call and parity > 0.0:  # in the money: the out-of-the-money twin holds the same σ, well conditioned
+        premium, is_call = premium - parity, False
+    elif not is_call and parity < 0.0:
+        premium, is_call = premium + parity, True
+    lo, hi = VOL_LOW, VOL_HIGH
+    if premium <= price(is_call, s, k, t, r, b, lo) or premium >= price(is_call, s, k, t, r, b, hi):
+        return math.nan
+    sigma = math.sqrt(2.0 * abs(math.log(s / k) + b * t) / t) if s != k else 0.3  # the vega peak
+    sigma = min(max(sigma, 0.05), 2.0)
+    for _ in range(100):
+        diff = price(is_call, s, k, t, r, b, sigma) - premium
+        if abs(diff) <= 1e-13 * max(premium, 1e-300):
+            return sigma
+        if diff > 0.0:
+            hi = sigma
+        else:
+            lo = sigma
+        v = vega(s, k, t, r, b, sigma)
+        step = sigma - diff / v if v > 0.0 else math.nan
+        sigma = step if lo < step < hi else 0.5 * (lo + hi)  # Newton inside the bracket, else bisect
+        if hi - lo <= 1e-15 * hi:
+            return sigma
+    return sigma
+
+
+@njit(cache=True)
+def implied_vols(premiums: np.ndarray, is_call: np.ndarray, s: np.ndarray, k: np.ndarray, t: np.ndarray,
+                 r: float, b: np.ndarray) -> np.ndarray:
+    """``implied_vol`` for each option of a chain (NaN where the mid has no solution)."""
+    out = np.empty(premiums.shape[0])
+    for i in range(premiums.shape[0]):
+        out[i] = implied_vol(premiums[i], is_call[i], s[i], k[i], t[i], r, b[i])
+    return out
+
+
+@njit(cache=True)
+def gammas(s: np.ndarray, k: np.ndarray, t: np.ndarray, r: float, b: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """``gamma`` for each option of a chain (NaN where its vol is NaN)."""
+    out = np.empty(s.shape[0])
+    for i in range(s.shape[0]):
+        out[i] = gamma(s[i], k[i], t[i], r, b[i], sigma[i]) if math.isfinite(sigma[i]) else math.nan
+    return out
