@@ -10,6 +10,7 @@ import numpy as np
 from flows.items import BookSlice, Checked, CheckedChunk, book_key
 from operators.chunks import RecordChunk, SourceEnd, SourceFault, SourceTick
 from operators.grouping import group_rows, take_records
+from operators.instruments import option_ids
 from operators.normalize import split_valid
 from operators.sessions import trade_date_days
 
@@ -37,6 +38,10 @@ def book_slices(item: Checked) -> list[tuple[str, BookSlice | SourceEnd | Source
     records, days = item.valid.records, item.session_days
     if item.chunk.closed_before >= 0 and (days < item.chunk.closed_before).any():  # late: Bronze only
         keep = np.flatnonzero(days >= item.chunk.closed_before)
+        records, days = take_records(records, keep), days[keep]
+    options = option_ids(item.chunk.instruments)
+    if options.size and np.isin(records["instrument_id"], options).any():  # Bronze only, for now
+        keep = np.flatnonzero(~np.isin(records["instrument_id"], options))
         records, days = take_records(records, keep), days[keep]
     pair = (records["instrument_id"].astype(np.int64) << 32) | days.astype(np.int64)
     groups = group_rows(pair)

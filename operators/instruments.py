@@ -7,6 +7,7 @@ the rows and strings here.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, Final
 
 import numpy as np
@@ -145,6 +146,12 @@ def instrument_from_symbology(instrument_id: int, raw_symbol: str) -> Instrument
         tick=0,
         source="symbology",
     )
+
+
+def option_ids(instruments: Mapping[int, InstrumentInfo]) -> np.ndarray:
+    """The ids of the options among ``instruments`` (sorted): their records are kept in Bronze but
+    feed no futures book, levels or episodes (an option's own path reads them)."""
+    return np.array(sorted(i for i, info in instruments.items() if info.instrument_type == "OPT"), np.int64)
 
 
 def tick_of_prices(prices: np.ndarray) -> int:

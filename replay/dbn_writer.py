@@ -7,18 +7,19 @@ copies instead of one Python object per record.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from types import SimpleNamespace
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import databento_dbn as dbn
 import numpy as np
 import zstandard
 
 from operators.records import MBO_DTYPE, MBP10_DTYPE, RTYPE_MBO, RTYPE_MBP_10, UNDEF_PRICE
-from replay.contracts import PUBLISHER_ID, TICK_NANO, Contract
+from replay.contracts import PUBLISHER_ID, TICK_NANO
 from replay.engine import (
     C_ACTION,
     C_DELTA,
@@ -38,7 +39,17 @@ ZSTD_LEVEL = 3
 DATASET = "GLBX.MDP3"
 
 
-def metadata(schema: dbn.Schema, contracts: tuple[Contract, ...], day: date, start_ns: int, end_ns: int) -> bytes:
+class Listed(Protocol):
+    """An instrument a file's symbology maps: a future or an option."""
+
+    @property
+    def raw_symbol(self) -> str: ...
+
+    @property
+    def instrument_id(self) -> int: ...
+
+
+def metadata(schema: dbn.Schema, contracts: Sequence[Listed], day: date, start_ns: int, end_ns: int) -> bytes:
     """A DBN v3 metadata header mapping each raw symbol to its instrument id for ``day``."""
     mappings = [
         SimpleNamespace(
@@ -81,15 +92,20 @@ def pack_mbo(rec: np.ndarray, instrument_ids: np.ndarray) -> np.ndarray:
     return out
 
 
-def pack_mbp10(mbo: np.ndarray, tru_idx: np.ndarray, tru_lv: np.ndarray) -> np.ndarray:
-    """The true book after each event as ``MBP10_DTYPE``: header from the event's last MBO record."""
-    last = mbo[tru_idx]
-    out = np.zeros(len(tru_idx), dtype=MBP10_DTYPE)
+def mbp10_headers(last: np.ndarray) -> np.ndarray:
+    """MBP-10 rows (levels empty) whose header is that of each event's last MBO record."""
+    out = np.zeros(len(last), dtype=MBP10_DTYPE)
     out["length"] = MBP10_DTYPE.itemsize // 4
     out["rtype"] = RTYPE_MBP_10
     for name in ("publisher_id", "instrument_id", "ts_event", "price", "size", "action", "side",
                  "flags", "ts_recv", "ts_in_delta", "sequence"):
         out[name] = last[name]
+    return out
+
+
+def pack_mbp10(mbo: np.ndarray, tru_idx: np.ndarray, tru_lv: np.ndarray) -> np.ndarray:
+    """The true book after each event as ``MBP10_DTYPE``: header from the event's last MBO record."""
+    out = mbp10_headers(mbo[tru_idx])
     for k in range(10):
         out[f"bid_px_{k:02d}"] = _prices(tru_lv[:, 0, k])
         out[f"ask_px_{k:02d}"] = _prices(tru_lv[:, 1, k])

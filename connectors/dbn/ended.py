@@ -19,6 +19,7 @@ from connectors.dbn.source import DbnReplaySource
 from connectors.files import file_sha256
 from operators.chunks import RecordChunk, SourceEnd, SourceFault
 from operators.grouping import group_codes
+from operators.instruments import option_ids
 from operators.normalize import valid_mask
 from operators.sessions import trade_date_days
 
@@ -55,7 +56,8 @@ def _tally_chunk(tally: _Tally, chunk: RecordChunk) -> _Tally:
         return replace(counted, first_ts_recv=first, last_ts_recv=int(ts[-1]))
     ends = trade_date_days(np.array([ts.min(), ts.max()]))  # the trade date only grows with time
     days = np.full(len(r), ends[0], np.int32) if ends[0] == ends[1] else trade_date_days(ts)
-    pairs, _ = group_codes((r["instrument_id"].astype(np.int64) << 32) | days.astype(np.int64))
+    booked = ~np.isin(r["instrument_id"], option_ids(chunk.instruments))  # options feed no book (flows.route)
+    pairs, _ = group_codes((r["instrument_id"][booked].astype(np.int64) << 32) | days[booked].astype(np.int64))
     keys = {f"{int(p >> 32)}:{int(p & 0xFFFFFFFF)}" for p in pairs}
     return replace(
         counted,

@@ -52,9 +52,9 @@ class TopicRows:
         self._stop = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="hud-topics", daemon=True)
-        self._notify: Callable[[], None] = lambda: None
+        self._notify: Callable[[], object] = lambda: None
 
-    def start(self, notify: Callable[[], None] = lambda: None) -> None:
+    def start(self, notify: Callable[[], object] = lambda: None) -> None:
         """Read in a thread; ``notify`` is called from it after rows arrive (and on an error)."""
         self._notify = notify
         self._thread.start()

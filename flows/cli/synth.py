@@ -17,7 +17,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Write one set of DBN files per trading day: instrument definitions, MBO (04:00-16:00 ET, "
             "starting with a book snapshot), statistics, and the simulator's true book as MBP-10 under "
-            "truth/. The same seed always gives byte-identical files."
+            "truth/. With --options, also the ES options chain on those futures: definitions (call/put, strike, "
+            "expiration, underlying), open interest as of the prior close, market-maker quotes on an "
+            "implied-volatility smile with trades, and each option's true top of book. The same seed always "
+            "gives byte-identical files."
         ),
     )
     p.add_argument("--days", type=int, default=3, help="consecutive trading days (default 3)")
@@ -27,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="approximate MBO records per day over both contracts (default 100000; 10M+ for benchmarks)")
     p.add_argument("--start", type=date.fromisoformat, default=date(2025, 11, 3),
                    help="first trading day, YYYY-MM-DD (default 2025-11-03)")
+    p.add_argument("--options", action="store_true",
+                   help="add the ES options chain (650 calls and puts over 5 expiries) as *.options.*.dbn.zst files")
     p.set_defaults(run=run)
 
 
@@ -37,7 +42,12 @@ def run(args: argparse.Namespace) -> int:
     with console.status("simulating…") as status:
         manifest = write_sample(
             args.out, days=args.days, seed=args.seed, events_per_day=args.events_per_day,
-            start_date=args.start, progress=lambda msg: status.update(msg),
+            start_date=args.start, progress=lambda msg: status.update(msg), options=args.options,
         )
-    console.print(f"wrote {manifest}")
+    for d in manifest.days:
+        line = f"{d.trade_date}: {d.mbo_records:,} futures MBO records"
+        if d.options is not None:
+            line += f", {d.options.instruments} options with {d.options.mbo_records:,} MBO records"
+        console.print(line)
+    console.print(f"wrote {len(manifest.files())} files to {manifest.out_dir}")
     return 0

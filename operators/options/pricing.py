@@ -124,6 +124,16 @@ def implied_vols(premiums: np.ndarray, is_call: np.ndarray, s: np.ndarray, k: np
 
 
 @njit(cache=True)
+def prices(is_call: np.ndarray, s: np.ndarray, k: np.ndarray, t: np.ndarray, r: float, b: np.ndarray,
+           sigma: np.ndarray) -> np.ndarray:
+    """``price`` for each option of a chain."""
+    out = np.empty(s.shape[0])
+    for i in range(s.shape[0]):
+        out[i] = price(is_call[i], s[i], k[i], t[i], r, b[i], sigma[i])
+    return out
+
+
+@njit(cache=True)
 def gammas(s: np.ndarray, k: np.ndarray, t: np.ndarray, r: float, b: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     """``gamma`` for each option of a chain (NaN where its vol is NaN)."""
     out = np.empty(s.shape[0])
