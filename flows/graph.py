@@ -20,6 +20,7 @@ from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
+from connectors.dbn.chains import ChainFacts
 from connectors.delta.lake import Lake
 from connectors.delta.sink import DeltaAppendSink, TableWrite
 from connectors.delta.tables import (
@@ -37,7 +38,10 @@ from connectors.delta.tables import (
     SILVER_BAR_5S,
     SILVER_BOOK_1S,
     SILVER_BOOK_ANOMALIES,
+    SILVER_GEX_SUMMARY_1S,
+    SILVER_GEX_SURFACE_1S,
     SILVER_LEVEL_APPROACH,
+    SILVER_OPTIONS_TOP_1S,
     SILVER_PHYSICS_BANDS_1S,
     SILVER_SESSION_LEVELS,
     SILVER_SESSION_SUMMARY,
@@ -58,15 +62,17 @@ from flows.items import (
     SessionSeries,
 )
 from flows.plan import ReplayPlan
-from flows.route import book_slices, check
+from flows.route import book_slices, chain_slices, check
 from flows.steps.book_1s import BookLogicState, BookSecondsLogic
+from flows.steps.option_chain import ChainItem, ChainLogic, ChainLogicState, underlying_seconds
 from flows.steps.prior_sessions import PriorSessionLogic, _JoinState
 from flows.steps.radar_1s import SurfaceLogic, _SurfaceLogicState
 from flows.steps.session_episodes import EpisodesState, SessionEpisodesLogic
 from flows.steps.session_series import SessionSeriesLogic, _SeriesState
-from flows.writes import AnalyticsWrites, BronzeWrites, EventhouseWrites, SilverWrites, SurfaceWrites
+from flows.writes import AnalyticsWrites, BronzeWrites, ChainWrites, EventhouseWrites, SilverWrites, SurfaceWrites
 from operators.calendar import SessionWindows
 from operators.chunks import RecordChunk, SourceEnd
+from operators.options.chain import ChainGexConfig
 
 V = TypeVar("V")
 
@@ -153,7 +159,25 @@ def build_flow(cfg: AppConfig, source: Source, plan: ReplayPlan, sinks: Sinks, *
     if cfg.analytics.enabled:
         _level_analytics(cfg, plan, sinks, seconds)
         _radar(plan, sinks, seconds)
+    if plan.chains.any:
+        _option_chains(plan, sinks, checked, seconds)
     return flow
+
+
+def _option_chains(plan: ReplayPlan, sinks: Sinks, checked: Stream[Checked], seconds: Stream[BookRows]) -> None:
+    """Option books, their 1-second tops and the GEX of each chain (see ``flows.steps.option_chain``)."""
+    options = op.flat_map("chain_slices", checked, chain_slices)
+    underlying = op.filter_map("underlying_seconds", seconds, partial(underlying_seconds, plan.chains.underlyings))
+    both: Stream[tuple[str, ChainItem]] = op.merge("chain_inputs", options, underlying)
+    rows = op.map("chain_rows", op.stateful("option_chain", both, partial(_new_chain, plan.chains)), _value)
+    writes = ChainWrites(plan)
+    for spec, write in ((SILVER_OPTIONS_TOP_1S, writes.tops), (SILVER_GEX_SURFACE_1S, writes.surface),
+                        (SILVER_GEX_SUMMARY_1S, writes.summary)):
+        op.output(_step(spec), op.flat_map(f"{_step(spec)}_rows", rows, write), sinks[spec])
+
+
+def _new_chain(facts: ChainFacts, resume: ChainLogicState | None) -> ChainLogic:
+    return ChainLogic(facts, ChainGexConfig(), resume)
 
 
 def _radar(plan: ReplayPlan, sinks: Sinks, seconds: Stream[BookRows]) -> None:

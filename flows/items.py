@@ -53,6 +53,47 @@ class BookRows:
         return self.anomalies is not None
 
 
+@dataclass(frozen=True, slots=True)
+class OptionSlice:
+    """The records of one underlier's options in one session, from one chunk (``flows.route``)."""
+
+    key: str
+    """The chain's (``operators.options.chain.chain_key``)."""
+    source_id: str
+    records: np.ndarray
+    instruments: dict[int, InstrumentInfo]
+    session_day: int
+
+
+@dataclass(frozen=True, slots=True)
+class UnderlyingSeconds:
+    """An underlying's mid at the close of each of its seconds (from its book rows), for the chains
+    written on it. ``final``: its session is closed."""
+
+    key: str
+    closes: np.ndarray
+    mids: np.ndarray
+    final: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ChainRows:
+    """What one underlier's chain step emits for a stretch of its session."""
+
+    key: str
+    source_id: str
+    underlier: str
+    session_day: int
+    tops: np.ndarray
+    """``operators.options.chain.OPTION_TOP_DTYPE`` rows of the seconds closed."""
+    instruments: dict[int, InstrumentInfo]
+    surfaces: list
+    """``operators.options.surface.Columns`` per second computed."""
+    summaries: list
+    """``GexSummary`` per second computed."""
+    final: bool
+
+
 Checked = CheckedChunk | RecordChunk | SourceFault | SourceEnd | SourceTick
 """What the check step emits: checked MBO chunks, and everything else passed through."""
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from connectors.dbn.chains import ChainFacts, chain_facts
 from connectors.dbn.reader import BadHeader, DbnFileReader
 from connectors.dbn.source import source_id_of
 from connectors.delta.lake import Lake
@@ -25,6 +26,7 @@ from connectors.delta.tables import (
     BRONZE_MBO,
     BRONZE_MBO_DLQ,
     BRONZE_STATISTICS,
+    CHAIN_TABLES,
     GOLD_FEATURE_SERIES,
     GOLD_INFERENCE_SCORES,
     GOLD_LABELS,
@@ -43,6 +45,7 @@ from connectors.delta.tables import (
     TableSpec,
 )
 from flows.config import AppConfig
+from operators.options.chain import chain_of, is_chain_key
 from operators.sessions import date_to_day, day_to_date, trade_date_of
 
 log = logging.getLogger("spymaster.plan")
@@ -100,6 +103,8 @@ class ReplayPlan:
     stored_summaries: dict[int, dict[date, object]] = field(default_factory=dict)
     """Session summaries an earlier run wrote (instrument → date → SessionSummary), for sessions
     this run does not replay: the prior session of the first replayed day is often among them."""
+    chains: ChainFacts = field(default_factory=ChainFacts)
+    """The run's option chains: their underlyings, the underlying books it replays, open interest."""
     open_sessions: bool = False
     """Sessions are learnt as they open (a topic source): the prior-session join grows its
     expected set instead of taking ``mbo_sessions`` up front."""
@@ -139,6 +144,7 @@ def plan_replay(cfg: AppConfig, lake: Lake, inputs: list[Path]) -> ReplayPlan:
         files.append(PlannedFile(path, sid, schema, generation, sessions))
     replayed = frozenset(d for f in files if f.schema == "mbo" for d in f.sessions)
     return ReplayPlan(
+        chains=chain_facts(lake, [(f.path, f.schema, f.sessions) for f in files]),
         files=tuple(files),
         skipped=tuple(skipped),
         outside_dates=tuple(outside),
@@ -199,11 +205,13 @@ def is_finished(lake: Lake, sid: str, schema: str, generation: int, rows: list[d
         table = lake.open(spec)
         if table is None or table.transaction_version(end_mark(stream)) is None:
             return False
-    keys = done[-1]["book_keys"] or []
+    keys = [k for k in done[-1]["book_keys"] or [] if not is_chain_key(k)]
+    chains = [k for k in done[-1]["book_keys"] or [] if is_chain_key(k)]
     scored = (GOLD_INFERENCE_SCORES,) if scoring else ()  # a scoring run also fills in scores of unscored files
-    for spec in (SILVER_BOOK_1S, *(SESSION_TABLES if analytics else ()), *scored) if keys else ():
+    books = [(spec, keys) for spec in (SILVER_BOOK_1S, *(SESSION_TABLES if analytics else ()), *scored)] if keys else []
+    for spec, marked in [*books, *((spec, chains) for spec in (CHAIN_TABLES if chains else ()))]:
         table = lake.open(spec)
-        if table is None or any(table.transaction_version(book_end_mark(stream, k)) is None for k in keys):
+        if table is None or any(table.transaction_version(book_end_mark(stream, k)) is None for k in marked):
             return False
     return True
 
@@ -228,14 +236,24 @@ def delete_source(lake: Lake, sid: str, schema: str, rows: list[dict]) -> None:
 
 
 def delete_books(lake: Lake, keys: list[str]) -> None:
-    """Delete the Silver and Gold rows of the (contract, session) books ``instrument_id:day``."""
+    """Delete the Silver and Gold rows of the (contract, session) books ``instrument_id:day`` and
+    of the option chains among ``keys`` (``operators.options.chain.chain_key``)."""
     for spec in (SILVER_BOOK_1S, SILVER_BOOK_ANOMALIES, *SESSION_TABLES, GOLD_INFERENCE_SCORES):
         table = lake.open(spec)
         if table is None:
             continue
         for key in keys:
+            if is_chain_key(key):
+                continue
             iid, day = key.split(":")
             table.delete(f"instrument_id = {int(iid)} AND session_date = '{day_to_date(int(day)).isoformat()}'")
+    chains = [chain_of(k) for k in keys if is_chain_key(k)]
+    for spec in CHAIN_TABLES if chains else ():
+        chain_table = lake.open(spec)
+        if chain_table is None:
+            continue
+        for uid, chain_day in chains:
+            chain_table.delete(f"underlying_id = {uid} AND session_date = '{day_to_date(chain_day).isoformat()}'")
 
 
 def record_start(lake: Lake, sid: str, path: Path | str, schema: str, generation: int, run_id: str,

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from flows.items import BookSlice, Checked, CheckedChunk, book_key
+from flows.items import BookSlice, Checked, CheckedChunk, OptionSlice, book_key
 from operators.chunks import RecordChunk, SourceEnd, SourceFault, SourceTick
 from operators.grouping import group_rows, take_records
 from operators.instruments import option_ids
 from operators.normalize import split_valid
+from operators.options.chain import chain_key, is_chain_key
 from operators.sessions import trade_date_days
 
 
@@ -32,16 +33,13 @@ def book_slices(item: Checked) -> list[tuple[str, BookSlice | SourceEnd | Source
     records that came before it.
     """
     if isinstance(item, SourceEnd | SourceTick):
-        return [(key, item) for key in item.book_keys]
+        return [(key, item) for key in item.book_keys if not is_chain_key(key)]
     if not isinstance(item, CheckedChunk) or item.valid is None:
         return []
-    records, days = item.valid.records, item.session_days
-    if item.chunk.closed_before >= 0 and (days < item.chunk.closed_before).any():  # late: Bronze only
-        keep = np.flatnonzero(days >= item.chunk.closed_before)
-        records, days = take_records(records, keep), days[keep]
-    options = option_ids(item.chunk.instruments)
-    if options.size and np.isin(records["instrument_id"], options).any():  # Bronze only, for now
-        keep = np.flatnonzero(~np.isin(records["instrument_id"], options))
+    records, days = _current(item)
+    options = np.isin(records["instrument_id"], option_ids(item.chunk.instruments))
+    if options.any():  # an option's records go to its chain (chain_slices)
+        keep = np.flatnonzero(~options)
         records, days = take_records(records, keep), days[keep]
     pair = (records["instrument_id"].astype(np.int64) << 32) | days.astype(np.int64)
     groups = group_rows(pair)
@@ -51,3 +49,43 @@ def book_slices(item: Checked) -> list[tuple[str, BookSlice | SourceEnd | Source
         info = item.chunk.instruments[iid]
         out.append((book_key(iid, day), BookSlice(item.chunk.source_id, take_records(records, index), info, day)))
     return out
+
+
+def chain_slices(item: Checked) -> list[tuple[str, OptionSlice | SourceEnd]]:
+    """Split a checked chunk's option records by (underlying, session): each chain gets its
+    options' records; a file's end goes to the chains it fed."""
+    if isinstance(item, SourceEnd):
+        return [(key, item) for key in item.book_keys if is_chain_key(key)]
+    if not isinstance(item, CheckedChunk) or item.valid is None:
+        return []
+    instruments = item.chunk.instruments
+    options = option_ids(instruments)
+    if options.size == 0:
+        return []
+    records, days = _current(item)
+    mine = np.flatnonzero(np.isin(records["instrument_id"], options))
+    if mine.size == 0:
+        return []
+    records, days = take_records(records, mine), days[mine]
+    under = np.array([instruments[int(i)].underlying_id for i in records["instrument_id"]], np.int64)
+    out: list[tuple[str, OptionSlice | SourceEnd]] = []
+    for value, index in group_rows((under << 32) | days.astype(np.int64)):
+        uid, day = value >> 32, value & 0xFFFFFFFF
+        if uid == 0:
+            continue  # an option without its underlying: Bronze only
+        part = take_records(records, index)
+        ids = np.unique(part["instrument_id"])
+        key = chain_key(uid, day)
+        out.append((key, OptionSlice(key, item.chunk.source_id, part, {int(i): instruments[int(i)] for i in ids}, day)))
+    return out
+
+
+def _current(item: CheckedChunk) -> tuple[np.ndarray, np.ndarray]:
+    """The chunk's valid records and their sessions, without those late for a closed session
+    (they stay in Bronze only)."""
+    assert item.valid is not None
+    records, days = item.valid.records, item.session_days
+    if item.chunk.closed_before >= 0 and (days < item.chunk.closed_before).any():
+        keep = np.flatnonzero(days >= item.chunk.closed_before)
+        records, days = take_records(records, keep), days[keep]
+    return records, days

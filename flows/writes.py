@@ -24,6 +24,7 @@ from connectors.delta.analytics_rows import (
     vector_rows,
     wall_rows,
 )
+from connectors.delta.option_rows import gex_summary_rows, gex_surface_rows, options_top_rows
 from connectors.delta.rows import (
     anomaly_rows,
     book_second_rows,
@@ -43,6 +44,7 @@ from connectors.kusto.rows import outcomes_rows, radar_rows
 from flows.config import AnalyticsConfig
 from flows.items import (
     BookRows,
+    ChainRows,
     Checked,
     CheckedChunk,
     Episode,
@@ -57,6 +59,7 @@ from operators.chunks import RecordChunk, SourceEnd, SourceFault
 from operators.features.registry import REGISTRY_VERSION
 from operators.grouping import group_rows
 from operators.normalize import DeadLetter, fault_letter
+from operators.options.chain import chain_of
 from operators.sessions import day_to_date
 from operators.vectors import LOOKBACK_SPEC, feature_hash, model_id_for
 
@@ -254,6 +257,17 @@ class AnalyticsWrites:
                            LOOKBACK_SPEC)
 
 
+def keyed_write(plan: ReplayPlan, key: str, source_id: str, final: bool, table: pa.Table,
+                ts: np.ndarray) -> list[Keyed]:
+    """Rows of one keyed step (a book's, a chain's) in the stream ``key@source``, positioned by
+    their second; the last write also end-marks the key."""
+    stream = f"{key}@{plan.stream(source_id)}"
+    marks = (book_end_mark(plan.stream(source_id), key),) if final else ()
+    if table.num_rows == 0 and not marks:
+        return []
+    return [(stream, TableWrite(stream, table, ts.astype(np.int64), marks))]
+
+
 class SurfaceWrites:
     """The radar tables: one row per second each, positioned by time, end-marked with the book."""
 
@@ -261,11 +275,7 @@ class SurfaceWrites:
         self._plan = plan
 
     def _write(self, out: SurfaceRows, table: pa.Table, ts: np.ndarray) -> list[Keyed]:
-        stream = f"{out.key}@{self._plan.stream(out.source_id)}"
-        marks = (book_end_mark(self._plan.stream(out.source_id), out.key),) if out.final else ()
-        if table.num_rows == 0 and not marks:
-            return []
-        return [(stream, TableWrite(stream, table, ts.astype(np.int64), marks))]
+        return keyed_write(self._plan, out.key, out.source_id, out.final, table, ts)
 
     def wall(self, out: SurfaceRows) -> list[Keyed]:
         return self._write(out, wall_rows(out.wall, out.info, day_to_date(out.session_day)), out.wall["ts"])
@@ -275,6 +285,29 @@ class SurfaceWrites:
 
     def bands(self, out: SurfaceRows) -> list[Keyed]:
         return self._write(out, band_rows(out.bands, out.info, day_to_date(out.session_day)), out.bands["ts"])
+
+
+class ChainWrites:
+    """The option-chain tables: rows positioned by their second, end-marked with the chain."""
+
+    def __init__(self, plan: ReplayPlan) -> None:
+        self._plan = plan
+
+    def _write(self, out: ChainRows, table: pa.Table, ts: np.ndarray) -> list[Keyed]:
+        return keyed_write(self._plan, out.key, out.source_id, out.final, table, ts)
+
+    def tops(self, out: ChainRows) -> list[Keyed]:
+        uid, day = chain_of(out.key)
+        rows = options_top_rows(out.tops, out.instruments, out.underlier, uid, day_to_date(day))
+        return self._write(out, rows, out.tops["ts_recv"])
+
+    def surface(self, out: ChainRows) -> list[Keyed]:
+        uid, day = chain_of(out.key)
+        return self._write(out, *gex_surface_rows(out.surfaces, uid, day_to_date(day)))
+
+    def summary(self, out: ChainRows) -> list[Keyed]:
+        uid, day = chain_of(out.key)
+        return self._write(out, *gex_summary_rows(out.summaries, uid, day_to_date(day)))
 
 
 class EventhouseWrites:

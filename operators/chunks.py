@@ -7,7 +7,7 @@ so that sinks can be idempotent and dead letters can point at the exact input po
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 import numpy as np
@@ -22,6 +22,8 @@ class InstrumentInfo:
 
     ``tick`` is the minimum price increment in 1e-9 units, 0 when unknown (a file with no
     definitions). ``source`` says where the facts came from: ``definition`` or ``symbology``.
+    An option also knows its underlying instrument (``underlying_id``, 0 when not given) and its
+    right (``"C"`` or ``"P"``).
     """
 
     instrument_id: int
@@ -33,6 +35,20 @@ class InstrumentInfo:
     expiration_ns: int = 0
     strike_price: int = 0
     source: Literal["definition", "symbology"] = "definition"
+    underlying_id: int = 0
+    option_right: Literal["C", "P", ""] = ""
+
+    def __setstate__(self, state: list[object]) -> None:
+        """Unpickle, also a recovery snapshot taken before the last fields existed (their defaults)."""
+        for f, value in zip(_INFO_FIELDS, [*state, *_INFO_DEFAULTS[len(state):]], strict=True):
+            object.__setattr__(self, f, value)
+
+    def __getstate__(self) -> list[object]:
+        return [getattr(self, f) for f in _INFO_FIELDS]
+
+
+_INFO_FIELDS = tuple(f.name for f in fields(InstrumentInfo))
+_INFO_DEFAULTS = tuple(f.default for f in fields(InstrumentInfo))
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 
@@ -133,7 +133,14 @@ def instrument_from_definition(row: Any) -> InstrumentInfo:
         expiration_ns=0 if expiration == UNDEF_TIMESTAMP else expiration,
         strike_price=0 if strike == UNDEF_PRICE else strike,
         source="definition",
+        underlying_id=int(row["underlying_id"]) if "underlying_id" in row.dtype.names else 0,
+        option_right=_right(row["instrument_class"]),
     )
+
+
+def _right(instrument_class: Any) -> Literal["C", "P", ""]:
+    code = _text(instrument_class)
+    return "C" if code == "C" else "P" if code == "P" else ""
 
 
 def instrument_from_symbology(instrument_id: int, raw_symbol: str) -> InstrumentInfo:

@@ -21,6 +21,7 @@ from operators.chunks import RecordChunk, SourceEnd, SourceFault
 from operators.grouping import group_codes
 from operators.instruments import option_ids
 from operators.normalize import valid_mask
+from operators.options.chain import chain_key
 from operators.sessions import trade_date_days
 
 Item = RecordChunk | SourceFault | SourceEnd
@@ -56,15 +57,19 @@ def _tally_chunk(tally: _Tally, chunk: RecordChunk) -> _Tally:
         return replace(counted, first_ts_recv=first, last_ts_recv=int(ts[-1]))
     ends = trade_date_days(np.array([ts.min(), ts.max()]))  # the trade date only grows with time
     days = np.full(len(r), ends[0], np.int32) if ends[0] == ends[1] else trade_date_days(ts)
-    booked = ~np.isin(r["instrument_id"], option_ids(chunk.instruments))  # options feed no book (flows.route)
-    pairs, _ = group_codes((r["instrument_id"][booked].astype(np.int64) << 32) | days[booked].astype(np.int64))
+    options = np.isin(r["instrument_id"], option_ids(chunk.instruments))  # their chain's, not a book (flows.route)
+    pairs, _ = group_codes((r["instrument_id"][~options].astype(np.int64) << 32) | days[~options].astype(np.int64))
     keys = {f"{int(p >> 32)}:{int(p & 0xFFFFFFFF)}" for p in pairs}
+    if options.any():
+        under = np.array([chunk.instruments[int(i)].underlying_id for i in r["instrument_id"][options]], np.int64)
+        chains, _ = group_codes((under << 32) | days[options].astype(np.int64))
+        keys |= {chain_key(int(p >> 32), int(p & 0xFFFFFFFF)) for p in chains if p >> 32}
     return replace(
         counted,
         first_ts_recv=first,
         last_ts_recv=int(ts[-1]),
         book_keys=tally.book_keys | keys,
-        session_days=tally.session_days | {int(p & 0xFFFFFFFF) for p in pairs},
+        session_days=tally.session_days | {int(d) for d in np.unique(days)},
     )
 
 

@@ -377,6 +377,49 @@ weighted; null when there are none), and ``batch_close_ts``, the end of the even
 micro-batch window it was scored in. ``scored_at`` and ``latency_ms`` (from reaching the scoring
 step to the score, batching wait included) are wall-clock: the two columns that differ between runs."""
 
+_CHAIN = [("underlier", pa.string()), ("underlying_id", pa.int64()), ("session_date", pa.date32()),
+          ("ts_recv", pa.int64())]
+_CHAIN_LAYOUT = {"delta_encoded": ("ts_recv",), "statistics": ("ts_recv", "underlying_id")}
+
+SILVER_OPTIONS_TOP_1S: Final = TableSpec(
+    "silver.options_top_1s",
+    pa.schema([*_CHAIN, ("contract_id", pa.string()), ("instrument_id", pa.int64()), ("option_right", pa.string()),
+               ("strike_price", pa.int64()), ("expiration", pa.int64()), ("bid_px", pa.int64()),
+               ("bid_sz", pa.int64()), ("ask_px", pa.int64()), ("ask_sz", pa.int64()), ("mid", pa.float64()),
+               ("last_trade_px", pa.int64()), ("volume", pa.int64())]),
+    ("session_date",), **_CHAIN_LAYOUT)
+"""Per option and second it was active (an event or a trade): its top of book at the second's
+close (prices in 1e-9, null when a side is empty), the mid in index points, and the second's
+last trade price (null without one) and volume (``operators.options.chain.OptionTops``)."""
+
+SILVER_GEX_SURFACE_1S: Final = TableSpec(
+    "silver.gex_surface_1s",
+    pa.schema([*_CHAIN, ("expiration", pa.int64()), ("strike", pa.float64()), ("model", pa.string()),
+               ("sign_convention", pa.string()),
+               *[(c, pa.float64()) for c in ("underlying_px", "t_years", "rate", "carry", "vol_floor", "multiplier",
+                                             "call_mid", "put_mid", "call_iv", "put_iv", "call_gamma", "put_gamma",
+                                             "call_oi", "put_oi", "call_sign", "put_sign", "call_gex", "put_gex",
+                                             "net_gex")]]),
+    ("session_date",), **_CHAIN_LAYOUT)
+"""Per underlier, second, expiry and strike: the call and the put side by side with every input
+their gamma exposure was computed from (``operators.options.surface``; recompute with
+``recompute``). Written at each second an input changed and at least once a minute
+(``operators.options.chain.ChainGex``): a second without rows has the rows before it."""
+
+SILVER_GEX_SUMMARY_1S: Final = TableSpec(
+    "silver.gex_summary_1s",
+    pa.schema([*_CHAIN, ("underlying_px", pa.float64()), ("model", pa.string()), ("sign_convention", pa.string()),
+               ("net_gex", pa.float64()), ("call_gex", pa.float64()), ("put_gex", pa.float64()),
+               ("zero_gamma", pa.float64()), ("call_wall", pa.float64()), ("put_wall", pa.float64()),
+               ("options_priced", pa.int64()), ("grid_low", pa.float64()), ("grid_high", pa.float64()),
+               ("grid_points", pa.int64())]),
+    ("session_date",), **_CHAIN_LAYOUT)
+"""Per underlier and second of ``silver.gex_surface_1s``: net, call and put GEX, the zero-gamma
+level (null when the re-priced grid keeps one sign), and the call and put walls."""
+
+CHAIN_TABLES: Final = (SILVER_OPTIONS_TOP_1S, SILVER_GEX_SURFACE_1S, SILVER_GEX_SUMMARY_1S)
+"""The tables an option chain writes, end-marked per chain key (``operators.options.chain``)."""
+
 ALL_TABLES: Final = (
     BRONZE_MBO,
     BRONZE_MBO_DLQ,
@@ -398,4 +441,5 @@ ALL_TABLES: Final = (
     GOLD_TRAINING_VIEW,
     GOLD_FEATURE_SERIES,
     GOLD_INFERENCE_SCORES,
+    *CHAIN_TABLES,
 )

@@ -15,12 +15,11 @@ the solved σ and the floor, the mids, OI, multiplier, rate, carry), so ``recomp
 gets the same numbers back.
 
 The zero-gamma level re-prices the chain over a grid of spots around S with each option's σ held
-(sticky strike) and interpolates where the net GEX changes sign nearest to S.
+(sticky strike), takes the sign change nearest to S and bisects it.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -52,9 +51,9 @@ class GexConfig:
     min_vol: float = 0.05
     """The lowest σ gamma is computed with."""
     grid_pct: float = 0.05
-    """The zero-gamma search spans S × (1 ± grid_pct) ..."""
-    grid_points: int = 201
-    """... in this many evenly spaced spots."""
+    """The zero-gamma search re-prices the chain at spots over S × (1 ± grid_pct) ..."""
+    grid_points: int = 41
+    """... this many, evenly spaced, then bisects the sign change nearest S to 1e-10."""
 
     def __post_init__(self) -> None:
         if self.sign_convention not in SIGN_CONVENTIONS:
@@ -126,15 +125,45 @@ def net_gex_on_grid(spots: np.ndarray, scale: np.ndarray, strike: np.ndarray, t:
     return out
 
 
-def zero_gamma(spot: float, grid: np.ndarray, net: np.ndarray) -> float:
-    """The spot where the net GEX on the grid crosses zero nearest ``spot`` (linear between the two
-    grid points around the crossing); NaN when it keeps one sign over the whole grid."""
+@njit(cache=True)
+def _net_at(spot: float, scale: np.ndarray, strike: np.ndarray, t: np.ndarray, rate: float, b: float,
+            vol: np.ndarray, weight: np.ndarray) -> float:
+    acc = 0.0
+    for i in range(strike.shape[0]):
+        if weight[i] != 0.0:
+            s = spot * scale[i]
+            acc += weight[i] * pricing.gamma(s, strike[i], t[i], rate, b, vol[i]) * s * s * 0.01
+    return acc
+
+
+@njit(cache=True)
+def bisect_zero(lo: float, hi: float, scale: np.ndarray, strike: np.ndarray, t: np.ndarray, rate: float, b: float,
+                vol: np.ndarray, weight: np.ndarray) -> float:
+    """The spot in [lo, hi] where the net GEX changes sign, to 1e-10 of it (the ends' signs differ)."""
+    f_lo = _net_at(lo, scale, strike, t, rate, b, vol, weight)
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        f_mid = _net_at(mid, scale, strike, t, rate, b, vol, weight)
+        if f_mid == 0.0:
+            return mid
+        if (f_mid < 0.0) == (f_lo < 0.0):
+            lo, f_lo = mid, f_mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-10 * hi:
+            break
+    return 0.5 * (lo + hi)
+
+
+def crossing(spot: float, grid: np.ndarray, net: np.ndarray) -> int:
+    """The grid interval ``[grid[i], grid[i + 1]]`` where the net GEX changes sign nearest ``spot``;
+    -1 when it keeps one sign over the whole grid."""
     signs = np.sign(net)
-    crossings = np.flatnonzero((signs[:-1] * signs[1:] < 0) | ((signs[:-1] != 0) & (signs[1:] == 0)))
-    if crossings.size == 0:
-        return math.nan
-    levels = [grid[i] - net[i] * (grid[i + 1] - grid[i]) / (net[i + 1] - net[i]) for i in crossings]
-    return float(min(levels, key=lambda x: (abs(x - spot), x)))
+    found = np.flatnonzero((signs[:-1] * signs[1:] < 0) | ((signs[:-1] != 0) & (signs[1:] == 0)))
+    if found.size == 0:
+        return -1
+    centre = 0.5 * (grid[found] + grid[found + 1])
+    return int(found[np.argmin(np.abs(centre - spot))])
 
 
 def spot_grid(spot: float, cfg: GexConfig) -> np.ndarray:

@@ -16,11 +16,12 @@ from operators.options.gex import (
     ChainQuotes,
     GexConfig,
     OptionModel,
+    bisect_zero,
     carry,
+    crossing,
     net_gex_on_grid,
     option_gex,
     spot_grid,
-    zero_gamma,
 )
 
 SURFACE_INPUTS = ("underlying_px", "strike", "t_years", "rate", "carry", "vol_floor", "multiplier",
@@ -31,14 +32,18 @@ SURFACE_OUTPUTS = ("call_gamma", "put_gamma", "call_gex", "put_gex", "net_gex")
 
 def _pairs(chain: ChainQuotes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distinct (expiry, strike) keys in order, and each key's call and put index (−1: not listed)."""
-    keys = np.empty(chain.strike.shape[0], [("expiration", np.int64), ("strike", np.float64)])
-    keys["expiration"], keys["strike"] = chain.expiration_ns, chain.strike
-    uniq, where = np.unique(keys, return_inverse=True)
-    calls = np.full(uniq.shape[0], -1, np.int64)
-    puts = np.full(uniq.shape[0], -1, np.int64)
-    for i, (slot, is_call) in enumerate(zip(where.ravel(), chain.is_call, strict=True)):
-        (calls if is_call else puts)[slot] = i
-    return uniq, calls, puts
+    order = np.lexsort((chain.strike, chain.expiration_ns))
+    exp, strike = chain.expiration_ns[order], chain.strike[order]
+    first = np.r_[True, (exp[1:] != exp[:-1]) | (strike[1:] != strike[:-1])] if order.size else np.zeros(0, bool)
+    slot = np.cumsum(first) - 1
+    keys = np.empty(int(first.sum()), [("expiration", np.int64), ("strike", np.float64)])
+    keys["expiration"], keys["strike"] = exp[first], strike[first]
+    calls = np.full(keys.shape[0], -1, np.int64)
+    puts = np.full(keys.shape[0], -1, np.int64)
+    is_call = chain.is_call[order]
+    calls[slot[is_call]] = order[is_call]
+    puts[slot[~is_call]] = order[~is_call]
+    return keys, calls, puts
 
 
 def _side(values: np.ndarray, index: np.ndarray, missing: float) -> np.ndarray:
@@ -141,16 +146,17 @@ def summary_row(underlier: str, second_ns: int, spot: float, chain: ChainQuotes,
     known = np.isfinite(per["iv"])
     weight = np.where(known, np.where(chain.is_call, call_sign, put_sign), 0.0) * chain.open_interest * chain.multiplier
     vol = np.where(known, np.maximum(np.nan_to_num(per["iv"]), cfg.min_vol), cfg.min_vol)
-    net = net_gex_on_grid(grid, chain.underlying_px.astype(np.float64) / spot, chain.strike.astype(np.float64),
-                          per["t_years"], cfg.rate, carry(model, cfg.rate, dividend_yield), vol,
-                          weight.astype(np.float64))
+    args = (chain.underlying_px.astype(np.float64) / spot, chain.strike.astype(np.float64), per["t_years"], cfg.rate,
+            carry(model, cfg.rate, dividend_yield), vol, weight.astype(np.float64))
+    i = crossing(spot, grid, net_gex_on_grid(grid, *args))
+    level = bisect_zero(float(grid[i]), float(grid[i + 1]), *args) if i >= 0 else math.nan
     return GexSummary(
         underlier=underlier, ts_second=second_ns, underlying_px=spot, model=model,
         sign_convention=cfg.sign_convention,
         net_gex=float(per["gex"].sum()),
         call_gex=float(per["gex"][chain.is_call].sum()),
         put_gex=float(per["gex"][~chain.is_call].sum()),
-        zero_gamma=zero_gamma(spot, grid, net),
+        zero_gamma=level,
         call_wall=_wall(chain.strike[chain.is_call], per["gex"][chain.is_call]),
         put_wall=_wall(chain.strike[~chain.is_call], per["gex"][~chain.is_call]),
         options_priced=int(known.sum()),

@@ -1,0 +1,106 @@
+"""What a run needs to know up front about its option chains: which underlyings have options,
+which underlying books it replays, and the open interest published so far.
+
+Open interest must be known before a session's first GEX row (it is the prior session's), and
+it arrives in statistics files that a parallel run reads at any time: so the plan reads it from
+the run's statistics files and from ``bronze.statistics`` (files ingested by earlier runs) before
+the flow starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from connectors.dbn.instruments import instruments_for, symbology_of
+from connectors.dbn.reader import BadHeader, DbnFileReader, upgrade_to_v3
+from connectors.delta.lake import Lake
+from connectors.delta.tables import BRONZE_STATISTICS
+from operators.options.chain import OPEN_INTEREST
+from operators.sessions import date_to_day
+
+OI_DTYPE = np.dtype([("instrument_id", "<u4"), ("ts_ref", "<u8"), ("ts_recv", "<u8"), ("quantity", "<i8"),
+                     ("stat_type", "<u2")])
+_BATCH = 65_536
+
+
+@dataclass(frozen=True, slots=True)
+class ChainFacts:
+    underlyings: frozenset[int] = frozenset()
+    """Instrument ids that options in the run are written on."""
+    books: frozenset[str] = frozenset()
+    """``iid:day`` books the run's MBO files may feed (their symbology over their sessions)."""
+    symbols: dict[int, str] = field(default_factory=dict)
+    """Raw symbols of the instruments that are not options (a chain is named by its underlying's)."""
+    open_interest: np.ndarray = field(default_factory=lambda: np.zeros(0, OI_DTYPE))
+
+    @property
+    def any(self) -> bool:
+        return bool(self.underlyings)
+
+
+def chain_facts(lake: Lake, files: Iterable[tuple[Path, str, tuple[date, ...]]]) -> ChainFacts:
+    """``files``: the run's (path, schema, session dates)."""
+    underlyings: set[int] = set()
+    books: set[str] = set()
+    symbols: dict[int, str] = {}
+    stats = [_stored_open_interest(lake)]
+    for path, schema, sessions in files:
+        if schema == "statistics":
+            stats.append(_open_interest_in(path))
+            continue
+        if schema != "mbo":
+            continue
+        try:
+            reader = DbnFileReader(path)
+        except (BadHeader, OSError):
+            continue
+        try:
+            metadata = reader.header.metadata
+        finally:
+            reader.close()
+        instruments = instruments_for(path, "mbo", metadata)
+        underlyings |= {i.underlying_id for i in instruments.values() if i.instrument_type == "OPT" and i.underlying_id}
+        others = {iid: info for iid, info in instruments.items() if info.instrument_type != "OPT"}
+        symbols |= {iid: info.raw_symbol for iid, info in others.items()}
+        named = symbology_of(metadata)  # what the file holds (its definitions may name more)
+        books |= {f"{iid}:{date_to_day(d)}" for iid in others if iid in named for d in sessions}
+    return ChainFacts(frozenset(underlyings), frozenset(books), symbols, np.concatenate(stats))
+
+
+def _open_interest_in(path: Path) -> np.ndarray:
+    try:
+        reader = DbnFileReader(path)
+    except (BadHeader, OSError):
+        return np.zeros(0, OI_DTYPE)
+    parts = []
+    try:
+        h = reader.header
+        while len(rows := reader.read(_BATCH)):
+            rows = upgrade_to_v3(rows, "statistics", h.version, h.ts_out)
+            parts.append(_oi(rows[rows["stat_type"] == OPEN_INTEREST]))
+    finally:
+        reader.close()
+    return np.concatenate(parts) if parts else np.zeros(0, OI_DTYPE)
+
+
+def _oi(rows: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(rows), OI_DTYPE)
+    for name in OI_DTYPE.names or ():
+        out[name] = rows[name]
+    return out
+
+
+def _stored_open_interest(lake: Lake) -> np.ndarray:
+    table = lake.read(BRONZE_STATISTICS, ["instrument_id", "ts_ref", "ts_recv", "quantity", "stat_type"],
+                      f'"stat_type" = {OPEN_INTEREST}')
+    if table is None or table.num_rows == 0:
+        return np.zeros(0, OI_DTYPE)
+    out = np.zeros(table.num_rows, OI_DTYPE)
+    for name in OI_DTYPE.names or ():
+        out[name] = table[name].to_numpy()
+    return out

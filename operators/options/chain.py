@@ -1,0 +1,294 @@
+"""One underlier's option chain through a session: the options' books, their top of book at the
+close of each second they were active, and the chain's gamma exposure as those quotes and the
+underlying move.
+
+``OptionTops`` keeps an L3 book per option (``operators.book.L3Book``, depth 1) and gives a row
+per option and active second: the top after the last event before the second's close, and the
+second's trades. A second is closed once a later record arrives (or at ``close``), so chunks may
+split it.
+
+``ChainGex`` keeps each listed option's latest mid and, given the underlying's mid per second,
+computes ``operators.options.surface.gex_second`` at every second in which an input changed (the
+underlying's mid or an option's quote) and at least every ``heartbeat_s`` seconds in between (so
+time decay shows on a quiet chain): a second without a row has the inputs of the row before it.
+Open interest is fixed for the session: the prior session's, given at construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from operators.book import L3Book
+from operators.book.logic import BookState
+from operators.chunks import InstrumentInfo
+from operators.options.gex import ChainQuotes, GexConfig, OptionModel
+from operators.options.surface import Columns, GexSummary, gex_second
+from operators.records import UNDEF_PRICE
+
+NS = 1_000_000_000
+CHAIN_PREFIX = "gex:"
+
+
+def chain_key(underlying_id: int, session_day: int) -> str:
+    """The state key of one underlier's option chain in one session: ``gex:underlying_id:day``.
+    It travels with the book keys (``SourceEnd.book_keys``, the manifest) and is told apart by
+    its prefix."""
+    return f"{CHAIN_PREFIX}{underlying_id}:{session_day}"
+
+
+def is_chain_key(key: str) -> bool:
+    return key.startswith(CHAIN_PREFIX)
+
+
+def chain_of(key: str) -> tuple[int, int]:
+    """``(underlying_id, session_day)`` of a chain key."""
+    uid, day = key[len(CHAIN_PREFIX):].split(":")
+    return int(uid), int(day)
+
+
+OPTION_TOP_DTYPE = np.dtype([
+    ("ts_recv", "<i8"),  # the second's close: the top after every event before it
+    ("instrument_id", "<u4"),
+    ("bid_px", "<i8"),
+    ("bid_sz", "<u4"),
+    ("ask_px", "<i8"),
+    ("ask_sz", "<u4"),
+    ("last_trade_px", "<i8"),  # UNDEF_PRICE: no trade in the second
+    ("volume", "<i8"),  # lots traded in the second
+])
+_TRADE = ord("T")
+
+
+@dataclass(frozen=True, slots=True)
+class OptionTopsState:
+    ticks: dict[int, int]
+    books: dict[int, BookState]
+    open: np.ndarray
+
+
+class OptionTops:
+    """The books of a set of options and their rows of OPTION_TOP_DTYPE, second by second."""
+
+    def __init__(self, ticks: Mapping[int, int] | None = None, *, resume: OptionTopsState | None = None) -> None:
+        self._ticks = dict(ticks or {})
+        self._books: dict[int, L3Book] = {}
+        self._open = np.zeros(0, OPTION_TOP_DTYPE)
+        if resume is not None:
+            self._ticks = dict(resume.ticks)
+            self._books = {i: L3Book(b.tick, depth=1, resume=b) for i, b in resume.books.items()}
+            self._open = resume.open.copy()
+
+    def apply(self, records: np.ndarray, ticks: Mapping[int, int] | None = None) -> np.ndarray:
+        """Apply MBO records (in ``ts_recv`` order; ``ticks`` of options not seen before); the rows
+        of the seconds now closed."""
+        self._ticks.update(ticks or {})
+        if len(records) == 0:
+            return np.zeros(0, OPTION_TOP_DTYPE)
+        rows = _merge(self._open, self._rows(records))
+        last_close = (int(records["ts_recv"][-1]) // NS + 1) * NS
+        done = rows["ts_recv"] < last_close
+        self._open = rows[~done]
+        return rows[done]
+
+    def close(self) -> np.ndarray:
+        """The last second's rows (the end of the session)."""
+        out, self._open = self._open, np.zeros(0, OPTION_TOP_DTYPE)
+        return out
+
+    def snapshot(self) -> OptionTopsState:
+        return OptionTopsState(dict(self._ticks), {i: b.snapshot() for i, b in self._books.items()}, self._open.copy())
+
+    def _rows(self, records: np.ndarray) -> np.ndarray:
+        parts = []
+        for iid in np.unique(records["instrument_id"]):
+            mine = records[records["instrument_id"] == iid]
+            book = self._books.get(int(iid))
+            if book is None:
+                book = self._books[int(iid)] = L3Book(self._ticks.get(int(iid), 0), depth=1)
+            tops = book.apply_events(mine)
+            trades = mine[mine["action"].view(np.uint8) == _TRADE]
+            parts.append(_per_second(int(iid), tops, trades))
+        return np.sort(np.concatenate(parts), order=["ts_recv", "instrument_id"], kind="stable")
+
+
+def _close_of(ts: np.ndarray) -> np.ndarray:
+    return (ts.astype(np.int64) // NS + 1) * NS
+
+
+def _per_second(iid: int, tops: np.ndarray, trades: np.ndarray) -> np.ndarray:
+    """One row per second with an event: the last top in it, its trades' volume and last price.
+    (A second whose event ends in the next chunk has its trades only; ``_merge`` adds its top.)"""
+    close = _close_of(tops["ts_recv"])
+    last = np.flatnonzero(np.r_[close[1:] != close[:-1], True]) if len(close) else np.zeros(0, np.int64)
+    t_close = _close_of(trades["ts_recv"])
+    seconds = np.union1d(close[last], t_close)
+    out = np.zeros(len(seconds), OPTION_TOP_DTYPE)
+    out["ts_recv"], out["instrument_id"] = seconds, iid
+    out["bid_px"] = out["ask_px"] = out["last_trade_px"] = UNDEF_PRICE
+    at = np.searchsorted(seconds, close[last])
+    valid = tops["book_valid"][last]
+    for side in ("bid", "ask"):
+        px = tops[f"{side}_px"][last, 0]
+        out[f"{side}_px"][at] = np.where(valid, px, UNDEF_PRICE)
+        out[f"{side}_sz"][at] = np.where(valid & (px != UNDEF_PRICE), tops[f"{side}_sz"][last, 0], 0)
+    if len(trades):
+        at = np.searchsorted(seconds, t_close)
+        np.add.at(out["volume"], at, trades["size"].astype(np.int64))
+        out["last_trade_px"][at] = trades["price"]  # in order: the second's last trade wins
+    return out
+
+
+def _merge(carried: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``rows`` after the carried open second: an option's row for the same second replaces the
+    carried top and adds the carried trades."""
+    if len(carried) == 0:
+        return rows
+    same = {(int(r["ts_recv"]), int(r["instrument_id"])): i for i, r in enumerate(rows)}
+    keep = []
+    for row in carried:
+        i = same.get((int(row["ts_recv"]), int(row["instrument_id"])))
+        if i is None:
+            keep.append(row)
+            continue
+        rows["volume"][i] += row["volume"]  # the top is the later chunk's: the second's last event
+        if rows["last_trade_px"][i] == UNDEF_PRICE:
+            rows["last_trade_px"][i] = row["last_trade_px"]
+    merged = np.concatenate([np.array(keep, OPTION_TOP_DTYPE), rows])
+    return np.sort(merged, order=["ts_recv", "instrument_id"], kind="stable")
+
+
+def option_mid(bid_px: np.ndarray, ask_px: np.ndarray) -> np.ndarray:
+    """The mid in index points; NaN unless both sides are quoted."""
+    both = (bid_px != UNDEF_PRICE) & (ask_px != UNDEF_PRICE)
+    return np.where(both, (bid_px.astype(np.float64) + ask_px.astype(np.float64)) / 2e9, np.nan)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainGexConfig:
+    gex: GexConfig = GexConfig()
+    model: OptionModel = "black76"
+    dividend_yield: float = 0.0
+    heartbeat_s: int = 60
+
+
+@dataclass(frozen=True, slots=True)
+class ChainGexState:
+    underlier: str
+    infos: tuple[InstrumentInfo, ...]
+    mids: np.ndarray
+    pending: np.ndarray
+    changed: bool
+    spot: float
+    last_row_s: int
+
+
+class ChainGex:
+    """The GEX of one underlier's listed options over a session (see the module docstring).
+
+    Options join as their first records arrive (``add``); they are kept in instrument-id order,
+    so sums do not depend on the order they arrived in."""
+
+    def __init__(self, underlier: str, open_interest: Mapping[int, int], cfg: ChainGexConfig,
+                 *, resume: ChainGexState | None = None) -> None:
+        self._underlier, self._cfg, self._all_oi = underlier, cfg, dict(open_interest)
+        self._infos: dict[int, InstrumentInfo] = {}
+        self._mid = np.zeros(0)
+        self._pending = np.zeros(0, OPTION_TOP_DTYPE)
+        self._pending_ts = np.zeros(0, np.int64)
+        self._changed = False
+        self._spot = np.nan
+        self._last_row_s = -(1 << 62)
+        if resume is not None:
+            self._infos = {o.instrument_id: o for o in resume.infos}
+            self._build(resume.mids)
+            self._pending = resume.pending.copy()
+            self._pending_ts = np.ascontiguousarray(self._pending["ts_recv"])
+            self._changed, self._spot, self._last_row_s = resume.changed, resume.spot, resume.last_row_s
+        else:
+            self._build(np.zeros(0))
+
+    @property
+    def underlier(self) -> str:
+        return self._underlier
+
+    @property
+    def options(self) -> dict[int, InstrumentInfo]:
+        return dict(self._infos)
+
+    def add(self, options: Iterable[InstrumentInfo]) -> None:
+        new = [o for o in options if o.instrument_id not in self._infos]
+        if not new:
+            return
+        mids = dict(zip(self._ids.tolist(), self._mid.tolist(), strict=True))
+        self._infos.update({o.instrument_id: o for o in new})
+        self._build(np.array([mids.get(i, np.nan) for i in sorted(self._infos)]))
+
+    def _build(self, mids: np.ndarray) -> None:
+        options = [self._infos[i] for i in sorted(self._infos)]
+        self._ids = np.array([o.instrument_id for o in options], np.int64)
+        self._slot = {int(i): k for k, i in enumerate(self._ids)}
+        self._expiration = np.array([o.expiration_ns for o in options], np.int64)
+        self._strike = np.array([o.strike_price / 1e9 for o in options])
+        self._is_call = np.array([o.option_right == "C" for o in options], np.bool_)
+        self._multiplier = np.array([o.multiplier for o in options])
+        self._oi = np.array([float(self._all_oi.get(o.instrument_id, 0)) for o in options])
+        self._mid = mids.astype(np.float64) if len(mids) == len(options) else np.full(len(options), np.nan)
+
+    def snapshot(self) -> ChainGexState:
+        return ChainGexState(self._underlier, tuple(self._infos[i] for i in sorted(self._infos)), self._mid.copy(),
+                             self._pending.copy(), self._changed, self._spot, self._last_row_s)
+
+    def quotes(self, tops: np.ndarray) -> None:
+        """Option top rows (any order of arrival; applied at their own second)."""
+        known = np.isin(tops["instrument_id"], self._ids)
+        self._pending = np.sort(np.concatenate([self._pending, tops[known]]), order=["ts_recv", "instrument_id"],
+                                kind="stable")
+        self._pending_ts = np.ascontiguousarray(self._pending["ts_recv"])
+
+    def seconds(self, closes: np.ndarray, spots: np.ndarray) -> tuple[list[Columns], list[GexSummary]]:
+        """The underlying's mid at the close of each second (ascending); the GEX rows due by then.
+        Every option row of a second up to the last close must have been given to ``quotes``."""
+        surfaces: list[Columns] = []
+        summaries: list[GexSummary] = []
+        for close, spot in zip(closes.tolist(), spots.tolist(), strict=True):
+            upto = int(np.searchsorted(self._pending_ts, close, side="right"))
+            if upto:
+                applied = self._pending[:upto]
+                self._pending, self._pending_ts = self._pending[upto:], self._pending_ts[upto:]
+                slots = np.array([self._slot[int(i)] for i in applied["instrument_id"]], np.int64)
+                mids = option_mid(applied["bid_px"], applied["ask_px"])
+                before = self._mid[slots].copy()
+                self._mid[slots] = mids  # in order: an option's latest row wins
+                self._changed |= not np.array_equal(before, self._mid[slots], equal_nan=True)
+            moved = np.isfinite(spot) and spot != self._spot
+            due = close // NS - self._last_row_s >= self._cfg.heartbeat_s
+            if not np.isfinite(spot) or not (moved or self._changed or due):
+                continue
+            self._spot, self._changed, self._last_row_s = spot, False, close // NS
+            surface, summary = self._at(close, spot)
+            surfaces.append(surface)
+            summaries.append(summary)
+        return surfaces, summaries
+
+    def _at(self, close: int, spot: float) -> tuple[Columns, GexSummary]:
+        live = self._expiration > close
+        chain = ChainQuotes(self._expiration[live], self._strike[live], self._is_call[live], self._mid[live],
+                            self._oi[live], self._multiplier[live], np.full(int(live.sum()), spot))
+        return gex_second(self._underlier, close, spot, chain, self._cfg.model, self._cfg.gex, self._cfg.dividend_yield)
+
+
+OPEN_INTEREST = 9
+"""Databento's ``StatType.OPEN_INTEREST``."""
+
+
+def open_interest_before(stats: np.ndarray, session_start_ns: int, session_end_ns: int) -> dict[int, int]:
+    """Each instrument's open interest for a session: its ``stat_type`` 9 record as of the latest
+    close (``ts_ref``) before the session starts, among those published (``ts_recv``) before it
+    ends. The session's own close, published the next morning, is never used."""
+    ts_ref, ts_recv = stats["ts_ref"].astype(np.int64), stats["ts_recv"].astype(np.int64)
+    oi = stats[(stats["stat_type"] == OPEN_INTEREST) & (ts_ref < session_start_ns) & (ts_recv < session_end_ns)]
+    oi = oi[np.lexsort((oi["ts_recv"], oi["ts_ref"]))]
+    return {int(i): int(q) for i, q in zip(oi["instrument_id"], oi["quantity"], strict=True)}
