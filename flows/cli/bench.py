@@ -76,6 +76,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="instead: the heads-up display on the live path (publish at real time x --speed): latency "
                         "publish -> frame received by a headless Chromium page, the page's render time per frame, "
                         "and the HUD server's CPU per page; see flows.bench.hud")
+    p.add_argument("--options", action="store_true",
+                   help="instead: the whole flow on a day with the ES options chain (650 options) against the same "
+                        "day's futures alone (records/s and their ratio, target >= 0.7), and the GEX step's CPU "
+                        "per second of market time; see flows.bench.options")
     p.add_argument("--pages", type=int, default=2, help="--hud: browser pages connected (default 2)")
     p.add_argument("--speed", type=float, default=10.0,
                    help="--live: real time x SPEED for the paced phase (default 10)")
@@ -262,6 +266,15 @@ def measure(records_wanted: int, workers: int, cache: Path) -> BenchResult:
 def run(args: argparse.Namespace) -> int:
     if args.scoring:
         return _run_scoring(args)
+    if args.options:
+        from flows.bench.options import measure_options, print_options
+
+        options = measure_options(args.cache, args.records, args.workers)
+        if args.json:
+            print(json.dumps({**asdict(options), "met": options.met}))
+        else:
+            print_options(options, Console(width=None if sys.stdout.isatty() else 140))
+        return 0
     if args.hud:
         from connectors.mlflow.tracking import tracking_uri
         from flows.bench.hud import measure_hud, print_hud

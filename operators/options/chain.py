@@ -183,6 +183,7 @@ class ChainGexState:
     changed: bool
     spot: float
     last_row_s: int
+    ivs: np.ndarray
 
 
 class ChainGex:
@@ -207,6 +208,7 @@ class ChainGex:
             self._pending = resume.pending.copy()
             self._pending_ts = np.ascontiguousarray(self._pending["ts_recv"])
             self._changed, self._spot, self._last_row_s = resume.changed, resume.spot, resume.last_row_s
+            self._iv = resume.ivs.copy()
         else:
             self._build(np.zeros(0))
 
@@ -236,10 +238,11 @@ class ChainGex:
         self._multiplier = np.array([o.multiplier for o in options])
         self._oi = np.array([float(self._all_oi.get(o.instrument_id, 0)) for o in options])
         self._mid = mids.astype(np.float64) if len(mids) == len(options) else np.full(len(options), np.nan)
+        self._iv = np.full(len(options), np.nan)  # where each σ search starts: the last σ found
 
     def snapshot(self) -> ChainGexState:
         return ChainGexState(self._underlier, tuple(self._infos[i] for i in sorted(self._infos)), self._mid.copy(),
-                             self._pending.copy(), self._changed, self._spot, self._last_row_s)
+                             self._pending.copy(), self._changed, self._spot, self._last_row_s, self._iv.copy())
 
     def quotes(self, tops: np.ndarray) -> None:
         """Option top rows (any order of arrival; applied at their own second)."""
@@ -277,7 +280,10 @@ class ChainGex:
         live = self._expiration > close
         chain = ChainQuotes(self._expiration[live], self._strike[live], self._is_call[live], self._mid[live],
                             self._oi[live], self._multiplier[live], np.full(int(live.sum()), spot))
-        return gex_second(self._underlier, close, spot, chain, self._cfg.model, self._cfg.gex, self._cfg.dividend_yield)
+        surface, summary, iv = gex_second(self._underlier, close, spot, chain, self._cfg.model, self._cfg.gex,
+                                          self._cfg.dividend_yield, self._iv[live])
+        self._iv[live] = iv
+        return surface, summary
 
 
 OPEN_INTEREST = 9

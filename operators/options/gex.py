@@ -20,6 +20,7 @@ The zero-gamma level re-prices the chain over a grid of spots around S with each
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -36,6 +37,7 @@ SIGN_CONVENTIONS: Final[dict[str, tuple[float, float]]] = {
     "dealer_short": (-1.0, -1.0),
     "dealer_long": (1.0, 1.0),
 }
+_SQRT_2PI: Final = math.sqrt(2.0 * math.pi)
 YEAR_NS: Final = 365 * 86_400 * 1_000_000_000
 """Time to expiry in years: calendar time, ACT/365."""
 OptionModel = Literal["black76", "bsm"]
@@ -91,14 +93,15 @@ def carry(model: OptionModel, rate: float, dividend_yield: float) -> float:
 
 
 def option_gex(chain: ChainQuotes, second_ns: int, model: OptionModel, cfg: GexConfig,
-               dividend_yield: float = 0.0) -> dict[str, np.ndarray]:
-    """Per option: ``t_years``, ``iv``, ``gamma``, ``gex`` (0 where σ cannot be implied or OI is 0)."""
+               dividend_yield: float = 0.0, guess: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per option: ``t_years``, ``iv``, ``gamma``, ``gex`` (0 where σ cannot be implied or OI is 0).
+    ``guess``: where each σ search starts (the previous second's; the result is the same σ)."""
     b = carry(model, cfg.rate, dividend_yield)
     t = years_to_expiry(chain.expiration_ns, second_ns, cfg.min_years)
     carries = np.full(t.shape[0], b)
     iv = pricing.implied_vols(chain.mid.astype(np.float64), chain.is_call.astype(np.bool_),
                               chain.underlying_px.astype(np.float64), chain.strike.astype(np.float64), t,
-                              cfg.rate, carries)
+                              cfg.rate, carries, guess if guess is not None else np.full(t.shape[0], np.nan))
     gamma = pricing.gammas(chain.underlying_px.astype(np.float64), chain.strike.astype(np.float64), t, cfg.rate,
                            carries, np.where(np.isnan(iv), np.nan, np.maximum(iv, cfg.min_vol)))
     call_sign, put_sign = SIGN_CONVENTIONS[cfg.sign_convention]
@@ -109,41 +112,53 @@ def option_gex(chain: ChainQuotes, second_ns: int, model: OptionModel, cfg: GexC
 
 
 @njit(cache=True)
+def _terms(scale: np.ndarray, strike: np.ndarray, t: np.ndarray, rate: float, b: float, vol: np.ndarray,
+           weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per option, what does not move with the spot: Γ(S)·S²·0.01 = c·S·exp(−½((ln S + a)·w)²)."""
+    n = strike.shape[0]
+    a, w, c = np.zeros(n), np.zeros(n), np.zeros(n)
+    for i in range(n):
+        if weight[i] == 0.0 or t[i] <= 0.0 or vol[i] <= 0.0:
+            continue
+        v = vol[i] * math.sqrt(t[i])
+        a[i] = math.log(scale[i]) - math.log(strike[i]) + (b + 0.5 * vol[i] * vol[i]) * t[i]
+        w[i] = 1.0 / v
+        c[i] = weight[i] * math.exp((b - rate) * t[i]) * scale[i] * 0.01 / (v * _SQRT_2PI)
+    return a, w, c
+
+
+@njit(cache=True)
+def _net(spot: float, a: np.ndarray, w: np.ndarray, c: np.ndarray) -> float:
+    ln_s, acc = math.log(spot), 0.0
+    for i in range(a.shape[0]):
+        if c[i] != 0.0:
+            d1 = (ln_s + a[i]) * w[i]
+            acc += c[i] * math.exp(-0.5 * d1 * d1)
+    return acc * spot
+
+
+@njit(cache=True)
 def net_gex_on_grid(spots: np.ndarray, scale: np.ndarray, strike: np.ndarray, t: np.ndarray, rate: float,
                     b: float, vol: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Σ weight × Γ(S') × S'² × 0.01 over the options at each grid spot, where option i's
     underlying moves to ``spots[j] × scale[i]`` (``scale`` maps the underlier's price to the
     option's own underlying) and ``weight`` = sign × OI × multiplier (0 where σ is unknown)."""
+    a, w, c = _terms(scale, strike, t, rate, b, vol, weight)
     out = np.zeros(spots.shape[0])
     for j in range(spots.shape[0]):
-        acc = 0.0
-        for i in range(strike.shape[0]):
-            if weight[i] != 0.0:
-                s = spots[j] * scale[i]
-                acc += weight[i] * pricing.gamma(s, strike[i], t[i], rate, b, vol[i]) * s * s * 0.01
-        out[j] = acc
+        out[j] = _net(spots[j], a, w, c)
     return out
-
-
-@njit(cache=True)
-def _net_at(spot: float, scale: np.ndarray, strike: np.ndarray, t: np.ndarray, rate: float, b: float,
-            vol: np.ndarray, weight: np.ndarray) -> float:
-    acc = 0.0
-    for i in range(strike.shape[0]):
-        if weight[i] != 0.0:
-            s = spot * scale[i]
-            acc += weight[i] * pricing.gamma(s, strike[i], t[i], rate, b, vol[i]) * s * s * 0.01
-    return acc
 
 
 @njit(cache=True)
 def bisect_zero(lo: float, hi: float, scale: np.ndarray, strike: np.ndarray, t: np.ndarray, rate: float, b: float,
                 vol: np.ndarray, weight: np.ndarray) -> float:
     """The spot in [lo, hi] where the net GEX changes sign, to 1e-10 of it (the ends' signs differ)."""
-    f_lo = _net_at(lo, scale, strike, t, rate, b, vol, weight)
+    a, w, c = _terms(scale, strike, t, rate, b, vol, weight)
+    f_lo = _net(lo, a, w, c)
     for _ in range(60):
         mid = 0.5 * (lo + hi)
-        f_mid = _net_at(mid, scale, strike, t, rate, b, vol, weight)
+        f_mid = _net(mid, a, w, c)
         if f_mid == 0.0:
             return mid
         if (f_mid < 0.0) == (f_lo < 0.0):

@@ -85,6 +85,13 @@ def implied_vol(premium: float, is_call: bool, s: float, k: float, t: float, r: 
     """σ such that ``price(σ) == premium`` to 1e-12 relative, or NaN when no σ in
     [VOL_LOW, VOL_HIGH] gives it (at or below intrinsic value, above the price's upper bound,
     no time left, or a non-finite input)."""
+    return implied_vol_from(premium, is_call, s, k, t, r, b, math.nan)
+
+
+@njit(cache=True)
+def implied_vol_from(premium: float, is_call: bool, s: float, k: float, t: float, r: float, b: float,
+                     guess: float) -> float:
+    """``implied_vol`` with Newton started at ``guess`` (a previous second's σ; NaN: none)."""
     if not (math.isfinite(premium) and math.isfinite(s) and math.isfinite(k)) or t <= 0.0 or s <= 0.0 or k <= 0.0:
         return math.nan
     parity = s * math.exp((b - r) * t) - k * math.exp(-r * t)  # call − put, the same for every σ
@@ -95,8 +102,11 @@ def implied_vol(premium: float, is_call: bool, s: float, k: float, t: float, r: 
     lo, hi = VOL_LOW, VOL_HIGH
     if premium <= price(is_call, s, k, t, r, b, lo) or premium >= price(is_call, s, k, t, r, b, hi):
         return math.nan
-    sigma = math.sqrt(2.0 * abs(math.log(s / k) + b * t) / t) if s != k else 0.3  # the vega peak
-    sigma = min(max(sigma, 0.05), 2.0)
+    if lo < guess < hi:
+        sigma = guess
+    else:
+        sigma = math.sqrt(2.0 * abs(math.log(s / k) + b * t) / t) if s != k else 0.3  # the vega peak
+        sigma = min(max(sigma, 0.05), 2.0)
     for _ in range(100):
         diff = price(is_call, s, k, t, r, b, sigma) - premium
         if abs(diff) <= 1e-13 * max(premium, 1e-300):
@@ -115,11 +125,11 @@ def implied_vol(premium: float, is_call: bool, s: float, k: float, t: float, r: 
 
 @njit(cache=True)
 def implied_vols(premiums: np.ndarray, is_call: np.ndarray, s: np.ndarray, k: np.ndarray, t: np.ndarray,
-                 r: float, b: np.ndarray) -> np.ndarray:
-    """``implied_vol`` for each option of a chain (NaN where the mid has no solution)."""
+                 r: float, b: np.ndarray, guess: np.ndarray) -> np.ndarray:
+    """``implied_vol_from`` for each option of a chain (NaN where the mid has no solution)."""
     out = np.empty(premiums.shape[0])
     for i in range(premiums.shape[0]):
-        out[i] = implied_vol(premiums[i], is_call[i], s[i], k[i], t[i], r, b[i])
+        out[i] = implied_vol_from(premiums[i], is_call[i], s[i], k[i], t[i], r, b[i], guess[i])
     return out
 
 

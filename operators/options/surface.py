@@ -77,11 +77,13 @@ class GexSummary:
 
 
 def gex_second(underlier: str, second_ns: int, spot: float, chain: ChainQuotes, model: OptionModel,
-               cfg: GexConfig, dividend_yield: float = 0.0) -> tuple[Columns, GexSummary]:
-    """The surface rows and the summary row of one underlier's chain at one second."""
-    per = option_gex(chain, second_ns, model, cfg, dividend_yield)
+               cfg: GexConfig, dividend_yield: float = 0.0,
+               guess: np.ndarray | None = None) -> tuple[Columns, GexSummary, np.ndarray]:
+    """The surface rows and the summary row of one underlier's chain at one second, and each
+    option's σ (NaN where none; a good ``guess`` for the next second's search)."""
+    per = option_gex(chain, second_ns, model, cfg, dividend_yield, guess)
     return (surface_rows(underlier, second_ns, chain, model, cfg, per, dividend_yield),
-            summary_row(underlier, second_ns, spot, chain, model, cfg, per, dividend_yield))
+            summary_row(underlier, second_ns, spot, chain, model, cfg, per, dividend_yield), per["iv"])
 
 
 def surface_rows(underlier: str, second_ns: int, chain: ChainQuotes, model: OptionModel, cfg: GexConfig,
@@ -168,7 +170,8 @@ def _wall(strikes: np.ndarray, gex: np.ndarray) -> float:
     """The strike holding the most |GEX| over all expiries (the lowest such strike on a tie)."""
     if strikes.size == 0 or not np.any(gex):
         return math.nan
-    uniq, where = np.unique(strikes, return_inverse=True)
-    total = np.zeros(uniq.shape[0])
-    np.add.at(total, where.ravel(), np.abs(gex))
-    return float(uniq[int(np.argmax(total))])
+    order = np.argsort(strikes, kind="stable")
+    ordered = strikes[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    total = np.add.reduceat(np.abs(gex[order]), starts)
+    return float(ordered[starts[int(np.argmax(total))]])

@@ -52,7 +52,7 @@ def _col(surface: Columns, name: str) -> np.ndarray:
 @pytest.mark.parametrize("convention", ["dealer_long_calls_short_puts", "dealer_short", "dealer_long"])
 def test_every_surface_row_recomputes_from_its_own_columns(convention: SignConvention) -> None:
     cfg = GexConfig(rate=RATE, sign_convention=convention)
-    surface, summary = gex_second("ESZ5", SECOND, SPOT, es_chain(), "black76", cfg)
+    surface, summary, _ = gex_second("ESZ5", SECOND, SPOT, es_chain(), "black76", cfg)
     n = len(surface["strike"])
     assert n == 3 * 61
     assert set(surface["sign_convention"]) == {convention}
@@ -74,7 +74,7 @@ def test_one_option_is_gamma_times_open_interest_times_multiplier_times_one_perc
     mid = pricing.price(False, SPOT, 5950.0, t, RATE, 0.0, 0.19)
     chain = ChainQuotes(np.array([expiry]), np.array([5950.0]), np.array([False]), np.array([mid]),
                         np.array([1200.0]), np.array([50.0]), np.array([SPOT]))
-    surface, summary = gex_second("ESZ5", SECOND, SPOT, chain, "black76", GexConfig(rate=RATE))
+    surface, summary, _ = gex_second("ESZ5", SECOND, SPOT, chain, "black76", GexConfig(rate=RATE))
     gamma = vollib_black_gamma("p", SPOT, 5950.0, t, RATE, 0.19)
     assert _col(surface, "put_iv")[0] == pytest.approx(0.19, rel=1e-9)
     assert _col(surface, "put_gex")[0] == pytest.approx(-gamma * 1200 * 50 * SPOT**2 * 0.01, rel=1e-9)
@@ -85,7 +85,7 @@ def test_one_option_is_gamma_times_open_interest_times_multiplier_times_one_perc
 def test_the_zero_gamma_level_sits_on_a_sign_change_of_the_repriced_net_gex() -> None:
     cfg = GexConfig(rate=RATE)
     chain = es_chain()
-    _, summary = gex_second("ESZ5", SECOND, SPOT, chain, "black76", cfg)
+    _, summary, _ = gex_second("ESZ5", SECOND, SPOT, chain, "black76", cfg)
     level = summary.zero_gamma
     assert SPOT * 0.95 < level < SPOT * 1.05
     # re-price the whole chain at spots just either side, by brute force with vollib's gamma
@@ -112,7 +112,7 @@ def test_a_chain_that_keeps_one_sign_has_no_zero_gamma_level() -> None:
     calls_only = ChainQuotes(*(np.asarray(a)[chain.is_call] for a in (
         chain.expiration_ns, chain.strike, chain.is_call, chain.mid, chain.open_interest, chain.multiplier,
         chain.underlying_px)))
-    _, summary = gex_second("ESZ5", SECOND, SPOT, calls_only, "black76", GexConfig(rate=RATE))
+    _, summary, _ = gex_second("ESZ5", SECOND, SPOT, calls_only, "black76", GexConfig(rate=RATE))
     assert math.isnan(summary.zero_gamma)
     assert summary.net_gex > 0 and summary.put_gex == 0.0
 
@@ -122,7 +122,7 @@ def test_floors_keep_an_expiring_option_finite() -> None:
     cfg = GexConfig(rate=RATE, min_years=1 / 365 / 24, min_vol=0.05)
     chain = ChainQuotes(np.array([SECOND]), np.array([6010.0]), np.array([True]), np.array([6.0]),
                         np.array([100.0]), np.array([50.0]), np.array([SPOT]))
-    surface, _ = gex_second("ESZ5", SECOND, SPOT, chain, "black76", cfg)
+    surface, _, _ = gex_second("ESZ5", SECOND, SPOT, chain, "black76", cfg)
     assert _col(surface, "t_years")[0] == pytest.approx(1 / 365 / 24)
     iv = float(_col(surface, "call_iv")[0])
     want = pricing.gamma(SPOT, 6010.0, 1 / 365 / 24, RATE, 0.0, max(iv, 0.05))

@@ -1,0 +1,140 @@
+"""``spymaster bench --options``: the whole flow on a day with the ES options chain, against the
+same day's futures alone.
+
+One simulated day with the chain (``spymaster synth --options``: 650 options over 5 expiries) is
+replayed twice into fresh lakes, with every Silver and Gold table: (a) its futures files alone,
+(b) every file, futures and options. Records/s of each counts the MBO records replayed; the
+ratio (b)/(a) is the figure with a target (>= 0.7). The GEX step's own cost is measured apart:
+``ChainGex`` over the front future's chain for the day, on the underlying's 1-second mids from
+the (a) lake, as CPU seconds per second of market time (the session's span).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+OPTIONS_TARGET = 0.7
+
+
+@dataclass(frozen=True, slots=True)
+class OptionsBench:
+    futures_records: int
+    option_records: int
+    options: int
+    futures_rps: float
+    chain_rps: float
+    ratio: float
+    gex_seconds: int
+    """Seconds of the front chain that got GEX rows."""
+    market_seconds: int
+    gex_ms_per_market_second: float
+    gex_ms_per_row_second: float
+
+    @property
+    def met(self) -> bool:
+        return self.ratio >= OPTIONS_TARGET
+
+
+def options_day(cache: Path, records: int) -> Path:
+    """The cached simulated day with the chain (generated on first use)."""
+    import replay
+    from flows.cli.bench import source_fingerprint
+    from replay.synth import write_sample
+
+    day = cache / f"options-day-{records}-{source_fingerprint(Path(replay.__file__).parent)}"
+    if not sorted(day.glob("*.options.mbo.dbn.zst")):
+        shutil.rmtree(day, ignore_errors=True)
+        write_sample(day, days=1, seed=11, events_per_day=records, truth=False, options=True)
+    return day
+
+
+def measure_options(cache: Path, records: int, workers: int) -> OptionsBench:
+    from connectors.delta.lake import Lake
+    from flows.cli.bench import _timed_flow
+
+    day = options_day(cache, records)
+    everything = sorted(day.glob("*.dbn.zst"))
+    futures = [p for p in everything if ".options." not in p.name]
+    scratch = Path(tempfile.mkdtemp(prefix="spymaster-bench-options-"))
+    try:
+        futures_s = _timed_flow(tuple(map(str, futures)), scratch / "futures", workers, analytics=True)
+        chain_s = _timed_flow(tuple(map(str, everything)), scratch / "chain", workers, analytics=True)
+        n_futures, n_options, listed = _counts(Lake(str(scratch / "chain")))
+        gex_s, rows, span = _gex_alone(day, Lake(str(scratch / "futures")))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    futures_rps = n_futures / futures_s
+    chain_rps = (n_futures + n_options) / chain_s
+    return OptionsBench(n_futures, n_options, listed, round(futures_rps), round(chain_rps),
+                        round(chain_rps / futures_rps, 3), rows, span, round(1000 * gex_s / span, 4),
+                        round(1000 * gex_s / max(rows, 1), 3))
+
+
+def _counts(lake) -> tuple[int, int, int]:  # noqa: ANN001 - connectors.delta.lake.Lake
+    from connectors.delta.tables import BRONZE_DEFINITIONS, BRONZE_MBO
+
+    kinds = np.asarray(lake.read(BRONZE_MBO, ["instrument_type"])["instrument_type"].to_pylist())
+    classes = lake.read(BRONZE_DEFINITIONS, ["instrument_class"])["instrument_class"].to_pylist()
+    return int((kinds != "OPT").sum()), int((kinds == "OPT").sum()), sum(c in ("C", "P") for c in classes)
+
+
+def _gex_alone(day: Path, futures_lake) -> tuple[float, int, int]:  # noqa: ANN001 - a Lake
+    """CPU time of ``ChainGex.seconds`` over the front chain's day (its tops computed beforehand)."""
+    from connectors.dbn.chains import chain_facts
+    from connectors.dbn.files import read_mbo_file
+    from connectors.delta.tables import SILVER_BOOK_1S
+    from flows.steps.option_chain import session_open_interest
+    from operators.options.chain import ChainGex, ChainGexConfig, OptionTops
+    from operators.records import UNDEF_PRICE
+    from operators.sessions import date_to_day
+
+    mbo = next(day.glob("*.options.mbo.dbn.zst"))
+    records, instruments, _ = read_mbo_file(mbo)
+    tops = OptionTops({i: o.tick for i, o in instruments.items()})
+    rows = np.concatenate([tops.apply(records), tops.close()])
+    front = min(o.underlying_id for o in instruments.values() if o.instrument_type == "OPT")
+    options = [o for o in instruments.values() if o.instrument_type == "OPT" and o.underlying_id == front]
+    stats = sorted(day.glob("*.statistics.dbn.zst"))
+    facts = chain_facts(futures_lake, [(p, "statistics", ()) for p in stats])
+    book = futures_lake.read(SILVER_BOOK_1S, ["ts_recv", "instrument_id", "session_date", "best_bid_px",
+                                              "best_ask_px", "book_valid"], f'"instrument_id" = {front}')
+    book = book.sort_by("ts_recv")
+    bid, ask = book["best_bid_px"].to_numpy(), book["best_ask_px"].to_numpy()
+    both = book["book_valid"].to_numpy() & (bid != UNDEF_PRICE) & (ask != UNDEF_PRICE)
+    mids = np.where(both, (bid.astype(np.float64) + ask) / 2e9, np.nan)
+    closes = book["ts_recv"].to_numpy()
+    session = date_to_day(book["session_date"][0].as_py())
+    gex = ChainGex("front", session_open_interest(facts, session), ChainGexConfig())
+    gex.add(options)
+    gex.quotes(rows)
+    gex.seconds(closes[:2], mids[:2])  # compile outside the timing
+    started = time.process_time()
+    _, summaries = gex.seconds(closes[2:], mids[2:])
+    elapsed = time.process_time() - started
+    span = int((records["ts_recv"].max() - records["ts_recv"].min()) // 1_000_000_000)
+    return elapsed, len(summaries), max(span, 1)
+
+
+def print_options(found: OptionsBench, console) -> None:  # noqa: ANN001 - rich Console
+    from rich.table import Table
+
+    table = Table(title=f"spymaster bench --options: {found.futures_records:,} futures + {found.option_records:,} "
+                        f"option MBO records, {found.options} options")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("target", justify="right")
+    table.add_row("(a) whole flow, futures alone, records/s", f"{found.futures_rps:,.0f}", "")
+    table.add_row("(b) whole flow with the chain, records/s", f"{found.chain_rps:,.0f}", "")
+    table.add_row("(b) / (a)", f"{found.ratio:.2f}", f">= {OPTIONS_TARGET}")
+    table.add_row("GEX step, ms of CPU per second of market time (front chain)",
+                  f"{found.gex_ms_per_market_second:.3f}", "")
+    table.add_row("GEX step, ms per second with GEX rows", f"{found.gex_ms_per_row_second:.3f}", "")
+    table.add_row("seconds with GEX rows / market seconds", f"{found.gex_seconds:,} / {found.market_seconds:,}", "")
+    console.print(table)
+    console.print("target: met" if found.met else "target: NOT met")
