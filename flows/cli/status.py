@@ -21,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "status",
         help="what the lake holds: tables, sessions, dead letters, registered models, lag behind a topic",
         description=(
-            "Print each table's Delta version, rows and last commit; the sessions and contracts the lake "
+            "Print each table's Delta version, rows and last commit; the instruments defined, by class "
+            "(future, call, put, stock, spread); the sessions and contracts the lake "
             "covers and which are finished (manifest complete and every completion mark written) and "
             "scored; dead letters by reason; the registered models of the MLflow registry "
             "(MLFLOW_TRACKING_URI, or sqlite mlflow.db in the working directory), their versions and "
@@ -75,6 +76,8 @@ def print_report(report: StatusReport, console: Console) -> None:
     for s in unfinished:
         console.print(f"  not finished: {s.source} (generation {s.generation}, manifest {s.status})", soft_wrap=True)
     console.print(counts_table("dead letters", report.dead_letters, "reason"))
+    if report.instruments:
+        console.print(counts_table("instruments", report.instruments, "class"))
     _print_registry(report.registry, console)
     if report.live is not None:
         _print_live(report.live, console)

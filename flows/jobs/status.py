@@ -1,4 +1,5 @@
-"""What a lake holds, for ``spymaster status``: tables, sessions, dead letters, models, live lag.
+"""What a lake holds, for ``spymaster status``: tables, sessions, dead letters, models, live lag,
+instruments by class.
 
 It reads the lake (Delta logs and a few narrow projections), the MLflow registry and, for a topic
 input, the topic's end offsets, and returns frozen values; ``flows.cli.status`` prints them. Every
@@ -21,6 +22,8 @@ fail on their own: one sentence in their part of the report, never a failed comm
     live            null unless the input is a topic; else {"input": url, "error": str | null,
                     "behind": messages, "partitions": {"<index>": {"end_offset": int,
                     "lake_offset": int, "behind": int}}}
+    instruments     {class: instruments} defined in bronze.instrument_definitions: future, call,
+                    put, stock, spread, other (most first)
 
 A (contract, session) is *finished* when a source that lists it in ``bronze.raw_manifest`` is
 finished as ``flows.plan.is_finished`` decides for a full run (manifest complete, every completion
@@ -150,6 +153,8 @@ class StatusReport:
     dead_letters: dict[str, int]
     registry: RegistryState
     live: LiveLag | None
+    instruments: dict[str, int] = field(default_factory=dict)
+    """Instruments defined in the lake by class (future, call, put, stock, spread, other)."""
 
     def to_json(self) -> dict[str, Any]:
         """The report as one JSON-ready object (keys in the module docstring)."""
@@ -167,6 +172,7 @@ class StatusReport:
             "dead_letters": dict(self.dead_letters),
             "registry": _registry_json(self.registry),
             "live": None if self.live is None else _live_json(self.live),
+            "instruments": dict(self.instruments),
         }
 
 
@@ -183,7 +189,19 @@ def lake_status(lake: Lake, registry_uri: str, *, alias: str = "champion", topic
         dead_letters=dead_letters(pinned),
         registry=registry_state(registry_uri, alias),
         live=None if topic is None else live_lag(pinned, topic, connection),
+        instruments=instrument_classes(pinned),
     )
+
+
+_CLASS_NAMES = {"F": "future", "C": "call", "P": "put", "K": "stock", "S": "spread", "T": "spread", "M": "spread"}
+
+
+def instrument_classes(lake: Lake) -> dict[str, int]:
+    """Distinct instruments of ``bronze.instrument_definitions`` by class, most first."""
+    rows = lake.read(BRONZE_DEFINITIONS, ["instrument_id", "instrument_class"]).to_pylist()
+    latest = {r["instrument_id"]: r["instrument_class"] for r in rows}
+    counts = Counter(_CLASS_NAMES.get((c or "").strip(), "other") for c in latest.values())
+    return dict(counts.most_common())
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from connectors.delta.tables import (
     SILVER_GEX_SURFACE_1S,
     SILVER_OPTIONS_TOP_1S,
 )
+from flows.jobs.status import instrument_classes
 from operators.options.chain import OptionTops
 from operators.options.surface import SURFACE_INPUTS, SURFACE_OUTPUTS, recompute
 from replay.contracts import CONTRACTS
@@ -64,6 +65,9 @@ def test_option_records_reach_bronze_and_the_futures_tables_are_unchanged(
     defs = chain_lake.read(BRONZE_DEFINITIONS, ["instrument_class"])["instrument_class"].to_pylist()
     assert sum(c in ("C", "P") for c in defs) == 2 * 650
     assert chain_lake.read(BRONZE_STATISTICS, ["stat_type"])["stat_type"].to_pylist().count(9) == 2 * (650 + 2)
+    classes = instrument_classes(chain_lake)  # spymaster status
+    assert classes["future"] == 2 and classes["call"] == classes["put"] >= 325 and set(classes) == {
+        "future", "call", "put"}
 
     skip = {BRONZE_MBO, BRONZE_DEFINITIONS, BRONZE_STATISTICS, BRONZE_MANIFEST, *CHAIN_TABLES}
     compared = 0

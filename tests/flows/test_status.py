@@ -124,8 +124,9 @@ def test_json_has_the_documented_keys_and_the_cli_prints_it(built: Built, tmp_pa
     got = json.loads(done.stdout)
 
     assert got == lake_status(built.lake, built.registry).to_json()
-    assert list(got) == ["lake", "tables", "sessions", "sources", "dead_letters", "registry", "live"]
+    assert list(got) == ["lake", "tables", "sessions", "sources", "dead_letters", "registry", "live", "instruments"]
     assert got["tables"]["bronze.mbo_dlq"]["rows"] == 3
+    assert got["instruments"] == {"future": len(CONTRACTS)}
     assert got["sessions"] == {
         "2025-11-03": {"finished": True, "contracts": {c: {"finished": True, "scored": False} for c in CONTRACTS}},
         "2025-11-04": {"finished": False, "contracts": {c: {"finished": False, "scored": False} for c in CONTRACTS}},
