@@ -49,7 +49,7 @@ from connectors.delta.tables import (
     SILVER_WALL_SURFACE_1S,
     TableSpec,
 )
-from connectors.kusto.rows import features_rows, levels_rows, scores_rows
+from connectors.kusto.rows import features_rows, gex_rows, levels_rows, scores_rows
 from flows.config import AnalyticsConfig, AppConfig
 from flows.items import (
     BookRows,
@@ -171,9 +171,11 @@ def _option_chains(plan: ReplayPlan, sinks: Sinks, checked: Stream[Checked], sec
     both: Stream[tuple[str, ChainItem]] = op.merge("chain_inputs", options, underlying)
     rows = op.map("chain_rows", op.stateful("option_chain", both, partial(_new_chain, plan.chains)), _value)
     writes = ChainWrites(plan)
-    for spec, write in ((SILVER_OPTIONS_TOP_1S, writes.tops), (SILVER_GEX_SURFACE_1S, writes.surface),
-                        (SILVER_GEX_SUMMARY_1S, writes.summary)):
+    for spec, write in ((SILVER_OPTIONS_TOP_1S, writes.tops), (SILVER_GEX_SURFACE_1S, writes.surface)):
         op.output(_step(spec), op.flat_map(f"{_step(spec)}_rows", rows, write), sinks[spec])
+    summary = op.flat_map(f"{_step(SILVER_GEX_SUMMARY_1S)}_rows", rows, writes.summary)
+    op.output(_step(SILVER_GEX_SUMMARY_1S), summary, sinks[SILVER_GEX_SUMMARY_1S])
+    _to_eventhouse(sinks, "Gex", lambda: _lake_rows("gex_for_eventhouse", summary, gex_rows))
 
 
 def _new_chain(facts: ChainFacts, resume: ChainLogicState | None) -> ChainLogic:

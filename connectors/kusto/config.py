@@ -6,7 +6,7 @@ TOML, overridden by the environment::
     uri = "https://<id>.z<n>.kusto.fabric.microsoft.com"   # SPYMASTER_EVENTHOUSE (the query URI)
     ingest_uri = ""                   # SPYMASTER_EVENTHOUSE_INGEST (derived: ingest-<host>)
     database = "Spymaster"            # SPYMASTER_EVENTHOUSE_DB
-    tables = ["Features", "Scores", "Levels", "Outcomes", "Radar"]   # SPYMASTER_EVENTHOUSE_TABLES
+    tables = ["Features", "Scores", "Levels", "Outcomes", "Radar", "Gex"]   # SPYMASTER_EVENTHOUSE_TABLES
     auth = "default"                  # SPYMASTER_EVENTHOUSE_AUTH: default | app | none
     flush_s = 1.0                     # SPYMASTER_EVENTHOUSE_FLUSH_S (default 1 s on a topic, 30 s on replay)
     format = "parquet"                # or "multijson" (both with stored mappings; never CSV)

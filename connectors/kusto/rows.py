@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectors.kafka.outputs import json_value
-from connectors.kusto.tables import FEATURES, LEVELS, OUTCOMES, RADAR, SCORES, EventhouseTable
+from connectors.kusto.tables import FEATURES, GEX, LEVELS, OUTCOMES, RADAR, SCORES, EventhouseTable
 from operators.levels import LEVEL_TYPES
 from operators.records import PRICE_SCALE
 
@@ -121,6 +121,20 @@ def radar_rows(bands: pa.Table, top: pa.Table, spot_px: pa.Array | np.ndarray) -
                           "bid_size": top["bid_sz"], "ask_size": top["ask_sz"], "mid": mid,
                           **{n: pc.cast(bands[n], pa.float64()) for n in (*RAW_NAMES, *NORM_NAMES)},
                           **_identity(_contract_stream(bands), bands["ts_recv"])})
+
+
+def gex_rows(summary: pa.Table) -> pa.Table:
+    """``Gex`` from ``silver.gex_summary_1s`` rows."""
+    from operators.instruments import underlier_of
+
+    contracts = summary["underlier"].to_pylist()
+    streams = [f"{c}|{d.isoformat()}" for c, d in zip(contracts, summary["session_date"].to_pylist(), strict=True)]
+    same = ("underlying_id", "underlying_px", "model", "sign_convention", "net_gex", "call_gex", "put_gex",
+            "zero_gamma", "call_wall", "put_wall", "options_priced")
+    return _table(GEX, {**{n: summary[n] for n in same}, "contract_id": summary["underlier"],
+                        "underlier": pa.array([underlier_of(c) for c in contracts], pa.string()),
+                        "session_date": _time(summary["session_date"]), "ts": _time(summary["ts_recv"]),
+                        **_identity(streams, summary["ts_recv"])})
 
 
 def _empty(spec: EventhouseTable) -> pa.Table:

@@ -108,5 +108,17 @@ RADAR: Final = EventhouseTable(
 """Per contract and second: top of book, spot, and the 16 physics bands raw and normalised.
 stream = contract|session date, position = ts (ns)."""
 
-ALL_EVENTHOUSE_TABLES: Final = (FEATURES, SCORES, LEVELS, OUTCOMES, RADAR)
+GEX: Final = EventhouseTable(
+    "Gex",
+    (("contract_id", "string"), ("underlying_id", "long"), ("underlier", "string"), ("session_date", "datetime"),
+     ("ts", "datetime"), ("underlying_px", "real"), ("model", "string"), ("sign_convention", "string"),
+     ("net_gex", "real"), ("call_gex", "real"), ("put_gex", "real"), ("zero_gamma", "real"), ("call_wall", "real"),
+     ("put_wall", "real"), ("options_priced", "long"), *_IDENTITY),
+    "silver.gex_summary_1s",
+)
+"""Per option chain and second with GEX rows (``docs/options.md``): net, call and put GEX, the
+zero-gamma level and the walls. contract_id is the underlying future, underlier its product.
+stream = contract|session date, position = ts (ns)."""
+
+ALL_EVENTHOUSE_TABLES: Final = (FEATURES, SCORES, LEVELS, OUTCOMES, RADAR, GEX)
 BY_NAME: Final = {t.name: t for t in ALL_EVENTHOUSE_TABLES}

@@ -21,6 +21,7 @@ from connectors.delta.tables import (
     GOLD_INFERENCE_SCORES,
     GOLD_LABELS,
     SILVER_BOOK_1S,
+    SILVER_GEX_SUMMARY_1S,
     SILVER_LEVEL_APPROACH,
     SILVER_PHYSICS_BANDS_1S,
     SILVER_SESSION_LEVELS,
@@ -29,7 +30,15 @@ from connectors.delta.tables import (
 )
 from connectors.kusto.client import Shipper, query_client
 from connectors.kusto.config import EventhouseConfig
-from connectors.kusto.rows import RADAR_TOP, features_rows, levels_rows, outcomes_rows, radar_rows, scores_rows
+from connectors.kusto.rows import (
+    RADAR_TOP,
+    features_rows,
+    gex_rows,
+    levels_rows,
+    outcomes_rows,
+    radar_rows,
+    scores_rows,
+)
 from connectors.kusto.script import split_commands
 from connectors.kusto.tables import BY_NAME
 from flows.config import DateRange
@@ -85,6 +94,9 @@ def eventhouse_rows(lake: Lake, table: str, dates: DateRange | None) -> pa.Table
         return outcomes_rows(_read(lake, SILVER_LEVEL_APPROACH, dates), _read(lake, GOLD_LABELS, dates))
     if table == "Radar":
         return _radar(lake, dates)
+    if table == "Gex":
+        return gex_rows(_read(lake, SILVER_GEX_SUMMARY_1S, dates).sort_by([("underlier", "ascending"),
+                                                                            ("ts_recv", "ascending")]))
     msg = f"unknown Eventhouse table {table!r}"
     raise ValueError(msg)
 

@@ -21,6 +21,7 @@ from flows.jobs.dashboard import (
 TITLES = ["Feature series with key levels", "Top movers by order-flow imbalance and vacuum",
           "Latest probabilities per open episode", "Score history",
           "Champion hit rate by level type and time bucket", "Calibration", "Health: ingestion lag",
+          "Gamma exposure: spot, zero gamma and walls", "Gamma exposure: net, calls and puts",
           "Health: scores not ok", "Anomalies"]
 
 

@@ -60,7 +60,7 @@ def test_checker_accepts_schema_tiles_and_dashboard() -> None:
 
     assert (code, diagnostics) == (0, [])
     assert (summary["errors"], summary["warnings"]) == (0, 0)
-    assert summary["tables"] == ["Features", "Scores", "Levels", "Outcomes", "Radar"]
+    assert summary["tables"] == ["Features", "Scores", "Levels", "Outcomes", "Radar", "Gex"]
     assert summary["materializedViews"] == [t.dedup_view for t in ALL_EVENTHOUSE_TABLES]
     assert summary["mappings"] == [m for t in ALL_EVENTHOUSE_TABLES for m in (t.mapping, t.parquet_mapping)]
     assert summary["functions"] == FUNCTIONS
