@@ -127,6 +127,8 @@ def gex_rows(summary: pa.Table) -> pa.Table:
     """``Gex`` from ``silver.gex_summary_1s`` rows."""
     from operators.instruments import underlier_of
 
+    if summary.num_rows == 0:
+        return _empty(GEX)
     contracts = summary["underlier"].to_pylist()
     streams = [f"{c}|{d.isoformat()}" for c, d in zip(contracts, summary["session_date"].to_pylist(), strict=True)]
     same = ("underlying_id", "underlying_px", "model", "sign_convention", "net_gex", "call_gex", "put_gex",

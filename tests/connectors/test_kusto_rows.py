@@ -132,3 +132,13 @@ def test_loopback_keeps_one_uri_for_query_and_ingest() -> None:
                                               "SPYMASTER_EVENTHOUSE_AUTH": "none"}, on_topic=False)
     assert cfg.ingest == "http://127.0.0.1:8082"
     assert np.isfinite(cfg.flush_s)
+
+
+def test_an_empty_gex_summary_gives_an_empty_gex_table_with_its_types() -> None:
+    from connectors.delta.tables import SILVER_GEX_SUMMARY_1S
+    from connectors.kusto.rows import gex_rows
+    from connectors.kusto.tables import GEX
+
+    rows = gex_rows(SILVER_GEX_SUMMARY_1S.schema.empty_table())
+    assert rows.num_rows == 0 and rows.column_names == list(GEX.column_names)
+    assert rows.schema.field("stream").type == pa.string() and rows.schema.field("ts").type.tz == "UTC"

@@ -41,7 +41,7 @@ COMPARED = [s for s in ALL_TABLES if s is not BRONZE_MANIFEST]
 
 
 def _eventhouse(url: str, flush_s: float = 0.2) -> EventhouseConfig:
-    return EventhouseConfig(uri=url, auth="none", flush_s=flush_s)
+    return EventhouseConfig(uri=url, auth="none", flush_s=flush_s, tables=TABLES)
 
 
 @pytest.fixture(name="fed", scope="module")
