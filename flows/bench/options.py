@@ -44,7 +44,7 @@ class OptionsBench:
 def options_day(cache: Path, records: int) -> Path:
     """The cached simulated day with the chain (generated on first use)."""
     import replay
-    from flows.cli.bench import source_fingerprint
+    from flows.bench.runs import source_fingerprint
     from replay.synth import write_sample
 
     day = cache / f"options-day-{records}-{source_fingerprint(Path(replay.__file__).parent)}"
@@ -56,15 +56,15 @@ def options_day(cache: Path, records: int) -> Path:
 
 def measure_options(cache: Path, records: int, workers: int) -> OptionsBench:
     from connectors.delta.lake import Lake
-    from flows.cli.bench import _timed_flow
+    from flows.bench.runs import timed_flow
 
     day = options_day(cache, records)
     everything = sorted(day.glob("*.dbn.zst"))
     futures = [p for p in everything if ".options." not in p.name]
     scratch = Path(tempfile.mkdtemp(prefix="spymaster-bench-options-"))
     try:
-        futures_s = _timed_flow(tuple(map(str, futures)), scratch / "futures", workers, analytics=True)
-        chain_s = _timed_flow(tuple(map(str, everything)), scratch / "chain", workers, analytics=True)
+        futures_s = timed_flow(tuple(map(str, futures)), scratch / "futures", workers, analytics=True)
+        chain_s = timed_flow(tuple(map(str, everything)), scratch / "chain", workers, analytics=True)
         n_futures, n_options, listed = _counts(Lake(str(scratch / "chain")))
         gex_s, rows, span = _gex_alone(day, Lake(str(scratch / "futures")))
     finally:

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import resource
 import shutil
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from flows.bench.runs import source_fingerprint
+from flows.bench.runs import timed_flow as _timed_flow
 from flows.config import RECOVERY_EPOCH_S
 
 
@@ -118,14 +119,6 @@ def bench_day(cache: Path, records: int) -> Path:
     return found[0]
 
 
-def source_fingerprint(package: Path) -> str:
-    """A short hash of every Python source file in ``package`` (for the day: ``replay``)."""
-    digest = hashlib.sha256()
-    for source in sorted(package.glob("*.py")):
-        digest.update(source.name.encode() + b"\0" + source.read_bytes())
-    return digest.hexdigest()[:12]
-
-
 def _decode(path: Path):
     from connectors.dbn.files import read_mbo_file
 
@@ -185,20 +178,6 @@ def _flow(path: Path, scratch: Path, workers: int, *, analytics: bool) -> float:
 def _flow_from_bronze(lake: Path, scratch: Path, workers: int) -> float:
     """The whole flow fed from ``bronze.mbo`` of ``lake`` into a new lake's Silver and Gold."""
     return _timed_flow((f"bronze://{lake}",), scratch / "lake-from-bronze", workers, analytics=True)
-
-
-def _timed_flow(inputs: tuple[str, ...], lake: Path, workers: int, *, analytics: bool) -> float:
-    from flows.app import prepare
-    from flows.config import load_config
-    from flows.runner import run_flow
-
-    cfg = load_config({})
-    cfg = replace(cfg, source=replace(cfg.source, inputs=inputs), lake=replace(cfg.lake, root=str(lake)),
-                  run=replace(cfg.run, workers=workers), analytics=replace(cfg.analytics, enabled=analytics))
-    prepared = prepare(cfg)  # creates the (empty) tables: a one-time cost of a new lake, not timed
-    started = time.perf_counter()
-    run_flow(prepared, workers=workers)
-    return time.perf_counter() - started
 
 
 def _bronze_read(lake: Path) -> tuple[int, float]:
