@@ -20,6 +20,13 @@ TOML layout (every key optional)::
     workers = 1
     overwrite = false
 
+    [options]                     # option chains' gamma exposure (docs/options.md)
+    rate = 0.04                   # continuously compounded, for discounting
+    sign_convention = "dealer_long_calls_short_puts"   # or dealer_short | dealer_long
+    min_years = 0.000114          # time-to-expiry floor (one hour)
+    min_vol = 0.05                # the lowest sigma gamma uses
+    heartbeat_s = 60              # a quiet chain's rows at least this often
+
     [scoring]                     # in-flow scoring (flows.steps.inference_scores);
                                   # keys of connectors.scoring.ScoringConfig
     backend = "local"             # local | mlflow-http | azureml | off
@@ -34,7 +41,8 @@ SPYMASTER_OVERWRITE (1/true), SPYMASTER_SINK_PARTITIONS (commit lanes per table)
 (where the built-in sample lives),
 SPYMASTER_ANALYTICS (0 runs the replay spine only), SPYMASTER_SCORING_BATCH_MS,
 SPYMASTER_SCORING_NEIGHBOURS and the SPYMASTER_SCORING_* variables of ``connectors.scoring.config``
-(backend, model id, alias, URL, key, timeouts ...).
+(backend, model id, alias, URL, key, timeouts ...), SPYMASTER_OPTIONS_RATE, _SIGN_CONVENTION,
+_MIN_YEARS, _MIN_VOL, _HEARTBEAT_S (the ``[options]`` keys).
 
 Topic input: SPYMASTER_INPUT=kafka://HOST:PORT/TOPIC or eventhubs://NAMESPACE/HUB (with
 EVENTHUBS_CONNECTION_STRING; ``?transport=amqp`` reads over AMQP, for the Basic tier and the
@@ -79,6 +87,8 @@ from operators.approach import ApproachParams
 from operators.calendar import SessionWindows
 from operators.errors import ConfigError
 from operators.labels import LabelParams
+from operators.options.chain import ChainGexConfig
+from operators.options.gex import GexConfig
 
 log = logging.getLogger("spymaster.config")
 
@@ -271,6 +281,8 @@ class AppConfig:
     outputs: OutputConfig = field(default_factory=OutputConfig)
     """[outputs]: tables also published to Kafka topics (connectors.kafka.outputs)."""
     eventhouse: EventhouseConfig = field(default_factory=EventhouseConfig)
+    options: ChainGexConfig = field(default_factory=ChainGexConfig)
+    """``[options]``: the option chains' gamma exposure (``operators.options``)."""
     """[eventhouse]: features and scores also ingested into a Fabric Eventhouse (connectors.kusto)."""
 
 
@@ -315,6 +327,7 @@ def load_config(env: Mapping[str, str] | None = None, toml_path: Path | None = N
         outputs=OutputConfig.from_settings(doc.get("outputs", {}), env, {t.name for t in ALL_TABLES}),
         eventhouse=EventhouseConfig.from_settings(doc.get("eventhouse", {}), env, on_topic=_is_topic(
             _inputs(env.get("SPYMASTER_INPUT"), src.get("inputs")))),
+        options=_options(doc.get("options", {}), env),
         inference=InferenceConfig(
             batch_ms=_int("SPYMASTER_SCORING_BATCH_MS", env, doc.get("scoring", {}).get("batch_ms", 100)),
             neighbours=_int("SPYMASTER_SCORING_NEIGHBOURS", env, doc.get("scoring", {}).get("neighbours", 25)),
@@ -373,6 +386,22 @@ def _analytics(sessions: dict[str, Any], approach: dict[str, Any], labels: dict[
     except TypeError as err:
         msg = f"unknown key in [sessions], [approach] or [labels]: {err}"
         raise ConfigError(msg) from None
+
+
+def _options(section: dict[str, Any], env: Mapping[str, str]) -> ChainGexConfig:
+    """``[options] rate, sign_convention, min_years, min_vol, heartbeat_s`` under SPYMASTER_OPTIONS_*."""
+    gex = GexConfig()
+    try:
+        rate, min_years, min_vol = (float(env.get(f"SPYMASTER_OPTIONS_{k.upper()}") or section.get(k, getattr(gex, k)))
+                                    for k in ("rate", "min_years", "min_vol"))
+        heartbeat = _int("SPYMASTER_OPTIONS_HEARTBEAT_S", env, section.get("heartbeat_s", ChainGexConfig().heartbeat_s))
+        convention = str(env.get("SPYMASTER_OPTIONS_SIGN_CONVENTION") or section.get("sign_convention",
+                                                                                     gex.sign_convention))
+        return ChainGexConfig(gex=replace(gex, rate=rate, min_years=min_years, min_vol=min_vol,
+                                          sign_convention=convention),  # type: ignore[arg-type]  # checked there
+                              heartbeat_s=heartbeat)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"[options] / SPYMASTER_OPTIONS_*: {err}") from None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

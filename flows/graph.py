@@ -160,16 +160,18 @@ def build_flow(cfg: AppConfig, source: Source, plan: ReplayPlan, sinks: Sinks, *
         _level_analytics(cfg, plan, sinks, seconds)
         _radar(plan, sinks, seconds)
     if plan.chains.any:
-        _option_chains(plan, sinks, checked, seconds)
+        _option_chains(cfg, plan, sinks, checked, seconds)
     return flow
 
 
-def _option_chains(plan: ReplayPlan, sinks: Sinks, checked: Stream[Checked], seconds: Stream[BookRows]) -> None:
+def _option_chains(cfg: AppConfig, plan: ReplayPlan, sinks: Sinks, checked: Stream[Checked],
+                   seconds: Stream[BookRows]) -> None:
     """Option books, their 1-second tops and the GEX of each chain (see ``flows.steps.option_chain``)."""
     options = op.flat_map("chain_slices", checked, chain_slices)
     underlying = op.filter_map("underlying_seconds", seconds, partial(underlying_seconds, plan.chains.underlyings))
     both: Stream[tuple[str, ChainItem]] = op.merge("chain_inputs", options, underlying)
-    rows = op.map("chain_rows", op.stateful("option_chain", both, partial(_new_chain, plan.chains)), _value)
+    chains = op.stateful("option_chain", both, partial(_new_chain, plan.chains, cfg.options))
+    rows = op.map("chain_rows", chains, _value)
     writes = ChainWrites(plan)
     for spec, write in ((SILVER_OPTIONS_TOP_1S, writes.tops), (SILVER_GEX_SURFACE_1S, writes.surface)):
         op.output(_step(spec), op.flat_map(f"{_step(spec)}_rows", rows, write), sinks[spec])
@@ -178,8 +180,8 @@ def _option_chains(plan: ReplayPlan, sinks: Sinks, checked: Stream[Checked], sec
     _to_eventhouse(sinks, "Gex", lambda: _lake_rows("gex_for_eventhouse", summary, gex_rows))
 
 
-def _new_chain(facts: ChainFacts, resume: ChainLogicState | None) -> ChainLogic:
-    return ChainLogic(facts, ChainGexConfig(), resume)
+def _new_chain(facts: ChainFacts, options: ChainGexConfig, resume: ChainLogicState | None) -> ChainLogic:
+    return ChainLogic(facts, options, resume)
 
 
 def _radar(plan: ReplayPlan, sinks: Sinks, seconds: Stream[BookRows]) -> None:

@@ -92,3 +92,17 @@ def test_a_topic_commits_on_a_clock_and_a_replay_only_when_asked() -> None:
         load_config({"SPYMASTER_COMMIT_EVERY_S": "soon"})
     with pytest.raises(ConfigError, match="must be positive"):
         load_config({"SPYMASTER_COMMIT_EVERY_S": "-1"})
+
+
+def test_option_chain_settings_come_from_toml_then_the_environment(tmp_path: Path) -> None:
+    toml = tmp_path / "o.toml"
+    toml.write_text('[options]\nrate = 0.05\nsign_convention = "dealer_short"\nmin_vol = 0.08\nheartbeat_s = 30\n')
+    cfg = load_config({"SPYMASTER_CONFIG": str(toml), "SPYMASTER_OPTIONS_MIN_YEARS": "0.001"})
+    gex = cfg.options.gex
+    assert (gex.rate, gex.sign_convention, gex.min_vol) == (0.05, "dealer_short", 0.08)
+    assert (cfg.options.gex.min_years, cfg.options.heartbeat_s) == (0.001, 30)
+    assert load_config({}).options.gex.sign_convention == "dealer_long_calls_short_puts"
+    with pytest.raises(ConfigError, match="dealer_long_calls_short_puts"):
+        load_config({"SPYMASTER_OPTIONS_SIGN_CONVENTION": "dealers_guess"})
+    with pytest.raises(ConfigError, match="SPYMASTER_OPTIONS"):
+        load_config({"SPYMASTER_OPTIONS_RATE": "four percent"})

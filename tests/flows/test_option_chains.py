@@ -195,3 +195,25 @@ def test_gex_reaches_the_eventhouse_and_its_tiles_read_it(chain_lake: Lake) -> N
             drawn = eh.query(parameters + text)
             series = {r["series"] for r in drawn}
             assert drawn and {s.split(" ")[0] for s in series} == {c.raw_symbol for c in CONTRACTS}, title
+
+
+@pytest.mark.integration
+def test_the_configured_sign_convention_reaches_every_row(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from flows.app import prepare
+    from flows.runner import run_flow
+    from operators.options.chain import ChainGexConfig
+    from operators.options.gex import GexConfig
+    from tests.conftest import app_config
+
+    day = write_sample(tmp_path / "in", days=1, seed=3, events_per_day=10_000, truth=False, options=True)
+    cfg = app_config([day.out_dir], tmp_path / "lake")
+    cfg = replace(cfg, options=ChainGexConfig(gex=GexConfig(sign_convention="dealer_short"), heartbeat_s=600))
+    prepared = prepare(cfg)
+    run_flow(prepared)
+    summary = prepared.lake.read(SILVER_GEX_SUMMARY_1S, ["sign_convention", "call_gex", "put_gex", "ts_recv"])
+    assert summary.num_rows > 10 and set(summary["sign_convention"].to_pylist()) == {"dealer_short"}
+    assert max(summary["call_gex"].to_pylist()) <= 0 < -min(summary["put_gex"].to_pylist())
+    surface = prepared.lake.read(SILVER_GEX_SURFACE_1S, ["call_sign", "put_sign"])
+    assert set(surface["call_sign"].to_pylist()) == set(surface["put_sign"].to_pylist()) == {-1.0}
