@@ -10,7 +10,7 @@ import numpy as np
 from flows.items import BookSlice, Checked, CheckedChunk, OptionSlice, book_key
 from operators.chunks import RecordChunk, SourceEnd, SourceFault, SourceTick
 from operators.grouping import group_rows, take_records
-from operators.instruments import option_ids
+from operators.instruments import option_ids, underlying_ids
 from operators.normalize import split_valid
 from operators.options.chain import chain_key, is_chain_key
 from operators.sessions import trade_date_days
@@ -67,7 +67,7 @@ def chain_slices(item: Checked) -> list[tuple[str, OptionSlice | SourceEnd]]:
     if mine.size == 0:
         return []
     records, days = take_records(records, mine), days[mine]
-    under = np.array([instruments[int(i)].underlying_id for i in records["instrument_id"]], np.int64)
+    under = underlying_ids(records["instrument_id"], instruments)
     out: list[tuple[str, OptionSlice | SourceEnd]] = []
     for value, index in group_rows((under << 32) | days.astype(np.int64)):
         uid, day = value >> 32, value & 0xFFFFFFFF

@@ -60,7 +60,11 @@ def group_rows(keys: np.ndarray) -> list[tuple[int, np.ndarray | slice]]:
     uniq, codes = group_codes(keys)
     if uniq.size == 1:
         return [(int(uniq[0]), slice(None))]
-    return [(int(k), np.flatnonzero(codes == c)) for c, k in enumerate(uniq)]
+    if uniq.size <= 8:  # a few books a chunk: one pass per key beats a sort
+        return [(int(k), np.flatnonzero(codes == c)) for c, k in enumerate(uniq)]
+    order = np.argsort(codes, kind="stable")  # an option chain: hundreds of keys in one chunk
+    bounds = np.searchsorted(codes[order], np.arange(1, uniq.size))
+    return [(int(k), rows) for k, rows in zip(uniq, np.split(order, bounds), strict=True)]
 
 
 def take_records(records: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:

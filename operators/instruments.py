@@ -161,6 +161,14 @@ def option_ids(instruments: Mapping[int, InstrumentInfo]) -> np.ndarray:
     return np.array(sorted(i for i, info in instruments.items() if info.instrument_type == "OPT"), np.int64)
 
 
+def underlying_ids(ids: np.ndarray, instruments: Mapping[int, InstrumentInfo]) -> np.ndarray:
+    """Each record's underlying instrument id (0 when its instrument names none), one look-up per
+    distinct instrument."""
+    uniq, inverse = np.unique(ids, return_inverse=True)
+    table = np.array([getattr(instruments.get(int(i)), "underlying_id", 0) for i in uniq], np.int64)
+    return table[inverse.ravel()]
+
+
 def tick_of_prices(prices: np.ndarray) -> int:
     """A price grid from prices alone (a book with no definition): the gcd of the steps between
     the distinct prices, empty and undefined prices left out; 0 when it cannot be told."""

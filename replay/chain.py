@@ -37,6 +37,7 @@ from operators.options.gex import YEAR_NS
 from operators.records import MBO_DTYPE, MBP10_DTYPE, RTYPE_MBO, UNDEF_PRICE
 from replay.contracts import PUBLISHER_ID, Contract
 from replay.dbn_writer import mbp10_headers
+from replay.engine import F_BAD_TS_RECV, F_LAST, F_SNAPSHOT
 from replay.sessions import NEW_YORK, Session
 
 OPTION_TICK_NANO = 50_000_000
@@ -49,7 +50,6 @@ _FIRST_ORDER_ID = 9_100_000_000_000
 _MONTHS = "FGHJKMNQUVXZ"
 _DAILY_LETTERS = "ABCD"  # Monday to Thursday; Friday's weeklies are EW<n>
 A_ADD, A_CANCEL, A_MODIFY, A_CLEAR, A_TRADE, A_FILL = b"A", b"C", b"M", b"R", b"T", b"F"
-F_LAST, F_SNAPSHOT, F_BAD_TS_RECV = 128, 32, 8
 
 
 @dataclass(frozen=True)

@@ -48,10 +48,10 @@ def chain_facts(lake: Lake, files: Iterable[tuple[Path, str, tuple[date, ...]]])
     underlyings: set[int] = set()
     books: set[str] = set()
     symbols: dict[int, str] = {}
-    stats = [_stored_open_interest(lake)]
+    statistics = []
     for path, schema, sessions in files:
         if schema == "statistics":
-            stats.append(_open_interest_in(path))
+            statistics.append(path)
             continue
         if schema != "mbo":
             continue
@@ -69,6 +69,9 @@ def chain_facts(lake: Lake, files: Iterable[tuple[Path, str, tuple[date, ...]]])
         symbols |= {iid: info.raw_symbol for iid, info in others.items()}
         named = symbology_of(metadata)  # what the file holds (its definitions may name more)
         books |= {f"{iid}:{date_to_day(d)}" for iid in others if iid in named for d in sessions}
+    if not underlyings:
+        return ChainFacts()  # a run without options reads no open interest
+    stats = [_stored_open_interest(lake), *(_open_interest_in(p) for p in statistics)]
     return ChainFacts(frozenset(underlyings), frozenset(books), symbols, np.concatenate(stats))
 
 

@@ -19,7 +19,7 @@ from connectors.dbn.source import DbnReplaySource
 from connectors.files import file_sha256
 from operators.chunks import RecordChunk, SourceEnd, SourceFault
 from operators.grouping import group_codes
-from operators.instruments import option_ids
+from operators.instruments import option_ids, underlying_ids
 from operators.normalize import valid_mask
 from operators.options.chain import chain_key
 from operators.sessions import trade_date_days
@@ -61,7 +61,7 @@ def _tally_chunk(tally: _Tally, chunk: RecordChunk) -> _Tally:
     pairs, _ = group_codes((r["instrument_id"][~options].astype(np.int64) << 32) | days[~options].astype(np.int64))
     keys = {f"{int(p >> 32)}:{int(p & 0xFFFFFFFF)}" for p in pairs}
     if options.any():
-        under = np.array([chunk.instruments[int(i)].underlying_id for i in r["instrument_id"][options]], np.int64)
+        under = underlying_ids(r["instrument_id"][options], chunk.instruments)
         chains, _ = group_codes((under << 32) | days[options].astype(np.int64))
         keys |= {chain_key(int(p >> 32), int(p & 0xFFFFFFFF)) for p in chains if p >> 32}
     return replace(

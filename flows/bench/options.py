@@ -41,24 +41,11 @@ class OptionsBench:
         return self.ratio >= OPTIONS_TARGET
 
 
-def options_day(cache: Path, records: int) -> Path:
-    """The cached simulated day with the chain (generated on first use)."""
-    import replay
-    from flows.bench.runs import source_fingerprint
-    from replay.synth import write_sample
-
-    day = cache / f"options-day-{records}-{source_fingerprint(Path(replay.__file__).parent)}"
-    if not sorted(day.glob("*.options.mbo.dbn.zst")):
-        shutil.rmtree(day, ignore_errors=True)
-        write_sample(day, days=1, seed=11, events_per_day=records, truth=False, options=True)
-    return day
-
-
 def measure_options(cache: Path, records: int, workers: int) -> OptionsBench:
     from connectors.delta.lake import Lake
-    from flows.bench.runs import timed_flow
+    from flows.bench.runs import simulated_day, timed_flow
 
-    day = options_day(cache, records)
+    day = simulated_day(cache, records, options=True)
     everything = sorted(day.glob("*.dbn.zst"))
     futures = [p for p in everything if ".options." not in p.name]
     scratch = Path(tempfile.mkdtemp(prefix="spymaster-bench-options-"))
@@ -101,7 +88,7 @@ def _gex_alone(day: Path, futures_lake) -> tuple[float, int, int]:  # noqa: ANN0
     front = min(o.underlying_id for o in instruments.values() if o.instrument_type == "OPT")
     options = [o for o in instruments.values() if o.instrument_type == "OPT" and o.underlying_id == front]
     stats = sorted(day.glob("*.statistics.dbn.zst"))
-    facts = chain_facts(futures_lake, [(p, "statistics", ()) for p in stats])
+    facts = chain_facts(futures_lake, [(mbo, "mbo", ()), *((p, "statistics", ()) for p in stats)])
     book = futures_lake.read(SILVER_BOOK_1S, ["ts_recv", "instrument_id", "session_date", "best_bid_px",
                                               "best_ask_px", "book_valid"], f'"instrument_id" = {front}')
     book = book.sort_by("ts_recv")

@@ -1,9 +1,10 @@
-"""What the benchmarks share: the simulator's fingerprint (the key of a cached day) and a timed
-whole-flow run into a fresh lake."""
+"""What the benchmarks share: a cached simulated day, keyed by the simulator's fingerprint, and a
+timed whole-flow run into a fresh lake."""
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -15,6 +16,25 @@ def source_fingerprint(package: Path) -> str:
     for source in sorted(package.glob("*.py")):
         digest.update(source.name.encode() + b"\0" + source.read_bytes())
     return digest.hexdigest()[:12]
+
+
+def simulated_day(cache: Path, records: int, *, options: bool = False) -> Path:
+    """The directory of a cached simulated day (with the ES options chain if ``options``),
+    generated on first use.
+
+    The cache is keyed by the simulator's own source as well as the size: keyed by size alone, a
+    day generated before a change to the simulator was measured again ever after, and the figures
+    of a long-lived checkout and of a fresh clone (which generates the day anew) stopped agreeing.
+    """
+    import replay
+    from replay.synth import write_sample
+
+    kind = "options-day" if options else "day"
+    day = cache / f"{kind}-{records}-{source_fingerprint(Path(replay.__file__).parent)}"
+    if not sorted(day.glob("*.options.mbo.dbn.zst" if options else "*.mbo.dbn.zst")):
+        shutil.rmtree(day, ignore_errors=True)
+        write_sample(day, days=1, seed=11, events_per_day=records, truth=False, options=options)
+    return day
 
 
 def timed_flow(inputs: tuple[str, ...], lake: Path, workers: int, *, analytics: bool) -> float:

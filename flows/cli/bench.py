@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from flows.bench.runs import source_fingerprint
+from flows.bench.runs import simulated_day
 from flows.bench.runs import timed_flow as _timed_flow
 from flows.config import RECOVERY_EPOCH_S
 
@@ -101,22 +101,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def bench_day(cache: Path, records: int) -> Path:
-    """The MBO file of a cached simulated day, generated on first use.
-
-    The cache is keyed by the simulator's own source as well as the size: keyed by size alone, a
-    day generated before a change to the simulator was measured again ever after, and the figures
-    of a long-lived checkout and of a fresh clone (which generates the day anew) stopped agreeing.
-    """
-    import replay
-    from replay.synth import write_sample
-
-    day = cache / f"day-{records}-{source_fingerprint(Path(replay.__file__).parent)}"
-    found = sorted(day.glob("*.mbo.dbn.zst"))
-    if not found:
-        shutil.rmtree(day, ignore_errors=True)
-        write_sample(day, days=1, seed=11, events_per_day=records, truth=False)
-        found = sorted(day.glob("*.mbo.dbn.zst"))
-    return found[0]
+    """The MBO file of the cached simulated day (``flows.bench.runs.simulated_day``)."""
+    return sorted(simulated_day(cache, records).glob("*.mbo.dbn.zst"))[0]
 
 
 def _decode(path: Path):

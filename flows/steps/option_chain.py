@@ -19,7 +19,7 @@ from bytewax.operators import StatefulLogic
 from typing_extensions import override
 
 from connectors.dbn.chains import ChainFacts
-from flows.items import BookRows, ChainRows, OptionSlice, UnderlyingSeconds
+from flows.items import BookRows, ChainRows, OptionSlice, UnderlyingSeconds, book_key
 from operators.chunks import SourceEnd
 from operators.options.chain import (
     NS,
@@ -127,7 +127,7 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
         if gex is not None and len(tops):
             gex.quotes(tops)
         uid, day = chain_of(self._key)
-        waits = f"{uid}:{day}" in self._facts.books
+        waits = book_key(uid, day) in self._facts.books
         done = self._options_ended and (self._underlying_ended or not waits)
         through = np.iinfo(np.int64).max if self._options_ended else self._clock
         ready = int(np.searchsorted(self._closes, through, side="left"))  # closes before the options' clock
@@ -136,7 +136,9 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
         if not self._source or not (len(tops) or surfaces or done):
             return [], StatefulLogic.RETAIN  # nothing to say yet (or only the underlying has spoken)
         assert gex is not None
-        out = ChainRows(self._key, self._source, gex.underlier, day, tops, gex.options, surfaces, summaries, done)
+        options = gex.options
+        named = {int(i): options[int(i)] for i in np.unique(tops["instrument_id"])}  # what the tops rows need
+        out = ChainRows(self._key, self._source, gex.underlier, day, tops, named, surfaces, summaries, done)
         return [out], StatefulLogic.DISCARD if done else StatefulLogic.RETAIN
 
     @override

@@ -24,6 +24,7 @@ import numpy as np
 from operators.book import L3Book
 from operators.book.logic import BookState
 from operators.chunks import InstrumentInfo
+from operators.grouping import group_rows, take_records
 from operators.options.gex import ChainQuotes, GexConfig, OptionModel
 from operators.options.surface import Columns, GexSummary, gex_second
 from operators.records import UNDEF_PRICE
@@ -103,14 +104,14 @@ class OptionTops:
 
     def _rows(self, records: np.ndarray) -> np.ndarray:
         parts = []
-        for iid in np.unique(records["instrument_id"]):
-            mine = records[records["instrument_id"] == iid]
-            book = self._books.get(int(iid))
+        for iid, rows in group_rows(records["instrument_id"]):
+            mine = take_records(records, rows)
+            book = self._books.get(iid)
             if book is None:
-                book = self._books[int(iid)] = L3Book(self._ticks.get(int(iid), 0), depth=1)
+                book = self._books[iid] = L3Book(self._ticks.get(iid, 0), depth=1)
             tops = book.apply_events(mine)
             trades = mine[mine["action"].view(np.uint8) == _TRADE]
-            parts.append(_per_second(int(iid), tops, trades))
+            parts.append(_per_second(iid, tops, trades))
         return np.sort(np.concatenate(parts), order=["ts_recv", "instrument_id"], kind="stable")
 
 
@@ -217,8 +218,8 @@ class ChainGex:
         return self._underlier
 
     @property
-    def options(self) -> dict[int, InstrumentInfo]:
-        return dict(self._infos)
+    def options(self) -> Mapping[int, InstrumentInfo]:
+        return self._infos
 
     def add(self, options: Iterable[InstrumentInfo]) -> None:
         new = [o for o in options if o.instrument_id not in self._infos]
@@ -231,7 +232,6 @@ class ChainGex:
     def _build(self, mids: np.ndarray) -> None:
         options = [self._infos[i] for i in sorted(self._infos)]
         self._ids = np.array([o.instrument_id for o in options], np.int64)
-        self._slot = {int(i): k for k, i in enumerate(self._ids)}
         self._expiration = np.array([o.expiration_ns for o in options], np.int64)
         self._strike = np.array([o.strike_price / 1e9 for o in options])
         self._is_call = np.array([o.option_right == "C" for o in options], np.bool_)
@@ -261,7 +261,7 @@ class ChainGex:
             if upto:
                 applied = self._pending[:upto]
                 self._pending, self._pending_ts = self._pending[upto:], self._pending_ts[upto:]
-                slots = np.array([self._slot[int(i)] for i in applied["instrument_id"]], np.int64)
+                slots = np.searchsorted(self._ids, applied["instrument_id"])  # ids are sorted and known
                 mids = option_mid(applied["bid_px"], applied["ask_px"])
                 before = self._mid[slots].copy()
                 self._mid[slots] = mids  # in order: an option's latest row wins

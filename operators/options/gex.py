@@ -151,11 +151,26 @@ def net_gex_on_grid(spots: np.ndarray, scale: np.ndarray, strike: np.ndarray, t:
 
 
 @njit(cache=True)
-def bisect_zero(lo: float, hi: float, scale: np.ndarray, strike: np.ndarray, t: np.ndarray, rate: float, b: float,
-                vol: np.ndarray, weight: np.ndarray) -> float:
-    """The spot in [lo, hi] where the net GEX changes sign, to 1e-10 of it (the ends' signs differ)."""
+def zero_gamma_level(spot: float, grid: np.ndarray, scale: np.ndarray, strike: np.ndarray, t: np.ndarray,
+                     rate: float, b: float, vol: np.ndarray, weight: np.ndarray) -> float:
+    """The spot where the net GEX changes sign nearest ``spot``: the grid interval of the sign
+    change nearest it (the first on a tie), bisected to 1e-10; NaN when the grid keeps one sign.
+    The per-option terms are computed once for the grid and the bisection."""
     a, w, c = _terms(scale, strike, t, rate, b, vol, weight)
-    f_lo = _net(lo, a, w, c)
+    n = grid.shape[0]
+    net = np.empty(n)
+    for j in range(n):
+        net[j] = _net(grid[j], a, w, c)
+    best, best_distance = -1, math.inf
+    for j in range(n - 1):
+        s0, s1 = np.sign(net[j]), np.sign(net[j + 1])
+        if s0 * s1 < 0 or (s0 != 0 and s1 == 0):
+            distance = abs(0.5 * (grid[j] + grid[j + 1]) - spot)
+            if distance < best_distance:
+                best, best_distance = j, distance
+    if best < 0:
+        return math.nan
+    lo, hi, f_lo = grid[best], grid[best + 1], net[best]
     for _ in range(60):
         mid = 0.5 * (lo + hi)
         f_mid = _net(mid, a, w, c)
@@ -168,17 +183,6 @@ def bisect_zero(lo: float, hi: float, scale: np.ndarray, strike: np.ndarray, t: 
         if hi - lo <= 1e-10 * hi:
             break
     return 0.5 * (lo + hi)
-
-
-def crossing(spot: float, grid: np.ndarray, net: np.ndarray) -> int:
-    """The grid interval ``[grid[i], grid[i + 1]]`` where the net GEX changes sign nearest ``spot``;
-    -1 when it keeps one sign over the whole grid."""
-    signs = np.sign(net)
-    found = np.flatnonzero((signs[:-1] * signs[1:] < 0) | ((signs[:-1] != 0) & (signs[1:] == 0)))
-    if found.size == 0:
-        return -1
-    centre = 0.5 * (grid[found] + grid[found + 1])
-    return int(found[np.argmin(np.abs(centre - spot))])
 
 
 def spot_grid(spot: float, cfg: GexConfig) -> np.ndarray:

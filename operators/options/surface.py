@@ -16,12 +16,10 @@ from operators.options.gex import (
     ChainQuotes,
     GexConfig,
     OptionModel,
-    bisect_zero,
     carry,
-    crossing,
-    net_gex_on_grid,
     option_gex,
     spot_grid,
+    zero_gamma_level,
 )
 
 SURFACE_INPUTS = ("underlying_px", "strike", "t_years", "rate", "carry", "vol_floor", "multiplier",
@@ -150,8 +148,7 @@ def summary_row(underlier: str, second_ns: int, spot: float, chain: ChainQuotes,
     vol = np.where(known, np.maximum(np.nan_to_num(per["iv"]), cfg.min_vol), cfg.min_vol)
     args = (chain.underlying_px.astype(np.float64) / spot, chain.strike.astype(np.float64), per["t_years"], cfg.rate,
             carry(model, cfg.rate, dividend_yield), vol, weight.astype(np.float64))
-    i = crossing(spot, grid, net_gex_on_grid(grid, *args))
-    level = bisect_zero(float(grid[i]), float(grid[i + 1]), *args) if i >= 0 else math.nan
+    level = zero_gamma_level(spot, grid, *args)
     return GexSummary(
         underlier=underlier, ts_second=second_ns, underlying_px=spot, model=model,
         sign_convention=cfg.sign_convention,

@@ -82,7 +82,8 @@ def test_a_teed_row_is_timed_from_its_cause_to_its_first_copy_on_the_topic(kafka
 def test_a_day_cached_by_another_simulator_is_generated_anew(tmp_path: Path) -> None:
     """Keyed by size alone, a day made before a simulator change was measured ever after."""
     import replay
-    from flows.cli.bench import bench_day, source_fingerprint
+    from flows.bench.runs import source_fingerprint
+    from flows.cli.bench import bench_day
 
     current = source_fingerprint(Path(replay.__file__).parent)
     cache = tmp_path / "cache"

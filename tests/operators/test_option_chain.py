@@ -110,6 +110,7 @@ def test_gex_rows_recompute_and_the_zero_gamma_level_sits_on_a_sign_change(chain
     assert len(front) == 520
     stats = np.concatenate([_read(_options(chain_days, d).statistics) for d in range(3)])
     oi = open_interest_before(stats, *_session(chain_days, day))
+    assert sum(1 for o in front if oi.get(o.instrument_id)) > 400  # open interest for nearly every option
     gex = ChainGex("ESZ5", oi, ChainGexConfig())
     gex.add(front)
     gex.quotes(tops[::-1].copy())  # arrival order does not matter
@@ -129,7 +130,6 @@ def test_gex_rows_recompute_and_the_zero_gamma_level_sits_on_a_sign_change(chain
                 assert (math.isnan(got) and math.isnan(again[c])) or again[c] == pytest.approx(got, rel=1e-9, abs=1e-9)
             checked += 1
         assert summary.net_gex == pytest.approx(float(np.sum(np.asarray(surface["net_gex"]))), rel=1e-9)
-        assert sum(1 for o in front if oi.get(o.instrument_id)) > 0
         if math.isfinite(summary.zero_gamma):
             crossings += 1
             _assert_sign_change(surface, summary.zero_gamma, summary.underlying_px)

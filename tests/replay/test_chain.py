@@ -165,11 +165,13 @@ def test_the_futures_files_are_the_same_with_or_without_the_chain(chain_sample: 
         assert mine.read_bytes() == theirs.read_bytes(), mine.name
 
 
-def test_a_chain_spans_at_least_500_options_with_a_sensible_smile() -> None:
+def test_the_smile_is_skewed_to_puts_and_moves_against_the_future() -> None:
     p = ChainParams()
     k = np.array([6500.0, 6850.0, 7200.0])
     vols = smile_vol(k, np.full(3, 6850.0), np.full(3, 6850.0), p)
     assert vols[0] > vols[1] and vols[1] == pytest.approx(p.atm_vol) and vols[2] > 0.05
+    fallen = smile_vol(np.array([6700.0]), np.array([6700.0]), np.array([6850.0]), p)[0]
+    assert fallen > p.atm_vol  # at the money after a fall, vol is up
     assert math.isclose(float(smile_vol(np.array([6850.0]), np.array([6700.0]), np.array([6850.0]), p)[0]),
                         p.atm_vol + p.spot_vol * math.log(6700 / 6850) + p.skew * math.log(6850 / 6700)
                         + p.smile * math.log(6850 / 6700) ** 2)
