@@ -53,6 +53,7 @@ from connectors.kusto.rows import features_rows, gex_rows, levels_rows, scores_r
 from flows.config import AnalyticsConfig, AppConfig
 from flows.items import (
     BookRows,
+    ChainProfiles,
     Checked,
     CheckedChunk,
     PriorSession,
@@ -64,10 +65,17 @@ from flows.items import (
 from flows.plan import ReplayPlan
 from flows.route import book_slices, chain_slices, check
 from flows.steps.book_1s import BookLogicState, BookSecondsLogic
-from flows.steps.option_chain import ChainItem, ChainLogic, ChainLogicState, underlying_seconds
+from flows.steps.option_chain import (
+    ChainItem,
+    ChainLogic,
+    ChainLogicState,
+    chain_profiles,
+    chained_sessions,
+    underlying_seconds,
+)
 from flows.steps.prior_sessions import PriorSessionLogic, _JoinState
 from flows.steps.radar_1s import SurfaceLogic, _SurfaceLogicState
-from flows.steps.session_episodes import EpisodesState, SessionEpisodesLogic
+from flows.steps.session_episodes import EpisodeInput, EpisodesState, SessionEpisodesLogic
 from flows.steps.session_series import SessionSeriesLogic, _SeriesState
 from flows.writes import AnalyticsWrites, BronzeWrites, ChainWrites, EventhouseWrites, SilverWrites, SurfaceWrites
 from operators.calendar import SessionWindows
@@ -156,17 +164,17 @@ def build_flow(cfg: AppConfig, source: Source, plan: ReplayPlan, sinks: Sinks, *
     anomalies = op.merge("anomaly_rows", op.flat_map("book_anomaly_rows", seconds, silver.anomalies),
                          op.flat_map("late_record_rows", checked, silver.late_records))
     op.output(_step(SILVER_BOOK_ANOMALIES), anomalies, sinks[SILVER_BOOK_ANOMALIES])
+    profiles = _option_chains(cfg, plan, sinks, checked, seconds) if plan.chains.any else None
     if cfg.analytics.enabled:
-        _level_analytics(cfg, plan, sinks, seconds)
+        _level_analytics(cfg, plan, sinks, seconds, profiles)
         _radar(plan, sinks, seconds)
-    if plan.chains.any:
-        _option_chains(cfg, plan, sinks, checked, seconds)
     return flow
 
 
 def _option_chains(cfg: AppConfig, plan: ReplayPlan, sinks: Sinks, checked: Stream[Checked],
-                   seconds: Stream[BookRows]) -> None:
-    """Option books, their 1-second tops and the GEX of each chain (see ``flows.steps.option_chain``)."""
+                   seconds: Stream[BookRows]) -> Stream[tuple[str, ChainProfiles]]:
+    """Option books, their 1-second tops and the GEX of each chain (see ``flows.steps.option_chain``);
+    returns the chains' profiles under the sessions whose vectors read them."""
     options = op.flat_map("chain_slices", checked, chain_slices)
     underlying = op.filter_map("underlying_seconds", seconds, partial(underlying_seconds, plan.chains.underlyings))
     both: Stream[tuple[str, ChainItem]] = op.merge("chain_inputs", options, underlying)
@@ -178,6 +186,7 @@ def _option_chains(cfg: AppConfig, plan: ReplayPlan, sinks: Sinks, checked: Stre
     summary = op.flat_map(f"{_step(SILVER_GEX_SUMMARY_1S)}_rows", rows, writes.summary)
     op.output(_step(SILVER_GEX_SUMMARY_1S), summary, sinks[SILVER_GEX_SUMMARY_1S])
     _to_eventhouse(sinks, "Gex", lambda: _lake_rows("gex_for_eventhouse", summary, gex_rows))
+    return op.filter_map("chain_profiles", rows, partial(chain_profiles, chained_sessions(plan.chains)))
 
 
 def _new_chain(facts: ChainFacts, options: ChainGexConfig, resume: ChainLogicState | None) -> ChainLogic:
@@ -202,7 +211,8 @@ def _new_radar(calibrations: dict, resume: _SurfaceLogicState | None) -> Surface
     return SurfaceLogic(calibrations, resume)
 
 
-def _level_analytics(cfg: AppConfig, plan: ReplayPlan, sinks: Sinks, seconds: Stream[BookRows]) -> None:
+def _level_analytics(cfg: AppConfig, plan: ReplayPlan, sinks: Sinks, seconds: Stream[BookRows],
+                     profiles: Stream[tuple[str, ChainProfiles]] | None) -> None:
     """Sessions → (prior session) → levels, approach episodes and labels (see ``flows.steps.session_series``)."""
     keyed = op.key_on("book_rows_by_key", seconds, _book_rows_key)
     collected = op.map("session_series_values",
@@ -216,11 +226,12 @@ def _level_analytics(cfg: AppConfig, plan: ReplayPlan, sinks: Sinks, seconds: St
                     op.stateful("prior_sessions", by_contract, partial(_new_join, plan.mbo_sessions,
                                                                         plan.stored_summaries, plan.open_sessions)),
                     _value)
-    both: Stream[tuple[str, SeriesPiece | PriorSession]] = op.merge(
+    both: Stream[tuple[str, EpisodeInput]] = op.merge(
         "pieces_and_priors", op.key_on("pieces_by_session", pieces, _session_key),
-        op.key_on("priors_by_session", priors, _session_key))
-    found = op.map("session_updates", op.stateful("session_episodes", both, partial(_new_episodes, cfg.analytics)),
-                   _value)
+        op.key_on("priors_by_session", priors, _session_key), *([profiles] if profiles is not None else []))
+    chained = chained_sessions(plan.chains) if profiles is not None else frozenset()
+    found = op.map("session_updates",
+                   op.stateful("session_episodes", both, partial(_new_episodes, cfg.analytics, chained)), _value)
     writes = AnalyticsWrites(plan, cfg.analytics)
     op.output(_step(SILVER_SESSION_SUMMARY), op.flat_map("session_summary_rows", series, writes.summary),
               sinks[SILVER_SESSION_SUMMARY])
@@ -297,5 +308,6 @@ def _new_join(expected: frozenset, stored: dict, grow: bool, resume: _JoinState 
     return PriorSessionLogic(expected, stored, resume, grow)
 
 
-def _new_episodes(cfg: AnalyticsConfig, resume: EpisodesState | None) -> SessionEpisodesLogic:
-    return SessionEpisodesLogic(cfg, resume)
+def _new_episodes(cfg: AnalyticsConfig, chained: frozenset[str],
+                  resume: EpisodesState | None) -> SessionEpisodesLogic:
+    return SessionEpisodesLogic(cfg, resume, chained)

@@ -92,6 +92,22 @@ class ChainRows:
     summaries: list
     """``GexSummary`` per second computed."""
     final: bool
+    profiles: tuple = ()
+    """``operators.options.profile.GexProfile`` of the same seconds (what setup vectors read)."""
+    through_ns: int = 0
+    """Every second closing at or before this has had its GEX computed (the last such is in this
+    item or an earlier one); the chain's profiles up to it are all out."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChainProfiles:
+    """A chain's profiles as its underlier's session reads them (keyed by the session: ``book_key``)."""
+
+    key: str
+    profiles: tuple
+    """``GexProfile`` per second computed, ascending."""
+    through_ns: int
+    """See ``ChainRows.through_ns``; ``FOREVER`` once the chain has ended."""
 
 
 Checked = CheckedChunk | RecordChunk | SourceFault | SourceEnd | SourceTick

@@ -58,7 +58,7 @@ from flows.plan import TABLE_OF_SCHEMA, ReplayPlan, book_end_mark, end_mark
 from operators.chunks import RecordChunk, SourceEnd, SourceFault
 from operators.features.registry import REGISTRY_VERSION
 from operators.grouping import group_rows
-from operators.normalize import DeadLetter, fault_letter
+from operators.normalize import DeadLetter, fault_letter, split_definitions
 from operators.options.chain import chain_of
 from operators.sessions import day_to_date
 from operators.vectors import LOOKBACK_SPEC, feature_hash, model_id_for
@@ -100,10 +100,10 @@ class BronzeWrites:
             stream = self._plan.stream(item.chunk.source_id)
             return _in_lanes(stream, mbo_rows(item.valid, item.session_days), item.valid.offsets)
         if isinstance(item, RecordChunk):
-            rows = definition_rows(item) if item.schema == "definition" else statistics_rows(item)
+            chunk = split_definitions(item)[0] if item.schema == "definition" else item
+            rows = definition_rows(chunk) if item.schema == "definition" else statistics_rows(chunk)
             stream = self._plan.stream(item.source_id)
-            positions = item.record_positions()
-            return [(stream, TableWrite(stream, rows, positions))]
+            return [(stream, TableWrite(stream, rows, chunk.record_positions()))]
         if isinstance(item, SourceEnd):
             return self._end(item, TABLE_OF_SCHEMA.get(item.schema, BRONZE_MBO)) if item.final else []
         return []
@@ -116,6 +116,8 @@ class BronzeWrites:
             source = item.chunk.source_id
         elif isinstance(item, SourceFault):
             letters, source = [fault_letter(item)], item.source_id
+        elif isinstance(item, RecordChunk) and item.schema == "definition":
+            letters, source = split_definitions(item)[1], item.source_id
         elif isinstance(item, SourceEnd):
             return self._end(item, BRONZE_MBO_DLQ) if item.final else []
         else:

@@ -36,6 +36,9 @@ _CLASS_TYPES: Final[dict[str, InstrumentType]] = {
     "M": "SPREAD",  # mixed spread
 }
 """Databento ``InstrumentClass`` codes to our types; the rest (bond, FX, commodity spot) are UNKNOWN."""
+DATABENTO_CLASSES: Final = frozenset("BCFKMPSTXY")
+"""Every ``InstrumentClass`` Databento defines (bond, call, future, stock, mixed spread, put,
+future spread, option spread, FX spot, commodity spot)."""
 
 
 def parse_future_symbol(raw: str) -> tuple[str, str, int] | None:
@@ -136,6 +139,24 @@ def instrument_from_definition(row: Any) -> InstrumentInfo:
         underlying_id=int(row["underlying_id"]) if "underlying_id" in row.dtype.names else 0,
         option_right=_right(row["instrument_class"]),
     )
+
+
+def definition_fault(row: Any) -> tuple[str, str] | None:
+    """Why one InstrumentDefMsg row cannot describe its instrument, as (reason, detail); None
+    when it can. A class Databento does not define says nothing we could trust about the rest of
+    the record; an option that names no underlying has no chain to price it in."""
+    code = _text(row["instrument_class"])
+    iid, symbol = int(row["instrument_id"]), _text(row["raw_symbol"])
+    if code not in DATABENTO_CLASSES:
+        return ("unknown_instrument_class",
+                f"instrument {iid} ({symbol}): instrument_class {code!r} is none of Databento's "
+                f"({', '.join(sorted(DATABENTO_CLASSES))})")
+    underlying = int(row["underlying_id"]) if "underlying_id" in row.dtype.names else 0
+    if code in ("C", "P") and underlying == 0:
+        return ("missing_underlying",
+                f"option {iid} ({symbol}) names no underlying (underlying_id 0): its records stay in "
+                "bronze.mbo and feed no chain")
+    return None
 
 
 def _right(instrument_class: Any) -> Literal["C", "P", ""]:

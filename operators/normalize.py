@@ -7,7 +7,7 @@ the raw 56 bytes, the reason and the source position, so nothing is lost silentl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 import numba
@@ -15,6 +15,7 @@ import numpy as np
 
 from operators.chunks import RecordChunk, SourceFault
 from operators.grouping import take_records
+from operators.instruments import definition_fault
 from operators.records import (
     ACTION_ADD,
     ACTION_MODIFY,
@@ -155,6 +156,23 @@ def split_valid(chunk: RecordChunk) -> tuple[ValidChunk | None, list[DeadLetter]
     if keep.size == 0:
         return None, letters
     return ValidChunk(chunk, take_records(chunk.records, keep), positions[keep]), letters
+
+
+def split_definitions(chunk: RecordChunk) -> tuple[RecordChunk, list[DeadLetter]]:
+    """A definition chunk without the definitions that cannot be used
+    (``operators.instruments.definition_fault``), and a dead letter for each of those. The chunk
+    returned is for its rows only: its records keep their positions, not its end."""
+    faults = [definition_fault(row) for row in chunk.records]
+    if not any(faults):
+        return chunk, []
+    positions = chunk.record_positions()
+    letters = [
+        DeadLetter(chunk.source_id, int(positions[i]), fault[0], fault[1], chunk.records[i: i + 1].tobytes(),
+                   int(chunk.records["instrument_id"][i]), int(chunk.records["ts_recv"][i]))
+        for i, fault in enumerate(faults) if fault is not None
+    ]
+    keep = np.array([fault is None for fault in faults])
+    return replace(chunk, records=chunk.records[keep], positions=positions[keep]), letters
 
 
 def fault_letter(fault: SourceFault) -> DeadLetter:

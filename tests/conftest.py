@@ -172,3 +172,22 @@ def lake_differences(got: Lake, want: Lake, specs: Sequence[TableSpec],
         line += [f"  missing ×{n}: {row}" for row, n in list(missing.items())[:shown]]
         out.append("\n".join(line))
     return out
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Name every thread still running when the suite ends, with where it is.
+
+    A daemon thread inside native code when the interpreter shuts down can abort the process
+    after every test passed; the stacks say which fixture or component left it running.
+    """
+    import sys
+    import threading
+    import traceback
+
+    frames = sys._current_frames()
+    for thread in threading.enumerate():
+        if thread is threading.main_thread():
+            continue
+        frame = frames.get(thread.ident or -1)
+        where = "".join(traceback.format_stack(frame, limit=6)) if frame is not None else "(no frame)\n"
+        sys.stderr.write(f"thread left running at the end: {thread.name} daemon={thread.daemon}\n{where}")

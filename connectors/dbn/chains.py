@@ -37,6 +37,9 @@ class ChainFacts:
     symbols: dict[int, str] = field(default_factory=dict)
     """Raw symbols of the instruments that are not options (a chain is named by its underlying's)."""
     open_interest: np.ndarray = field(default_factory=lambda: np.zeros(0, OI_DTYPE))
+    sessions: frozenset[str] = frozenset()
+    """``iid:day`` sessions of underlyings whose chain the run's option files may feed: their
+    episodes' vectors wait for the chain's profiles (``flows.steps.session_episodes``)."""
 
     @property
     def any(self) -> bool:
@@ -47,6 +50,7 @@ def chain_facts(lake: Lake, files: Iterable[tuple[Path, str, tuple[date, ...]]])
     """``files``: the run's (path, schema, session dates)."""
     underlyings: set[int] = set()
     books: set[str] = set()
+    chained: set[str] = set()
     symbols: dict[int, str] = {}
     statistics = []
     for path, schema, sessions in files:
@@ -64,7 +68,9 @@ def chain_facts(lake: Lake, files: Iterable[tuple[Path, str, tuple[date, ...]]])
         finally:
             reader.close()
         instruments = instruments_for(path, "mbo", metadata)
-        underlyings |= {i.underlying_id for i in instruments.values() if i.instrument_type == "OPT" and i.underlying_id}
+        written_on = {i.underlying_id for i in instruments.values() if i.instrument_type == "OPT" and i.underlying_id}
+        underlyings |= written_on
+        chained |= {f"{uid}:{date_to_day(d)}" for uid in written_on for d in sessions}
         others = {iid: info for iid, info in instruments.items() if info.instrument_type != "OPT"}
         symbols |= {iid: info.raw_symbol for iid, info in others.items()}
         named = symbology_of(metadata)  # what the file holds (its definitions may name more)
@@ -72,7 +78,7 @@ def chain_facts(lake: Lake, files: Iterable[tuple[Path, str, tuple[date, ...]]])
     if not underlyings:
         return ChainFacts()  # a run without options reads no open interest
     stats = [_stored_open_interest(lake), *(_open_interest_in(p) for p in statistics)]
-    return ChainFacts(frozenset(underlyings), frozenset(books), symbols, np.concatenate(stats))
+    return ChainFacts(frozenset(underlyings), frozenset(books), symbols, np.concatenate(stats), frozenset(chained))
 
 
 def _open_interest_in(path: Path) -> np.ndarray:

@@ -9,7 +9,7 @@ import databento_dbn as dbn
 
 from connectors.dbn.reader import BadHeader, DbnFileReader, upgrade_to_v3
 from operators.chunks import InstrumentInfo
-from operators.instruments import instrument_from_definition, instrument_from_symbology
+from operators.instruments import definition_fault, instrument_from_definition, instrument_from_symbology
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +17,8 @@ _BATCH = 4096
 
 
 def definitions_in(path: Path) -> dict[int, InstrumentInfo]:
-    """Every InstrumentDefMsg a definition file holds, by instrument id (a later record wins).
+    """Every usable InstrumentDefMsg a definition file holds, by instrument id (a later record
+    wins; ``operators.instruments.definition_fault`` names the unusable ones).
 
     Reads what decodes; a damaged file gives what came before the damage (its own partition
     reports the fault).
@@ -33,6 +34,8 @@ def definitions_in(path: Path) -> dict[int, InstrumentInfo]:
             return out
         while len(rows := reader.read(_BATCH)):
             for row in upgrade_to_v3(rows, "definition", h.version, h.ts_out):
+                if definition_fault(row) is not None:
+                    continue  # dead-lettered by the flow; the instrument keeps what its symbology says
                 info = instrument_from_definition(row)
                 out[info.instrument_id] = info
     finally:

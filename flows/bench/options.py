@@ -102,7 +102,7 @@ def _gex_alone(day: Path, futures_lake) -> tuple[float, int, int]:  # noqa: ANN0
     gex.quotes(rows)
     gex.seconds(closes[:2], mids[:2])  # compile outside the timing
     started = time.process_time()
-    _, summaries = gex.seconds(closes[2:], mids[2:])
+    _, summaries, _ = gex.seconds(closes[2:], mids[2:])
     elapsed = time.process_time() - started
     span = int((records["ts_recv"].max() - records["ts_recv"].min()) // 1_000_000_000)
     return elapsed, len(summaries), max(span, 1)

@@ -19,7 +19,7 @@ from bytewax.operators import StatefulLogic
 from typing_extensions import override
 
 from connectors.dbn.chains import ChainFacts
-from flows.items import BookRows, ChainRows, OptionSlice, UnderlyingSeconds, book_key
+from flows.items import BookRows, ChainProfiles, ChainRows, OptionSlice, UnderlyingSeconds, book_key
 from operators.chunks import SourceEnd
 from operators.options.chain import (
     NS,
@@ -37,6 +37,7 @@ from operators.records import UNDEF_PRICE
 from operators.sessions import day_to_date, new_york_instant_ns
 
 ChainItem = OptionSlice | SourceEnd | UnderlyingSeconds
+FOREVER = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,7 @@ class ChainLogicState:
     options_clock: int
     options_ended: bool
     underlying_ended: bool
+    through: int = -1
 
 
 def underlying_seconds(underlyings: frozenset[int], rows: BookRows) -> tuple[str, UnderlyingSeconds] | None:
@@ -62,6 +64,19 @@ def underlying_seconds(underlyings: frozenset[int], rows: BookRows) -> tuple[str
     both = r["book_valid"].astype(bool) & (r["best_bid_px"] != UNDEF_PRICE) & (r["best_ask_px"] != UNDEF_PRICE)
     mid = np.where(both, (r["best_bid_px"].astype(np.float64) + r["best_ask_px"].astype(np.float64)) / 2e9, np.nan)
     return key, UnderlyingSeconds(key, rows.rows["ts_recv"].astype(np.int64), mid, rows.final)
+
+
+def chained_sessions(facts: ChainFacts) -> frozenset[str]:
+    """The underlier sessions (``book_key``) whose episodes read a chain: the run feeds both the
+    chain and the underlying's book."""
+    return facts.sessions & facts.books
+
+
+def chain_profiles(chained: frozenset[str], rows: ChainRows) -> tuple[str, ChainProfiles] | None:
+    """A chain step's output as its underlier's session step reads it (None for a session that
+    reads no chain)."""
+    key = book_key(*chain_of(rows.key))
+    return (key, ChainProfiles(key, rows.profiles, rows.through_ns)) if key in chained else None
 
 
 def session_open_interest(facts: ChainFacts, session_day: int) -> dict[int, int]:
@@ -83,6 +98,8 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
         self._clock = -1
         """Option rows are in for every second closing before this (``OptionTops``)."""
         self._options_ended = self._underlying_ended = False
+        self._through = -1
+        """The last underlying close whose GEX is computed (``ChainRows.through_ns``)."""
         if resume is not None:
             self._key, self._source = resume.key, resume.source_id
             if resume.gex is not None:
@@ -90,6 +107,7 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
             self._closes, self._mids = resume.closes.copy(), resume.mids.copy()
             self._clock = resume.options_clock
             self._options_ended, self._underlying_ended = resume.options_ended, resume.underlying_ended
+            self._through = resume.through
 
     def _open_interest(self) -> dict[int, int]:
         return session_open_interest(self._facts, chain_of(self._key)[1])
@@ -131,19 +149,24 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
         done = self._options_ended and (self._underlying_ended or not waits)
         through = np.iinfo(np.int64).max if self._options_ended else self._clock
         ready = int(np.searchsorted(self._closes, through, side="left"))  # closes before the options' clock
-        surfaces, summaries = gex.seconds(self._closes[:ready], self._mids[:ready]) if gex is not None else ([], [])
+        surfaces, summaries, profiles = (gex.seconds(self._closes[:ready], self._mids[:ready]) if gex is not None
+                                         else ([], [], []))
+        if ready:
+            self._through = int(self._closes[ready - 1])
         self._closes, self._mids = self._closes[ready:], self._mids[ready:]
-        if not self._source or not (len(tops) or surfaces or done):
+        if not self._source or not (len(tops) or ready or done):
             return [], StatefulLogic.RETAIN  # nothing to say yet (or only the underlying has spoken)
         assert gex is not None
         options = gex.options
         named = {int(i): options[int(i)] for i in np.unique(tops["instrument_id"])}  # what the tops rows need
-        out = ChainRows(self._key, self._source, gex.underlier, day, tops, named, surfaces, summaries, done)
+        out = ChainRows(self._key, self._source, gex.underlier, day, tops, named, surfaces, summaries, done,
+                        tuple(profiles), FOREVER if done else self._through)
         return [out], StatefulLogic.DISCARD if done else StatefulLogic.RETAIN
 
     @override
     def snapshot(self) -> ChainLogicState:
         return ChainLogicState(self._key, self._source, self._tops.snapshot(),
                                self._gex.snapshot() if self._gex is not None else None, self._closes.copy(),
-                               self._mids.copy(), self._clock, self._options_ended, self._underlying_ended)
+                               self._mids.copy(), self._clock, self._options_ended, self._underlying_ended,
+                               self._through)
 

@@ -11,6 +11,12 @@ with that second's row (``operators.bars``). Its label is emitted by the streami
 labeler when it resolves. So the same step serves replay and live, and its output does not
 depend on how the series is batched.
 
+Where the run replays the contract's option chain (``ChainFacts.sessions``), the chain's profiles
+arrive under the same key and an episode's vector also waits until the chain has computed the
+second it started on: its options block reads the chain's last profile at or before the start,
+whatever order the two streams arrive in. The session ends when both its series and its chain
+have (or at the end of the input, if the chain never comes).
+
 Each update also says how far its session's episodes are complete (``through_ns``): the series
 is the 1-second book, whose rows sit on whole seconds, so once the row at T is fed no episode can
 start before T + 1 s except one still waiting for its vector (none, now that bars close with
@@ -30,14 +36,25 @@ from bytewax.operators import StatefulLogic
 from typing_extensions import override
 
 from flows.config import AnalyticsConfig
-from flows.items import BAR_NS, SERIES_STEP_NS, Episode, EpisodeUpdate, PriorSession, SeriesPiece, book_key
+from flows.items import (
+    BAR_NS,
+    SERIES_STEP_NS,
+    ChainProfiles,
+    Episode,
+    EpisodeUpdate,
+    PriorSession,
+    SeriesPiece,
+    book_key,
+)
 from operators.approach import ApproachDetector, ApproachParams, episode_id
 from operators.calendar import SessionClock, session_clock
 from operators.chunks import InstrumentInfo
 from operators.labels import Labeler, LabelParams, from_approach
 from operators.levels import Level, SessionExtremes, SessionSummary, levels_for, missing_levels
+from operators.options.profile import GexProfile
 from operators.sessions import day_to_date
 from operators.vectors import VECTOR_BAR_DTYPE, setup_vectors, vector_bars, vector_history
+from operators.vectors.options import options_block
 
 FOREVER = 2**63 - 1
 
@@ -74,26 +91,75 @@ class _Session:
     checked_to: int = -1
 
 
-EpisodesState = tuple[list[SeriesPiece], bool, SessionSummary | None, "_Session | None"]
-"""The pieces waiting for the prior session, whether it is known, the prior, the session's state."""
+@dataclass(slots=True)
+class _Chain:
+    """The session's option chain as its vectors read it."""
+
+    waits: bool | None = None
+    """Whether the run feeds this session a chain (None until the first item names the key)."""
+    profiles: list[GexProfile] = field(default_factory=list)
+    through: int = -1
+    """``ChainProfiles.through_ns``: every profile up to this instant is in."""
+    series_ended: bool = False
+
+    def ready(self, start: int) -> bool:
+        return not self.waits or self.through >= start
+
+    @property
+    def ended(self) -> bool:
+        return not self.waits or self.through == FOREVER
+
+    def at(self, start: int) -> GexProfile | None:
+        """The last profile at or before ``start``."""
+        best = None
+        for p in self.profiles:
+            if p.ts_second > start:
+                break
+            best = p
+        return best
+
+    def keep_from(self, cutoff: int) -> None:
+        """Drop what no episode starting at or after ``cutoff`` can read."""
+        later = [i for i, p in enumerate(self.profiles) if p.ts_second > cutoff]
+        first = (later[0] if later else len(self.profiles)) - 1
+        if first > 0:
+            del self.profiles[:first]
 
 
-class SessionEpisodesLogic(StatefulLogic[SeriesPiece | PriorSession, EpisodeUpdate, EpisodesState]):
+EpisodesState = tuple[list[SeriesPiece], bool, SessionSummary | None, "_Session | None", _Chain]
+"""The pieces waiting for the prior session, whether it is known, the prior, the session's state,
+its chain (a state saved before chains has the first four)."""
+EpisodeInput = SeriesPiece | PriorSession | ChainProfiles
+
+
+class SessionEpisodesLogic(StatefulLogic[EpisodeInput, EpisodeUpdate, EpisodesState]):
     """Keyed by contract-session: waits for the prior session, then streams (see module docstring)."""
 
-    def __init__(self, cfg: AnalyticsConfig, resume: EpisodesState | None) -> None:
+    def __init__(self, cfg: AnalyticsConfig, resume: EpisodesState | None,
+                 chained: frozenset[str] = frozenset()) -> None:
         self._cfg = cfg
+        self._chained = chained
         self._waiting: list[SeriesPiece] = []
         self._prior_known = False
         self._prior: SessionSummary | None = None
         self._s: _Session | None = None
+        self._chain = _Chain()
         if resume is not None:
-            self._waiting, self._prior_known, self._prior, self._s = copy.deepcopy(resume)
+            state = copy.deepcopy(resume)
+            self._waiting, self._prior_known, self._prior, self._s = state[:4]
+            self._chain = state[4] if len(state) > 4 else _Chain(waits=False)
 
     @override
-    def on_item(self, value: SeriesPiece | PriorSession) -> tuple[list[EpisodeUpdate], bool]:
+    def on_item(self, value: EpisodeInput) -> tuple[list[EpisodeUpdate], bool]:
         out: list[EpisodeUpdate] = []
-        if isinstance(value, PriorSession):
+        if self._chain.waits is None:
+            self._chain.waits = value.key in self._chained
+        if isinstance(value, ChainProfiles):
+            self._chain.profiles += value.profiles
+            self._chain.through = max(self._chain.through, value.through_ns)
+            if self._s is not None:
+                out += self._on_chain(self._s)
+        elif isinstance(value, PriorSession):
             if self._prior_known:
                 return [], StatefulLogic.RETAIN
             self._prior_known, self._prior = True, value.prior
@@ -109,9 +175,37 @@ class SessionEpisodesLogic(StatefulLogic[SeriesPiece | PriorSession, EpisodeUpda
         return out, StatefulLogic.DISCARD if done else StatefulLogic.RETAIN
 
     @override
+    def on_eof(self) -> tuple[list[EpisodeUpdate], bool]:
+        """A chain the run was expected to feed never ended (its file held no record of the
+        session): the vectors still waiting take what the chain gave."""
+        if self._s is None or self._chain.ended or not self._chain.series_ended:
+            return [], StatefulLogic.RETAIN
+        self._chain.through = FOREVER
+        out = self._on_chain(self._s)
+        return out, StatefulLogic.DISCARD if out and out[-1].final else StatefulLogic.RETAIN
+
+    @override
     def snapshot(self) -> EpisodesState:
         # A deep copy: the session's detector, labeler and lists keep changing after this returns.
-        return copy.deepcopy((list(self._waiting), self._prior_known, self._prior, self._s))
+        return copy.deepcopy((list(self._waiting), self._prior_known, self._prior, self._s, self._chain))
+
+    def _on_chain(self, s: _Session) -> list[EpisodeUpdate]:
+        """The chain moved on: vectors that waited for it, and the session's end if both are done."""
+        started = self._vectors(s, final=self._chain.series_ended)
+        final = self._chain.series_ended and self._chain.ended
+        if not (started or final):
+            return []
+        update = self._update(s, started, [], final)
+        self._forget(s)
+        return [update]
+
+    def _forget(self, s: _Session) -> None:
+        s.open = {i: e for i, e in s.open.items() if e.vector is None or e.label is None}
+        self._chain.keep_from(min([*self._waiting_starts(s), s.last_ts]))
+
+    @staticmethod
+    def _waiting_starts(s: _Session) -> list[int]:
+        return [int(e.row["start_ts"]) for e in s.open.values() if e.vector is None]
 
     # ------------------------------------------------------------------ streaming
 
@@ -147,11 +241,12 @@ class SessionEpisodesLogic(StatefulLogic[SeriesPiece | PriorSession, EpisodeUpda
             resolved += self._label(s, s.labeler.feed(ts, mid))  # type: ignore[union-attr]
         if piece.final:
             resolved += self._label(s, s.labeler.close())  # type: ignore[union-attr]
+            self._chain.series_ended = True
         started += self._vectors(s, final=piece.final)
-        update = self._update(s, started, resolved, piece.final)
-        s.open = {i: e for i, e in s.open.items() if e.vector is None or e.label is None}
-        if len(s.ts):
-            s.ts, s.mid, s.bars = vector_history(s.ts, s.mid, s.bars, s.last_ts)
+        update = self._update(s, started, resolved, piece.final and self._chain.ended)
+        self._forget(s)
+        if len(s.ts):  # an episode still waiting for the chain reads back from its own start
+            s.ts, s.mid, s.bars = vector_history(s.ts, s.mid, s.bars, min([*self._waiting_starts(s), s.last_ts]))
         return [update]
 
     @staticmethod
@@ -160,7 +255,7 @@ class SessionEpisodesLogic(StatefulLogic[SeriesPiece | PriorSession, EpisodeUpda
         only an episode still waiting for its vector can start before then."""
         if final:
             return FOREVER
-        waiting = [int(e.row["start_ts"]) for e in s.open.values() if e.vector is None]
+        waiting = SessionEpisodesLogic._waiting_starts(s)
         if waiting:
             return min(waiting)
         return s.last_ts + SERIES_STEP_NS if s.rows else 0
@@ -244,13 +339,17 @@ class SessionEpisodesLogic(StatefulLogic[SeriesPiece | PriorSession, EpisodeUpda
             return []
         fed_to = s.last_ts
         ready = [e for e in s.open.values()
-                 if e.vector is None and (final or int(e.row["start_ts"]) // BAR_NS * BAR_NS <= fed_to)]
+                 if e.vector is None and (final or int(e.row["start_ts"]) // BAR_NS * BAR_NS <= fed_to)
+                 and self._chain.ready(int(e.row["start_ts"]))]
         if not ready:
             return []
         rows = np.array([e.row for e in ready])
+        tick = self._tick(s.info) / 1e9
+        options = np.array([options_block(self._chain.at(int(e.row["start_ts"])), int(e.row["level_price"]) / 1e9,
+                                          int(e.row["direction"]), tick) for e in ready]) if self._chain.waits else None
         vectors = setup_vectors(rows, tuple(e.level_type for e in ready),
                                 np.array([e.level_known_ts for e in ready], np.int64), s.ts, s.mid, s.bars,
-                                s.clock.rth_start, self._tick(s.info) / 1e9)
+                                s.clock.rth_start, tick, options)
         out = []
         for e, v in zip(ready, vectors, strict=True):
             s.open[e.index] = done = _with(e, vector=v)

@@ -32,7 +32,8 @@ NEAR_TICKS: Final = 4
 """Vacuum: a level is near the mid when it is at most this many ticks from it."""
 NEAR_EMA_S: Final = 300
 """Vacuum: time constant (seconds) of the exponential average that defines typical near depth."""
-REGISTRY_VERSION: Final = "1.0.0"
+REGISTRY_VERSION: Final = "1.1.0"
+"""1.1.0: the setup vector's options block is filled (``operators.vectors.options``)."""
 
 
 @dataclass(frozen=True, slots=True)

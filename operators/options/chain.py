@@ -26,6 +26,7 @@ from operators.book.logic import BookState
 from operators.chunks import InstrumentInfo
 from operators.grouping import group_rows, take_records
 from operators.options.gex import ChainQuotes, GexConfig, OptionModel
+from operators.options.profile import GexProfile, gex_profile
 from operators.options.surface import Columns, GexSummary, gex_second
 from operators.records import UNDEF_PRICE
 
@@ -185,6 +186,7 @@ class ChainGexState:
     spot: float
     last_row_s: int
     ivs: np.ndarray
+    volume: np.ndarray
 
 
 class ChainGex:
@@ -205,13 +207,13 @@ class ChainGex:
         self._last_row_s = -(1 << 62)
         if resume is not None:
             self._infos = {o.instrument_id: o for o in resume.infos}
-            self._build(resume.mids)
+            self._build(resume.mids, resume.volume)
             self._pending = resume.pending.copy()
             self._pending_ts = np.ascontiguousarray(self._pending["ts_recv"])
             self._changed, self._spot, self._last_row_s = resume.changed, resume.spot, resume.last_row_s
             self._iv = resume.ivs.copy()
         else:
-            self._build(np.zeros(0))
+            self._build(np.zeros(0), np.zeros(0))
 
     @property
     def underlier(self) -> str:
@@ -226,10 +228,12 @@ class ChainGex:
         if not new:
             return
         mids = dict(zip(self._ids.tolist(), self._mid.tolist(), strict=True))
+        volume = dict(zip(self._ids.tolist(), self._volume.tolist(), strict=True))
         self._infos.update({o.instrument_id: o for o in new})
-        self._build(np.array([mids.get(i, np.nan) for i in sorted(self._infos)]))
+        ids = sorted(self._infos)
+        self._build(np.array([mids.get(i, np.nan) for i in ids]), np.array([volume.get(i, 0.0) for i in ids]))
 
-    def _build(self, mids: np.ndarray) -> None:
+    def _build(self, mids: np.ndarray, volume: np.ndarray) -> None:
         options = [self._infos[i] for i in sorted(self._infos)]
         self._ids = np.array([o.instrument_id for o in options], np.int64)
         self._expiration = np.array([o.expiration_ns for o in options], np.int64)
@@ -238,11 +242,14 @@ class ChainGex:
         self._multiplier = np.array([o.multiplier for o in options])
         self._oi = np.array([float(self._all_oi.get(o.instrument_id, 0)) for o in options])
         self._mid = mids.astype(np.float64) if len(mids) == len(options) else np.full(len(options), np.nan)
+        self._volume = volume.astype(np.float64) if len(volume) == len(options) else np.zeros(len(options))
+        """Contracts traded in the session so far, per option (for ``GexProfile``)."""
         self._iv = np.full(len(options), np.nan)  # where each σ search starts: the last σ found
 
     def snapshot(self) -> ChainGexState:
         return ChainGexState(self._underlier, tuple(self._infos[i] for i in sorted(self._infos)), self._mid.copy(),
-                             self._pending.copy(), self._changed, self._spot, self._last_row_s, self._iv.copy())
+                             self._pending.copy(), self._changed, self._spot, self._last_row_s, self._iv.copy(),
+                             self._volume.copy())
 
     def quotes(self, tops: np.ndarray) -> None:
         """Option top rows (any order of arrival; applied at their own second)."""
@@ -251,11 +258,14 @@ class ChainGex:
                                 kind="stable")
         self._pending_ts = np.ascontiguousarray(self._pending["ts_recv"])
 
-    def seconds(self, closes: np.ndarray, spots: np.ndarray) -> tuple[list[Columns], list[GexSummary]]:
-        """The underlying's mid at the close of each second (ascending); the GEX rows due by then.
-        Every option row of a second up to the last close must have been given to ``quotes``."""
+    def seconds(self, closes: np.ndarray,
+                spots: np.ndarray) -> tuple[list[Columns], list[GexSummary], list[GexProfile]]:
+        """The underlying's mid at the close of each second (ascending); the GEX rows due by then,
+        and the profile of each of their seconds. Every option row of a second up to the last close
+        must have been given to ``quotes``."""
         surfaces: list[Columns] = []
         summaries: list[GexSummary] = []
+        profiles: list[GexProfile] = []
         for close, spot in zip(closes.tolist(), spots.tolist(), strict=True):
             upto = int(np.searchsorted(self._pending_ts, close, side="right"))
             if upto:
@@ -265,25 +275,28 @@ class ChainGex:
                 mids = option_mid(applied["bid_px"], applied["ask_px"])
                 before = self._mid[slots].copy()
                 self._mid[slots] = mids  # in order: an option's latest row wins
+                np.add.at(self._volume, slots, applied["volume"].astype(np.float64))
                 self._changed |= not np.array_equal(before, self._mid[slots], equal_nan=True)
             moved = np.isfinite(spot) and spot != self._spot
             due = close // NS - self._last_row_s >= self._cfg.heartbeat_s
             if not np.isfinite(spot) or not (moved or self._changed or due):
                 continue
             self._spot, self._changed, self._last_row_s = spot, False, close // NS
-            surface, summary = self._at(close, spot)
+            surface, summary, profile = self._at(close, spot)
             surfaces.append(surface)
             summaries.append(summary)
-        return surfaces, summaries
+            profiles.append(profile)
+        return surfaces, summaries, profiles
 
-    def _at(self, close: int, spot: float) -> tuple[Columns, GexSummary]:
+    def _at(self, close: int, spot: float) -> tuple[Columns, GexSummary, GexProfile]:
         live = self._expiration > close
         chain = ChainQuotes(self._expiration[live], self._strike[live], self._is_call[live], self._mid[live],
                             self._oi[live], self._multiplier[live], np.full(int(live.sum()), spot))
-        surface, summary, iv = gex_second(self._underlier, close, spot, chain, self._cfg.model, self._cfg.gex,
-                                          self._cfg.dividend_yield, self._iv[live])
-        self._iv[live] = iv
-        return surface, summary
+        surface, summary, per = gex_second(self._underlier, close, spot, chain, self._cfg.model, self._cfg.gex,
+                                           self._cfg.dividend_yield, self._iv[live])
+        self._iv[live] = per["iv"]
+        profile = gex_profile(close, spot, summary.zero_gamma, chain, per["gex"], per["iv"], self._volume[live])
+        return surface, summary, profile
 
 
 OPEN_INTEREST = 9

@@ -76,12 +76,13 @@ class GexSummary:
 
 def gex_second(underlier: str, second_ns: int, spot: float, chain: ChainQuotes, model: OptionModel,
                cfg: GexConfig, dividend_yield: float = 0.0,
-               guess: np.ndarray | None = None) -> tuple[Columns, GexSummary, np.ndarray]:
+               guess: np.ndarray | None = None) -> tuple[Columns, GexSummary, dict[str, np.ndarray]]:
     """The surface rows and the summary row of one underlier's chain at one second, and each
-    option's σ (NaN where none; a good ``guess`` for the next second's search)."""
+    option's numbers (``option_gex``: its σ, NaN where none, is a good ``guess`` for the next
+    second's search)."""
     per = option_gex(chain, second_ns, model, cfg, dividend_yield, guess)
     return (surface_rows(underlier, second_ns, chain, model, cfg, per, dividend_yield),
-            summary_row(underlier, second_ns, spot, chain, model, cfg, per, dividend_yield), per["iv"])
+            summary_row(underlier, second_ns, spot, chain, model, cfg, per, dividend_yield), per)
 
 
 def surface_rows(underlier: str, second_ns: int, chain: ChainQuotes, model: OptionModel, cfg: GexConfig,

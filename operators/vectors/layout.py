@@ -12,7 +12,9 @@ Blocks, in order:
 - **oriented** (16): four quantities turned toward the level, over the same four windows:
   aggressor volume toward the level, OFI toward the level, resting depth ahead (between price and
   the level: the ask side for UP) and behind (the bid side for UP), both within 10 levels.
-- **options** (12): reserved: eleven zeros and a flag (0 = no options data) until options arrive.
+- **options** (12): the underlier's option chain at the start, near the level: GEX, open
+  interest, volume, the zero-gamma level, skew, and a flag (0 = no chain: the block is zeros).
+  Names and units in ``operators.vectors.options``.
 
 Windows that hold no closed bar give 0. The vector of an episode uses only bars closed at or
 before its start and 1-second rows at or before it.
@@ -26,8 +28,9 @@ from typing import Final
 import numpy as np
 
 from operators.features.registry import REGISTRY_VERSION
+from operators.vectors.options import OPTIONS_NAMES
 
-VECTOR_VERSION: Final = "setup.v1"
+VECTOR_VERSION: Final = "setup.v2"
 LEVEL_TYPES: Final = ("PDH", "PDL", "PMH", "PML", "ORH", "ORL")
 VELOCITY_WINDOWS_S: Final = (5, 15, 30, 60, 120, 300)
 ACCEL_WINDOWS_S: Final = (15, 60, 300)
@@ -42,7 +45,7 @@ BAR_FEATURES: Final = (
     "vacuum_mid_velocity",
 )
 ORIENTED: Final = ("flow_toward", "ofi_toward", "depth_ahead", "depth_behind")
-OPTIONS_BLOCK: Final = 12
+OPTIONS_BLOCK: Final = len(OPTIONS_NAMES)
 
 
 def _names() -> tuple[str, ...]:
@@ -54,7 +57,7 @@ def _names() -> tuple[str, ...]:
     names += ["geo_direction"]
     names += [f"{f}_{w}s" for w in BAR_WINDOWS_S for f in BAR_FEATURES]
     names += [f"oriented_{f}_{w}s" for w in BAR_WINDOWS_S for f in ORIENTED]
-    names += [f"options_reserved_{i:02d}" for i in range(OPTIONS_BLOCK - 1)] + ["options_available"]
+    names += list(OPTIONS_NAMES)
     return tuple(names)
 
 

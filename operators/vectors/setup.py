@@ -93,12 +93,14 @@ def setup_vectors(
     bars: np.ndarray,
     rth_open_ns: int,
     tick_dollars: float,
+    options: np.ndarray | None = None,
 ) -> np.ndarray:
     """float32[n_episodes, VECTOR_SIZE]: one row per episode (``operators.approach`` rows).
 
     ``ts``/``mid`` are the session's 1-second rows and ``bars`` its closed 5-second bars (sorted by
     close time; ``BAR_DTYPE`` or just ``VECTOR_BAR_FIELDS``); only the parts at or before each
-    episode's start are read.
+    episode's start are read. ``options``: each episode's options block
+    (``operators.vectors.options.options_block``); zeros when None.
     """
     out = np.zeros((len(episodes), VECTOR_SIZE), np.float32)
     features = (np.column_stack([bars[f].astype(np.float64) for f in BAR_FEATURES]) if len(bars)
@@ -125,6 +127,6 @@ def setup_vectors(
             flow, ofi, ask, bid = _window_means(bars, start, w, oriented_src)
             ahead, behind = (ask, bid) if d > 0 else (bid, ask)
             vec += [d * flow, d * ofi, ahead, behind]
-        vec += [0.0] * OPTIONS_BLOCK
+        vec += list(options[row]) if options is not None else [0.0] * OPTIONS_BLOCK
         out[row] = np.nan_to_num(np.asarray(vec, np.float64), nan=0.0, posinf=0.0, neginf=0.0)
     return out

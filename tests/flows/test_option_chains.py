@@ -24,16 +24,29 @@ from connectors.delta.tables import (
     BRONZE_MBO,
     BRONZE_STATISTICS,
     CHAIN_TABLES,
+    GOLD_SETUP_VECTORS,
+    GOLD_TRAINING_VIEW,
     SILVER_GEX_SUMMARY_1S,
     SILVER_GEX_SURFACE_1S,
+    SILVER_LEVEL_APPROACH,
     SILVER_OPTIONS_TOP_1S,
 )
 from flows.jobs.status import instrument_classes
 from operators.options.chain import OptionTops
+from operators.options.gex import ChainQuotes
+from operators.options.profile import gex_profile
 from operators.options.surface import SURFACE_INPUTS, SURFACE_OUTPUTS, recompute
+from operators.vectors.layout import OPTIONS_BLOCK
+from operators.vectors.options import options_block
 from replay.contracts import CONTRACTS
 from replay.synth import SampleManifest, write_sample
 from tests.conftest import table_content
+
+
+def _vectors(lake: Lake) -> dict[str, np.ndarray]:
+    table = lake.read(GOLD_SETUP_VECTORS, ["episode_id", "feature_vector"])
+    return dict(zip(table["episode_id"].to_pylist(), np.array(table["feature_vector"].to_pylist()), strict=True))
+
 
 VARYING = ("ts_ingest", "scored_at", "latency_ms", "source", "stream", "data_version")
 
@@ -75,10 +88,16 @@ def test_option_records_reach_bronze_and_the_futures_tables_are_unchanged(
     for spec in ALL_TABLES:
         if spec in skip or futures_only.open(spec) is None:
             continue
-        want = table_content(futures_only, spec, drop=VARYING)
-        assert table_content(chain_lake, spec, drop=VARYING).equals(want), spec.name
+        drop = (*VARYING, "feature_vector", "feature_hash")  # the options block differs; the rest must not
+        want = table_content(futures_only, spec, drop=drop)
+        assert table_content(chain_lake, spec, drop=drop).equals(want), spec.name
         compared += want.num_rows > 0
     assert compared >= 10
+    with_chain, alone = (_vectors(lake) for lake in (chain_lake, futures_only))
+    assert with_chain.keys() == alone.keys() and len(alone) >= 20
+    for episode, vector in with_chain.items():
+        np.testing.assert_array_equal(vector[:-OPTIONS_BLOCK], alone[episode][:-OPTIONS_BLOCK])
+        assert not alone[episode][-OPTIONS_BLOCK:].any()
 
 
 @pytest.mark.integration
@@ -144,11 +163,49 @@ def test_gex_rows_recompute_use_the_prior_close_and_find_zero_gamma(chain_sample
 
 
 @pytest.mark.integration
+def test_each_vectors_options_block_is_the_chain_in_silver_at_its_start(chain_lake: Lake) -> None:
+    """Rebuild every episode's options block from the Silver tables alone: the surface and summary
+    rows of the last GEX second at or before the episode's start, and the option volume traded in
+    the session up to that second. Every ES episode here starts after its chain's first GEX second."""
+    surface = chain_lake.read(SILVER_GEX_SURFACE_1S).to_pandas()
+    summary = chain_lake.read(SILVER_GEX_SUMMARY_1S, ["underlying_id", "ts_recv", "zero_gamma"]).to_pandas()
+    tops = chain_lake.read(SILVER_OPTIONS_TOP_1S, ["ts_recv", "underlying_id", "session_date", "expiration",
+                                                   "strike_price", "option_right", "volume"]).to_pandas()
+    tops["strike"] = tops["strike_price"] / 1e9
+    episodes = chain_lake.read(SILVER_LEVEL_APPROACH, ["episode_id", "instrument_id", "start_ts", "level_price",
+                                                         "direction"]).to_pandas().set_index("episode_id")
+    checked = 0
+    for episode, vector in _vectors(chain_lake).items():
+        ep = episodes.loc[episode]
+        uid, start = int(ep["instrument_id"]), int(ep["start_ts"])
+        mine = surface[surface["underlying_id"] == uid]
+        second = int(mine["ts_recv"][mine["ts_recv"] <= start].max())
+        rows = mine[mine["ts_recv"] == second]
+        traded = tops[(tops["underlying_id"] == uid) & (tops["ts_recv"] <= second)
+                      & (tops["session_date"] == rows["session_date"].iloc[0])]  # volume is the session's
+        volume = traded.groupby(["expiration", "strike", "option_right"])["volume"].sum()
+        n = len(rows)
+        both = np.r_[rows["expiration"], rows["expiration"]].astype(np.int64)
+        chain = ChainQuotes(both, np.r_[rows["strike"], rows["strike"]], np.r_[np.ones(n, bool), np.zeros(n, bool)],
+                            np.zeros(2 * n), np.r_[rows["call_oi"], rows["put_oi"]], np.ones(2 * n), np.ones(2 * n))
+        keys = [(e, k, r) for r in ("C", "P") for e, k in zip(rows["expiration"], rows["strike"], strict=True)]
+        zero = summary[(summary["underlying_id"] == uid) & (summary["ts_recv"] == second)]["zero_gamma"].iloc[0]
+        profile = gex_profile(second, float(rows["underlying_px"].iloc[0]), float(zero), chain,
+                              np.r_[rows["call_gex"], rows["put_gex"]], np.r_[rows["call_iv"], rows["put_iv"]],
+                              np.array([float(volume.get(key, 0)) for key in keys]))
+        want = options_block(profile, int(ep["level_price"]) / 1e9, 1 if ep["direction"] == "UP" else -1, 0.25)
+        assert want[-1] == 1.0 and want[0] != 0.0
+        np.testing.assert_allclose(vector[-OPTIONS_BLOCK:], want.astype(np.float32), rtol=1e-6, atol=1e-6)
+        checked += 1
+    assert checked >= 20
+
+
+@pytest.mark.integration
 @pytest.mark.slow
 def test_two_workers_write_the_same_chain_tables_and_a_rerun_skips_everything(
         chain_sample: SampleManifest, chain_lake: Lake, tmp_path: Path, replay) -> None:
     two = replay([chain_sample.out_dir], tmp_path / "two", workers=2)
-    for spec in CHAIN_TABLES:
+    for spec in (*CHAIN_TABLES, GOLD_SETUP_VECTORS, GOLD_TRAINING_VIEW):  # the vectors read the chain
         assert table_content(two, spec, drop=VARYING).equals(table_content(chain_lake, spec, drop=VARYING)), spec.name
     versions = {spec.name: two.count(spec) for spec in CHAIN_TABLES}
     history = {spec.name: len(DeltaTable(two.uri(spec)).history()) for spec in CHAIN_TABLES}
@@ -217,3 +274,49 @@ def test_the_configured_sign_convention_reaches_every_row(tmp_path: Path) -> Non
     assert max(summary["call_gex"].to_pylist()) <= 0 < -min(summary["put_gex"].to_pylist())
     surface = prepared.lake.read(SILVER_GEX_SURFACE_1S, ["call_sign", "put_sign"])
     assert set(surface["call_sign"].to_pylist()) == set(surface["put_sign"].to_pylist()) == {-1.0}
+
+
+def _spoil_definitions(path: Path) -> dict[str, int]:
+    """Rewrite an options definition file with one call of a class Databento does not define and
+    one put that names no underlying; returns their instrument ids by the reason expected."""
+    import zstandard
+
+    from connectors.dbn.reader import DbnFileReader
+
+    reader = DbnFileReader(path)
+    try:
+        records = reader.read(10_000).copy()
+    finally:
+        reader.close()
+    data = zstandard.ZstdDecompressor().decompressobj().decompress(path.read_bytes())
+    header = 8 + int.from_bytes(data[4:8], "little")
+    assert len(data) - header == records.nbytes  # the records are the file's own bytes
+    classes = records["instrument_class"].astype("S1")
+    call, put = np.flatnonzero(classes == b"C")[3], np.flatnonzero(classes == b"P")[5]
+    records["instrument_class"][call] = b"Z"
+    records["underlying_id"][put] = 0
+    path.write_bytes(zstandard.ZstdCompressor().compress(data[:header] + records.tobytes()))
+    return {"unknown_instrument_class": int(records["instrument_id"][call]),
+            "missing_underlying": int(records["instrument_id"][put])}
+
+
+@pytest.mark.integration
+def test_unusable_option_definitions_are_dead_letters_and_the_run_goes_on(tmp_path: Path, replay) -> None:
+    from connectors.delta.tables import BRONZE_MBO_DLQ
+    from flows.jobs.accounting import account_for_file
+
+    sample = write_sample(tmp_path / "in", days=1, seed=9, events_per_day=10_000, truth=False, options=True)
+    path = next(sample.out_dir.glob("*.options.definition.dbn.zst"))
+    spoiled = _spoil_definitions(path)
+    lake = replay([sample.out_dir], tmp_path / "lake")
+
+    letters = lake.read(BRONZE_MBO_DLQ, ["reason", "instrument_id", "detail", "raw"]).to_pylist()
+    assert {d["reason"]: d["instrument_id"] for d in letters} == spoiled
+    assert all(len(d["raw"]) == 520 for d in letters)
+    assert "'Z' is none of Databento's" in next(d["detail"] for d in letters if d["reason"] == "unknown_instrument_class")
+    defined = set(lake.read(BRONZE_DEFINITIONS, ["instrument_id"])["instrument_id"].to_pylist())
+    assert not defined & set(spoiled.values()) and len(defined) == 650 - 2 + 2
+    assert account_for_file(lake, path).problems == ()  # every record is a row or a dead letter, once
+    priced = set(lake.read(SILVER_OPTIONS_TOP_1S, ["instrument_id"])["instrument_id"].to_pylist())
+    assert len(priced) > 300 and spoiled["missing_underlying"] not in priced  # no chain to price it in
+    assert lake.count(SILVER_GEX_SUMMARY_1S) > 0

@@ -52,7 +52,7 @@ def test_registration_moves_champion_and_keeps_the_contract(store: str) -> None:
     assert champion_version("ES_MODEL", alias="challenger") is None
     assert champion_version("NQ_MODEL") is None
     tags = MlflowClient().get_model_version("ES_MODEL", "2").tags
-    assert tags["snapshot_id"] == "tiny-2" and tags["model_id"] == "ES_MODEL" and tags["registry_version"] == "1.0.0"
+    assert tags["snapshot_id"] == "tiny-2" and tags["model_id"] == "ES_MODEL" and tags["registry_version"] == "1.1.0"
     assert proba.shape == (7, N_CLASSES)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
     np.testing.assert_array_equal(proba, one_column)
@@ -85,5 +85,5 @@ def test_a_pipeline_fitted_on_named_columns_is_refused(store: str) -> None:
     frame = pd.DataFrame(rows.vectors.astype(np.float64), columns=list(VECTOR_NAMES))
     pipeline = make_pipeline({"family": "logreg", "C": 1.0}, 0).fit(frame, rows.outcomes)
     with mlflow.start_run(), pytest.raises(ValueError, match="fit it on vectors_matrix"):
-        register_pipeline(pipeline, model_id="ES_MODEL", snapshot_id="named", registry_version="1.0.0",
+        register_pipeline(pipeline, model_id="ES_MODEL", snapshot_id="named", registry_version="1.1.0",
                           input_example=rows.vectors[:2], memory=None)

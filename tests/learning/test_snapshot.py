@@ -73,7 +73,7 @@ def test_manifest_counts_lineage_and_hash(tmp_path: Path) -> None:
     view_version = present(lake.open(GOLD_TRAINING_VIEW)).version()
     assert manifest["source"] == {"gold.training_view": {"path": GOLD_TRAINING_VIEW.relative_path,
                                                          "delta_version": view_version}}
-    assert manifest["registry_version"] == ref.registry_version == "1.0.0"
+    assert manifest["registry_version"] == ref.registry_version == "1.1.0"
     assert manifest["content_sha256"].startswith(ref.snapshot_id)
     assert manifest["duplicates_dropped"] == 0 and manifest["truncated"] == 0
 
@@ -119,5 +119,5 @@ def test_missing_table_rows_or_snapshot_are_one_sentence_errors(tmp_path: Path) 
 
 def test_mixed_registry_versions_are_refused(tmp_path: Path) -> None:
     lake = _lake(tmp_path, view_rows(2, 3, seed=9), view_rows(1, 3, seed=10, registry_version="0.9.0"))
-    with pytest.raises(SourceError, match="mix feature registry versions 0.9.0, 1.0.0"):
+    with pytest.raises(SourceError, match="mix feature registry versions 0.9.0, 1.1.0"):
         take_snapshot(lake, "ES_MODEL")

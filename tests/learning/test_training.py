@@ -128,7 +128,7 @@ def test_registered_champion_is_the_evaluated_model(trained) -> None:
 
     assert champion == report.version and champion.run_id == report.run_id
     assert version.tags["snapshot_id"] == report.snapshot_id
-    assert version.tags["registry_version"] == report.registry_version == "1.0.0"
+    assert version.tags["registry_version"] == report.registry_version == "1.1.0"
     assert version.tags["model_id"] == "ES_MODEL"
     assert [s.shape for s in model.metadata.get_input_schema().inputs] == [(-1, len(VECTOR_NAMES))]
     assert model.metadata.metadata["feature_vector"]["names"] == list(VECTOR_NAMES)
@@ -169,3 +169,17 @@ def test_summary_table_names_trials_metrics_and_version(trained) -> None:
     assert f"{TRIALS} trials on snapshot {report.snapshot_id}" in text
     assert f"{report.test.accuracy:.3f}" in text and f"{report.test_baseline.accuracy:.3f}" in text
     assert f"registered ES_MODEL version {report.version.version}" in text
+
+
+def test_a_snapshot_of_the_earlier_registry_is_refused_in_one_sentence(trained) -> None:
+    """Registry 1.0.0 vectors carry zeros where 1.1.0 has the options block: a model fitted on them
+    would score today's vectors wrongly, so training refuses them and says what to do."""
+    from flows.jobs.training import train_on
+    from operators.errors import ConfigError
+
+    _, rows = trained
+    with pytest.raises(ConfigError) as refused:
+        train_on(rows, model_id="ES_MODEL", snapshot_id="old", registry_version="1.0.0", trials=1, seed=SEED)
+    message = str(refused.value)
+    assert "feature registry 1.0.0" in message and "1.1.0" in message and "snapshot again" in message
+    assert message.count(". ") == 0 and "\n" not in message

@@ -115,7 +115,7 @@ def test_gex_rows_recompute_and_the_zero_gamma_level_sits_on_a_sign_change(chain
     gex.add(front)
     gex.quotes(tops[::-1].copy())  # arrival order does not matter
     closes, spots = _future_seconds(chain_days, day, ESZ5)
-    surfaces, summaries = gex.seconds(closes, spots)
+    surfaces, summaries, _ = gex.seconds(closes, spots)
     assert 1_000 < len(summaries) < len(closes) + 1
     assert [s.ts_second for s in summaries] == sorted({s.ts_second for s in summaries})
 
@@ -171,6 +171,6 @@ def test_a_second_with_nothing_new_has_no_row_until_the_heartbeat() -> None:
     closes = np.arange(1_762_000_001, 1_762_000_200) * NS
     spots = np.full(len(closes), 6000.0)
     spots[30:] = 6001.0
-    _, rows = gex.seconds(closes, spots)
+    _, rows, _ = gex.seconds(closes, spots)
     assert [r.ts_second // NS - 1_762_000_000 for r in rows] == [1, 31, 91, 151]
     assert option_mid(quote["bid_px"], quote["ask_px"])[0] == 100.5

@@ -1,0 +1,82 @@
+"""The chain as a setup vector reads it: one underlier's GEX, open interest and volume per strike
+(summed over expiries) at one second, its zero-gamma level and its skew.
+
+The GEX surface is per (expiry, strike) with every input beside it, for checking; an episode
+needs far less — what sits near its level — and needs it for whatever second it started on. So
+the chain step keeps a profile for every second it computes a surface, and the episode step reads
+the last one at or before the episode's start (``operators.vectors.options``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+
+from operators.options.gex import YEAR_NS, ChainQuotes
+
+SKEW_MONEYNESS: Final = 0.02
+"""Skew: σ of the put struck nearest S × (1 − 0.02) minus σ of the call nearest S × (1 + 0.02) ..."""
+SKEW_MIN_YEARS: Final = 1.0 / 365
+"""... on the nearest expiry at least a day away with both priced (0DTE smiles are all wings)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GexProfile:
+    """One underlier's chain at one second, per listed strike (ascending)."""
+
+    ts_second: int
+    spot: float
+    zero_gamma: float
+    """NaN when net GEX keeps one sign over the search grid."""
+    skew: float
+    """NaN when no expiry has both sides priced (``SKEW_MONEYNESS``, ``SKEW_MIN_YEARS``)."""
+    strikes: np.ndarray
+    net_gex: np.ndarray
+    """Dealer-signed dollars per 1 % move (``operators.options.gex``)."""
+    call_oi: np.ndarray
+    put_oi: np.ndarray
+    call_volume: np.ndarray
+    """Contracts traded in the session up to this second."""
+    put_volume: np.ndarray
+
+
+def gex_profile(second_ns: int, spot: float, zero_gamma: float, chain: ChainQuotes, gex: np.ndarray,
+                iv: np.ndarray, volume: np.ndarray) -> GexProfile:
+    """The profile of ``chain`` (one entry per option) given each option's GEX, σ (NaN: none) and
+    session volume so far."""
+    strikes, slot = np.unique(chain.strike.astype(np.float64), return_inverse=True)
+    calls = chain.is_call.astype(bool)
+
+    def per_strike(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        out = np.zeros(strikes.shape[0])
+        np.add.at(out, slot[mask], values[mask].astype(np.float64))
+        return out
+
+    every = np.ones(calls.shape[0], bool)
+    return GexProfile(
+        ts_second=second_ns, spot=spot, zero_gamma=zero_gamma,
+        skew=skew(second_ns, spot, chain.expiration_ns, chain.strike.astype(np.float64), calls, iv),
+        strikes=strikes, net_gex=per_strike(gex, every),
+        call_oi=per_strike(chain.open_interest, calls), put_oi=per_strike(chain.open_interest, ~calls),
+        call_volume=per_strike(volume, calls), put_volume=per_strike(volume, ~calls),
+    )
+
+
+def skew(second_ns: int, spot: float, expiration_ns: np.ndarray, strike: np.ndarray, is_call: np.ndarray,
+         iv: np.ndarray) -> float:
+    """σ(put, K ≈ S(1 − m)) − σ(call, K ≈ S(1 + m)) on the nearest expiry at least ``SKEW_MIN_YEARS``
+    away where both are priced; positive when downside protection is dearer (the usual index smile)."""
+    priced = np.isfinite(iv)
+    far_enough = (expiration_ns.astype(np.int64) - second_ns) / YEAR_NS >= SKEW_MIN_YEARS
+    for expiry in np.unique(expiration_ns[priced & far_enough]):
+        mine = priced & (expiration_ns == expiry)
+        puts, calls = mine & ~is_call, mine & is_call
+        if not (puts.any() and calls.any()):
+            continue
+        put = np.flatnonzero(puts)[np.argmin(np.abs(strike[puts] - spot * (1 - SKEW_MONEYNESS)))]
+        call = np.flatnonzero(calls)[np.argmin(np.abs(strike[calls] - spot * (1 + SKEW_MONEYNESS)))]
+        return float(iv[put] - iv[call])
+    return math.nan
