@@ -18,6 +18,7 @@ from flows.config import AppConfig, load_config
 from flows.runner import run_flow
 
 if TYPE_CHECKING:  # the stand-in imports proton: only the tests that start it pay for that
+    from replay.synth import SampleManifest
     from tests.services.eventhubs_amqp import StandIn
 
 SAMPLE_DAYS = 2
@@ -32,6 +33,23 @@ def fixture_sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sample")
     write_sample(out, days=SAMPLE_DAYS, seed=3, events_per_day=SAMPLE_EVENTS_PER_DAY)
     return out
+
+
+@pytest.fixture(name="chain_sample", scope="session")
+def fixture_chain_sample(tmp_path_factory: pytest.TempPathFactory) -> SampleManifest:
+    """Two simulated days of ES futures with their options chains (``spymaster synth --options``)."""
+    from replay.synth import write_sample
+
+    return write_sample(tmp_path_factory.mktemp("chains"), days=2, seed=5, events_per_day=30_000, truth=False,
+                        options=True)
+
+
+@pytest.fixture(name="chain_lake", scope="session")
+def fixture_chain_lake(chain_sample: SampleManifest, tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    """``chain_sample`` replayed by the real flow (one worker)."""
+    prepared = prepare(app_config([chain_sample.out_dir], tmp_path_factory.mktemp("chain-lake") / "lake"))
+    run_flow(prepared, workers=1)
+    return prepared.lake
 
 
 def app_config(inputs: Sequence[Path | str], lake: Path, **lake_overrides: Any) -> AppConfig:
@@ -175,19 +193,23 @@ def lake_differences(got: Lake, want: Lake, specs: Sequence[TableSpec],
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Name every thread still running when the suite ends, with where it is.
+    """Close the process's scorers (their alias followers poll the registry), then name every
+    thread still running, with where it is.
 
     A daemon thread inside native code when the interpreter shuts down can abort the process
-    after every test passed; the stacks say which fixture or component left it running.
+    after every test passed; the report says which fixture or component left one running.
     """
     import sys
     import threading
     import traceback
 
+    from flows.scorer_pool import POOL
+
+    POOL.close()
     frames = sys._current_frames()
     for thread in threading.enumerate():
-        if thread is threading.main_thread():
-            continue
         frame = frames.get(thread.ident or -1)
-        where = "".join(traceback.format_stack(frame, limit=6)) if frame is not None else "(no frame)\n"
-        sys.stderr.write(f"thread left running at the end: {thread.name} daemon={thread.daemon}\n{where}")
+        if thread is threading.main_thread() or frame is None:
+            continue  # a thread with no Python frame is native code that once called into Python
+        where = "".join(traceback.format_stack(frame, limit=2))
+        sys.stderr.write(f"thread left running at the end: {thread.name}\n{where}")

@@ -52,7 +52,7 @@ def gex_surface_rows(surfaces: list[Columns], underlying_id: int, day: date) -> 
     columns: dict[str, object] = _chain("", underlying_id, day, ts)
     for name in names:
         parts = [s[name] for s in surfaces]
-        columns[name] = (sum((list(p) for p in parts), []) if isinstance(parts[0], list)
+        columns[name] = ([x for p in parts for x in p] if isinstance(parts[0], list)
                          else np.concatenate([np.asarray(p) for p in parts]))
     return pa.Table.from_pydict(columns, schema=SILVER_GEX_SURFACE_1S.schema), ts
 

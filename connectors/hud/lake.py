@@ -5,12 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+import pyarrow as pa
+
 from connectors.delta.lake import Lake
 from connectors.delta.tables import (
     BRONZE_DEFINITIONS,
     GOLD_INFERENCE_SCORES,
     GOLD_LABELS,
     SILVER_BOOK_1S,
+    SILVER_GEX_SUMMARY_1S,
+    SILVER_GEX_SURFACE_1S,
     SILVER_LEVEL_APPROACH,
     SILVER_PHYSICS_BANDS_1S,
     SILVER_SESSION_LEVELS,
@@ -89,5 +93,17 @@ def session_rows(lake: Lake, session: date, contract: ContractInfo) -> SessionRo
     """Every row the frames of one contract and session are made of."""
     where = _where(session, contract.contract)
     read = {name: lake.read(TABLES[name], COLUMNS[name], where) for name in COLUMNS}
-    return SessionRows(contract.contract, session.isoformat(), contract.tick, **read)
+    return SessionRows(contract.contract, session.isoformat(), contract.tick, **read,
+                       **gex_rows(lake, session, contract))
+
+
+def gex_rows(lake: Lake, session: date, contract: ContractInfo) -> dict[str, pa.Table]:
+    """The GEX of the option chain written on ``contract`` (empty tables when it has none)."""
+    where = f"\"session_date\" = '{session.isoformat()}' AND \"underlying_id\" = {contract.instrument_id}"
+    summary = lake.read(SILVER_GEX_SUMMARY_1S, ["ts_recv", "net_gex", "zero_gamma", "call_wall", "put_wall"], where)
+    surface = lake.read(SILVER_GEX_SURFACE_1S, ["ts_recv", "strike", "net_gex"], where)
+    if surface is None or summary is None:  # a lake from before options
+        return {}
+    by_strike = surface.group_by(["ts_recv", "strike"]).aggregate([("net_gex", "sum")])
+    return {"gex_summary": summary, "gex_strikes": by_strike.rename_columns(["ts_recv", "strike", "net_gex"])}
 

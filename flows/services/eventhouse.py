@@ -49,7 +49,6 @@ import argparse
 import dataclasses
 import datetime as dt
 import gzip
-import io
 import json
 import random
 import re
@@ -691,9 +690,12 @@ and the body goes the row path. Datetimes, guids, timespans and decimals are rea
 
 
 def _read_parquet(body: bytes) -> Any:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    return pq.read_table(io.BytesIO(body))
+    # Arrow's own buffer, not a Python file object: Arrow's I/O threads would call back into
+    # Python, and one still doing so when the interpreter exits aborts it
+    return pq.read_table(pa.BufferReader(body))
 
 
 def _columnar_batch(kind: str, body: bytes, source: Any, mapping: Sequence[_ColumnMapping],
@@ -724,7 +726,7 @@ def _json_table(body: bytes, mapping: Sequence[_ColumnMapping], kinds: Sequence[
             return None
     options = pj.ParseOptions(explicit_schema=pa.schema(list(fields.items())), unexpected_field_behavior="ignore")
     try:
-        return pj.read_json(io.BytesIO(body.removeprefix(b"\xef\xbb\xbf")), parse_options=options)
+        return pj.read_json(pa.BufferReader(body.removeprefix(b"\xef\xbb\xbf")), parse_options=options)
     except (pa.ArrowException, ValueError):
         return None
 
@@ -737,6 +739,9 @@ def _json_table(body: bytes, mapping: Sequence[_ColumnMapping], kinds: Sequence[
 def _connect(db_path: str | Path, database: str) -> duckdb.DuckDBPyConnection:
     """A connection whose current (and only) database is named ``database``."""
     con = duckdb_kql.connect(":memory:")
+    # one thread: DuckDB's own workers would take the GIL to scan Arrow data registered from
+    # Python, from threads the interpreter does not know (the stand-in's tables are small)
+    con.execute("SET threads TO 1")
     path = str(db_path) if str(db_path) == ":memory:" else str(Path(db_path).expanduser())
     con.execute(f"ATTACH {_lit(path)} AS {_q(database)}")
     con.execute(f"USE {_q(database)}")
@@ -801,7 +806,29 @@ class EventhouseServer(KustoRestServer):
         self.views: dict[str, _DedupView] = {}
         self.functions = {None: {}}
         self.acks: AckJournal | None = AckJournal() if journal else None
+        self._busy = 0
+        self._idle = threading.Condition()
         self._load_catalog()
+
+    @contextmanager
+    def in_flight(self) -> Iterator[None]:
+        """Count a request while it is served, so that stopping can wait for it (``drain``)."""
+        with self._idle:
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
+
+    def drain(self, timeout_s: float) -> bool:
+        """Wait until no request is being served (True), or ``timeout_s`` passed (False).
+
+        Request threads are daemons: one still inside DuckDB when the interpreter exits would take
+        the GIL back during finalization, which aborts the process."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout_s)
 
     # -- connection, under the lock ------------------------------------------------------------
 
@@ -1365,6 +1392,14 @@ class _EventhouseHandler(BaseHTTPRequestHandler):
         return b"".join(chunks)
 
     def do_GET(self) -> None:  # noqa: N802 - BaseHTTPRequestHandler's interface
+        with self.eh.in_flight():
+            self._get()
+
+    def do_POST(self) -> None:  # noqa: N802 - BaseHTTPRequestHandler's interface
+        with self.eh.in_flight():
+            self._post()
+
+    def _get(self) -> None:
         if not self._local():
             return
         route = urlsplit(self.path).path.rstrip("/")
@@ -1387,7 +1422,7 @@ class _EventhouseHandler(BaseHTTPRequestHandler):
         else:
             self._send(404, RefusedRequest(f"no route for GET {self.path}", status=404).payload())
 
-    def do_POST(self) -> None:  # noqa: N802 - BaseHTTPRequestHandler's interface
+    def _post(self) -> None:
         if not self._local():
             return
         parts = urlsplit(self.path)
@@ -1504,6 +1539,7 @@ class LocalEventhouse:
             self._server.stopping.set()
             self._server.shutdown()
             self._thread.join(timeout=10)
+            self._server.drain(timeout_s=30)
             self._server.close()
 
     def __enter__(self) -> LocalEventhouse:

@@ -12,6 +12,7 @@
   const COL_PX = 2; // one second per two pixels
   const AXIS_PX = 70;
   const BANDS = ["at", "near", "mid", "far"];
+  const GEX_STRIKES = 21;
 
   const hud = {
     rows: [], dropped: 0, generation: 0, contract: null, contracts: [], hello: null, state: "connecting",
@@ -59,8 +60,10 @@
     const bandNames = table.schema.fields.map((f) => f.name).filter((name) => name.endsWith("_norm"));
     const bands = Object.fromEntries(bandNames.map((name) => [name, num(name)]));
     const levels = Object.fromEntries(LEVELS.map((l) => [l, [num(`level_${l}`), num(`level_${l}_known_ms`)]]));
+    const gexStrike = Array.from({ length: GEX_STRIKES }, (_, k) => num(`gex_strike_${String(k).padStart(2, "0")}`));
+    const gexBn = Array.from({ length: GEX_STRIKES }, (_, k) => num(`gex_bn_${String(k).padStart(2, "0")}`));
     const scalars = ["book_valid", "best_bid", "best_ask", "mid", "last_trade_px", "last_trade_sz", "volume",
-      "tick", "spot", "episodes_open", "nn_count", "ep_start_ms", "ep_level_price", "ep_p_break",
+      "tick", "spot", "gex_net_bn", "gex_zero", "gex_call_wall", "gex_put_wall", "episodes_open", "nn_count", "ep_start_ms", "ep_level_price", "ep_p_break",
       "ep_p_reject", "ep_p_chop", "ep_nn_break", "ep_nn_reject", "ep_nn_chop", "ep_resolved_ms"];
     const cols = Object.fromEntries(scalars.map((name) => [name, num(name)]));
     const texts = Object.fromEntries(["ep_episode_id", "ep_level_type", "ep_direction", "ep_outcome",
@@ -71,6 +74,8 @@
       for (const key of Object.keys(side)) row.ladder[key] = side[key].map((c) => c[i]);
       row.wall = Float64Array.from(wall, (c) => c[i]);
       row.vacuum = Float64Array.from(vacuum, (c) => c[i]);
+      row.gex_strike = Float64Array.from(gexStrike, (c) => (c ? c[i] : NaN));
+      row.gex_bn = Float64Array.from(gexBn, (c) => (c ? c[i] : NaN));
       for (const name of bandNames) row.bands[name] = bands[name][i];
       for (const l of LEVELS) row.levels[l] = { price: levels[l][0][i], known_ms: levels[l][1][i] };
       for (const name of scalars) row[name] = cols[name][i];
@@ -231,6 +236,23 @@
     }
     ctx.setLineDash([]);
 
+    // the zero-gamma level of the contract's option chain: above it dealers damp moves, below they chase
+    if (Number.isFinite(last.gex_zero)) {
+      const y = yOf(last.gex_zero);
+      if (y >= 0 && y <= h) {
+        ctx.strokeStyle = "#b18cff";
+        ctx.lineWidth = 1;
+        ctx.setLineDash([2, 3]);
+        ctx.beginPath();
+        ctx.moveTo(0, y);
+        ctx.lineTo(plotW, y);
+        ctx.stroke();
+        ctx.setLineDash([]);
+        ctx.fillStyle = "#b18cff";
+        ctx.fillText("0γ", plotW - 24, y - 7);
+      }
+    }
+
     // mid
     ctx.strokeStyle = "#ffffff";
     ctx.lineWidth = 1.5;
@@ -348,6 +370,57 @@
     }
   }
 
+  const gexCanvas = $("gex");
+  const gexCtx = gexCanvas.getContext("2d");
+  const fmtBn = (x) => (Number.isFinite(x) ? `${x >= 0 ? "+" : ""}${x.toFixed(2)}bn` : "-");
+
+  // GEX by strike: one bar per strike (highest on top), right of the axis dealers are long gamma
+  // there (they sell rallies, buy dips), left short; the spot and the zero-gamma level as lines
+  function drawGex(row) {
+    const w = gexCanvas.width, h = gexCanvas.height;
+    gexCtx.fillStyle = "#0b0e13";
+    gexCtx.fillRect(0, 0, w, h);
+    const listed = [];
+    for (let k = 0; k < GEX_STRIKES; k++) {
+      if (Number.isFinite(row.gex_strike[k])) listed.push(k);
+    }
+    setText($("gex-net"), Number.isFinite(row.gex_net_bn)
+      ? `net ${fmtBn(row.gex_net_bn)}  0γ ${fmtPrice(row.gex_zero, 0.25) || "none"}` : "no option chain");
+    setText($("gex-walls"), Number.isFinite(row.gex_net_bn)
+      ? `call wall ${fmtPrice(row.gex_call_wall, 0.25) || "-"}  put wall ${fmtPrice(row.gex_put_wall, 0.25) || "-"}`
+      : "");
+    if (!listed.length) return;
+    const hi = row.gex_strike[listed[listed.length - 1]], lo = row.gex_strike[listed[0]];
+    const span = Math.max(hi - lo, 1e-9);
+    const pad = 8, labelW = 52, mid = labelW + (w - labelW) / 2;
+    const yOf = (price) => pad + ((hi - price) / span) * (h - 2 * pad);
+    let scale = 0;
+    for (const k of listed) if (Number.isFinite(row.gex_bn[k])) scale = Math.max(scale, Math.abs(row.gex_bn[k]));
+    const barH = Math.max(2, (h - 2 * pad) / listed.length - 2);
+    gexCtx.font = "10px DejaVu Sans Mono, monospace";
+    gexCtx.textBaseline = "middle";
+    gexCtx.fillStyle = "rgba(255,255,255,0.12)";
+    gexCtx.fillRect(mid, pad, 1, h - 2 * pad);
+    const every = Math.ceil(12 / ((h - 2 * pad) / listed.length)); // a label every `every` strikes: no overlap
+    for (const [n, k] of listed.entries()) {
+      const y = yOf(row.gex_strike[k]), v = row.gex_bn[k];
+      gexCtx.fillStyle = "#8a93a3";
+      if ((listed.length - 1 - n) % every === 0) gexCtx.fillText(fmtPrice(row.gex_strike[k], 0.25), 2, y);
+      if (!Number.isFinite(v) || scale <= 0) continue;
+      const len = (Math.abs(v) / scale) * ((w - labelW) / 2 - 4);
+      gexCtx.fillStyle = v >= 0 ? "#3fb68b" : "#e0555f";
+      gexCtx.fillRect(v >= 0 ? mid : mid - len, y - barH / 2, len, barH);
+    }
+    const line = (price, colour) => {
+      if (!Number.isFinite(price) || price > hi + span || price < lo - span) return;
+      const y = Math.max(pad, Math.min(h - pad, yOf(price)));
+      gexCtx.fillStyle = colour;
+      gexCtx.fillRect(labelW, Math.round(y), w - labelW, 1);
+    };
+    line(row.spot, "#ffffff");
+    line(row.gex_zero, "#b18cff");
+  }
+
   function drawBands(row) {
     for (const [name, bar] of Object.entries(bandCells)) {
       const v = row.bands[name];
@@ -370,6 +443,7 @@
       drawLadder(row);
       drawEpisode(row);
       drawBands(row);
+      drawGex(row);
       setText(clockEl, fmtTime(row.t_ms));
       setText(priceEl, fmtPrice(row.mid, row.tick));
     }

@@ -16,7 +16,7 @@ reader's reference; ``FRAME_SCHEMA`` is the one definition.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -26,11 +26,14 @@ from operators.levels import LEVEL_TYPES
 from operators.records import BOOK_DEPTH, PRICE_SCALE, UNDEF_PRICE
 from operators.surfaces import HALF_WIDTH, NORM_NAMES
 
-HUD_VERSION = "hud.v1"
+HUD_VERSION = "hud.v2"
 """Written into every message's schema metadata (``version``); bump on any change to the columns."""
 LADDER = BOOK_DEPTH
 SURFACE_WIDTH = 2 * HALF_WIDTH + 1
 EPISODE_TEXT = ("episode_id", "level_type", "direction", "outcome", "score_status")
+GEX_STRIKES = 21
+"""The GEX profile: the strikes of the contract's option chain nearest spot (10 each side)."""
+GEX_NUMBERS = ("gex_net_bn", "gex_zero", "gex_call_wall", "gex_put_wall")
 EPISODE_NUMBERS = ("start_ms", "level_price", "p_break", "p_reject", "p_chop", "nn_break", "nn_reject", "nn_chop",
                    "resolved_ms")
 
@@ -48,6 +51,9 @@ def _fields() -> list[pa.Field]:
     fields += [pa.field(n, f64) for n in NORM_NAMES]
     for level in LEVEL_TYPES:
         fields += [pa.field(f"level_{level}", f64), pa.field(f"level_{level}_known_ms", f64)]
+    fields += [pa.field(n, f64) for n in GEX_NUMBERS]
+    fields += [pa.field(f"gex_strike_{k:02d}", f64) for k in range(GEX_STRIKES)]
+    fields += [pa.field(f"gex_bn_{k:02d}", f64) for k in range(GEX_STRIKES)]
     fields += [pa.field("episodes_open", i32), pa.field("nn_count", i32)]
     fields += [pa.field(f"ep_{n}", utf8) for n in EPISODE_TEXT]
     fields += [pa.field(f"ep_{n}", f64) for n in EPISODE_NUMBERS]
@@ -77,6 +83,10 @@ class SessionRows:
     approaches: pa.Table  # silver.level_approach
     scores: pa.Table  # gold.inference_scores
     labels: pa.Table  # gold.labels
+    gex_summary: pa.Table = field(default_factory=lambda: pa.table({}))
+    """silver.gex_summary_1s of the contract's own chain (empty: no chain; the live topics carry none)."""
+    gex_strikes: pa.Table = field(default_factory=lambda: pa.table({}))
+    """silver.gex_surface_1s summed over expiries: ``ts_recv``, ``strike``, ``net_gex``."""
 
 
 def _ms(ns: np.ndarray) -> np.ndarray:
@@ -180,9 +190,48 @@ def frames(rows: SessionRows, instrument_id: int) -> pa.Table:
         if (at >= 0).any():
             values[at >= 0] = _numbers(bands[name])[at[at >= 0]]
         cols[name] = values
+    cols.update(_gex_columns(rows, ts, spot))
     cols.update(_level_columns(rows.levels, ts))
     cols.update(_episode_columns(rows, ts))
     return pa.table({f.name: cols[f.name] for f in FRAME_SCHEMA}, schema=FRAME_SCHEMA)
+
+
+def _as_of(ts: np.ndarray, their: np.ndarray) -> np.ndarray:
+    """Index of the last of ``their`` (ascending) at or before each of ``ts`` (-1: none)."""
+    return np.searchsorted(their, ts, side="right") - 1
+
+
+def _gex_columns(rows: SessionRows, ts: np.ndarray, spot: np.ndarray) -> Mapping[str, np.ndarray]:
+    """The chain's summary and its GEX by strike as of each second (a chain writes a second's
+    rows only when an input changed, so the latest at or before it is what held then): the
+    ``GEX_STRIKES`` strikes nearest spot, in $bn per 1 % move."""
+    n = len(ts)
+    out: dict[str, np.ndarray] = {name: np.full(n, np.nan) for name in GEX_NUMBERS}
+    for k in range(GEX_STRIKES):
+        out[f"gex_strike_{k:02d}"], out[f"gex_bn_{k:02d}"] = np.full(n, np.nan), np.full(n, np.nan)
+    summary = _sorted_by(rows.gex_summary, "ts_recv")
+    if summary.num_rows:
+        at = _as_of(ts, summary["ts_recv"].to_numpy().astype(np.int64))
+        seen = at >= 0
+        for name, column, scale in (("gex_net_bn", "net_gex", 1e9), ("gex_zero", "zero_gamma", 1.0),
+                                    ("gex_call_wall", "call_wall", 1.0), ("gex_put_wall", "put_wall", 1.0)):
+            out[name][seen] = _numbers(summary[column])[at[seen]] / scale
+    strikes = rows.gex_strikes
+    if strikes.num_rows == 0:
+        return out
+    seconds, second_of = np.unique(strikes["ts_recv"].to_numpy().astype(np.int64), return_inverse=True)
+    listed, strike_of = np.unique(_numbers(strikes["strike"]), return_inverse=True)
+    grid = np.full((len(seconds), len(listed)), np.nan)  # second × strike, NaN: not listed then
+    grid[second_of.ravel(), strike_of.ravel()] = _numbers(strikes["net_gex"]) / 1e9
+    at = _as_of(ts, seconds)
+    seen = (at >= 0) & np.isfinite(spot)
+    width = min(GEX_STRIKES, len(listed))
+    centre = np.searchsorted(listed, spot[seen])
+    first = np.clip(centre - GEX_STRIKES // 2, 0, len(listed) - width)
+    for k in range(width):
+        out[f"gex_strike_{k:02d}"][seen] = listed[first + k]
+        out[f"gex_bn_{k:02d}"][seen] = grid[at[seen], first + k]
+    return out
 
 
 def _level_columns(levels: pa.Table, ts: np.ndarray) -> Mapping[str, np.ndarray]:

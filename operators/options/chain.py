@@ -27,7 +27,7 @@ from operators.chunks import InstrumentInfo
 from operators.grouping import group_rows, take_records
 from operators.options.gex import ChainQuotes, GexConfig, OptionModel
 from operators.options.profile import GexProfile, gex_profile
-from operators.options.surface import Columns, GexSummary, gex_second
+from operators.options.surface import ChainLayout, Columns, GexSummary, chain_layout, gex_second
 from operators.records import UNDEF_PRICE
 
 NS = 1_000_000_000
@@ -245,6 +245,8 @@ class ChainGex:
         self._volume = volume.astype(np.float64) if len(volume) == len(options) else np.zeros(len(options))
         """Contracts traded in the session so far, per option (for ``GexProfile``)."""
         self._iv = np.full(len(options), np.nan)  # where each σ search starts: the last σ found
+        self._layout: tuple[np.ndarray, ChainLayout] | None = None
+        """The live options' mask and their ``ChainLayout`` (rebuilt when the mask changes)."""
 
     def snapshot(self) -> ChainGexState:
         return ChainGexState(self._underlier, tuple(self._infos[i] for i in sorted(self._infos)), self._mid.copy(),
@@ -292,10 +294,14 @@ class ChainGex:
         live = self._expiration > close
         chain = ChainQuotes(self._expiration[live], self._strike[live], self._is_call[live], self._mid[live],
                             self._oi[live], self._multiplier[live], np.full(int(live.sum()), spot))
+        if self._layout is None or not np.array_equal(live, self._layout[0]):
+            self._layout = (live, chain_layout(chain))  # the listing changed: an expiry passed, an option joined
+        layout = self._layout[1]
         surface, summary, per = gex_second(self._underlier, close, spot, chain, self._cfg.model, self._cfg.gex,
-                                           self._cfg.dividend_yield, self._iv[live])
+                                           self._cfg.dividend_yield, self._iv[live], layout)
         self._iv[live] = per["iv"]
-        profile = gex_profile(close, spot, summary.zero_gamma, chain, per["gex"], per["iv"], self._volume[live])
+        profile = gex_profile(close, spot, summary.zero_gamma, chain, per["gex"], per["iv"], self._volume[live],
+                              (layout.strikes, layout.strike_slot))
         return surface, summary, profile
 
 

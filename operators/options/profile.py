@@ -44,10 +44,15 @@ class GexProfile:
 
 
 def gex_profile(second_ns: int, spot: float, zero_gamma: float, chain: ChainQuotes, gex: np.ndarray,
-                iv: np.ndarray, volume: np.ndarray) -> GexProfile:
+                iv: np.ndarray, volume: np.ndarray,
+                strikes_and_slots: tuple[np.ndarray, np.ndarray] | None = None) -> GexProfile:
     """The profile of ``chain`` (one entry per option) given each option's GEX, σ (NaN: none) and
-    session volume so far."""
-    strikes, slot = np.unique(chain.strike.astype(np.float64), return_inverse=True)
+    session volume so far. ``strikes_and_slots``: the distinct strikes and each option's index
+    into them, when the caller keeps them (``ChainLayout``)."""
+    if strikes_and_slots is None:
+        strikes, slot = np.unique(chain.strike.astype(np.float64), return_inverse=True)
+    else:
+        strikes, slot = strikes_and_slots
     calls = chain.is_call.astype(bool)
 
     def per_strike(values: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -44,6 +44,41 @@ def _pairs(chain: ChainQuotes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return keys, calls, puts
 
 
+@dataclass(frozen=True, slots=True)
+class ChainLayout:
+    """What a second's rows need of a chain's listing alone, not of its quotes: the (expiry,
+    strike) pairs and each one's call and put, and the strike groups the walls sum over. A chain's
+    listing changes only when an expiry passes or an option joins, so ``ChainGex`` builds this
+    once per listing instead of once per second."""
+
+    keys: np.ndarray
+    calls: np.ndarray
+    puts: np.ndarray
+    call_groups: tuple[np.ndarray, np.ndarray, np.ndarray]
+    """Calls in strike order, where each strike's run starts, and that strike."""
+    put_groups: tuple[np.ndarray, np.ndarray, np.ndarray]
+    strikes: np.ndarray
+    """The distinct strikes, ascending ..."""
+    strike_slot: np.ndarray
+    """... and each option's index into them (``operators.options.profile``)."""
+
+
+def _strike_groups(strike: np.ndarray, mine: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    index = np.flatnonzero(mine)
+    order = index[np.argsort(strike[index], kind="stable")]
+    ordered = strike[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if order.size else np.zeros(0, np.int64)
+    return order, starts, ordered[starts]
+
+
+def chain_layout(chain: ChainQuotes) -> ChainLayout:
+    keys, calls, puts = _pairs(chain)
+    strike = chain.strike.astype(np.float64)
+    strikes, slot = np.unique(strike, return_inverse=True)
+    return ChainLayout(keys, calls, puts, _strike_groups(strike, chain.is_call), _strike_groups(strike, ~chain.is_call),
+                       strikes, slot.ravel())
+
+
 def _side(values: np.ndarray, index: np.ndarray, missing: float) -> np.ndarray:
     return np.where(index >= 0, values[np.maximum(index, 0)], missing)
 
@@ -76,19 +111,23 @@ class GexSummary:
 
 def gex_second(underlier: str, second_ns: int, spot: float, chain: ChainQuotes, model: OptionModel,
                cfg: GexConfig, dividend_yield: float = 0.0,
-               guess: np.ndarray | None = None) -> tuple[Columns, GexSummary, dict[str, np.ndarray]]:
+               guess: np.ndarray | None = None,
+               layout: ChainLayout | None = None) -> tuple[Columns, GexSummary, dict[str, np.ndarray]]:
     """The surface rows and the summary row of one underlier's chain at one second, and each
     option's numbers (``option_gex``: its σ, NaN where none, is a good ``guess`` for the next
-    second's search)."""
+    second's search). ``layout``: ``chain_layout(chain)``, when the caller keeps it."""
     per = option_gex(chain, second_ns, model, cfg, dividend_yield, guess)
-    return (surface_rows(underlier, second_ns, chain, model, cfg, per, dividend_yield),
-            summary_row(underlier, second_ns, spot, chain, model, cfg, per, dividend_yield), per)
+    layout = layout if layout is not None else chain_layout(chain)
+    return (surface_rows(underlier, second_ns, chain, model, cfg, per, dividend_yield, layout),
+            summary_row(underlier, second_ns, spot, chain, model, cfg, per, dividend_yield, layout), per)
 
 
 def surface_rows(underlier: str, second_ns: int, chain: ChainQuotes, model: OptionModel, cfg: GexConfig,
-                 per: dict[str, np.ndarray], dividend_yield: float = 0.0) -> Columns:
+                 per: dict[str, np.ndarray], dividend_yield: float = 0.0,
+                 layout: ChainLayout | None = None) -> Columns:
     """One row per (expiry, strike) listed for ``underlier``: the call and the put side by side."""
-    keys, calls, puts = _pairs(chain)
+    layout = layout if layout is not None else chain_layout(chain)
+    keys, calls, puts = layout.keys, layout.calls, layout.puts
     either = np.where(calls >= 0, calls, puts)
     call_sign, put_sign = SIGN_CONVENTIONS[cfg.sign_convention]
     n = keys.shape[0]
@@ -138,10 +177,12 @@ def recompute(row: dict[str, float]) -> dict[str, float]:
 
 
 def summary_row(underlier: str, second_ns: int, spot: float, chain: ChainQuotes, model: OptionModel,
-                cfg: GexConfig, per: dict[str, np.ndarray], dividend_yield: float = 0.0) -> GexSummary:
+                cfg: GexConfig, per: dict[str, np.ndarray], dividend_yield: float = 0.0,
+                layout: ChainLayout | None = None) -> GexSummary:
     """Net, call and put GEX; the zero-gamma level (NaN when the grid shows no sign change); the
     call wall and put wall (the strikes of the largest call and put |GEX|, summed over expiries).
     ``per`` is ``option_gex`` of the same chain."""
+    layout = layout if layout is not None else chain_layout(chain)
     grid = spot_grid(spot, cfg)
     call_sign, put_sign = SIGN_CONVENTIONS[cfg.sign_convention]
     known = np.isfinite(per["iv"])
@@ -157,19 +198,17 @@ def summary_row(underlier: str, second_ns: int, spot: float, chain: ChainQuotes,
         call_gex=float(per["gex"][chain.is_call].sum()),
         put_gex=float(per["gex"][~chain.is_call].sum()),
         zero_gamma=level,
-        call_wall=_wall(chain.strike[chain.is_call], per["gex"][chain.is_call]),
-        put_wall=_wall(chain.strike[~chain.is_call], per["gex"][~chain.is_call]),
+        call_wall=_wall(layout.call_groups, per["gex"]),
+        put_wall=_wall(layout.put_groups, per["gex"]),
         options_priced=int(known.sum()),
         grid_low=float(grid[0]), grid_high=float(grid[-1]), grid_points=cfg.grid_points,
     )
 
 
-def _wall(strikes: np.ndarray, gex: np.ndarray) -> float:
+def _wall(groups: tuple[np.ndarray, np.ndarray, np.ndarray], gex: np.ndarray) -> float:
     """The strike holding the most |GEX| over all expiries (the lowest such strike on a tie)."""
-    if strikes.size == 0 or not np.any(gex):
+    order, starts, strikes = groups
+    if order.size == 0 or not np.any(gex[order]):
         return math.nan
-    order = np.argsort(strikes, kind="stable")
-    ordered = strikes[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
     total = np.add.reduceat(np.abs(gex[order]), starts)
-    return float(ordered[starts[int(np.argmax(total))]])
+    return float(strikes[int(np.argmax(total))])

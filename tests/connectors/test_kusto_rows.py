@@ -71,7 +71,6 @@ def test_scores_carry_neighbour_ids_as_a_list_and_episode_model_as_stream() -> N
 
 
 def test_requests_stay_under_the_limit_and_carry_every_row_once() -> None:
-    import io
 
     import pyarrow.parquet as pq
 
@@ -84,7 +83,7 @@ def test_requests_stay_under_the_limit_and_carry_every_row_once() -> None:
     parquet = requests(rows, 64 * 1024)  # the default: Parquet, many times smaller
     assert 1 < len(parquet) < len(bodies) / 8
     assert all(len(body) <= 64 * 1024 for body, _ in parquet)
-    back = pa.concat_tables([pq.read_table(io.BytesIO(body)) for body, _ in parquet])
+    back = pa.concat_tables([pq.read_table(pa.BufferReader(body)) for body, _ in parquet])
     assert back["position"].to_pylist() == rows["position"].to_pylist()
     assert back.schema.field("ts").type == pa.timestamp("us", tz="UTC")
     assert back["ts"].cast(pa.int64()).to_pylist()[:2] == [T0 // 1000, T0 // 1000 + 5_000_000]

@@ -51,23 +51,6 @@ def _vectors(lake: Lake) -> dict[str, np.ndarray]:
 VARYING = ("ts_ingest", "scored_at", "latency_ms", "source", "stream", "data_version")
 
 
-@pytest.fixture(name="chain_sample", scope="module")
-def fixture_chain_sample(tmp_path_factory: pytest.TempPathFactory) -> SampleManifest:
-    return write_sample(tmp_path_factory.mktemp("chains"), days=2, seed=5, events_per_day=30_000, truth=False,
-                        options=True)
-
-
-@pytest.fixture(name="chain_lake", scope="module")
-def fixture_chain_lake(chain_sample: SampleManifest, tmp_path_factory: pytest.TempPathFactory) -> Lake:
-    from flows.app import prepare
-    from flows.runner import run_flow
-    from tests.conftest import app_config
-
-    prepared = prepare(app_config([chain_sample.out_dir], tmp_path_factory.mktemp("lake") / "lake"))
-    run_flow(prepared, workers=1)
-    return prepared.lake
-
-
 @pytest.mark.integration
 def test_option_records_reach_bronze_and_the_futures_tables_are_unchanged(
         chain_sample: SampleManifest, chain_lake: Lake, tmp_path: Path, replay) -> None:
@@ -313,7 +296,8 @@ def test_unusable_option_definitions_are_dead_letters_and_the_run_goes_on(tmp_pa
     letters = lake.read(BRONZE_MBO_DLQ, ["reason", "instrument_id", "detail", "raw"]).to_pylist()
     assert {d["reason"]: d["instrument_id"] for d in letters} == spoiled
     assert all(len(d["raw"]) == 520 for d in letters)
-    assert "'Z' is none of Databento's" in next(d["detail"] for d in letters if d["reason"] == "unknown_instrument_class")
+    unknown = next(d["detail"] for d in letters if d["reason"] == "unknown_instrument_class")
+    assert "'Z' is none of Databento's" in unknown
     defined = set(lake.read(BRONZE_DEFINITIONS, ["instrument_id"])["instrument_id"].to_pylist())
     assert not defined & set(spoiled.values()) and len(defined) == 650 - 2 + 2
     assert account_for_file(lake, path).problems == ()  # every record is a row or a dead letter, once

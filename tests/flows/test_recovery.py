@@ -227,7 +227,8 @@ def test_a_killed_run_with_option_chains_resumes_to_identical_tables(tmp_path: P
 
     sample = write_sample(tmp_path / "in", days=2, seed=5, events_per_day=30_000, truth=False, options=True).out_dir
     whole = tmp_path / "whole"
-    _run_to_end(_env(sample, whole / "lake", whole.mkdir() or whole), None)
+    whole.mkdir()
+    _run_to_end(_env(sample, whole / "lake", whole), None)
     lake_dir = tmp_path / "lake"
     env = _env(sample, lake_dir, tmp_path)
     recovery = tmp_path / "recovery"

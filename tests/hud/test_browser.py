@@ -136,3 +136,43 @@ def test_the_page_draws_the_lakes_frames_switches_and_reconnects(
     if os.environ.get("SPYMASTER_DOC_PICTURES") == "1":
         PICTURE.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ARTIFACTS / "hud.png", PICTURE)
+
+
+def test_the_page_draws_the_chains_gamma_exposure(browser: Any, chain_lake: Lake, tmp_path: Path) -> None:
+    """On a lake with ES options the GEX panel shows the frame's net GEX, zero gamma and walls,
+    draws a bar per strike, and the heatmap draws the zero-gamma line when it is in view."""
+    from connectors.hud.lake import sessions
+
+    day = sessions(chain_lake)[-1]
+    contract = session_contracts(chain_lake, day)[0]
+    at = {r["t_ms"]: r for r in frames(session_rows(chain_lake, day, contract), contract.instrument_id).to_pylist()}
+    port = free_port()
+    page = browser.new_page(viewport={"width": 1340, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    with listening_process(_hud_cmd(chain_lake, day, port), port, tmp_path / "hud.log", "the HUD", cwd=ROOT):
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_function("window.hud && hud.state === 'live' && hud.last && Number.isFinite(hud.last.gex_net_bn)"
+                               " && hud.frames > 200", timeout=60_000)
+        drawn = dict(page.evaluate("""() => {
+            const r = hud.last, c = document.getElementById('gex');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let green = 0, red = 0;
+            for (let i = 0; i < d.length; i += 4) {
+                if (d[i] === 0x3f && d[i + 1] === 0xb6 && d[i + 2] === 0x8b) green += 1;
+                if (d[i] === 0xe0 && d[i + 1] === 0x55 && d[i + 2] === 0x5f) red += 1;
+            }
+            return {t_ms: r.t_ms, net: r.gex_net_bn, zero: r.gex_zero, call_wall: r.gex_call_wall,
+                    strikes: Array.from(r.gex_strike), bn: Array.from(r.gex_bn), bars: green + red,
+                    header: document.getElementById('gex-net').textContent,
+                    walls: document.getElementById('gex-walls').textContent};
+        }"""))
+        page.screenshot(path=str(tmp_path / "hud-gex.png"))
+    row = at[drawn["t_ms"]]
+    assert _same(drawn["net"], row["gex_net_bn"]) and _same(drawn["zero"], row["gex_zero"])
+    assert drawn["strikes"] == [row[f"gex_strike_{k:02d}"] for k in range(21)]
+    assert drawn["bn"] == [row[f"gex_bn_{k:02d}"] for k in range(21)]
+    assert drawn["header"].startswith(f"net {'+' if row['gex_net_bn'] >= 0 else ''}{row['gex_net_bn']:.2f}bn")
+    assert drawn["walls"] == f"call wall {row['gex_call_wall']:.2f}  put wall {row['gex_put_wall']:.2f}"
+    assert drawn["bars"] > 200  # a bar per strike in the long- or short-gamma colour
+    assert not errors, errors

@@ -3,6 +3,7 @@ brute force (row by row, in Python), and the wire's plain types."""
 
 from __future__ import annotations
 
+import bisect
 import math
 from datetime import date
 from typing import Any
@@ -133,6 +134,50 @@ def test_the_wire_uses_plain_types_and_round_trips_through_ipc(
     message = ipc_message(table.slice(100, 900), "snapshot")
     reader = pa.ipc.open_stream(message)
     back = reader.read_all()
-    assert reader.schema.metadata == {b"version": b"hud.v1", b"kind": b"snapshot"}
+    assert reader.schema.metadata == {b"version": b"hud.v2", b"kind": b"snapshot"}
     assert not same_frames(back, table.slice(100, 900))
     assert pa.ipc.open_stream(ipc_message(table.slice(0, 0), "frame")).read_all().num_rows == 0
+
+
+@pytest.mark.integration
+def test_a_contracts_gex_is_its_chains_latest_rows_at_or_before_each_second(chain_lake: Lake) -> None:
+    """The GEX columns of every frame are the chain's summary row and per-strike sums as of that
+    second, recomputed here from the lake row by row; a contract's frames never show another
+    contract's chain."""
+    from connectors.delta.tables import SILVER_GEX_SUMMARY_1S, SILVER_GEX_SURFACE_1S
+    from connectors.hud.lake import sessions
+    from operators.hud.frames import GEX_STRIKES
+
+    day = sessions(chain_lake)[-1]
+    checked = 0
+    for contract in session_contracts(chain_lake, day):
+        table = frames(session_rows(chain_lake, day, contract), contract.instrument_id)
+        where = f"\"session_date\" = '{day.isoformat()}' AND \"underlying_id\" = {contract.instrument_id}"
+        summary = chain_lake.read(SILVER_GEX_SUMMARY_1S, None, where).sort_by("ts_recv").to_pylist()
+        surface = chain_lake.read(SILVER_GEX_SURFACE_1S, ["ts_recv", "strike", "net_gex"], where).to_pylist()
+        assert summary and surface, contract.contract
+        rows = table.to_pylist()
+        seconds = [r["ts_recv"] for r in summary]
+        for row in rows[:: max(1, len(rows) // 150)]:
+            ts = int(row["t_ms"] * 1e6)
+            i = bisect.bisect_right(seconds, ts) - 1
+            if i < 0 or math.isnan(row["spot"]):
+                assert math.isnan(row["gex_net_bn"]) and math.isnan(row["gex_strike_00"])
+                continue
+            s = summary[i]
+            assert row["gex_net_bn"] == pytest.approx(s["net_gex"] / 1e9, rel=1e-12)
+            for column, source in (("gex_zero", "zero_gamma"), ("gex_call_wall", "call_wall"),
+                                   ("gex_put_wall", "put_wall")):
+                want = math.nan if s[source] is None else s[source]
+                assert row[column] == want or (math.isnan(row[column]) and math.isnan(want)), column
+            by_strike: dict[float, float] = {}
+            for r in surface:
+                if r["ts_recv"] == s["ts_recv"]:
+                    by_strike[r["strike"]] = by_strike.get(r["strike"], 0.0) + r["net_gex"]
+            strikes = [row[f"gex_strike_{k:02d}"] for k in range(GEX_STRIKES)]
+            assert strikes == sorted(strikes) and set(strikes) <= set(by_strike)
+            assert min(strikes) <= row["spot"] <= max(strikes)
+            for k, strike in enumerate(strikes):
+                assert row[f"gex_bn_{k:02d}"] == pytest.approx(by_strike[strike] / 1e9, rel=1e-9, abs=1e-12)
+            checked += 1
+    assert checked > 100

@@ -83,14 +83,14 @@ def test_hello_snapshot_frames_and_contract_choice(hud_lake: Lake, hud_session: 
     _serve(source, HudSettings(history_minutes=5.0), body)
 
     hello = seen["hello"]
-    assert hello["type"] == "hello" and hello["version"] == "hud.v1" and hello["source"] == "replay"
+    assert hello["type"] == "hello" and hello["version"] == "hud.v2" and hello["source"] == "replay"
     assert [c["contract"] for c in hello["contracts"]] == [c.contract for c in contracts]
     assert [c["events"] for c in hello["contracts"]] == sorted((c.events for c in contracts), reverse=True)
     first = contracts[0].contract
     assert hello["contract"] == first
 
     snapshot, meta = seen["snapshot"]
-    assert meta == {b"version": b"hud.v1", b"kind": b"snapshot"}
+    assert meta == {b"version": b"hud.v2", b"kind": b"snapshot"}
     assert snapshot.schema.remove_metadata().equals(FRAME_SCHEMA.remove_metadata())
     t = want[first]["t_ms"].to_numpy()
     lo = int(np.searchsorted(t, snapshot["t_ms"][0].as_py()))

@@ -443,9 +443,9 @@ def kinds_parquet(rows: list[dict[str, Any]]) -> bytes:
              "ids": pa.list_(pa.int64()), "labels": pa.list_(pa.string()), "amount": pa.string(), "id": pa.string(),
              "span": pa.string(), "position": pa.int64()}
     table = pa.table({c: pa.array([r[c] for r in rows], type=t) for c, t in types.items()})
-    sink = io.BytesIO()
+    sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="snappy")
-    return sink.getvalue()
+    return sink.getvalue().to_pybytes()
 
 
 def stored(server: EventhouseServer, table: str) -> list[tuple[Any, ...]]:
