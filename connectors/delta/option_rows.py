@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import date
 
 import numpy as np
@@ -58,12 +57,11 @@ def gex_surface_rows(surfaces: list[Columns], underlying_id: int, day: date) -> 
 
 
 def gex_summary_rows(summaries: list[GexSummary], underlying_id: int, day: date) -> tuple[pa.Table, np.ndarray]:
-    rows = [asdict(s) for s in summaries]
-    ts = np.array([r.pop("ts_second") for r in rows], np.int64)
+    ts = np.array([s.ts_second for s in summaries], np.int64)
     columns: dict[str, object] = _chain("", underlying_id, day, ts)
     for name in (f.name for f in SILVER_GEX_SUMMARY_1S.schema if f.name not in columns):
-        columns[name] = [r[name] for r in rows]
+        columns[name] = [getattr(s, name) for s in summaries]
     columns["underlier"] = [s.underlier for s in summaries]
-    columns["zero_gamma"] = pa.array([r["zero_gamma"] for r in rows], pa.float64(),
-                                     mask=np.isnan(np.array([r["zero_gamma"] for r in rows], np.float64)))
+    zero = np.array([s.zero_gamma for s in summaries], np.float64)
+    columns["zero_gamma"] = pa.array(zero, pa.float64(), mask=np.isnan(zero))
     return pa.Table.from_pydict(columns, schema=SILVER_GEX_SUMMARY_1S.schema), ts

@@ -17,7 +17,7 @@ Open interest is fixed for the session: the prior session's, given at constructi
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -245,8 +245,8 @@ class ChainGex:
         self._volume = volume.astype(np.float64) if len(volume) == len(options) else np.zeros(len(options))
         """Contracts traded in the session so far, per option (for ``GexProfile``)."""
         self._iv = np.full(len(options), np.nan)  # where each σ search starts: the last σ found
-        self._layout: tuple[np.ndarray, ChainLayout] | None = None
-        """The live options' mask and their ``ChainLayout`` (rebuilt when the mask changes)."""
+        self._layout: tuple[np.ndarray, ChainLayout, ChainQuotes] | None = None
+        """The live options' mask, their ``ChainLayout`` and listing (rebuilt when the mask changes)."""
 
     def snapshot(self) -> ChainGexState:
         return ChainGexState(self._underlier, tuple(self._infos[i] for i in sorted(self._infos)), self._mid.copy(),
@@ -292,16 +292,17 @@ class ChainGex:
 
     def _at(self, close: int, spot: float) -> tuple[Columns, GexSummary, GexProfile]:
         live = self._expiration > close
-        chain = ChainQuotes(self._expiration[live], self._strike[live], self._is_call[live], self._mid[live],
-                            self._oi[live], self._multiplier[live], np.full(int(live.sum()), spot))
-        if self._layout is None or not np.array_equal(live, self._layout[0]):
-            self._layout = (live, chain_layout(chain))  # the listing changed: an expiry passed, an option joined
-        layout = self._layout[1]
+        if self._layout is None or not np.array_equal(live, self._layout[0]):  # an expiry passed, an option joined
+            listed = ChainQuotes(self._expiration[live], self._strike[live], self._is_call[live], self._mid[live],
+                                 self._oi[live], self._multiplier[live], np.zeros(int(live.sum())))
+            self._layout = (live, chain_layout(listed), listed)
+        _, layout, listed = self._layout
+        chain = replace(listed, mid=self._mid[live], underlying_px=np.full(listed.mid.shape[0], spot))
         surface, summary, per = gex_second(self._underlier, close, spot, chain, self._cfg.model, self._cfg.gex,
                                            self._cfg.dividend_yield, self._iv[live], layout)
         self._iv[live] = per["iv"]
         profile = gex_profile(close, spot, summary.zero_gamma, chain, per["gex"], per["iv"], self._volume[live],
-                              (layout.strikes, layout.strike_slot))
+                              (layout.strikes, layout.strike_slot), layout.expiries)
         return surface, summary, profile
 
 

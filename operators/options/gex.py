@@ -107,7 +107,7 @@ def option_gex(chain: ChainQuotes, second_ns: int, model: OptionModel, cfg: GexC
     call_sign, put_sign = SIGN_CONVENTIONS[cfg.sign_convention]
     sign = np.where(chain.is_call, call_sign, put_sign)
     s = chain.underlying_px.astype(np.float64)
-    gex = sign * np.nan_to_num(gamma) * chain.open_interest * chain.multiplier * s * s * 0.01
+    gex = sign * np.where(np.isnan(gamma), 0.0, gamma) * chain.open_interest * chain.multiplier * s * s * 0.01
     return {"t_years": t, "iv": iv, "gamma": gamma, "gex": gex}
 
 
@@ -155,19 +155,24 @@ def zero_gamma_level(spot: float, grid: np.ndarray, scale: np.ndarray, strike: n
                      rate: float, b: float, vol: np.ndarray, weight: np.ndarray) -> float:
     """The spot where the net GEX changes sign nearest ``spot``: the grid interval of the sign
     change nearest it (the first on a tie), bisected to 1e-10; NaN when the grid keeps one sign.
-    The per-option terms are computed once for the grid and the bisection."""
+    The per-option terms are computed once for the grid and the bisection, and the grid's net GEX
+    only as far out from ``spot`` as the nearest sign change: intervals are tried nearest first."""
     a, w, c = _terms(scale, strike, t, rate, b, vol, weight)
     n = grid.shape[0]
     net = np.empty(n)
-    for j in range(n):
-        net[j] = _net(grid[j], a, w, c)
-    best, best_distance = -1, math.inf
+    known = np.zeros(n, np.bool_)
+    distance = np.empty(n - 1)
     for j in range(n - 1):
+        distance[j] = abs(0.5 * (grid[j] + grid[j + 1]) - spot)
+    best = -1
+    for j in np.argsort(distance, kind="mergesort"):  # nearest first; the lower interval on a tie
+        for k in (j, j + 1):
+            if not known[k]:
+                net[k], known[k] = _net(grid[k], a, w, c), True
         s0, s1 = np.sign(net[j]), np.sign(net[j + 1])
         if s0 * s1 < 0 or (s0 != 0 and s1 == 0):
-            distance = abs(0.5 * (grid[j] + grid[j + 1]) - spot)
-            if distance < best_distance:
-                best, best_distance = j, distance
+            best = j
+            break
     if best < 0:
         return math.nan
     lo, hi, f_lo = grid[best], grid[best + 1], net[best]

@@ -45,38 +45,37 @@ class GexProfile:
 
 def gex_profile(second_ns: int, spot: float, zero_gamma: float, chain: ChainQuotes, gex: np.ndarray,
                 iv: np.ndarray, volume: np.ndarray,
-                strikes_and_slots: tuple[np.ndarray, np.ndarray] | None = None) -> GexProfile:
+                strikes_and_slots: tuple[np.ndarray, np.ndarray] | None = None,
+                expiries: np.ndarray | None = None) -> GexProfile:
     """The profile of ``chain`` (one entry per option) given each option's GEX, σ (NaN: none) and
     session volume so far. ``strikes_and_slots``: the distinct strikes and each option's index
-    into them, when the caller keeps them (``ChainLayout``)."""
+    into them, and ``expiries`` the distinct expirations, when the caller keeps them (``ChainLayout``)."""
     if strikes_and_slots is None:
         strikes, slot = np.unique(chain.strike.astype(np.float64), return_inverse=True)
     else:
         strikes, slot = strikes_and_slots
     calls = chain.is_call.astype(bool)
-
-    def per_strike(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        out = np.zeros(strikes.shape[0])
-        np.add.at(out, slot[mask], values[mask].astype(np.float64))
-        return out
-
-    every = np.ones(calls.shape[0], bool)
+    oi, traded = chain.open_interest.astype(np.float64), volume.astype(np.float64)
+    values = np.stack([gex, np.where(calls, oi, 0.0), np.where(calls, 0.0, oi), np.where(calls, traded, 0.0),
+                       np.where(calls, 0.0, traded)], axis=1)
+    n = strikes.shape[0]
+    sums = np.stack([np.bincount(slot, weights=values[:, k], minlength=n) for k in range(5)], axis=1)
     return GexProfile(
         ts_second=second_ns, spot=spot, zero_gamma=zero_gamma,
-        skew=skew(second_ns, spot, chain.expiration_ns, chain.strike.astype(np.float64), calls, iv),
-        strikes=strikes, net_gex=per_strike(gex, every),
-        call_oi=per_strike(chain.open_interest, calls), put_oi=per_strike(chain.open_interest, ~calls),
-        call_volume=per_strike(volume, calls), put_volume=per_strike(volume, ~calls),
+        skew=skew(second_ns, spot, chain.expiration_ns, chain.strike.astype(np.float64), calls, iv, expiries),
+        strikes=strikes, net_gex=sums[:, 0], call_oi=sums[:, 1], put_oi=sums[:, 2], call_volume=sums[:, 3],
+        put_volume=sums[:, 4],
     )
 
 
 def skew(second_ns: int, spot: float, expiration_ns: np.ndarray, strike: np.ndarray, is_call: np.ndarray,
-         iv: np.ndarray) -> float:
+         iv: np.ndarray, expiries: np.ndarray | None = None) -> float:
     """σ(put, K ≈ S(1 − m)) − σ(call, K ≈ S(1 + m)) on the nearest expiry at least ``SKEW_MIN_YEARS``
     away where both are priced; positive when downside protection is dearer (the usual index smile)."""
     priced = np.isfinite(iv)
-    far_enough = (expiration_ns.astype(np.int64) - second_ns) / YEAR_NS >= SKEW_MIN_YEARS
-    for expiry in np.unique(expiration_ns[priced & far_enough]):
+    for expiry in (expiries if expiries is not None else np.unique(expiration_ns)):
+        if (int(expiry) - second_ns) / YEAR_NS < SKEW_MIN_YEARS:
+            continue
         mine = priced & (expiration_ns == expiry)
         puts, calls = mine & ~is_call, mine & is_call
         if not (puts.any() and calls.any()):

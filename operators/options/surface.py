@@ -61,6 +61,8 @@ class ChainLayout:
     """The distinct strikes, ascending ..."""
     strike_slot: np.ndarray
     """... and each option's index into them (``operators.options.profile``)."""
+    expiries: np.ndarray
+    """The distinct expirations, ascending."""
 
 
 def _strike_groups(strike: np.ndarray, mine: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -76,7 +78,7 @@ def chain_layout(chain: ChainQuotes) -> ChainLayout:
     strike = chain.strike.astype(np.float64)
     strikes, slot = np.unique(strike, return_inverse=True)
     return ChainLayout(keys, calls, puts, _strike_groups(strike, chain.is_call), _strike_groups(strike, ~chain.is_call),
-                       strikes, slot.ravel())
+                       strikes, slot.ravel(), np.unique(chain.expiration_ns))
 
 
 def _side(values: np.ndarray, index: np.ndarray, missing: float) -> np.ndarray:
@@ -187,7 +189,7 @@ def summary_row(underlier: str, second_ns: int, spot: float, chain: ChainQuotes,
     call_sign, put_sign = SIGN_CONVENTIONS[cfg.sign_convention]
     known = np.isfinite(per["iv"])
     weight = np.where(known, np.where(chain.is_call, call_sign, put_sign), 0.0) * chain.open_interest * chain.multiplier
-    vol = np.where(known, np.maximum(np.nan_to_num(per["iv"]), cfg.min_vol), cfg.min_vol)
+    vol = np.where(known, np.maximum(per["iv"], cfg.min_vol), cfg.min_vol)
     args = (chain.underlying_px.astype(np.float64) / spot, chain.strike.astype(np.float64), per["t_years"], cfg.rate,
             carry(model, cfg.rate, dividend_yield), vol, weight.astype(np.float64))
     level = zero_gamma_level(spot, grid, *args)
