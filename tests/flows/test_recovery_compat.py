@@ -18,11 +18,15 @@ from connectors.delta.lake import Lake
 from connectors.delta.tables import (
     ALL_TABLES,
     BRONZE_MANIFEST,
+    GOLD_INFERENCE_SCORES,
+    GOLD_SETUP_VECTORS,
+    GOLD_TRAINING_VIEW,
     SILVER_PHYSICS_BANDS_1S,
     SILVER_VACUUM_SURFACE_1S,
     SILVER_WALL_SURFACE_1S,
 )
-from tests.conftest import lake_differences
+from operators.features.registry import REGISTRY_VERSION
+from tests.conftest import WALL_CLOCK_COLUMNS, lake_differences
 
 ROOT = Path(__file__).resolve().parents[2]
 STORE = ROOT / "tests" / "data" / "recovery-203abcb.tar.zst"
@@ -33,6 +37,10 @@ NO_REGISTRY = "sqlite:////tmp/spymaster-tests-no-registry/mlflow.db"
 SURFACES = (SILVER_WALL_SURFACE_1S, SILVER_VACUUM_SURFACE_1S, SILVER_PHYSICS_BANDS_1S)
 """Computed from the whole book since surfaces.v2; the store's build saw the top 10 levels."""
 KEY = ("contract_id", "ts_recv")
+VERSIONED = (GOLD_SETUP_VECTORS, GOLD_TRAINING_VIEW, GOLD_INFERENCE_SCORES)
+"""Rows that name their vector layout and registry (setup.v2 and 1.1.0 since the options block):
+the store's build wrote setup.v1 and 1.0.0, with the same values (no options in its input)."""
+VERSION_COLUMNS = ("lookback_spec", "registry_version", "feature_hash")
 
 
 def _key(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -79,8 +87,15 @@ def test_a_store_written_before_the_layout_change_resumes_to_the_uninterrupted_t
     _run(tmp_path, tmp_path / "lake", "-r", str(tmp_path / "recovery"), "-s", "1", "-b", "0")
     _run(tmp_path, tmp_path / "whole")
 
-    compared = [s for s in ALL_TABLES if s is not BRONZE_MANIFEST and s not in SURFACES]
-    assert lake_differences(Lake(str(tmp_path / "lake")), Lake(str(tmp_path / "whole")), compared) == []
+    resumed, whole = Lake(str(tmp_path / "lake")), Lake(str(tmp_path / "whole"))
+    compared = [s for s in ALL_TABLES if s is not BRONZE_MANIFEST and s not in SURFACES and s not in VERSIONED]
+    assert lake_differences(resumed, whole, compared) == []
+    assert lake_differences(resumed, whole, VERSIONED, drop=(*WALL_CLOCK_COLUMNS, *VERSION_COLUMNS)) == []
+    today = {r["episode_id"]: r for r in _rows(whole.read(GOLD_SETUP_VECTORS))}
+    later = [r for r in _rows(resumed.read(GOLD_SETUP_VECTORS)) if r["registry_version"] == REGISTRY_VERSION]
+    assert later and all({k: v for k, v in r.items() if k not in WALL_CLOCK_COLUMNS}
+                         == {k: v for k, v in today[r["episode_id"]].items() if k not in WALL_CLOCK_COLUMNS}
+                         for r in later)  # every vector written after the resume is today's, versions included
     for spec in SURFACES:  # the old build's rows are its own; every row written after the resume is today's
         got = Lake(str(tmp_path / "lake")).read(spec)
         want = Lake(str(tmp_path / "whole")).read(spec)
