@@ -9,7 +9,6 @@ import pytest
 
 from operators.options.gex import YEAR_NS, ChainQuotes
 from operators.options.profile import GexProfile, gex_profile, skew
-from operators.vectors.layout import OPTIONS_BLOCK, VECTOR_NAMES
 from operators.vectors.options import OPTIONS_NAMES, options_block
 
 NOW = 1_760_000_000 * 1_000_000_000
@@ -25,10 +24,6 @@ def profile(zero_gamma: float = 5_990.0) -> GexProfile:
         call_oi=np.array([100.0, 200.0, 300.0, 400.0, 500.0]), put_oi=np.array([900.0, 800.0, 700.0, 600.0, 500.0]),
         call_volume=np.array([0.0, 10.0, 20.0, 30.0, 0.0]), put_volume=np.array([5.0, 0.0, 60.0, 0.0, 0.0]),
     )
-
-
-def test_the_block_is_the_last_twelve_elements_of_the_vector() -> None:
-    assert VECTOR_NAMES[-OPTIONS_BLOCK:] == OPTIONS_NAMES and len(OPTIONS_NAMES) == 12
 
 
 def test_a_level_reads_the_strikes_within_half_a_percent() -> None:
@@ -80,6 +75,7 @@ def test_the_profile_sums_each_strike_over_expiries_and_sides() -> None:
 
 def test_skew_uses_the_nearest_expiry_a_day_out_with_both_sides_priced() -> None:
     spot = 6_000.0
+    assert (WEEK - NOW) / YEAR_NS > 1 / 365 > (TODAY - NOW) / YEAR_NS  # the set-up, not the code
     # today's expiry is skipped (under a day); the week's puts and calls at ±2 % are chosen
     expiration = np.array([TODAY, TODAY, WEEK, WEEK, WEEK, WEEK])
     strike = np.array([5_880.0, 6_120.0, 5_880.0, 5_900.0, 6_120.0, 6_100.0])
@@ -89,4 +85,3 @@ def test_skew_uses_the_nearest_expiry_a_day_out_with_both_sides_priced() -> None
     iv[4] = np.nan  # the 2 % call is unpriced: the nearest priced call stands in
     assert skew(NOW, spot, expiration, strike, is_call, iv) == pytest.approx(0.25 - 0.19)
     assert math.isnan(skew(NOW, spot, expiration, strike, is_call & False, iv))
-    assert (WEEK - NOW) / YEAR_NS > 1 / 365 > (TODAY - NOW) / YEAR_NS
