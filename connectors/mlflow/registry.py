@@ -124,7 +124,8 @@ def register_pipeline(
     if alias:
         client.set_registered_model_alias(model_id, alias, version)
     log.info("registered %s version %s (run %s), alias %s", model_id, version, run.info.run_id, alias)
-    return ModelVersionRef(model_id=model_id, version=version, run_id=run.info.run_id, source_uri=info.model_uri)
+    return ModelVersionRef(model_id=model_id, version=version, run_id=run.info.run_id, source_uri=info.model_uri,
+                           registry_version=registry_version)
 
 
 def _log_memory(memory: Memory) -> None:

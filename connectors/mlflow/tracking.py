@@ -14,12 +14,16 @@ from pathlib import Path
 
 @dataclass(frozen=True, slots=True)
 class ModelVersionRef:
-    """One registered model version: enough to load the model and find its run's artifacts."""
+    """One registered model version: enough to load the model and find its run's artifacts.
+
+    ``registry_version`` is the version's ``registry_version`` tag: the feature registry its
+    training snapshot was built with (``None`` for a version registered by hand, without the tag)."""
 
     model_id: str
     version: str
     run_id: str
     source_uri: str
+    registry_version: str | None = None
 
 
 def tracking_uri() -> str:
@@ -99,7 +103,7 @@ def champion_version(model_id: str, alias: str = "champion", uri: str | None = N
             return None
         raise
     return ModelVersionRef(model_id=model_id, version=str(found.version), run_id=found.run_id or "",
-                           source_uri=found.source or "")
+                           source_uri=found.source or "", registry_version=(found.tags or {}).get("registry_version"))
 
 
 def _is_missing(err: Exception) -> bool:

@@ -13,6 +13,8 @@ from typing import Final, Protocol, runtime_checkable
 
 import numpy as np
 
+from operators.features.registry import REGISTRY_VERSION
+
 OK: Final = "ok"
 NO_MODEL: Final = "no_model"                    # nothing registered / alias missing / endpoint serves another model
 TIMEOUT: Final = "timeout"
@@ -21,7 +23,8 @@ MALFORMED: Final = "malformed_response"         # an answer we could not read as
 UNREACHABLE: Final = "unreachable"              # connection refused / reset / closed early
 CIRCUIT_OPEN: Final = "circuit_open"            # breaker open: not attempted
 MODEL_ERROR: Final = "model_error"              # the in-process model raised
-STATUSES: Final = (OK, NO_MODEL, TIMEOUT, HTTP_ERROR, MALFORMED, UNREACHABLE, CIRCUIT_OPEN, MODEL_ERROR)
+STALE_MODEL: Final = "stale_model"              # the version was trained on another feature registry: not asked
+STATUSES: Final = (OK, NO_MODEL, TIMEOUT, HTTP_ERROR, MALFORMED, UNREACHABLE, CIRCUIT_OPEN, MODEL_ERROR, STALE_MODEL)
 BACKENDS: Final = ("local", "mlflow-http", "azureml", "off")
 
 
@@ -78,6 +81,16 @@ def failed(batch: Sequence[ScoreRequest], status: str, detail: str, *, version: 
            latency_ns: int, attempts: int) -> list[ScoreResult]:
     """The same failure for every request of a batch."""
     return [ScoreResult(r.episode_id, status, None, version, detail, latency_ns, attempts) for r in batch]
+
+
+def stale_model(model_id: str, version: str, registry_version: str | None) -> str | None:
+    """Why ``version`` must not score this code's vectors (its ``registry_version`` tag names another
+    feature registry), or ``None`` when it may: same registry, or no tag (a version registered by hand)."""
+    if registry_version is None or registry_version == REGISTRY_VERSION:
+        return None
+    return (f"{model_id} version {version} was trained on feature registry {registry_version}, this code builds "
+            f"{REGISTRY_VERSION}: train on a snapshot built by this code: spymaster snapshot --model-id {model_id} "
+            f"&& spymaster train --model-id {model_id}")
 
 
 def probability_row(row: object) -> tuple[float, float, float] | None:

@@ -15,6 +15,9 @@ connection the server closed while idle is reopened once within the same attempt
 ``model_version`` of the results is ``served_version`` from the config when given, otherwise the
 version the registry's alias named when this scorer first scored (resolved once: an endpoint keeps
 serving what it was deployed with even if the alias moves later); ``None`` when neither is known.
+When the version comes from the registry and its ``registry_version`` tag is not this code's
+``REGISTRY_VERSION``, every request is answered ``stale_model`` and nothing is sent (a version
+without the tag, a configured ``served_version`` or an unknown one are sent as before).
 Delivery: every request gets exactly one result; nothing here raises for a fault of the service.
 """
 
@@ -26,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -38,18 +41,23 @@ from connectors.scoring.base import (
     MODEL_ERROR,
     NO_MODEL,
     OK,
+    STALE_MODEL,
     TIMEOUT,
     UNREACHABLE,
     ScoreRequest,
     ScoreResult,
     failed,
     probability_row,
+    stale_model,
     vector_problem,
 )
 from connectors.scoring.config import ScoringConfig
 from connectors.scoring.resilience import Attempt, CircuitBreaker, Retrier
 from connectors.scoring.wire import Adapter, azureml_adapter, mlflow_http_adapter
 from operators.vectors import VECTOR_SIZE
+
+if TYPE_CHECKING:
+    from connectors.mlflow.tracking import ModelVersionRef
 
 _RETRY_CODES = frozenset({408, 429, 502, 503, 504})
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
@@ -100,7 +108,7 @@ class HttpScorer:
     """A Scorer for an HTTP model server; see the module docstring for the contracts."""
 
     def __init__(self, cfg: ScoringConfig, adapter: Adapter, *, path: str | None = None,
-                 version_resolver: Callable[[], str | None] | None = None,
+                 version_resolver: Callable[[], ModelVersionRef | None] | None = None,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
                  seed: int = 0) -> None:
         self._cfg, self._adapter = cfg, adapter
@@ -117,6 +125,7 @@ class HttpScorer:
         self._retrier = Retrier(retries=cfg.retries, backoff_s=cfg.backoff_s, breaker=breaker, seed=seed, sleep=sleep)
         self._resolve = version_resolver or _registry_version(cfg)
         self._version: str | None = cfg.served_version
+        self._stale: str | None = None          # why the served version must not score, once resolved
         self._resolved = cfg.served_version is not None
         self._lock = threading.Lock()
 
@@ -131,8 +140,7 @@ class HttpScorer:
     def score(self, batch: Sequence[ScoreRequest]) -> list[ScoreResult]:
         with self._lock:
             start = time.perf_counter_ns()
-            if not self._resolved:
-                self._version, self._resolved = self._resolve(), True
+            self._resolve_once()
             results = [self._refusal(request) for request in batch]
             send = [i for i, r in enumerate(results) if r is None]
             if send:
@@ -144,18 +152,28 @@ class HttpScorer:
     def prepare(self, model_id: str) -> str | None:
         """The served version (asked of the registry once); the connection opens on first use."""
         with self._lock:
-            if not self._resolved:
-                self._version, self._resolved = self._resolve(), True
+            self._resolve_once()
             return self._version
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
 
+    def _resolve_once(self) -> None:
+        """Ask the registry which version the alias names, and whether it may score (lock held)."""
+        if self._resolved:
+            return
+        ref, self._resolved = self._resolve(), True
+        if ref is not None:
+            self._version = ref.version
+            self._stale = stale_model(self._cfg.model_id, ref.version, ref.registry_version)
+
     def _refusal(self, request: ScoreRequest) -> ScoreResult | None:
         """The result of a request that is not sent (wrong model, unusable vector), else None."""
         if request.model_id != self._cfg.model_id:
             return self._result(request, NO_MODEL, f"endpoint serves {self._cfg.model_id}, not {request.model_id}")
+        if self._stale is not None:
+            return self._result(request, STALE_MODEL, self._stale)
         if (problem := vector_problem(request, VECTOR_SIZE)) is not None:
             return self._result(request, MODEL_ERROR, f"bad input: {problem}")
         return None
@@ -206,15 +224,14 @@ class HttpScorer:
         return ScoreResult(request.episode_id, status, probs, self._version, detail, 0, attempts)
 
 
-def _registry_version(cfg: ScoringConfig) -> Callable[[], str | None]:
-    def resolve() -> str | None:
+def _registry_version(cfg: ScoringConfig) -> Callable[[], ModelVersionRef | None]:
+    def resolve() -> ModelVersionRef | None:
         try:
             from connectors.mlflow.tracking import champion_version
 
-            ref = champion_version(cfg.model_id, cfg.alias)
+            return champion_version(cfg.model_id, cfg.alias)
         except Exception:  # noqa: BLE001 - an unknown version is reported as None, never as a failure
             return None
-        return ref.version if ref is not None else None
 
     return resolve
 

@@ -20,8 +20,10 @@ model goes through ``pyfunc.predict``: with the cast array for a tensor signatur
 ``VECTOR_NAMES`` columns for a named-column one (versions registered before the tensor contract).
 
 Statuses: ``no_model`` when the alias names nothing (or the registry cannot say and nothing is
-loaded yet), ``model_error`` when loading or predicting raises. A registry that is briefly
-unreachable keeps the loaded version in use.
+loaded yet), ``model_error`` when loading or predicting raises, ``stale_model`` when the version
+the alias names carries a ``registry_version`` tag other than this code's ``REGISTRY_VERSION``
+(read with the alias, checked once per version; that version is not loaded, and a version without
+the tag scores as any other). A registry that is briefly unreachable keeps the loaded version in use.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,13 +41,18 @@ from connectors.scoring.base import (
     MODEL_ERROR,
     NO_MODEL,
     OK,
+    STALE_MODEL,
     ScoreRequest,
     ScoreResult,
     probability_row,
+    stale_model,
     vector_problem,
 )
 from connectors.scoring.config import ScoringConfig
 from operators.vectors import VECTOR_NAMES, VECTOR_SIZE
+
+if TYPE_CHECKING:
+    from connectors.mlflow.tracking import ModelVersionRef
 
 Predict = Callable[[np.ndarray], np.ndarray]
 
@@ -61,12 +68,12 @@ class _Slot:
     status: str = NO_MODEL
 
 
-def resolve_alias(model_id: str, alias: str, uri: str | None = None) -> str | None:
-    """The version the alias names in the registry at ``uri`` (default: the configured one), or ``None``."""
+def resolve_alias(model_id: str, alias: str, uri: str | None = None) -> ModelVersionRef | None:
+    """The version the alias names in the registry at ``uri`` (default: the configured one), with its
+    ``registry_version`` tag, or ``None``."""
     from connectors.mlflow.tracking import champion_version
 
-    ref = champion_version(model_id, alias, uri)
-    return ref.version if ref is not None else None
+    return champion_version(model_id, alias, uri)
 
 
 def load_predictor(model_id: str, version: str, uri: str | None = None) -> Predict:
@@ -119,7 +126,7 @@ class LocalScorer:
     backend = "local"
 
     def __init__(self, cfg: ScoringConfig, *, clock: Callable[[], float] = time.monotonic,
-                 resolver: Callable[[str, str], str | None] | None = None,
+                 resolver: Callable[[str, str], ModelVersionRef | None] | None = None,
                  loader: Callable[[str, str], Predict] | None = None, follow: bool = True,
                  registry: str | None = None) -> None:
         from connectors.mlflow.tracking import tracking_uri
@@ -231,18 +238,22 @@ class LocalScorer:
 
     def _refresh(self, model_id: str, slot: _Slot | None, now: float) -> _Slot:
         loaded = slot if slot is not None and slot.predict is not None else None
+        known = loaded or (slot if slot is not None and slot.status == STALE_MODEL else None)
         try:
-            version = self._resolve(model_id, self._cfg.alias)
+            ref = self._resolve(model_id, self._cfg.alias)
         except Exception as err:  # noqa: BLE001 - registry briefly away: keep what we have
-            if loaded is not None:
-                loaded.checked_at = now
-                return loaded
+            if known is not None:
+                known.checked_at = now
+                return known
             return _Slot(None, None, now, f"registry unreachable ({type(err).__name__})")
-        if version is None:
+        if ref is None:
             return _Slot(None, None, now, f"no version of {model_id} has alias {self._cfg.alias!r}")
-        if loaded is not None and loaded.version == version:
-            loaded.checked_at = now
-            return loaded
+        version = ref.version
+        if known is not None and known.version == version:     # each version is checked and loaded once
+            known.checked_at = now
+            return known
+        if (stale := stale_model(model_id, version, ref.registry_version)) is not None:
+            return _Slot(version, None, now, stale, STALE_MODEL)
         try:
             predict = self._load(model_id, version)
         except Exception as err:  # noqa: BLE001

@@ -3,7 +3,8 @@
 ``scoring_env`` registers ``ES_MODEL`` version 1 (champion) in a session SQLite store, downloads
 that version's files once, and serves them with ``mlflow models serve`` and ``azmlinfsrv`` side by side
 (start-up is seconds each, so every test shares them). Tests that kill or pause a server bring it
-back before they end.
+back before they end. ``tagged`` registers two more versions, of ``TAGGED_ID``, for the feature
+registry check: one trained on an older registry (champion), one registered without the tag.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from operators.vectors import VECTOR_SIZE, feature_hash
 from tests.services.model_process import ModelProcess
 
 MODEL_ID = "ES_MODEL"
+TAGGED_ID = "ES_TAGGED"
+OLD_REGISTRY = "1.0.0"
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,40 @@ def fixture_scoring_env(tracking_uri: str, tmp_path_factory: pytest.TempPathFact
     finally:
         for server in servers:
             server.stop()
+
+
+@dataclass(frozen=True)
+class TaggedVersions:
+    """Versions of ``TAGGED_ID``: ``stale`` is tagged ``registry_version`` ``OLD_REGISTRY`` and is the
+    champion; ``by_hand`` has no ``registry_version`` tag (a version registered by hand), alias ``by_hand``."""
+
+    stale: str
+    by_hand: str
+
+
+@pytest.fixture(name="tagged", scope="package")
+def fixture_tagged(scoring_env: ScoringEnv) -> TaggedVersions:
+    from mlflow import MlflowClient
+
+    from tests.learning.models import register_tiny_model
+
+    client = MlflowClient(tracking_uri=scoring_env.tracking_uri, registry_uri=scoring_env.tracking_uri)
+    stale = register_tiny_model(scoring_env.tracking_uri, TAGGED_ID, seed=21, alias=None)
+    client.set_model_version_tag(TAGGED_ID, stale, "registry_version", OLD_REGISTRY)    # as `train` tagged it then
+    by_hand = register_tiny_model(scoring_env.tracking_uri, TAGGED_ID, seed=22, alias=None)
+    client.delete_model_version_tag(TAGGED_ID, by_hand, "registry_version")
+    client.set_registered_model_alias(TAGGED_ID, "champion", stale)
+    client.set_registered_model_alias(TAGGED_ID, "by_hand", by_hand)
+    return TaggedVersions(stale, by_hand)
+
+
+def stale_detail(model_id: str, version: str) -> str:
+    """The ``detail`` a ``stale_model`` result of an ``OLD_REGISTRY`` version must carry, word for word."""
+    from operators.features.registry import REGISTRY_VERSION
+
+    return (f"{model_id} version {version} was trained on feature registry {OLD_REGISTRY}, this code builds "
+            f"{REGISTRY_VERSION}: train on a snapshot built by this code: spymaster snapshot --model-id {model_id} "
+            f"&& spymaster train --model-id {model_id}")
 
 
 @pytest.fixture(autouse=True)

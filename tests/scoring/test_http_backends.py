@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,14 +14,16 @@ from connectors.scoring import ScoringConfig, make_scorer
 from connectors.scoring.wire import azureml_adapter, mlflow_http_adapter
 from operators.vectors import VECTOR_NAMES, VECTOR_SIZE
 from tests.scoring.checks import one_each, probs, statuses
-from tests.scoring.conftest import ScoringEnv, requests
+from tests.scoring.conftest import TAGGED_ID, ScoringEnv, TaggedVersions, requests, stale_detail
 from tests.services.fault_proxy import FaultProxy
 from tests.typed import one
 
 
 @pytest.fixture(name="local_probs")
 def fixture_local_probs(scoring_env: ScoringEnv) -> np.ndarray:
-    results = make_scorer(ScoringConfig(backend="local")).score(requests(16))
+    scorer = make_scorer(ScoringConfig(backend="local"))
+    results = scorer.score(requests(16))
+    scorer.close()                                  # its alias follower would outlive the test
     assert statuses(results) == ["ok"] * 16
     return probs(results)
 
@@ -145,3 +148,56 @@ def test_a_model_that_raises_on_the_server_is_an_http_error(scoring_env: Scoring
     one_each(batch, results)
     assert statuses(results) == ["http_error"] * 2 and {r.attempts for r in results} == {1}
     assert results[0].detail.startswith("500 ")
+
+
+def _server_url(env: ScoringEnv, backend: str) -> str:
+    return env.mlflow.base_url if backend == "mlflow-http" else env.azureml.base_url
+
+
+@pytest.mark.parametrize("backend", ["mlflow-http", "azureml"])
+def test_http_answers_stale_model_and_sends_nothing_for_an_older_registry_champion(
+        scoring_env: ScoringEnv, tagged: TaggedVersions, backend: str) -> None:
+    """The alias resolves to a version trained on registry 1.0.0: every request is ``stale_model``,
+    the server is never asked (the proxy counts what reaches it)."""
+    proxy = FaultProxy(_server_url(scoring_env, backend))
+    url = proxy.base_url if backend == "mlflow-http" else f"{proxy.base_url}/score"
+    scorer = make_scorer(ScoringConfig(backend=backend, url=url, model_id=TAGGED_ID))
+    batch = requests(4, model_id=TAGGED_ID)
+    try:
+        version = scorer.prepare(TAGGED_ID)
+        results = scorer.score(batch)
+    finally:
+        scorer.close()
+        proxy.close()
+
+    one_each(batch, results)
+    assert version == tagged.stale
+    assert statuses(results) == ["stale_model"] * 4
+    assert {(r.probabilities, r.model_version, r.attempts) for r in results} == {(None, tagged.stale, 0)}
+    assert {r.detail for r in results} == {stale_detail(TAGGED_ID, tagged.stale)}
+    assert proxy.requests == 0
+
+
+@pytest.mark.parametrize("backend", ["mlflow-http", "azureml"])
+def test_http_scores_when_the_served_version_has_no_registry_tag_is_configured_or_unknown(
+        scoring_env: ScoringEnv, tagged: TaggedVersions, local_probs: np.ndarray, backend: str) -> None:
+    """Sent as before: a version registered without the tag; any request when ``served_version`` is
+    configured (the registry is not asked, though its champion is stale); and when the alias names
+    nothing (version unknown). The servers serve ``ES_MODEL``'s files, so the numbers are ``local``'s."""
+    url = _server_url(scoring_env, backend) + ("" if backend == "mlflow-http" else "/score")
+    cfg = ScoringConfig(backend=backend, url=url, model_id=TAGGED_ID)
+    scorers = {"by_hand": make_scorer(replace(cfg, alias="by_hand")),
+               "configured": make_scorer(replace(cfg, served_version="9")),
+               "unknown": make_scorer(replace(cfg, alias="nowhere"))}
+    batch = requests(16, model_id=TAGGED_ID)
+    try:
+        results = {name: scorer.score(batch) for name, scorer in scorers.items()}
+    finally:
+        for scorer in scorers.values():
+            scorer.close()
+
+    for name, want_version in (("by_hand", tagged.by_hand), ("configured", "9"), ("unknown", None)):
+        one_each(batch, results[name])
+        assert statuses(results[name]) == ["ok"] * 16, name
+        assert {r.model_version for r in results[name]} == {want_version}
+        np.testing.assert_allclose(probs(results[name]), local_probs, rtol=1e-12, atol=1e-15)

@@ -11,7 +11,15 @@ from connectors.scoring import ScoringConfig, make_scorer
 from operators.learning.frame import vectors_matrix
 from operators.vectors import VECTOR_NAMES
 from tests.scoring.checks import one_each, probs, statuses
-from tests.scoring.conftest import MODEL_ID, ScoringEnv, requests
+from tests.scoring.conftest import (
+    MODEL_ID,
+    OLD_REGISTRY,
+    TAGGED_ID,
+    ScoringEnv,
+    TaggedVersions,
+    requests,
+    stale_detail,
+)
 
 
 def _pyfunc_probs(tracking_uri: str, version: str, vectors: np.ndarray, model_id: str = MODEL_ID) -> np.ndarray:
@@ -101,12 +109,13 @@ def test_local_follows_the_alias_on_its_own_thread_and_never_reads_the_registry_
 
     from mlflow import MlflowClient
 
+    from connectors.mlflow.tracking import ModelVersionRef
     from connectors.scoring.local import load_predictor, resolve_alias
     from tests.learning.models import register_tiny_model
 
     where: list[str] = []
 
-    def resolver(model_id: str, alias: str) -> str | None:
+    def resolver(model_id: str, alias: str) -> ModelVersionRef | None:
         where.append(threading.current_thread().name)
         return resolve_alias(model_id, alias)
 
@@ -178,3 +187,89 @@ def test_local_scores_a_named_column_model_through_pyfunc(scoring_env: ScoringEn
     assert statuses(results) == ["ok"] * 5
     want = np.asarray(old.predict(pd.DataFrame(vectors, columns=list(VECTOR_NAMES))), dtype=np.float64)
     np.testing.assert_allclose(probs(results), want, rtol=1e-12, atol=1e-15)
+
+
+def test_local_answers_stale_model_for_a_champion_of_an_older_feature_registry(scoring_env: ScoringEnv,
+                                                                              tagged: TaggedVersions) -> None:
+    """``ES_TAGGED``'s champion was trained on registry 1.0.0: its requests get ``stale_model`` and no
+    numbers; ``ES_MODEL``'s champion (this code's registry) in the same batch scores as usual."""
+    from connectors.mlflow.tracking import champion_version
+    from connectors.scoring.local import LocalScorer
+    from operators.features.registry import REGISTRY_VERSION
+    from tests.typed import present
+
+    old, current = requests(3, model_id=TAGGED_ID, prefix="old"), requests(2)
+    batch = [old[0], current[0], old[1], old[2], current[1]]
+    scorer = LocalScorer(ScoringConfig(backend="local", model_id=TAGGED_ID))
+    results = scorer.score(batch)
+
+    assert REGISTRY_VERSION != OLD_REGISTRY
+    assert [present(champion_version(m)).registry_version for m in (TAGGED_ID, MODEL_ID)] == [
+        OLD_REGISTRY, REGISTRY_VERSION]
+    one_each(batch, results)
+    assert statuses(results) == ["stale_model", "ok", "stale_model", "stale_model", "ok"]
+    stale = [results[i] for i in (0, 2, 3)]
+    assert [(r.probabilities, r.model_version, r.attempts) for r in stale] == [(None, tagged.stale, 0)] * 3
+    assert {r.detail for r in stale} == {stale_detail(TAGGED_ID, tagged.stale)}
+    assert f"registry {OLD_REGISTRY}, this code builds {REGISTRY_VERSION}" in stale[0].detail
+    assert {results[1].model_version, results[4].model_version} == {scoring_env.version}
+    assert scorer.prepare(TAGGED_ID) is None and scorer.version(TAGGED_ID) is None      # never loaded
+    scorer.close()
+
+
+def test_local_scores_a_version_without_the_registry_tag(scoring_env: ScoringEnv, tagged: TaggedVersions) -> None:
+    from connectors.mlflow.tracking import champion_version
+
+    batch = requests(6, model_id=TAGGED_ID)
+    scorer = make_scorer(ScoringConfig(backend="local", model_id=TAGGED_ID, alias="by_hand"))
+    results = scorer.score(batch)
+
+    ref = champion_version(TAGGED_ID, "by_hand")
+    assert ref is not None and ref.registry_version is None
+    one_each(batch, results)
+    assert statuses(results) == ["ok"] * 6 and {r.model_version for r in results} == {tagged.by_hand}
+    expected = _pyfunc_probs(scoring_env.tracking_uri, tagged.by_hand, np.stack([q.vector for q in batch]), TAGGED_ID)
+    np.testing.assert_allclose(probs(results), expected, rtol=1e-12, atol=1e-15)
+    scorer.close()
+
+
+def test_local_follows_the_alias_onto_a_stale_version_and_off_it(scoring_env: ScoringEnv,
+                                                                 tagged: TaggedVersions) -> None:
+    """The alias moves from the untagged version to the old-registry one and back: the scorer stops
+    scoring at the refresh that sees the move, never loads the stale version, and scores again after."""
+    from mlflow import MlflowClient
+
+    from connectors.scoring.local import load_predictor
+
+    loads: list[str] = []
+
+    def loader(model_id: str, version: str):
+        loads.append(version)
+        return load_predictor(model_id, version)
+
+    client = MlflowClient(tracking_uri=scoring_env.tracking_uri, registry_uri=scoring_env.tracking_uri)
+    client.set_registered_model_alias(TAGGED_ID, "moving", tagged.by_hand)
+    now = [0.0]
+    scorer = make_scorer(ScoringConfig(backend="local", model_id=TAGGED_ID, alias="moving", refresh_s=5.0),
+                         clock=lambda: now[0], follow=False, loader=loader)
+    batch = requests(3, model_id=TAGGED_ID)
+    try:
+        first = scorer.score(batch)
+        client.set_registered_model_alias(TAGGED_ID, "moving", tagged.stale)
+        now[0] = 5.0
+        stale = scorer.score(batch)
+        now[0] = 10.0
+        still = scorer.score(batch)
+        client.set_registered_model_alias(TAGGED_ID, "moving", tagged.by_hand)
+        now[0] = 15.0
+        back = scorer.score(batch)
+    finally:
+        scorer.close()
+        client.delete_registered_model_alias(TAGGED_ID, "moving")
+
+    assert statuses(first) == statuses(back) == ["ok"] * 3
+    np.testing.assert_array_equal(probs(back), probs(first))
+    assert [(r.status, r.model_version, r.probabilities) for r in stale + still] == [
+        ("stale_model", tagged.stale, None)] * 6
+    assert stale[0].detail == stale_detail(TAGGED_ID, tagged.stale)
+    assert loads == [tagged.by_hand, tagged.by_hand]                  # the stale version is never loaded
