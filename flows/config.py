@@ -84,7 +84,7 @@ from connectors.kusto.config import EventhouseConfig
 from connectors.scoring.config import ScoringConfig
 from connectors.topic.ticks import TickConfig
 from operators.approach import ApproachParams
-from operators.calendar import SessionWindows
+from operators.calendar import CALENDARS, SessionWindows, TradingCalendar, calendar_of
 from operators.errors import ConfigError
 from operators.labels import LabelParams
 from operators.options.chain import ChainGexConfig
@@ -237,6 +237,12 @@ class AnalyticsConfig:
     windows: SessionWindows = field(default_factory=SessionWindows)
     approach: ApproachParams = field(default_factory=ApproachParams)
     labels: LabelParams = field(default_factory=LabelParams)
+    calendars: tuple[TradingCalendar, ...] = tuple(CALENDARS.values())
+    """Each venue's trading calendar with its configured half days (``[calendars.<name>]``)."""
+
+    def calendar(self, venue: str) -> TradingCalendar:
+        """The calendar an instrument of ``venue`` (``InstrumentInfo.venue``) follows."""
+        return calendar_of(venue, {c.name: c for c in self.calendars})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -293,6 +299,7 @@ def load_config(env: Mapping[str, str] | None = None, toml_path: Path | None = N
     doc = _read_toml(path) if path else {}
     src, lake, book, run = (doc.get(k, {}) for k in ("source", "lake", "book", "run"))
     analytics = _analytics(doc.get("sessions", {}), doc.get("approach", {}), doc.get("labels", {}))
+    analytics = replace(analytics, calendars=_calendars(doc.get("calendars", {})))
     enabled = _bool(env.get("SPYMASTER_ANALYTICS"), doc.get("analytics", {}).get("enabled", True))
     analytics = replace(analytics, enabled=enabled)
     cfg = AppConfig(
@@ -375,6 +382,11 @@ def _analytics(sessions: dict[str, Any], approach: dict[str, Any], labels: dict[
             msg = f"[sessions].{name} = {sessions[name]!r} is not HH:MM-HH:MM"
             raise ConfigError(msg) from None
 
+    for section, values in (("approach", approach), ("labels", labels)):
+        if "tick" in values:
+            msg = (f"[{section}].tick is not a setting: each instrument's tick is its definition's "
+                   "min_price_increment; remove it")
+            raise ConfigError(msg)
     windows: dict[str, Any] = {}
     for name in ("pm", "rth", "opening_range", "setup"):
         windows |= window(name)
@@ -386,6 +398,32 @@ def _analytics(sessions: dict[str, Any], approach: dict[str, Any], labels: dict[
     except TypeError as err:
         msg = f"unknown key in [sessions], [approach] or [labels]: {err}"
         raise ConfigError(msg) from None
+
+
+def _calendars(section: dict[str, Any]) -> tuple[TradingCalendar, ...]:
+    """``[calendars.cme_globex]`` / ``[calendars.us_equities]``: ``half_days`` (ISO dates whose
+    regular session closes early) and ``early_close`` ("HH:MM" New York time)."""
+    from datetime import time
+
+    unknown = sorted(set(section) - set(CALENDARS))
+    if unknown:
+        msg = f"unknown calendar [calendars.{unknown[0]}]; known: {', '.join(sorted(CALENDARS))}"
+        raise ConfigError(msg)
+    out = []
+    for name, base in CALENDARS.items():
+        values = section.get(name, {})
+        extra = sorted(set(values) - {"half_days", "early_close"})
+        if extra:
+            msg = f"unknown key [calendars.{name}].{extra[0]}; known: early_close, half_days"
+            raise ConfigError(msg)
+        try:
+            days = [date.fromisoformat(str(d)) for d in values.get("half_days", ())]
+            close = time.fromisoformat(str(values["early_close"])) if "early_close" in values else None
+        except ValueError as err:
+            msg = f"[calendars.{name}]: {err}; half_days are YYYY-MM-DD dates and early_close is HH:MM"
+            raise ConfigError(msg) from None
+        out.append(base.with_half_days(days, close) if values else base)
+    return tuple(out)
 
 
 def _options(section: dict[str, Any], env: Mapping[str, str]) -> ChainGexConfig:

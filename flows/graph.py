@@ -78,7 +78,6 @@ from flows.steps.radar_1s import SurfaceLogic, _SurfaceLogicState
 from flows.steps.session_episodes import EpisodeInput, EpisodesState, SessionEpisodesLogic
 from flows.steps.session_series import SessionSeriesLogic, _SeriesState
 from flows.writes import AnalyticsWrites, BronzeWrites, ChainWrites, EventhouseWrites, SilverWrites, SurfaceWrites
-from operators.calendar import SessionWindows
 from operators.chunks import RecordChunk, SourceEnd
 from operators.options.chain import ChainGexConfig
 
@@ -216,7 +215,7 @@ def _level_analytics(cfg: AppConfig, plan: ReplayPlan, sinks: Sinks, seconds: St
     """Sessions → (prior session) → levels, approach episodes and labels (see ``flows.steps.session_series``)."""
     keyed = op.key_on("book_rows_by_key", seconds, _book_rows_key)
     collected = op.map("session_series_values",
-                       op.stateful("session_series", keyed, partial(_new_series, cfg.analytics.windows)), _value)
+                       op.stateful("session_series", keyed, partial(_new_series, cfg.analytics)), _value)
     series = op.filter_map("closed_sessions", collected, _as_series)
     bars = op.filter_map("session_bars", collected, _as_bars)
     pieces = op.filter_map("series_pieces", collected, _as_piece)
@@ -300,8 +299,8 @@ def _session_key(item: SeriesPiece | PriorSession) -> str:
     return item.key
 
 
-def _new_series(windows: SessionWindows, resume: _SeriesState | None) -> SessionSeriesLogic:
-    return SessionSeriesLogic(windows, resume)
+def _new_series(analytics: AnalyticsConfig, resume: _SeriesState | None) -> SessionSeriesLogic:
+    return SessionSeriesLogic(analytics.windows, resume, calendar=analytics.calendar)
 
 
 def _new_join(expected: frozenset, stored: dict, grow: bool, resume: _JoinState | None) -> PriorSessionLogic:

@@ -45,8 +45,9 @@ from connectors.delta.tables import (
     TableSpec,
 )
 from flows.config import AppConfig
+from operators.calendar import calendar_of
 from operators.options.chain import chain_of, is_chain_key
-from operators.sessions import date_to_day, day_to_date, trade_date_of
+from operators.sessions import date_to_day, day_to_date
 
 log = logging.getLogger("spymaster.plan")
 
@@ -188,8 +189,9 @@ def _header_facts(path: Path) -> tuple[str, date | None, date | None]:
     try:
         meta = reader.header.metadata
         schema = str(reader.header.schema) if reader.header.schema is not None else "mbo"
-        first = trade_date_of(meta.start) if meta.start else None
-        last = trade_date_of(meta.end - 1) if meta.end else first
+        calendar = calendar_of(str(meta.dataset or ""))
+        first = calendar.trade_date_of(meta.start) if meta.start else None
+        last = calendar.trade_date_of(meta.end - 1) if meta.end else first
         return schema, first, last
     finally:
         reader.close()

@@ -8,12 +8,12 @@ from __future__ import annotations
 import numpy as np
 
 from flows.items import BookSlice, Checked, CheckedChunk, OptionSlice, book_key
+from operators.calendar import calendar_of
 from operators.chunks import RecordChunk, SourceEnd, SourceFault, SourceTick
 from operators.grouping import group_rows, take_records
 from operators.instruments import option_ids, underlying_ids
 from operators.normalize import split_valid
 from operators.options.chain import chain_key, is_chain_key
-from operators.sessions import trade_date_days
 
 
 def check(item: RecordChunk | SourceFault | SourceEnd | SourceTick) -> Checked:
@@ -21,7 +21,8 @@ def check(item: RecordChunk | SourceFault | SourceEnd | SourceTick) -> Checked:
     if not isinstance(item, RecordChunk) or item.schema != "mbo":
         return item
     valid, letters = split_valid(item)
-    days = trade_date_days(valid.records["ts_recv"]) if valid is not None else np.zeros(0, np.int32)
+    calendar = calendar_of(item.dataset)
+    days = calendar.trade_date_days(valid.records["ts_recv"]) if valid is not None else np.zeros(0, np.int32)
     return CheckedChunk(item, valid, days, tuple(letters))
 
 

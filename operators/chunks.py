@@ -23,7 +23,7 @@ class InstrumentInfo:
     ``tick`` is the minimum price increment in 1e-9 units, 0 when unknown (a file with no
     definitions). ``source`` says where the facts came from: ``definition`` or ``symbology``.
     An option also knows its underlying instrument (``underlying_id``, 0 when not given) and its
-    right (``"C"`` or ``"P"``).
+    right (``"C"`` or ``"P"``); every instrument its venue (``venue``), hence its calendar.
     """
 
     instrument_id: int
@@ -37,6 +37,9 @@ class InstrumentInfo:
     source: Literal["definition", "symbology"] = "definition"
     underlying_id: int = 0
     option_right: Literal["C", "P", ""] = ""
+    venue: str = ""
+    """The venue code of the feed it came from (``XNAS`` from ``XNAS.ITCH``; ``GLBX``): which
+    trading calendar its sessions follow (``operators.calendar.calendar_of``). Empty: CME Globex."""
 
     def __setstate__(self, state: list[object]) -> None:
         """Unpickle, also a recovery snapshot taken before the last fields existed (their defaults)."""

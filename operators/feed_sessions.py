@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from operators.calendar import CME_GLOBEX, TradingCalendar
 from operators.normalize import reason_codes
-from operators.sessions import day_to_date, trade_date_days
+from operators.sessions import day_to_date
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,14 +84,15 @@ class FeedSessions:
         return FeedSessionsState(self.day, self.closed_before, tuple(sorted(self.open)), tuple(sorted(self.days)),
                                  self.event_ns, self.late)
 
-    def read(self, records: np.ndarray, known: np.ndarray) -> list[Step]:
-        """The message's records as stretches, with the closes and jumps between them, in order."""
+    def read(self, records: np.ndarray, known: np.ndarray, calendar: TradingCalendar = CME_GLOBEX) -> list[Step]:
+        """The message's records as stretches, with the closes and jumps between them, in order;
+        dated on ``calendar`` (the message's dataset's: a partition carries one feed)."""
         good = np.flatnonzero(reason_codes(records, known) == 0)
         if good.size == 0:
             return [Stretch(0, len(records), self.closed_before)]
         ts = records["ts_recv"][good].astype(np.int64)
-        ends = trade_date_days(np.array([ts.min(), ts.max()]))  # the trade date only grows with time
-        days = np.full(good.size, ends[0], np.int32) if ends[0] == ends[1] else trade_date_days(ts)
+        ends = calendar.trade_date_days(np.array([ts.min(), ts.max()]))  # the trade date only grows with time
+        days = np.full(good.size, ends[0], np.int32) if ends[0] == ends[1] else calendar.trade_date_days(ts)
         if ends[0] == ends[1] and int(ends[0]) == self.day:  # the usual message: the current session
             self._count(records, good, days, ts)
             return [Stretch(0, len(records), self.closed_before)]

@@ -115,11 +115,17 @@ def _multiplier(row: Any) -> float:
     return 0.0
 
 
-def instrument_from_definition(row: Any) -> InstrumentInfo:
+def venue_of(dataset: str) -> str:
+    """The venue code of a Databento dataset: ``"XNAS.ITCH"`` → ``"XNAS"``."""
+    return dataset.split(".", 1)[0].strip().upper()
+
+
+def instrument_from_definition(row: Any, dataset: str = "") -> InstrumentInfo:
     """``InstrumentInfo`` from one row of Databento's InstrumentDefMsg numpy array (any DBN version).
 
     ``tick`` is ``min_price_increment`` in 1e-9 units (0 when undefined); ``underlier`` is ``asset``
-    when set, else the parsed root of ``raw_symbol``; sentinel expirations and strikes become 0.
+    when set, else the parsed root of ``raw_symbol``; sentinel expirations and strikes become 0;
+    ``venue`` is the dataset's (the feed's calendar), else the definition's exchange.
     """
     raw_symbol = _text(row["raw_symbol"])
     asset = _text(row["asset"])
@@ -138,6 +144,7 @@ def instrument_from_definition(row: Any) -> InstrumentInfo:
         source="definition",
         underlying_id=int(row["underlying_id"]) if "underlying_id" in row.dtype.names else 0,
         option_right=_right(row["instrument_class"]),
+        venue=venue_of(dataset) if dataset else _text(row["exchange"]) if "exchange" in row.dtype.names else "",
     )
 
 
@@ -164,7 +171,7 @@ def _right(instrument_class: Any) -> Literal["C", "P", ""]:
     return "C" if code == "C" else "P" if code == "P" else ""
 
 
-def instrument_from_symbology(instrument_id: int, raw_symbol: str) -> InstrumentInfo:
+def instrument_from_symbology(instrument_id: int, raw_symbol: str, dataset: str = "") -> InstrumentInfo:
     """``InstrumentInfo`` from a symbology mapping alone: no tick, type from the symbol's shape."""
     return InstrumentInfo(
         instrument_id=int(instrument_id),
@@ -173,6 +180,7 @@ def instrument_from_symbology(instrument_id: int, raw_symbol: str) -> Instrument
         instrument_type=instrument_type_of(raw_symbol),
         tick=0,
         source="symbology",
+        venue=venue_of(dataset),
     )
 
 
@@ -188,6 +196,18 @@ def underlying_ids(ids: np.ndarray, instruments: Mapping[int, InstrumentInfo]) -
     uniq, inverse = np.unique(ids, return_inverse=True)
     table = np.array([getattr(instruments.get(int(i)), "underlying_id", 0) for i in uniq], np.int64)
     return table[inverse.ravel()]
+
+
+def book_tick(info: InstrumentInfo, first_second: np.ndarray) -> int:
+    """The tick a book's analytics count on: the definition's ``min_price_increment``, else the
+    grid its first sampled second shows (the gcd of the steps between its bid and ask levels:
+    the same whatever the chunking, since that second is), else 1 (a one-price book)."""
+    if info.tick:
+        return info.tick
+    if len(first_second) == 0:
+        return 1
+    prices = np.concatenate([first_second["bid_px"].ravel(), first_second["ask_px"].ravel()])
+    return tick_of_prices(prices) or 1
 
 
 def tick_of_prices(prices: np.ndarray) -> int:

@@ -1,10 +1,11 @@
-"""The CME session clock in America/New_York, vectorised over nanosecond timestamps.
+"""Trade dates in America/New_York, vectorised over nanosecond timestamps.
 
 The CME trade date D runs from 18:00 ET on D-1 to 17:00 ET on D, so the trade date of an instant
 is the New York calendar date of that instant shifted forward by six hours (18:00 + 6 h = 00:00).
 Offsets come from the IANA database through ``zoneinfo``; they are looked up once per distinct
 hour in a chunk, so a day of records costs a handful of look-ups, and DST changeovers (which
-happen on the hour) are exact.
+happen on the hour) are exact. A US equities venue has no evening session: its trade date is the
+calendar date (a roll of 0 hours; ``operators.calendar`` says which venue rolls how).
 """
 
 from __future__ import annotations
@@ -46,15 +47,17 @@ def new_york_offsets(ts_ns: np.ndarray) -> np.ndarray:
     return table[inverse]
 
 
-def trade_date_days(ts_ns: np.ndarray) -> np.ndarray:
-    """CME trade date of each timestamp, as int32 days since 1970-01-01."""
-    local = ts_ns.astype(np.int64) + new_york_offsets(ts_ns) + TRADE_DATE_ROLL_HOURS * NS_PER_HOUR
+def trade_date_days(ts_ns: np.ndarray, roll_hours: int = TRADE_DATE_ROLL_HOURS) -> np.ndarray:
+    """Trade date of each timestamp, as int32 days since 1970-01-01: the New York calendar date
+    ``roll_hours`` later (CME's 6 by default; 0 for a venue whose trade date is the calendar date,
+    see ``operators.calendar.TradingCalendar``)."""
+    local = ts_ns.astype(np.int64) + new_york_offsets(ts_ns) + roll_hours * NS_PER_HOUR
     return (local // NS_PER_DAY).astype(np.int32)
 
 
-def trade_date_of(ts_ns: int) -> date:
-    """CME trade date of one timestamp."""
-    return day_to_date(int(trade_date_days(np.array([ts_ns], np.int64))[0]))
+def trade_date_of(ts_ns: int, roll_hours: int = TRADE_DATE_ROLL_HOURS) -> date:
+    """Trade date of one timestamp (CME's by default)."""
+    return day_to_date(int(trade_date_days(np.array([ts_ns], np.int64), roll_hours)[0]))
 
 
 def day_to_date(days: int) -> date:

@@ -19,9 +19,11 @@ from deltalake.exceptions import TableNotFoundError
 
 from connectors.delta.lake import Lake
 from connectors.delta.tables import BRONZE_DEFINITIONS, BRONZE_MBO
+from operators.calendar import trade_dates_by_feed
 from operators.chunks import InstrumentInfo, InstrumentType
 from operators.errors import SourceError
-from operators.sessions import date_to_day, trade_date_days
+from operators.instruments import venue_of
+from operators.sessions import date_to_day
 
 SOURCE_PREFIX = "bronze:"
 """Partition ids (and the ``source`` of their dead letters) are ``bronze:<session>/<contract>``."""
@@ -155,7 +157,8 @@ def instruments_for(lake: Lake, slices: list[BronzeSlice]) -> dict[str, dict[int
     """
     defs = lake.read(BRONZE_DEFINITIONS).sort_by([("ts_recv", "ascending"), ("source", "ascending"),
                                                    ("source_offset", "ascending")])
-    days = trade_date_days(defs["ts_recv"].to_numpy()) if defs.num_rows else np.zeros(0, np.int32)
+    days = (trade_dates_by_feed(defs["ts_recv"].to_numpy(), defs["dataset"].to_pylist()) if defs.num_rows
+            else np.zeros(0, np.int32))
     by_id: dict[int, list[tuple[int, InstrumentInfo]]] = defaultdict(list)
     for day, row in zip(days.tolist(), defs.to_pylist(), strict=True):
         by_id[int(row["instrument_id"])].append((day, _defined(row)))
@@ -184,9 +187,10 @@ def _defined(row: dict) -> InstrumentInfo:
         expiration_ns=int(row["expiration"]),
         strike_price=int(row["strike_price"]),
         source="definition",
+        venue=venue_of(row["dataset"] or ""),
     )
 
 
 def _undefined(instrument_id: int, part: BronzeSlice) -> InstrumentInfo:
     return InstrumentInfo(instrument_id, part.contract_id, part.underlier,
-                          cast(InstrumentType, part.instrument_type), source="symbology")
+                          cast(InstrumentType, part.instrument_type), source="symbology", venue=venue_of(part.dataset))

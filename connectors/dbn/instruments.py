@@ -36,7 +36,7 @@ def definitions_in(path: Path) -> dict[int, InstrumentInfo]:
             for row in upgrade_to_v3(rows, "definition", h.version, h.ts_out):
                 if definition_fault(row) is not None:
                     continue  # dead-lettered by the flow; the instrument keeps what its symbology says
-                info = instrument_from_definition(row)
+                info = instrument_from_definition(row, h.dataset)
                 out[info.instrument_id] = info
     finally:
         reader.close()
@@ -53,7 +53,7 @@ def symbology_of(metadata: dbn.Metadata) -> dict[int, InstrumentInfo]:
         for interval in intervals:
             symbol = str(interval["symbol"]).strip()
             if symbol.isdigit():
-                out[int(symbol)] = instrument_from_symbology(int(symbol), raw_symbol)
+                out[int(symbol)] = instrument_from_symbology(int(symbol), raw_symbol, str(metadata.dataset or ""))
     return out
 
 

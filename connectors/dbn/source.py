@@ -22,8 +22,8 @@ from typing_extensions import override
 
 from connectors.dbn.instruments import instruments_for
 from connectors.dbn.reader import RAW_PIECE, SUPPORTED_SCHEMAS, BadHeader, Damage, DbnFileReader, upgrade_to_v3
+from operators.calendar import calendar_of
 from operators.chunks import InstrumentInfo, RecordChunk, Schema, SourceFault
-from operators.sessions import new_york_instant_ns, trade_date_of
 
 DBN_SUFFIXES = (".dbn", ".dbn.zst")
 
@@ -187,8 +187,9 @@ def _unreadable(source_id: str, path: Path, detail: str) -> list[SourceFault]:
 
 
 def session_bounds(metadata: object) -> tuple[int, int] | None:
-    """``[start, end)`` in ns of the CME sessions a file's metadata covers (18:00 ET the evening
-    before its first trade date to 18:00 ET on its last), or None when the metadata has no range.
+    """``[start, end)`` in ns of the trade dates a file's metadata covers on its dataset's
+    calendar (on CME Globex 18:00 ET the evening before its first trade date to 18:00 ET on its
+    last; for US equities midnight to midnight), or None when the metadata has no range.
 
     A record outside them cannot belong to the file (Databento selects a file's records by
     ``ts_recv`` within its range): its timestamp is damaged.
@@ -196,8 +197,9 @@ def session_bounds(metadata: object) -> tuple[int, int] | None:
     start, end = getattr(metadata, "start", 0) or 0, getattr(metadata, "end", 0) or 0
     if not start or not end or end <= start:
         return None
-    first, last = trade_date_of(int(start)), trade_date_of(int(end) - 1)
-    return new_york_instant_ns(first - timedelta(days=1), 18), new_york_instant_ns(last, 18)
+    calendar = calendar_of(str(getattr(metadata, "dataset", "") or ""))
+    first, last = calendar.trade_date_of(int(start)), calendar.trade_date_of(int(end) - 1)
+    return calendar.dates_start_ns(first), calendar.dates_start_ns(last + timedelta(days=1))
 
 
 def _schema_message(path: Path, schema: str | None) -> str:

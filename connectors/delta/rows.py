@@ -22,11 +22,12 @@ from connectors.delta.tables import (
     SILVER_BOOK_1S,
     SILVER_BOOK_ANOMALIES,
 )
+from operators.calendar import calendar_of
 from operators.chunks import InstrumentInfo, RecordChunk, SourceEnd
 from operators.grouping import group_codes
 from operators.instruments import instrument_from_definition
 from operators.normalize import DeadLetter, ValidChunk, dedupe_keys
-from operators.sessions import day_to_date, trade_date_days
+from operators.sessions import day_to_date
 
 
 @lru_cache(maxsize=256)
@@ -175,7 +176,8 @@ def statistics_rows(chunk: RecordChunk) -> pa.Table:
             "stat_flags": r["stat_flags"].astype(np.int32),
             "channel_id": r["channel_id"].astype(np.int32),
             "dataset": [chunk.dataset] * n,
-            "session_date": pa.array(trade_date_days(r["ts_recv"]), pa.int32()).cast(pa.date32()),
+            "session_date": pa.array(calendar_of(chunk.dataset).trade_date_days(r["ts_recv"]), pa.int32())
+                            .cast(pa.date32()),
             "source": [chunk.source_id] * n,
             "source_offset": chunk.record_positions(),
             "ts_ingest": _placeholder_ingest(n),

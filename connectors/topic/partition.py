@@ -67,10 +67,10 @@ from connectors.kafka.codec import Headers, Records, Undecodable, decode_message
 from connectors.topic.input import TopicInput
 from connectors.topic.positions import _MAX_INDEX, Item, coalesce, position
 from connectors.topic.ticks import PartitionClock
+from operators.calendar import TradingCalendar, calendar_of
 from operators.chunks import InstrumentInfo, RecordChunk, SourceEnd, SourceFault, SourceTick
 from operators.feed_sessions import Close, FeedSessions, FeedSessionsState, Jump
 from operators.instruments import instrument_from_definition
-from operators.sessions import trade_date_days
 
 log = logging.getLogger("spymaster.kafka")
 
@@ -169,6 +169,9 @@ class TopicPartition(StatefulSourcePartition[Item, KafkaPartitionState]):
         self._first, self._messages, self._eof = state.first_offset, state.messages, state.eof_offset
         self._instruments: dict[int, InstrumentInfo] = {i.instrument_id: i for i in state.instruments}
         self._known = np.fromiter(self._instruments, np.uint32, len(self._instruments))
+        # the feed's calendar, told by its instruments' venue until a message names its dataset
+        venues = sorted({i.venue for i in state.instruments})
+        self._calendar: TradingCalendar = calendar_of(venues[0] if venues else "")
         self._sessions = FeedSessions(FeedSessionsState(state.day, state.closed_before, state.open_keys,
                                                         state.session_days, state.event_ns, state.late))
         self._records, self._faults, self._bytes = state.records, state.faults, state.bytes_read
@@ -255,7 +258,7 @@ class TopicPartition(StatefulSourcePartition[Item, KafkaPartitionState]):
         at = self._clock.tick(self._sessions.event_ns)
         if at is None:
             return []
-        out = self._close_before(int(trade_date_days(np.array([at], np.int64))[0]))
+        out = self._close_before(int(self._calendar.trade_date_days(np.array([at], np.int64))[0]))
         if self._sessions.open:
             out.append(SourceTick(self._id, at, tuple(sorted(self._sessions.open))))
         return out
@@ -284,7 +287,7 @@ class TopicPartition(StatefulSourcePartition[Item, KafkaPartitionState]):
         if piece.schema == "definition":
             learnt = dict(self._instruments)  # a new dict: chunks already emitted keep theirs
             for row in records:
-                info = instrument_from_definition(row)
+                info = instrument_from_definition(row, piece.dataset)
                 learnt[info.instrument_id] = info
             self._instruments = learnt
             self._known = np.fromiter(learnt, np.uint32, len(learnt))
@@ -303,7 +306,8 @@ class TopicPartition(StatefulSourcePartition[Item, KafkaPartitionState]):
         """MBO records as chunks, with the closes of sessions the partition leaves between them and
         a dead letter for a record whose timestamp jumps (``operators.feed_sessions``)."""
         out: list[Item] = []
-        for step in self._sessions.read(records, self._known):
+        self._calendar = calendar_of(piece.dataset)
+        for step in self._sessions.read(records, self._known, self._calendar):
             if isinstance(step, Close):
                 out.append(self._end(step.keys, final=False))
             elif isinstance(step, Jump):

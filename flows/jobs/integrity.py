@@ -23,6 +23,7 @@ from connectors.delta.tables import (
     SILVER_LEVEL_APPROACH,
     SILVER_PHYSICS_BANDS_1S,
 )
+from operators.records import BOOK_DEPTH
 
 NS_PER_SECOND = 1_000_000_000
 
@@ -209,14 +210,19 @@ def reference_labels(lake: Lake) -> dict[str, dict]:
     """Every episode's label recomputed by the brute-force reference from the 1-second mid.
 
     Independent of the streaming labeler: it reads only ``silver.level_approach`` and
-    ``silver.book_snapshot_1s`` (thresholds from the labels table, ES tick otherwise default).
+    ``silver.book_snapshot_1s`` (thresholds from the labels table; the tick from the instrument's
+    definition, else from the session's first second, as the flow's book step fixes it).
     """
+    from operators.instruments import tick_of_prices
     from operators.labels import LABEL_EPISODE_DTYPE, OUTCOMES, LabelParams, label_reference
 
     episodes = lake.read(SILVER_LEVEL_APPROACH).to_pylist()
     stored = lake.read(GOLD_LABELS, ["episode_id", "break_ticks", "reject_ticks", "horizon_seconds"]).to_pylist()
     thresholds = {r["episode_id"]: (r["break_ticks"], r["reject_ticks"], r["horizon_seconds"]) for r in stored}
-    book = lake.read(SILVER_BOOK_1S, ["instrument_id", "session_date", "ts_recv", "mid_px"])
+    levels = [f"{side}_px_{i:02d}" for side in ("bid", "ask") for i in range(BOOK_DEPTH)]
+    book = lake.read(SILVER_BOOK_1S, ["instrument_id", "session_date", "ts_recv", "mid_px", *levels])
+    defined = {r["instrument_id"]: r["tick_size"] for r in lake.read(BRONZE_DEFINITIONS, ["instrument_id", "tick_size"])
+               .to_pylist() if r["tick_size"]}
     out: dict[str, dict] = {}
     for iid, day in sorted({(e["instrument_id"], e["session_date"]) for e in episodes}):
         mine = sorted((e for e in episodes if (e["instrument_id"], e["session_date"]) == (iid, day)),
@@ -230,8 +236,10 @@ def reference_labels(lake: Lake) -> dict[str, dict]:
         eps["direction"] = [1 if e["direction"] == "UP" else -1 for e in mine]
         eps["start_mid"] = [e["start_mid"] for e in mine]
         found = [thresholds[e["episode_id"]] for e in mine if e["episode_id"] in thresholds]
-        params = LabelParams(**dict(zip(("break_ticks", "reject_ticks", "horizon_seconds"), found[0], strict=True))) \
-            if found else LabelParams()
+        first = [v for c in levels if (v := rows[c][0].as_py()) is not None] if rows.num_rows else []
+        tick = defined.get(iid) or tick_of_prices(np.array(first, np.int64)) or 1
+        params = LabelParams(**dict(zip(("break_ticks", "reject_ticks", "horizon_seconds"), found[0], strict=True)),
+                             tick=tick) if found else LabelParams(tick=tick)
         for ref in label_reference(rows["ts_recv"].to_numpy(), rows["mid_px"].to_numpy(), eps, params):
             out[mine[int(ref["key"])]["episode_id"]] = {
                 "outcome": OUTCOMES[int(ref["outcome"])], "resolved_ts": int(ref["resolved_ts"]),

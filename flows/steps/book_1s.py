@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from bytewax.operators import StatefulLogic
@@ -11,6 +11,7 @@ from typing_extensions import override
 from flows.items import BookRows, BookSlice, book_key
 from operators.book import BookState, L3Book
 from operators.chunks import InstrumentInfo, SourceEnd, SourceTick
+from operators.instruments import book_tick
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +72,21 @@ class BookSecondsLogic(StatefulLogic[BookSlice | SourceEnd | SourceTick, BookRow
         if self._book is None or self._info is None:  # an end for a book that never saw a record
             return [], StatefulLogic.DISCARD
         rows = self._book.close_seconds()
+        self._resolve_tick(rows)
         last = BookRows(self._key, self._source, rows, self._info, self._day, dict(self._book.anomalies))
         return [last], StatefulLogic.DISCARD
 
     def _rows(self, rows: np.ndarray) -> BookRows:
+        self._resolve_tick(rows)
         assert self._info is not None
         return BookRows(self._key, self._source, rows, self._info, self._day)
+
+    def _resolve_tick(self, rows: np.ndarray) -> None:
+        """Every step after the book counts ticks on the instrument's own price grid: its
+        definition's, else the one its first sampled second shows (``book_tick``), fixed once."""
+        assert self._info is not None
+        if self._info.tick == 0 and len(rows):
+            self._info = replace(self._info, tick=book_tick(self._info, rows[:1]))
 
     @override
     def snapshot(self) -> BookLogicState:

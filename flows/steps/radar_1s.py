@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 from bytewax.operators import StatefulLogic
 from typing_extensions import override
 
 from flows.items import BookRows, SurfaceRows, top_of_book
-from operators.instruments import tick_of_prices
+from operators.instruments import book_tick
 from operators.sessions import day_to_date
 from operators.surfaces import BandCalibration, SurfaceBuilder, SurfaceState, latest_calibration
 
@@ -38,8 +37,7 @@ class SurfaceLogic(StatefulLogic[BookRows, SurfaceRows, _SurfaceLogicState]):
             state = self._resume
             self._calibration = state.calibration
             return SurfaceBuilder(state.builder.tick, state.calibration, resume=state.builder)
-        prices = np.concatenate([value.rows["bid_px"].ravel(), value.rows["ask_px"].ravel()])
-        tick = value.info.tick or tick_of_prices(prices) or 1
+        tick = book_tick(value.info, value.rows[:1])
         mine = self._calibrations.get(value.info.raw_symbol, ())
         self._calibration = latest_calibration(mine, day_to_date(value.session_day))
         return SurfaceBuilder(tick, self._calibration)

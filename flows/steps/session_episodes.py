@@ -211,14 +211,17 @@ class SessionEpisodesLogic(StatefulLogic[EpisodeInput, EpisodeUpdate, EpisodesSt
 
     def _session(self, piece: SeriesPiece) -> _Session:
         if self._s is None:
-            clock = session_clock(day_to_date(piece.session_day), self._cfg.windows)
+            clock = session_clock(day_to_date(piece.session_day), self._cfg.windows,
+                                  self._cfg.calendar(piece.info.venue))
             self._s = _Session(piece.source_id, piece.info, piece.session_day, clock, self._prior,
                                SessionExtremes(clock, contract_id=piece.info.raw_symbol))
             self._s.labeler = Labeler(self._label_params(piece.info))
         return self._s
 
-    def _tick(self, info: InstrumentInfo) -> int:
-        return info.tick or self._cfg.approach.tick
+    @staticmethod
+    def _tick(info: InstrumentInfo) -> int:
+        """The instrument's tick, fixed by its book step (``flows.steps.book_1s``)."""
+        return info.tick or 1
 
     def _label_params(self, info: InstrumentInfo) -> LabelParams:
         p = self._cfg.labels

@@ -9,6 +9,7 @@ independent of arrival order and worker count.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,9 +25,10 @@ from flows.items import (
     SessionOpened,
     SessionSeries,
 )
-from operators.bars import BAR_DTYPE, ES_TICK, BarBuilder, BarCarry
-from operators.calendar import SessionWindows, session_clock
+from operators.bars import BAR_DTYPE, BarBuilder, BarCarry
+from operators.calendar import SessionWindows, TradingCalendar, calendar_of, session_clock
 from operators.chunks import InstrumentInfo
+from operators.instruments import book_tick
 from operators.levels import SessionExtremes
 from operators.sessions import day_to_date
 
@@ -55,8 +57,10 @@ class SessionSeriesLogic(StatefulLogic[BookRows, object, _SeriesState]):
     context), and, when the book closes, the whole series, bars and summary of the session.
     """
 
-    def __init__(self, windows: SessionWindows, resume: _SeriesState | None) -> None:
-        self._windows = windows
+    def __init__(self, windows: SessionWindows, resume: _SeriesState | None, *,
+                 calendar: Callable[[str], TradingCalendar] = calendar_of) -> None:
+        """``calendar``: an instrument's venue → the trading calendar its sessions follow."""
+        self._windows, self._calendar = windows, calendar
         self._extremes: SessionExtremes | None = None
         self._meta: tuple[str, InstrumentInfo, int] | None = None
         self._builder: BarBuilder | None = None
@@ -64,7 +68,7 @@ class SessionSeriesLogic(StatefulLogic[BookRows, object, _SeriesState]):
         if resume is not None:
             self._meta = (resume.source_id, resume.info, resume.session_day)
             self._extremes = resume.extremes.copy()
-            self._builder = BarBuilder(_BAR_SECONDS, tick=resume.info.tick or ES_TICK, resume=resume.bar_carry)
+            self._builder = BarBuilder(_BAR_SECONDS, tick=resume.info.tick or 1, resume=resume.bar_carry)
             self._context = resume.context.copy()
 
     @override
@@ -72,8 +76,8 @@ class SessionSeriesLogic(StatefulLogic[BookRows, object, _SeriesState]):
         out: list[object] = []
         if self._meta is None:
             self._meta = (value.source_id, value.info, value.session_day)
-            self._builder = BarBuilder(_BAR_SECONDS, tick=value.info.tick or ES_TICK)
-            clock = session_clock(day_to_date(value.session_day), self._windows)
+            self._builder = BarBuilder(_BAR_SECONDS, tick=book_tick(value.info, value.rows[:1]))
+            clock = session_clock(day_to_date(value.session_day), self._windows, self._calendar(value.info.venue))
             self._extremes = SessionExtremes(clock, contract_id=value.info.raw_symbol)
             out.append(SessionOpened(value.key, value.info, value.session_day))
         assert self._builder is not None and self._extremes is not None

@@ -30,12 +30,13 @@ class ApproachParams:
     """An episode starts when an armed level is within this many ticks of the mid (inclusive)."""
     reset_ticks: int = 12
     """A level is armed once the mid is at least this many ticks away from it (inclusive)."""
-    tick: int = 250_000_000
-    """Minimum price increment in 1e-9 units (ES: 0.25 dollars)."""
+    tick: int = 0
+    """The instrument's minimum price increment in 1e-9 units (its definition's, set by the flow
+    per instrument; 0 in a configuration, which never fixes it)."""
 
     def __post_init__(self) -> None:
-        if self.tick <= 0:
-            msg = f"approach tick must be positive (1e-9 units, ES = 250_000_000), got {self.tick}"
+        if self.tick < 0:
+            msg = f"approach tick must be positive (1e-9 units), got {self.tick}"
             raise ConfigError(msg)
         if self.approach_ticks <= 0:
             msg = f"approach_ticks must be positive, got {self.approach_ticks}"
@@ -108,6 +109,9 @@ class ApproachDetector:
     def __init__(self, levels: Sequence[tuple[str, int, int]], params: ApproachParams | None = None,
                  *, resume: ApproachState | None = None) -> None:
         self._params = params if params is not None else ApproachParams()
+        if self._params.tick <= 0:
+            msg = "an approach detector counts in the instrument's ticks: set ApproachParams.tick (1e-9 units)"
+            raise ConfigError(msg)
         self._types, self._price, self._known = _levels(levels)
         n = len(self._types)
         if resume is None:

@@ -17,9 +17,6 @@ from operators.bars import kernels as k
 from operators.bars.dtypes import BAR_DTYPE, BASE_FIELDS, FEATURE_NAMES
 from operators.book.dtypes import second_dtype
 
-ES_TICK = 250_000_000
-"""ES minimum price increment (0.25) in 1e-9 units: the default ``tick``."""
-
 _NS = 1_000_000_000
 _ROW_IN = ("ts_recv", "instrument_id", "book_valid", "bid_px", "bid_sz", "ask_px", "ask_sz",
            "mid_px", "microprice", "trade_open_px", "trade_high_px", "trade_low_px",
@@ -51,7 +48,7 @@ class BarCarry:
     instrument_id: int  # -1 until the first row
 
 
-def empty_carry(bar_seconds: int = 5, tick: int = ES_TICK, depth: int = 10) -> BarCarry:
+def empty_carry(bar_seconds: int, tick: int, depth: int = 10) -> BarCarry:
     """The carry of a builder that has seen nothing."""
     return BarCarry(bar_seconds=bar_seconds, tick=tick, rows=np.empty(0, second_dtype(depth)),
                     ema=np.zeros(3), ema_ts=0, last_ts=-1, instrument_id=-1)
@@ -91,10 +88,11 @@ def _check(rows: np.ndarray, carry: BarCarry) -> None:
 
 
 def bars_from_seconds(rows: np.ndarray, bar_seconds: int = 5, carry: BarCarry | None = None, *,
-                      tick: int = ES_TICK, final: bool = False) -> tuple[np.ndarray, BarCarry]:
+                      tick: int = 0, final: bool = False) -> tuple[np.ndarray, BarCarry]:
     """Fold one instrument's 1-second rows into closed bars (``BAR_DTYPE``) and the next carry.
 
-    ``carry`` (from the previous call) fixes ``bar_seconds`` and ``tick``. With ``final`` the open
+    ``tick`` is the instrument's (1e-9 units), needed without a ``carry``; a ``carry`` (from the
+    previous call) fixes ``bar_seconds`` and ``tick``. With ``final`` the open
     bar is emitted too (end of input); later rows must then lie after that bar's close.
     """
     if carry is None:
@@ -141,7 +139,7 @@ def bars_from_seconds(rows: np.ndarray, bar_seconds: int = 5, carry: BarCarry | 
 class BarBuilder:
     """Streaming bars of one instrument: ``feed`` closed 1-second rows, get the closed bars."""
 
-    def __init__(self, bar_seconds: int = 5, *, tick: int = ES_TICK,
+    def __init__(self, bar_seconds: int = 5, *, tick: int = 0,
                  resume: BarCarry | None = None) -> None:
         if resume is not None:
             if resume.bar_seconds != bar_seconds:
@@ -175,4 +173,4 @@ class BarBuilder:
         return self._carry
 
 
-__all__ = ["ES_TICK", "BarBuilder", "BarCarry", "bars_from_seconds", "empty_carry"]
+__all__ = ["BarBuilder", "BarCarry", "bars_from_seconds", "empty_carry"]

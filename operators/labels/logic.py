@@ -24,15 +24,19 @@ class LabelParams:
     """REJECT when the mid is this many ticks back away from the level."""
     horizon_seconds: int = 300
     """CHOP when neither happens within this many seconds after the start (inclusive)."""
-    tick: int = 250_000_000
-    """Minimum price increment in 1e-9 units (ES: 0.25 dollars)."""
+    tick: int = 0
+    """The instrument's minimum price increment in 1e-9 units (its definition's, set by the flow
+    per instrument; 0 in a configuration, which never fixes it)."""
 
     def __post_init__(self) -> None:
-        for name in ("break_ticks", "reject_ticks", "horizon_seconds", "tick"):
+        for name in ("break_ticks", "reject_ticks", "horizon_seconds"):
             value = getattr(self, name)
             if value <= 0:
                 msg = f"label {name} must be a positive integer, got {value}"
                 raise ConfigError(msg)
+        if self.tick < 0:
+            msg = f"label tick must be positive (1e-9 units), got {self.tick}"
+            raise ConfigError(msg)
 
     @property
     def horizon_ns(self) -> int:
@@ -83,6 +87,9 @@ class Labeler:
 
     def __init__(self, params: LabelParams | None = None, *, resume: LabelState | None = None) -> None:
         self._params = params if params is not None else LabelParams()
+        if self._params.tick <= 0:
+            msg = "a labeler counts in the instrument's ticks: set LabelParams.tick (1e-9 units)"
+            raise ConfigError(msg)
         if resume is None:
             self._ep = np.empty(0, LABEL_EPISODE_DTYPE)
             self._px = np.empty(0, np.int64)

@@ -74,11 +74,14 @@ def write_dbn(
     schema: dbn.Schema = dbn.Schema.MBO,  # type: ignore[assignment]  # databento_dbn's stub types enum members as `str`
     symbols: dict[str, int] | None = None,
     start_ns: int = START_NS,
+    end_ns: int | None = None,
     tail: bytes = b"",
+    dataset: str = "GLBX.MDP3",
 ) -> Path:
     """Write metadata + records (+ ``tail`` bytes) to ``path``; zstd when the name ends ``.zst``."""
     body = records.tobytes() if isinstance(records, np.ndarray) else records
-    data = metadata_bytes(schema=schema, symbols=symbols, start_ns=start_ns) + body + tail
+    head = metadata_bytes(schema=schema, symbols=symbols, start_ns=start_ns, end_ns=end_ns, dataset=dataset)
+    data = head + body + tail
     if path.name.endswith(".zst"):
         data = zstandard.ZstdCompressor(level=3).compress(data)
     path.write_bytes(data)

@@ -239,6 +239,6 @@ def test_instruments_are_the_definition_in_force_at_the_session(bronze_lake: Lak
 
     assert found["bronze:2025-11-03/ESZ5"][ESZ5.instrument_id].tick == 250_000_000
     assert found["bronze:2025-11-03/ESH6"][ESH6.instrument_id] == InstrumentInfo(
-        ESH6.instrument_id, "ESH6", "ES", "FUT", source="symbology")
+        ESH6.instrument_id, "ESH6", "ES", "FUT", source="symbology", venue="GLBX")
     earlier = [BronzeSlice(date(2025, 11, 1), "ESZ5", "ES", "FUT", (ESZ5.instrument_id,), ("x",), "GLBX.MDP3")]
     assert instruments_for(lake, earlier)["bronze:2025-11-01/ESZ5"][ESZ5.instrument_id].tick == 1  # the earliest

@@ -115,7 +115,7 @@ def test_official_mbo_exact_values(name: str, dbn_path: Callable[[str], Path]) -
     assert r["sequence"].tolist() == [1170352, 1170353]
     # no sibling definitions for GLBX.MDP3 in that directory: symbology from the metadata
     assert chunk.instruments == {
-        5482: InstrumentInfo(5482, "ESH1", "ES", "FUT", tick=0, multiplier=0.0, source="symbology")
+        5482: InstrumentInfo(5482, "ESH1", "ES", "FUT", tick=0, multiplier=0.0, source="symbology", venue="GLBX")
     }
 
 
@@ -129,7 +129,8 @@ def test_official_definitions_map_to_instruments(name: str, dbn_path: Callable[[
     assert chunk.records["raw_symbol"].tolist() == [b"MSFT", b"MSFT"]
     assert chunk.records["ts_recv"].tolist() == [1633331241618029519, 1633417621703120931]
     assert chunk.records.dtype.itemsize == 520  # always the v3 layout
-    msft = InstrumentInfo(0, raw_symbol="MSFT", underlier="MSFT", instrument_type="STK", tick=0, multiplier=0.0)
+    msft = InstrumentInfo(0, raw_symbol="MSFT", underlier="MSFT", instrument_type="STK", tick=0, multiplier=0.0,
+                          venue="XNAS")  # a Nasdaq feed: the US equities calendar
     assert chunk.instruments == {
         6819: replace(msft, instrument_id=6819),
         6830: replace(msft, instrument_id=6830),
@@ -184,7 +185,8 @@ def test_sibling_definitions_give_ticks_and_multipliers(tmp_path: Path) -> None:
               schema=dbn.Schema.DEFINITION)  # type: ignore[arg-type]  # databento_dbn's stub: members as `str`
     [chunk] = drain(DbnReplaySource([mbo]))
     assert chunk.instruments == {
-        42: InstrumentInfo(42, "ESZ3", "ES", "FUT", 250_000_000, 50.0, 1_702_647_000_000_000_000, 0, "definition")
+        42: InstrumentInfo(42, "ESZ3", "ES", "FUT", 250_000_000, 50.0, 1_702_647_000_000_000_000, 0, "definition",
+                           venue="GLBX")
     }
 
 

@@ -37,7 +37,11 @@ def at(ticks: float) -> float:
     return 5000.0 + 0.25 * ticks
 
 
-def run(levels, mids: list[float], params: ApproachParams | None = None) -> np.ndarray:
+ES = ApproachParams(tick=TICK)
+"""The flow sets the instrument's tick; these tests are ES's."""
+
+
+def run(levels, mids: list[float], params: ApproachParams = ES) -> np.ndarray:
     det = ApproachDetector(levels, params)
     return det.feed(*series(mids))
 
@@ -48,13 +52,15 @@ def fields(rows: np.ndarray, *names: str) -> list[tuple]:
 
 def test_params_defaults_and_validation() -> None:
     p = ApproachParams()
-    assert (p.approach_ticks, p.reset_ticks, p.tick) == (4, 12, 250_000_000)
+    assert (p.approach_ticks, p.reset_ticks, p.tick) == (4, 12, 0)  # no tick until the instrument's is set
+    with pytest.raises(ConfigError, match="instrument's ticks"):
+        ApproachDetector([("PDH", LEVEL, 0)], p)
     with pytest.raises(ConfigError):
         ApproachParams(approach_ticks=0)
     with pytest.raises(ConfigError):
         ApproachParams(approach_ticks=4, reset_ticks=4)
     with pytest.raises(ConfigError):
-        ApproachParams(tick=0)
+        ApproachParams(tick=-1)
     with pytest.raises(TypeError):
         ApproachParams(4, 12)  # type: ignore[call-arg]  # wrong on purpose: keyword-only, and it must raise
 
@@ -154,7 +160,7 @@ def test_velocity_over_available_history_or_zero() -> None:
     out = run([("PDH", LEVEL, 0)], [math.nan, at(-12), at(-4)])
     assert fields(out, "velocity_tps") == [(8.0,)]
     # the previous row is older than 30 s (a gap between pieces): no reference, velocity 0
-    det = ApproachDetector([("PDH", LEVEL, 0)])
+    det = ApproachDetector([("PDH", LEVEL, 0)], ES)
     det.feed(*series([at(-12)], t0=T0))
     gap = det.feed(*series([at(-4)], t0=T0 + 40 * NS))
     assert fields(gap, "velocity_tps", "approach_seconds") == [(0.0, 40)]
@@ -171,7 +177,7 @@ def test_several_levels_same_second_ordered_by_index() -> None:
         (T0 + 2 * NS, 1, LEVEL - 2 * TICK, DOWN, 2.0),
         (T0 + 5 * NS, 2, LEVEL + 100 * TICK, UP, -4.0),
     ]
-    assert ApproachDetector(levels).level_types == ("PDH", "PDL", "ORH")
+    assert ApproachDetector(levels, ES).level_types == ("PDH", "PDL", "ORH")
 
 
 def test_custom_params() -> None:
@@ -181,7 +187,7 @@ def test_custom_params() -> None:
 
 
 def test_non_increasing_ts_is_refused() -> None:
-    det = ApproachDetector([("PDH", LEVEL, 0)])
+    det = ApproachDetector([("PDH", LEVEL, 0)], ES)
     det.feed(*series([at(-20), at(-19)]))
     with pytest.raises(ValueError):
         det.feed(*series([at(-18)], t0=T0 + NS))
@@ -190,9 +196,9 @@ def test_non_increasing_ts_is_refused() -> None:
 
 
 def test_empty_piece_and_no_levels() -> None:
-    det = ApproachDetector([])
+    det = ApproachDetector([], ES)
     assert len(det.feed(*series([at(0), at(20)]))) == 0
-    det2 = ApproachDetector([("PDH", LEVEL, 0)])
+    det2 = ApproachDetector([("PDH", LEVEL, 0)], ES)
     assert det2.feed(np.empty(0, np.int64), np.empty(0)).dtype == EPISODE_DTYPE
 
 
@@ -270,7 +276,7 @@ def pieces(ts: np.ndarray, mid: np.ndarray, cuts: list[int]):
         yield ts[a:b], mid[a:b]
 
 
-P_SMALL = ApproachParams(approach_ticks=2, reset_ticks=6)
+P_SMALL = ApproachParams(approach_ticks=2, reset_ticks=6, tick=TICK)
 
 
 @settings(max_examples=60, deadline=None)
@@ -307,18 +313,18 @@ def test_snapshot_resume_matches_uninterrupted(s) -> None:
 
 
 def test_resume_refuses_other_levels() -> None:
-    det = ApproachDetector([("PDH", LEVEL, 0)])
+    det = ApproachDetector([("PDH", LEVEL, 0)], ES)
     with pytest.raises(ValueError):
-        ApproachDetector([("PDH", LEVEL + TICK, 0)], resume=det.snapshot())
+        ApproachDetector([("PDH", LEVEL + TICK, 0)], ES, resume=det.snapshot())
     with pytest.raises(ValueError):
         ApproachDetector([("PDH", LEVEL, 0)], P_SMALL, resume=det.snapshot())
 
 
 def test_snapshot_is_a_copy() -> None:
-    det = ApproachDetector([("PDH", LEVEL, 0)])
+    det = ApproachDetector([("PDH", LEVEL, 0)], ES)
     state = det.snapshot()
     det.feed(*series([at(-20), at(-4)]))
-    assert state.istate.tolist() == ApproachDetector([("PDH", LEVEL, 0)]).snapshot().istate.tolist()
+    assert state.istate.tolist() == ApproachDetector([("PDH", LEVEL, 0)], ES).snapshot().istate.tolist()
 
 
 @settings(max_examples=60, deadline=None)
@@ -346,7 +352,7 @@ def test_levels_joining_as_they_become_known_match_one_shot(s) -> None:
 
 
 def test_a_level_known_before_the_last_row_fed_cannot_join() -> None:
-    det = ApproachDetector([("PDH", LEVEL, 0)])
+    det = ApproachDetector([("PDH", LEVEL, 0)], ES)
     ts, mid = series([at(-20), at(-4)])
     det.feed(ts, mid)
     kept = det.with_levels([("PDH", LEVEL, 0), ("PMH", LEVEL + 8 * TICK, int(ts[-1]) + 1)])

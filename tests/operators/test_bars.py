@@ -172,7 +172,7 @@ def _book_rows(n: int = 100_000, seed: int = 3) -> tuple[np.ndarray, np.ndarray]
 
 def test_book_rows_invariants() -> None:
     rec, rows = _book_rows()
-    bars, _ = bars_from_seconds(rows, 5, final=True)
+    bars, _ = bars_from_seconds(rows, 5, tick=ES_TICK, final=True)
     assert len(bars) > 5
     assert bars["n_seconds"].sum() == len(rows)
     trades = rec[(rec["action"] == b"T") & (rec["ts_recv"] >= rows["ts_recv"][0] - NS)]
@@ -190,20 +190,20 @@ def test_book_rows_invariants() -> None:
 
 def test_streaming_in_random_pieces_equals_one_shot() -> None:
     _, rows = _book_rows(50_000, seed=5)
-    whole, _ = bars_from_seconds(rows, 5, final=True)
+    whole, _ = bars_from_seconds(rows, 5, tick=ES_TICK, final=True)
     rng = np.random.default_rng(0)
     for _ in range(5):
         cuts = np.sort(rng.choice(np.arange(1, len(rows)), size=8, replace=False))
-        builder = BarBuilder(5)
+        builder = BarBuilder(5, tick=ES_TICK)
         parts = [builder.feed(p) for p in np.split(rows, cuts)] + [builder.close()]
         assert np.concatenate(parts).tobytes() == whole.tobytes()
 
 
 def test_snapshot_resume_equals_uninterrupted() -> None:
     _, rows = _book_rows(50_000, seed=6)
-    whole, _ = bars_from_seconds(rows, 5, final=True)
+    whole, _ = bars_from_seconds(rows, 5, tick=ES_TICK, final=True)
     for cut in (1, 7, len(rows) // 2, len(rows) - 1):
-        first = BarBuilder(5)
+        first = BarBuilder(5, tick=ES_TICK)
         head = first.feed(rows[:cut])
         resumed = BarBuilder(5, resume=first.snapshot())
         got = np.concatenate([head, resumed.feed(rows[cut:]), resumed.close()])

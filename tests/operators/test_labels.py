@@ -30,7 +30,7 @@ TICK = 250_000_000
 T0 = 1_700_000_000 * NS
 LEVEL = 5000 * NS
 nan = math.nan
-P = LabelParams(break_ticks=8, reject_ticks=8, horizon_seconds=10)
+P = LabelParams(break_ticks=8, reject_ticks=8, horizon_seconds=10, tick=TICK)
 
 
 def at(ticks: float) -> float:
@@ -62,12 +62,16 @@ def both(ticks: list[float], episodes: np.ndarray, params: LabelParams = P) -> l
 
 def test_params_defaults_and_outcome_names() -> None:
     p = LabelParams()
-    assert (p.break_ticks, p.reject_ticks, p.horizon_seconds, p.tick) == (8, 8, 300, 250_000_000)
+    assert (p.break_ticks, p.reject_ticks, p.horizon_seconds, p.tick) == (8, 8, 300, 0)  # the flow sets the tick
+    with pytest.raises(ConfigError, match="instrument's ticks"):
+        Labeler(p)
     assert OUTCOMES == ("BREAK", "REJECT", "CHOP")
     assert (BREAK, REJECT, CHOP) == (0, 1, 2)
-    for bad in ("break_ticks", "reject_ticks", "horizon_seconds", "tick"):
+    for bad in ("break_ticks", "reject_ticks", "horizon_seconds"):
         with pytest.raises(ConfigError):
             LabelParams(**{bad: 0})
+    with pytest.raises(ConfigError):
+        LabelParams(tick=-1)
 
 
 def test_break_up_exact() -> None:
@@ -213,7 +217,7 @@ def sessions(draw):
         rows.append((100 + key, int(ts[i]), level, d, float(mid[i])))
     cuts = sorted(set(draw(st.lists(st.integers(0, n), max_size=6))))
     params = LabelParams(break_ticks=draw(st.integers(1, 6)), reject_ticks=draw(st.integers(1, 6)),
-                         horizon_seconds=draw(st.integers(1, 60)))
+                         horizon_seconds=draw(st.integers(1, 60)), tick=TICK)
     return ts, mid, eps(*rows), cuts, params
 
 
@@ -252,4 +256,4 @@ def test_snapshot_resume_matches_uninterrupted(s) -> None:
 
 def test_resume_refuses_other_params() -> None:
     with pytest.raises(ValueError):
-        Labeler(LabelParams(), resume=Labeler(P).snapshot())
+        Labeler(LabelParams(tick=TICK), resume=Labeler(P).snapshot())
