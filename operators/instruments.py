@@ -36,9 +36,9 @@ _CLASS_TYPES: Final[dict[str, InstrumentType]] = {
     "M": "SPREAD",  # mixed spread
 }
 """Databento ``InstrumentClass`` codes to our types; the rest (bond, FX, commodity spot) are UNKNOWN."""
-DATABENTO_CLASSES: Final = frozenset("BCFKMPSTXY")
-"""Every ``InstrumentClass`` Databento defines (bond, call, future, stock, mixed spread, put,
-future spread, option spread, FX spot, commodity spot)."""
+DATABENTO_CLASSES: Final = frozenset("BCFIKMPSTXY")
+"""Every ``InstrumentClass`` Databento defines (bond, call, future, index, stock, mixed spread,
+put, future spread, option spread, FX spot, commodity spot)."""
 
 
 def parse_future_symbol(raw: str) -> tuple[str, str, int] | None:
