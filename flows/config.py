@@ -81,7 +81,7 @@ from typing import Any
 from connectors.delta.tables import ALL_TABLES
 from connectors.kafka.outputs import OutputConfig
 from connectors.kusto.config import EventhouseConfig
-from connectors.scoring.config import ScoringConfig
+from connectors.scoring.config import Endpoint, ScoringConfig
 from connectors.topic.ticks import TickConfig
 from operators.approach import ApproachParams
 from operators.calendar import CALENDARS, SessionWindows, TradingCalendar, calendar_of
@@ -352,8 +352,8 @@ def describe(cfg: AppConfig) -> str:
 
 def _scoring(section: dict[str, Any], env: Mapping[str, str]) -> ScoringConfig:
     """``[scoring]`` under the SPYMASTER_SCORING_* environment; the key never comes from a file."""
-    known = set(ScoringConfig.__dataclass_fields__) - {"key"}
-    values = {k: v for k, v in section.items() if k not in ("batch_ms", "neighbours")}
+    known = set(ScoringConfig.__dataclass_fields__) - {"key", "endpoints"}
+    values = {k: v for k, v in section.items() if k not in ("batch_ms", "neighbours", "endpoints")}
     if "key" in values:
         msg = "[scoring].key is a secret and is not read from files; set SPYMASTER_SCORING_KEY or Key Vault"
         raise ConfigError(msg)
@@ -364,7 +364,45 @@ def _scoring(section: dict[str, Any], env: Mapping[str, str]) -> ScoringConfig:
     # TOML values enter as the lowest-priority environment, so a backend chosen in the file may take
     # its URL from the environment (the config is only checked once, complete)
     from_file = {f"SPYMASTER_SCORING_{k.upper()}": str(v) for k, v in values.items()}
-    return ScoringConfig.from_env({**from_file, **{k: v for k, v in env.items() if v}})
+    cfg = ScoringConfig.from_env({**from_file, **{k: v for k, v in env.items() if v}})
+    return replace(cfg, endpoints=_endpoints(section.get("endpoints", {}), env)) if "endpoints" in section else cfg
+
+
+def _endpoints(section: dict[str, Any], env: Mapping[str, str]) -> tuple[Endpoint, ...]:
+    """``[scoring.endpoints.<MODEL_ID>]``: url, deployment, and key_env or key_secret (never the key)."""
+    out = []
+    for model_id, values in sorted(section.items()):
+        where = f"[scoring.endpoints.{model_id}]"
+        if not isinstance(values, dict):
+            msg = f"{where} must be a table with url, deployment, key_env or key_secret"
+            raise ConfigError(msg)
+        unknown = sorted(set(values) - {"url", "deployment", "key_env", "key_secret"})
+        if unknown:
+            hint = "; keys are secrets and are not read from files" if "key" in unknown else ""
+            msg = f"unknown key {where}.{unknown[0]}; known: deployment, key_env, key_secret, url{hint}"
+            raise ConfigError(msg)
+        out.append(Endpoint(model_id=model_id, url=str(values.get("url", "")),
+                            deployment=str(values["deployment"]) if "deployment" in values else None,
+                            key=_endpoint_key(where, values, env)))
+    return tuple(out)
+
+
+def _endpoint_key(where: str, values: dict[str, Any], env: Mapping[str, str]) -> str | None:
+    if "key_env" in values:
+        name = str(values["key_env"])
+        if not env.get(name):
+            msg = f"{where}.key_env names {name}, which is not set in the environment"
+            raise ConfigError(msg)
+        return env[name]
+    if "key_secret" in values:
+        vault = env.get("SPYMASTER_SCORING_KEY_VAULT", "").strip()
+        if not vault:
+            msg = f"{where}.key_secret needs SPYMASTER_SCORING_KEY_VAULT (https://<vault>.vault.azure.net)"
+            raise ConfigError(msg)
+        from connectors.scoring.keyvault import fetch_secret
+
+        return fetch_secret(vault, str(values["key_secret"]))
+    return None
 
 
 def _analytics(sessions: dict[str, Any], approach: dict[str, Any], labels: dict[str, Any]) -> AnalyticsConfig:

@@ -12,6 +12,11 @@ Environment (read by ``ScoringConfig.from_env``; ``flows/config.py`` may layer T
 - ``SPYMASTER_SCORING_DEPLOYMENT``: pins an Azure ML deployment; falls back to ``AZUREML_MODEL_DEPLOYMENT``
 - ``SPYMASTER_SCORING_{TIMEOUT_S,RETRIES,BACKOFF_S,BREAKER_FAILURES,BREAKER_RESET_S,REFRESH_S}``
 
+One endpoint per model family (HTTP backends): ``[scoring.endpoints.<MODEL_ID>]`` in the TOML
+file with ``url``, ``deployment`` and where its key is (``key_env``: an environment variable;
+``key_secret``: a Key Vault secret in ``SPYMASTER_SCORING_KEY_VAULT``). An episode is sent to
+its own model's endpoint; a model without one goes to ``url`` (which serves ``model_id``).
+
 The key is a secret: it is kept out of ``repr``, logs and error messages (``masked()`` is the
 loggable form).
 """
@@ -32,6 +37,19 @@ _FALLBACKS = {"url": "AZUREML_SCORING_URI", "key": "AZUREML_API_KEY", "deploymen
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Endpoint:
+    """Where one model family is served over HTTP (``[scoring.endpoints.<MODEL_ID>]``)."""
+
+    model_id: str
+    url: str
+    deployment: str | None = None
+    key: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_url(f"endpoint of {self.model_id}", self.url)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ScoringConfig:
     """One scoring backend. Durations in seconds; ``retries`` counts attempts after the first."""
 
@@ -48,6 +66,7 @@ class ScoringConfig:
     breaker_failures: int = 5
     breaker_reset_s: float = 5.0
     refresh_s: float = 1.0                  # local: the follower re-reads the alias this often (0: in line)
+    endpoints: tuple[Endpoint, ...] = ()    # HTTP backends: other model families' own endpoints
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -69,6 +88,15 @@ class ScoringConfig:
     def enabled(self) -> bool:
         return self.backend != "off"
 
+    def for_model(self, model_id: str) -> ScoringConfig:
+        """The configuration that scores ``model_id``'s episodes: its own endpoint when it has one
+        (URL, deployment and key; the served version read from the registry), else this one."""
+        endpoint = next((e for e in self.endpoints if e.model_id == model_id), None)
+        if endpoint is None or self.backend not in ("mlflow-http", "azureml"):
+            return self
+        return replace(self, model_id=model_id, url=endpoint.url, deployment=endpoint.deployment, key=endpoint.key,
+                       served_version=None, endpoints=())
+
     def masked(self) -> str:
         """The loggable form: every field, the key shown only as set or not."""
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.name != "key")
@@ -81,6 +109,8 @@ class ScoringConfig:
         start = base or cls()
         values: dict[str, Any] = {}  # each parsed to its field's type by _parse
         for f in fields(cls):
+            if f.name == "endpoints":  # only from the TOML file
+                continue
             raw = env.get(_PREFIX + f.name.upper(), "").strip() or env.get(_FALLBACKS.get(f.name, ""), "").strip()
             if raw:
                 values[f.name] = _parse(f.name, raw, type(f.default))

@@ -23,7 +23,8 @@ Shape: ``EpisodeUpdate.started`` → ``SessionEpisodes`` keyed by ``model_id|str
   last batch carries its end mark, so a file is only *finished* once its scores are written.
 - **The model.** An episode is scored by its own ``model_id`` (``gold.setup_vectors``: ``ES`` →
   ``ES_MODEL``): the local backend loads ``models:/{model_id}@{alias}``; an HTTP backend serves
-  ``[scoring].model_id`` and says so for episodes of another model.
+  ``[scoring].model_id``, another family's episodes go to its own ``[scoring.endpoints]``
+  entry, and a family with none is told so.
   ``connectors.scoring.make_scorer(cfg)`` is built lazily in the worker (one per
   configuration per process, never in a snapshot); the local backend follows the ``champion``
   alias (re-read every ``refresh_s``), so every row names the version that produced it. The
@@ -223,7 +224,7 @@ class InferenceScoresLogic(StatefulLogic[SessionEpisodes, ScoredBatch, ScoringSt
     def _score(self, batch: MicroBatch[PendingScore]) -> ScoredBatch:
         episodes = batch.items
         requests = [ScoreRequest(e.episode_id, self._model_id, e.feature_hash, e.vector) for e in episodes]
-        results = self._pool.score(self._cfg, requests)
+        results = self._pool.score(self._cfg.for_model(self._model_id), requests)
         neighbours = self._neighbours(episodes, results)
         done = time.perf_counter_ns()
         rows = tuple(
