@@ -40,6 +40,8 @@ class ChainFacts:
     sessions: frozenset[str] = frozenset()
     """``iid:day`` sessions of underlyings whose chain the run's option files may feed: their
     episodes' vectors wait for the chain's profiles (``flows.steps.session_episodes``)."""
+    venues: dict[int, str] = field(default_factory=dict)
+    """The venue of each instrument that is not an option: whose calendar its chain's sessions keep."""
 
     @property
     def any(self) -> bool:
@@ -52,6 +54,7 @@ def chain_facts(lake: Lake, files: Iterable[tuple[Path, str, tuple[date, ...]]])
     books: set[str] = set()
     chained: set[str] = set()
     symbols: dict[int, str] = {}
+    venues: dict[int, str] = {}
     statistics = []
     for path, schema, sessions in files:
         if schema == "statistics":
@@ -73,12 +76,14 @@ def chain_facts(lake: Lake, files: Iterable[tuple[Path, str, tuple[date, ...]]])
         chained |= {f"{uid}:{date_to_day(d)}" for uid in written_on for d in sessions}
         others = {iid: info for iid, info in instruments.items() if info.instrument_type != "OPT"}
         symbols |= {iid: info.raw_symbol for iid, info in others.items()}
+        venues |= {iid: info.venue for iid, info in others.items()}
         named = symbology_of(metadata)  # what the file holds (its definitions may name more)
         books |= {f"{iid}:{date_to_day(d)}" for iid in others if iid in named for d in sessions}
     if not underlyings:
         return ChainFacts()  # a run without options reads no open interest
     stats = [_stored_open_interest(lake), *(_open_interest_in(p) for p in statistics)]
-    return ChainFacts(frozenset(underlyings), frozenset(books), symbols, np.concatenate(stats), frozenset(chained))
+    return ChainFacts(frozenset(underlyings), frozenset(books), symbols, np.concatenate(stats), frozenset(chained),
+                      venues)
 
 
 def _open_interest_in(path: Path) -> np.ndarray:

@@ -97,7 +97,7 @@ def _gex_alone(day: Path, futures_lake) -> tuple[float, int, int]:  # noqa: ANN0
     mids = np.where(both, (bid.astype(np.float64) + ask) / 2e9, np.nan)
     closes = book["ts_recv"].to_numpy()
     session = date_to_day(book["session_date"][0].as_py())
-    gex = ChainGex("front", session_open_interest(facts, session), ChainGexConfig())
+    gex = ChainGex("front", session_open_interest(facts, front, session), ChainGexConfig())
     gex.add(options)
     gex.quotes(rows)
     gex.seconds(closes[:2], mids[:2])  # compile outside the timing

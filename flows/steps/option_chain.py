@@ -20,6 +20,7 @@ from typing_extensions import override
 
 from connectors.dbn.chains import ChainFacts
 from flows.items import BookRows, ChainProfiles, ChainRows, OptionSlice, UnderlyingSeconds, book_key
+from operators.calendar import calendar_of
 from operators.chunks import SourceEnd
 from operators.options.chain import (
     NS,
@@ -34,7 +35,7 @@ from operators.options.chain import (
     open_interest_before,
 )
 from operators.records import UNDEF_PRICE
-from operators.sessions import day_to_date, new_york_instant_ns
+from operators.sessions import day_to_date
 
 ChainItem = OptionSlice | SourceEnd | UnderlyingSeconds
 FOREVER = 2**63 - 1
@@ -79,11 +80,12 @@ def chain_profiles(chained: frozenset[str], rows: ChainRows) -> tuple[str, Chain
     return (key, ChainProfiles(key, rows.profiles, rows.through_ns)) if key in chained else None
 
 
-def session_open_interest(facts: ChainFacts, session_day: int) -> dict[int, int]:
-    """Open interest for a CME session (18:00 ET the evening before to 17:00 ET): the prior close's."""
+def session_open_interest(facts: ChainFacts, underlying_id: int, session_day: int) -> dict[int, int]:
+    """Open interest for a session of the underlying's calendar (on CME Globex 18:00 ET the evening
+    before to 17:00 ET): the prior close's."""
     d = day_to_date(session_day)
-    start = new_york_instant_ns(d, 0) - 6 * 3_600 * NS
-    return open_interest_before(facts.open_interest, start, new_york_instant_ns(d, 17))
+    calendar = calendar_of(facts.venues.get(underlying_id, ""))
+    return open_interest_before(facts.open_interest, calendar.session_start_ns(d), calendar.session_end_ns(d))
 
 
 class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
@@ -110,7 +112,7 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
             self._through = resume.through
 
     def _open_interest(self) -> dict[int, int]:
-        return session_open_interest(self._facts, chain_of(self._key)[1])
+        return session_open_interest(self._facts, *chain_of(self._key))
 
     def _chain(self) -> ChainGex:
         if self._gex is None:
