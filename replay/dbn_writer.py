@@ -49,7 +49,8 @@ class Listed(Protocol):
     def instrument_id(self) -> int: ...
 
 
-def metadata(schema: dbn.Schema, contracts: Sequence[Listed], day: date, start_ns: int, end_ns: int) -> bytes:
+def metadata(schema: dbn.Schema, contracts: Sequence[Listed], day: date, start_ns: int, end_ns: int,
+             dataset: str = DATASET) -> bytes:
     """A DBN v3 metadata header mapping each raw symbol to its instrument id for ``day``."""
     mappings = [
         SimpleNamespace(
@@ -59,7 +60,7 @@ def metadata(schema: dbn.Schema, contracts: Sequence[Listed], day: date, start_n
         for c in contracts
     ]
     meta = dbn.Metadata(
-        dataset=DATASET, start=start_ns, end=end_ns, schema=schema,
+        dataset=dataset, start=start_ns, end=end_ns, schema=schema,
         # databento_dbn's stub declares SType's members as `str` attributes, not members
         stype_in=dbn.SType.RAW_SYMBOL, stype_out=dbn.SType.INSTRUMENT_ID,  # type: ignore[arg-type]
         symbols=[c.raw_symbol for c in contracts], partial=[], not_found=[], mappings=mappings,
@@ -68,20 +69,21 @@ def metadata(schema: dbn.Schema, contracts: Sequence[Listed], day: date, start_n
     return meta.encode()
 
 
-def _prices(ticks: np.ndarray) -> np.ndarray:
-    return np.where(ticks < 0, UNDEF_PRICE, ticks * TICK_NANO)
+def _prices(ticks: np.ndarray, tick: int = TICK_NANO) -> np.ndarray:
+    return np.where(ticks < 0, UNDEF_PRICE, ticks * tick)
 
 
-def pack_mbo(rec: np.ndarray, instrument_ids: np.ndarray) -> np.ndarray:
-    """Engine records (rows of ``C_*`` columns) as an ``MBO_DTYPE`` array."""
+def pack_mbo(rec: np.ndarray, instrument_ids: np.ndarray, *, tick: int = TICK_NANO,
+             publisher_id: int = PUBLISHER_ID) -> np.ndarray:
+    """Engine records (rows of ``C_*`` columns, prices in ticks of ``tick``) as an ``MBO_DTYPE`` array."""
     out = np.zeros(len(rec), dtype=MBO_DTYPE)
     out["length"] = MBO_DTYPE.itemsize // 4
     out["rtype"] = RTYPE_MBO
-    out["publisher_id"] = PUBLISHER_ID
+    out["publisher_id"] = publisher_id
     out["instrument_id"] = instrument_ids[rec[:, C_INSTR]]
     out["ts_event"] = rec[:, C_TS_EVENT]
     out["order_id"] = rec[:, C_OID]
-    out["price"] = _prices(rec[:, C_PRICE])
+    out["price"] = _prices(rec[:, C_PRICE], tick)
     out["size"] = rec[:, C_SIZE]
     out["flags"] = rec[:, C_FLAGS]
     out["action"] = rec[:, C_ACTION].astype(np.uint8).view("S1")
@@ -103,12 +105,12 @@ def mbp10_headers(last: np.ndarray) -> np.ndarray:
     return out
 
 
-def pack_mbp10(mbo: np.ndarray, tru_idx: np.ndarray, tru_lv: np.ndarray) -> np.ndarray:
+def pack_mbp10(mbo: np.ndarray, tru_idx: np.ndarray, tru_lv: np.ndarray, *, tick: int = TICK_NANO) -> np.ndarray:
     """The true book after each event as ``MBP10_DTYPE``: header from the event's last MBO record."""
     out = mbp10_headers(mbo[tru_idx])
     for k in range(10):
-        out[f"bid_px_{k:02d}"] = _prices(tru_lv[:, 0, k])
-        out[f"ask_px_{k:02d}"] = _prices(tru_lv[:, 1, k])
+        out[f"bid_px_{k:02d}"] = _prices(tru_lv[:, 0, k], tick)
+        out[f"ask_px_{k:02d}"] = _prices(tru_lv[:, 1, k], tick)
         out[f"bid_sz_{k:02d}"] = tru_lv[:, 2, k]
         out[f"ask_sz_{k:02d}"] = tru_lv[:, 3, k]
         out[f"bid_ct_{k:02d}"] = tru_lv[:, 4, k]

@@ -12,6 +12,10 @@ Per trading day ``YYYYMMDD`` under ``out_dir``:
   09:30-13:30 ET with the planted signal's inputs, probabilities, drawn and realised outcome
   (``replay/signal.py``, ``docs/simulator.md``).
 
+With ``equities=True``, also a US stock, TSLA on Nasdaq (``replay/equities.py``):
+``xnas-itch-YYYYMMDD.{definition,mbo}.dbn.zst``, its true book and its planted approaches under
+``truth/``.
+
 With ``options=True``, also the ES options chain on those futures (``replay/chain.py``):
 ``glbx-mdp3-YYYYMMDD.options.{definition,statistics,mbo}.dbn.zst`` (calls and puts with strike,
 expiration and underlying; open interest as of the prior close, published at the session start;
@@ -24,7 +28,7 @@ The same arguments give byte-identical files.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -32,6 +36,7 @@ import databento_dbn as dbn
 import numpy as np
 
 from replay import chain as ch
+from replay import equities as eq
 from replay.contracts import CONTRACTS, TICK_NANO, definition, statistics
 from replay.dbn_writer import Listed, ZstWriter, metadata, pack_mbo, pack_mbp10
 from replay.engine import C_INSTR, C_TS_RECV
@@ -59,6 +64,7 @@ class DayFiles:
     approaches: Path | None = None
     approaches_records: int = 0
     options: OptionFiles | None = None
+    equities: eq.StockFiles | None = None
 
 
 @dataclass(frozen=True)
@@ -94,7 +100,8 @@ class SampleManifest:
     def files(self) -> list[Path]:
         out = []
         for d in self.days:
-            out += [d.definition, d.mbo, d.statistics, d.truth, d.approaches, *(d.options.paths() if d.options else ())]
+            out += [d.definition, d.mbo, d.statistics, d.truth, d.approaches, *(d.options.paths() if d.options else ()),
+                    *(d.equities.paths() if d.equities else ())]
         return [p for p in out if p is not None and p.exists()]
 
 
@@ -196,19 +203,29 @@ def write_sample(
     params: MarketParams | None = None,
     truth: bool = True,
     options: bool = False,
+    equities: bool = False,
 ) -> SampleManifest:
     """Simulate ``days`` consecutive trading days from ``start_date`` and write their files.
 
     ``events_per_day`` is the approximate number of MBO records per day over both contracts.
     ``truth=False`` skips the MBP-10 true book (large at benchmark sizes). ``params`` defaults to
-    ``MarketParams()``. ``options=True`` adds the ES options chain's files.
+    ``MarketParams()``. ``options=True`` adds the ES options chain's files, ``equities=True`` the
+    TSLA stock's.
     """
     out_dir = Path(out_dir)
-    sim = Simulator(seed, params if params is not None else MarketParams())
+    params = params if params is not None else MarketParams()
+    sim = Simulator(seed, params)
     chain = ch.ChainSimulator(seed, CONTRACTS) if options else None
+    stock = eq.stock_simulator(seed, params) if equities else None
     written = []
     for k, day in enumerate(trading_days(start_date, days)):
-        written.append(_write_day(sim, out_dir, session(day), k, events_per_day, progress, truth, chain))
+        files = _write_day(sim, out_dir, session(day), k, events_per_day, progress, truth, chain)
+        if stock is not None:
+            if progress:
+                progress(f"{day}: TSLA")
+            files = replace(files, equities=eq.write_stock_day(stock, out_dir, session(day), events_per_day,
+                                                               with_truth=truth))
+        written.append(files)
         if progress:
             progress(f"{day}: done")
     return SampleManifest(out_dir, seed, events_per_day, tuple(written))

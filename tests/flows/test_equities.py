@@ -1,0 +1,129 @@
+"""A Nasdaq stock and ES futures through the same graph (``spymaster synth --equities``).
+
+Five simulated days of TSLA (XNAS.ITCH, tick 0.01, 04:00-16:00 ET) beside ES: the stock's book
+rebuilt from its MBO equals the simulator's true book after every event; one run at 1 and 2
+workers writes identical tables; the stock's sessions are its calendar dates and its setups
+belong to ``TSLA_MODEL``; both model families train, register a champion, and each scores its
+own episodes in the flow.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import databento as db
+import numpy as np
+import pytest
+
+from connectors.dbn.files import read_mbo_file
+from connectors.delta.lake import Lake
+from connectors.delta.tables import (
+    ALL_TABLES,
+    BRONZE_DEFINITIONS,
+    BRONZE_MBO,
+    GOLD_INFERENCE_SCORES,
+    GOLD_SETUP_VECTORS,
+)
+from flows.jobs.mbp import top_levels
+from operators.records import BOOK_DEPTH
+from operators.sessions import NEW_YORK
+from replay.equities import CENT, TSLA
+from replay.synth import SampleManifest
+from tests.conftest import lake_differences
+from tests.typed import present
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(name="equities_sample", scope="module")
+def fixture_equities_sample(tmp_path_factory: pytest.TempPathFactory) -> SampleManifest:
+    from replay.synth import write_sample
+
+    return write_sample(tmp_path_factory.mktemp("equities"), days=5, seed=9, events_per_day=30_000, equities=True)
+
+
+def _replay(inputs: Path, lake: Path, workers: int) -> Lake:
+    from flows.app import prepare
+    from flows.runner import run_flow
+    from tests.conftest import app_config
+
+    prepared = prepare(app_config([inputs], lake))
+    run_flow(prepared, workers=workers)
+    return prepared.lake
+
+
+@pytest.fixture(name="lakes", scope="module")
+def fixture_lakes(equities_sample: SampleManifest, tmp_path_factory: pytest.TempPathFactory) -> dict[int, Lake]:
+    root = tmp_path_factory.mktemp("equities-lakes")
+    return {w: _replay(equities_sample.out_dir, root / f"w{w}", w) for w in (1, 2)}
+
+
+def test_the_stocks_book_equals_the_simulators_true_book_after_every_event(equities_sample: SampleManifest) -> None:
+    day = equities_sample.days[0].equities
+    assert day is not None and day.truth is not None
+    records, instruments, fault = read_mbo_file(day.mbo)
+    truth = db.DBNStore.from_file(day.truth).to_ndarray()
+
+    rows, anomalies = top_levels(records, {i: info.tick for i, info in instruments.items()}, BOOK_DEPTH)
+
+    assert fault is None and instruments[TSLA.instrument_id].tick == CENT
+    assert len(rows) == len(truth) > 5_000
+    assert np.array_equal(rows["ts_recv"], truth["ts_recv"])
+    for side in ("bid", "ask"):
+        for kind in ("px", "sz", "ct"):
+            want = np.stack([truth[f"{side}_{kind}_{i:02d}"].astype(np.int64) for i in range(BOOK_DEPTH)], axis=1)
+            assert np.array_equal(rows[f"{side}_{kind}"].astype(np.int64), want), (side, kind)
+    assert not any(any(counts.values()) for counts in anomalies.values())
+
+
+def test_one_and_two_workers_write_the_same_tables(lakes: dict[int, Lake]) -> None:
+    assert lake_differences(lakes[2], lakes[1], ALL_TABLES) == []
+
+
+def test_the_stocks_sessions_are_its_calendar_dates_and_its_setups_tsla_models(lakes: dict[int, Lake]) -> None:
+    lake = lakes[1]
+    mbo = lake.read(BRONZE_MBO, ["instrument_id", "ts_recv", "session_date", "dataset"]).to_pylist()
+    stock = [r for r in mbo if r["instrument_id"] == TSLA.instrument_id]
+    vectors = Counter((r["contract_id"], r["model_id"]) for r in lake.read(GOLD_SETUP_VECTORS).to_pylist())
+    classes = {r["raw_symbol"]: r["instrument_class"] for r in lake.read(BRONZE_DEFINITIONS).to_pylist()}
+
+    assert stock and {r["dataset"] for r in stock} == {"XNAS.ITCH"}
+    assert all(r["session_date"] == datetime.fromtimestamp(r["ts_recv"] / 1e9, NEW_YORK).date() for r in stock)
+    assert classes["TSLA"] == "K" and classes["ESZ5"] == "F"
+    assert {m for (c, m) in vectors if c == "TSLA"} == {"TSLA_MODEL"}
+    assert {m for (c, m) in vectors if c.startswith("ES")} == {"ES_MODEL"}
+    assert vectors[("TSLA", "TSLA_MODEL")] >= 40
+
+
+@pytest.fixture(name="registry", scope="module")
+def fixture_registry(lakes: dict[int, Lake], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Both model families snapshotted and trained from the 1-worker lake (``spymaster snapshot``,
+    ``spymaster train --trials 1``) into a fresh SQLite registry, each moving its champion."""
+    from flows.cli import main
+
+    uri = f"sqlite:///{tmp_path_factory.mktemp('equities-mlflow') / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mp.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        for model_id in ("TSLA_MODEL", "ES_MODEL"):
+            assert main(["snapshot", "--lake", lakes[1].root, "--model-id", model_id]) == 0
+            assert main(["train", "--lake", lakes[1].root, "--model-id", model_id, "--trials", "1"]) == 0
+        yield uri
+
+
+def test_both_model_families_score_their_own_episodes(registry: str, equities_sample: SampleManifest,
+                                                      tmp_path: Path) -> None:
+    from connectors.mlflow.tracking import champion_version
+
+    champions = {m: present(champion_version(m, "champion", registry)) for m in ("TSLA_MODEL", "ES_MODEL")}
+    lake = _replay(equities_sample.out_dir, tmp_path / "scored", 1)
+    scores = lake.read(GOLD_INFERENCE_SCORES).to_pylist()
+
+    by_family = Counter((r["underlier"], r["model_id"], r["model_version"], r["status"]) for r in scores)
+
+    assert set(by_family) == {("TSLA", "TSLA_MODEL", champions["TSLA_MODEL"].version, "ok"),
+                              ("ES", "ES_MODEL", champions["ES_MODEL"].version, "ok")}
+    assert all(0.99 < r["p_break"] + r["p_reject"] + r["p_chop"] < 1.01 for r in scores)
