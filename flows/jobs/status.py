@@ -60,6 +60,7 @@ from connectors.delta.tables import (
 )
 from flows.items import book_key
 from flows.plan import is_finished
+from operators.calendar import CME_GLOBEX, calendar_of
 from operators.errors import SpymasterError
 from operators.sessions import date_to_day
 
@@ -193,15 +194,23 @@ def lake_status(lake: Lake, registry_uri: str, *, alias: str = "champion", topic
     )
 
 
-_CLASS_NAMES = {"F": "future", "C": "call", "P": "put", "K": "stock", "S": "spread", "T": "spread", "M": "spread"}
+_CLASS_NAMES = {"F": "future", "C": "call", "P": "put", "K": "stock", "I": "index", "S": "spread", "T": "spread",
+                "M": "spread"}
 
 
 def instrument_classes(lake: Lake) -> dict[str, int]:
-    """Distinct instruments of ``bronze.instrument_definitions`` by class, most first."""
-    rows = lake.read(BRONZE_DEFINITIONS, ["instrument_id", "instrument_class"]).to_pylist()
-    latest = {r["instrument_id"]: r["instrument_class"] for r in rows}
-    counts = Counter(_CLASS_NAMES.get((c or "").strip(), "other") for c in latest.values())
+    """Distinct instruments of ``bronze.instrument_definitions`` by class, most first; a class on
+    the US equities calendar says so (``stock, us equities``), Globex's is the default."""
+    rows = lake.read(BRONZE_DEFINITIONS, ["instrument_id", "instrument_class", "dataset"]).to_pylist()
+    latest = {r["instrument_id"]: (r["instrument_class"], r["dataset"]) for r in rows}
+    counts = Counter(_class_name(c, d) for c, d in latest.values())
     return dict(counts.most_common())
+
+
+def _class_name(code: str | None, dataset: str | None) -> str:
+    name = _CLASS_NAMES.get((code or "").strip(), "other")
+    calendar = calendar_of(dataset or "")
+    return name if calendar is CME_GLOBEX else f"{name}, {calendar.name.replace('_', ' ')}"
 
 
 @dataclass(frozen=True, slots=True)

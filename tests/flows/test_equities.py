@@ -1,10 +1,10 @@
 """A Nasdaq stock and ES futures through the same graph (``spymaster synth --equities``).
 
 Five simulated days of TSLA (XNAS.ITCH, tick 0.01, 04:00-16:00 ET) beside ES: the stock's book
-rebuilt from its MBO equals the simulator's true book after every event; one run at 1 and 2
-workers writes identical tables; the stock's sessions are its calendar dates and its setups
-belong to ``TSLA_MODEL``; both model families train, register a champion, and each scores its
-own episodes in the flow.
+rebuilt from its MBO equals the simulator's true book after every event; the stock's sessions
+are its calendar dates and its setups belong to ``TSLA_MODEL``; both model families train,
+register a champion, and each scores its own episodes in the flow. Two days of TSLA beside ES
+with its options chain, in one run at 1 and 2 workers, write identical tables.
 """
 
 from __future__ import annotations
@@ -26,8 +26,11 @@ from connectors.delta.tables import (
     BRONZE_MBO,
     GOLD_INFERENCE_SCORES,
     GOLD_SETUP_VECTORS,
+    SILVER_BOOK_1S,
+    SILVER_GEX_SUMMARY_1S,
 )
 from flows.jobs.mbp import top_levels
+from flows.jobs.status import instrument_classes
 from operators.records import BOOK_DEPTH
 from operators.sessions import NEW_YORK
 from replay.equities import CENT, TSLA
@@ -55,10 +58,9 @@ def _replay(inputs: Path, lake: Path, workers: int) -> Lake:
     return prepared.lake
 
 
-@pytest.fixture(name="lakes", scope="module")
-def fixture_lakes(equities_sample: SampleManifest, tmp_path_factory: pytest.TempPathFactory) -> dict[int, Lake]:
-    root = tmp_path_factory.mktemp("equities-lakes")
-    return {w: _replay(equities_sample.out_dir, root / f"w{w}", w) for w in (1, 2)}
+@pytest.fixture(name="lake", scope="module")
+def fixture_lake(equities_sample: SampleManifest, tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    return _replay(equities_sample.out_dir, tmp_path_factory.mktemp("equities-lake"), 1)
 
 
 def test_the_stocks_book_equals_the_simulators_true_book_after_every_event(equities_sample: SampleManifest) -> None:
@@ -79,12 +81,20 @@ def test_the_stocks_book_equals_the_simulators_true_book_after_every_event(equit
     assert not any(any(counts.values()) for counts in anomalies.values())
 
 
-def test_one_and_two_workers_write_the_same_tables(lakes: dict[int, Lake]) -> None:
-    assert lake_differences(lakes[2], lakes[1], ALL_TABLES) == []
+def test_a_stock_and_futures_with_their_chain_at_one_and_two_workers_write_the_same_tables(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    from replay.synth import write_sample
+
+    root = tmp_path_factory.mktemp("mixed")
+    write_sample(root / "in", days=2, seed=12, events_per_day=20_000, truth=False, options=True, equities=True)
+    one, two = (_replay(root / "in", root / f"w{w}", w) for w in (1, 2))
+
+    assert lake_differences(two, one, ALL_TABLES) == []
+    assert one.count(SILVER_GEX_SUMMARY_1S) > 0 and TSLA.instrument_id in set(
+        one.read(SILVER_BOOK_1S, ["instrument_id"])["instrument_id"].to_pylist())
 
 
-def test_the_stocks_sessions_are_its_calendar_dates_and_its_setups_tsla_models(lakes: dict[int, Lake]) -> None:
-    lake = lakes[1]
+def test_the_stocks_sessions_are_its_calendar_dates_and_its_setups_tsla_models(lake: Lake) -> None:
     mbo = lake.read(BRONZE_MBO, ["instrument_id", "ts_recv", "session_date", "dataset"]).to_pylist()
     stock = [r for r in mbo if r["instrument_id"] == TSLA.instrument_id]
     vectors = Counter((r["contract_id"], r["model_id"]) for r in lake.read(GOLD_SETUP_VECTORS).to_pylist())
@@ -93,13 +103,14 @@ def test_the_stocks_sessions_are_its_calendar_dates_and_its_setups_tsla_models(l
     assert stock and {r["dataset"] for r in stock} == {"XNAS.ITCH"}
     assert all(r["session_date"] == datetime.fromtimestamp(r["ts_recv"] / 1e9, NEW_YORK).date() for r in stock)
     assert classes["TSLA"] == "K" and classes["ESZ5"] == "F"
+    assert instrument_classes(lake) == {"future": 2, "stock, us equities": 1}  # spymaster status
     assert {m for (c, m) in vectors if c == "TSLA"} == {"TSLA_MODEL"}
     assert {m for (c, m) in vectors if c.startswith("ES")} == {"ES_MODEL"}
     assert vectors[("TSLA", "TSLA_MODEL")] >= 40
 
 
 @pytest.fixture(name="registry", scope="module")
-def fixture_registry(lakes: dict[int, Lake], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def fixture_registry(lake: Lake, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Both model families snapshotted and trained from the 1-worker lake (``spymaster snapshot``,
     ``spymaster train --trials 1``) into a fresh SQLite registry, each moving its champion."""
     from flows.cli import main
@@ -109,8 +120,8 @@ def fixture_registry(lakes: dict[int, Lake], tmp_path_factory: pytest.TempPathFa
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         mp.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         for model_id in ("TSLA_MODEL", "ES_MODEL"):
-            assert main(["snapshot", "--lake", lakes[1].root, "--model-id", model_id]) == 0
-            assert main(["train", "--lake", lakes[1].root, "--model-id", model_id, "--trials", "1"]) == 0
+            assert main(["snapshot", "--lake", lake.root, "--model-id", model_id]) == 0
+            assert main(["train", "--lake", lake.root, "--model-id", model_id, "--trials", "1"]) == 0
         yield uri
 
 
