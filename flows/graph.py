@@ -25,6 +25,7 @@ from connectors.delta.lake import Lake
 from connectors.delta.sink import DeltaAppendSink, TableWrite
 from connectors.delta.tables import (
     ALL_TABLES,
+    BRONZE_CMBP_1,
     BRONZE_DEFINITIONS,
     BRONZE_MANIFEST,
     BRONZE_MBO,
@@ -148,7 +149,8 @@ def build_flow(cfg: AppConfig, source: Source, plan: ReplayPlan, sinks: Sinks, *
     checked = op.map("checked", items, check)
 
     bronze = BronzeWrites(plan, cfg.run.run_id)
-    records = (("mbo", BRONZE_MBO), ("definition", BRONZE_DEFINITIONS), ("statistics", BRONZE_STATISTICS))
+    records = (("mbo", BRONZE_MBO), ("definition", BRONZE_DEFINITIONS), ("statistics", BRONZE_STATISTICS),
+               ("cmbp-1", BRONZE_CMBP_1))
     for schema, spec in records if bronze_out else ():
         mine = op.filter(f"{schema}_items", checked, partial(_of_schema, schema))
         op.output(_step(spec), op.flat_map(f"{_step(spec)}_rows", mine, bronze.records), sinks[spec])

@@ -21,6 +21,7 @@ from connectors.dbn.reader import BadHeader, DbnFileReader
 from connectors.dbn.source import source_id_of
 from connectors.delta.lake import Lake
 from connectors.delta.tables import (
+    BRONZE_CMBP_1,
     BRONZE_DEFINITIONS,
     BRONZE_MANIFEST,
     BRONZE_MBO,
@@ -55,6 +56,7 @@ TABLE_OF_SCHEMA: dict[str, TableSpec] = {
     "mbo": BRONZE_MBO,
     "definition": BRONZE_DEFINITIONS,
     "statistics": BRONZE_STATISTICS,
+    "cmbp-1": BRONZE_CMBP_1,
 }
 
 

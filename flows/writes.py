@@ -28,6 +28,7 @@ from connectors.delta.option_rows import gex_summary_rows, gex_surface_rows, opt
 from connectors.delta.rows import (
     anomaly_rows,
     book_second_rows,
+    cmbp_rows,
     dead_letter_rows,
     definition_rows,
     manifest_row,
@@ -93,7 +94,7 @@ class BronzeWrites:
         self._plan, self._run_id = plan, run_id
 
     def records(self, item: Checked) -> list[Keyed]:
-        """bronze.mbo, bronze.instrument_definitions and bronze.statistics rows, and end marks."""
+        """bronze.mbo, bronze.instrument_definitions, bronze.statistics and bronze.cmbp_1 rows, and end marks."""
         if isinstance(item, CheckedChunk):
             if item.valid is None:
                 return []
@@ -101,7 +102,7 @@ class BronzeWrites:
             return _in_lanes(stream, mbo_rows(item.valid, item.session_days), item.valid.offsets)
         if isinstance(item, RecordChunk):
             chunk = split_definitions(item)[0] if item.schema == "definition" else item
-            rows = definition_rows(chunk) if item.schema == "definition" else statistics_rows(chunk)
+            rows = {"definition": definition_rows, "cmbp-1": cmbp_rows}.get(item.schema, statistics_rows)(chunk)
             stream = self._plan.stream(item.source_id)
             return [(stream, TableWrite(stream, rows, chunk.record_positions()))]
         if isinstance(item, SourceEnd):

@@ -12,7 +12,7 @@ from typing import Literal
 
 import numpy as np
 
-Schema = Literal["mbo", "definition", "statistics"]
+Schema = Literal["mbo", "definition", "statistics", "cmbp-1"]
 InstrumentType = Literal["FUT", "OPT", "STK", "SPREAD", "UNKNOWN"]
 
 

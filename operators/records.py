@@ -24,6 +24,8 @@ PRICE_SCALE: Final = 1_000_000_000
 RTYPE_MBP_10: Final = 0x0A
 RTYPE_DEFINITION: Final = 0x13
 RTYPE_STATISTICS: Final = 0x18
+RTYPE_CMBP_1: Final = 0xB1
+"""Consolidated top of book (``cmbp-1``): OPRA's quotes and trades, one record per update."""
 RTYPE_MBO: Final = 0xA0
 
 # Actions and sides as the single ASCII byte Databento uses.

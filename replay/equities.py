@@ -21,8 +21,9 @@ from pathlib import Path
 import databento_dbn as dbn
 import numpy as np
 
+from replay.chain import FuturesPath, PathRecorder
 from replay.dbn_writer import ZstWriter, metadata, pack_mbo, pack_mbp10
-from replay.engine import C_INSTR
+from replay.engine import C_INSTR, C_TS_RECV
 from replay.market import MarketParams
 from replay.sessions import Session
 from replay.signal import write_approaches
@@ -49,7 +50,7 @@ TSLA = Stock("TSLA", 16_244)
 
 @dataclass(frozen=True)
 class StockFiles:
-    """The stock's files of one day and how many records each holds."""
+    """The stock's files of one day and how many records each holds; its mid through the day."""
 
     definition: Path
     mbo: Path
@@ -58,6 +59,7 @@ class StockFiles:
     mbo_records: int
     truth_records: int
     approaches_records: int
+    path: FuturesPath
 
     def paths(self) -> tuple[Path, ...]:
         return tuple(p for p in (self.definition, self.mbo, self.truth, self.approaches) if p is not None)
@@ -113,9 +115,12 @@ def write_stock_day(sim: Simulator, out_dir: Path, sess: Session, events_per_day
     truth = (ZstWriter.open(truth_path, metadata(schema.MBP_10, [stock], day, sess.start_ns, sess.end_ns,  # type: ignore[arg-type]
                                                   DATASET)) if with_truth else None)
     sim.begin_day(sess, events_per_day)
+    mids = PathRecorder(1)
     for chunk in chain([sim.snapshot()], sim.events()):  # lazily: the engine reuses its buffers
         front = front_only(chunk)
         records = pack_mbo(front.rec, ids, tick=CENT, publisher_id=PUBLISHER_ID)
+        last = front.rec[front.tru_idx]
+        mids.add(last[:, C_INSTR], last[:, C_TS_RECV], front.tru_lv[:, 0, 0], front.tru_lv[:, 1, 0], CENT / 1e9)
         mbo.write(records, len(records))
         if truth is not None:
             truth.write(pack_mbp10(records, front.tru_idx, front.tru_lv, tick=CENT), len(front.tru_idx))
@@ -125,4 +130,4 @@ def write_stock_day(sim: Simulator, out_dir: Path, sess: Session, events_per_day
     approaches = out_dir / "truth" / f"xnas-itch-{day:%Y%m%d}.approaches.csv"
     n_ap = write_approaches(approaches, sim.approaches())
     return StockFiles(paths["definition"], paths["mbo"], truth_path if truth is not None else None, approaches,
-                      mbo.records, truth.records if truth is not None else 0, n_ap)
+                      mbo.records, truth.records if truth is not None else 0, n_ap, mids.path())

@@ -44,7 +44,7 @@ RECORD_BYTES_PER_MESSAGE = 960_000
 """Record payload per message: headers and Kafka framing stay under Event Hubs' 1 MB request."""
 DEFAULT_WINDOW_MS = 100.0
 """A live feed handler flushes a batch at least this often in event time."""
-_SCHEMA_ORDER = {"definition": 0, "mbo": 1, "statistics": 2}
+_SCHEMA_ORDER = {"definition": 0, "mbo": 1, "statistics": 2, "cmbp-1": 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,9 +127,12 @@ def load_files(paths: Sequence[Path]) -> Loaded:
         try:
             h = reader.header
             if h.schema not in _SCHEMA_ORDER:
-                raise SourceError(f"{path} holds {h.schema or 'mixed'} records; publish takes mbo, definition "
-                                  f"and statistics files")
+                raise SourceError(f"{path} holds {h.schema or 'mixed'} records; publish takes mbo, definition, "
+                                  f"statistics and cmbp-1 files")
             schema = str(getattr(h.schema, "value", h.schema))
+            if dataset and h.dataset and h.dataset != dataset:
+                raise SourceError(f"{path} is {h.dataset}, the files before it {dataset}: a topic carries one "
+                                  f"dataset (its calendar dates the records); publish each to its own topic")
             dataset = dataset or h.dataset
             chunks, damaged = [], 0
             while (item := reader.next(1 << 18)) is not None:
@@ -175,7 +178,7 @@ def schedule(loaded: Loaded, *, speed: float | None, window_ms: float = DEFAULT_
     last_due, last_ts = 0.0, t0
     for schema in sorted(loaded.by_schema, key=_SCHEMA_ORDER.__getitem__):
         records = loaded.by_schema[schema]
-        window = window_ns if schema == "mbo" else 2**62  # definitions/statistics: one batch per instrument
+        window = window_ns if schema in ("mbo", "cmbp-1") else 2**62  # reference data: one batch per instrument
         for iid, batch in batches(records, window_ns=window, max_bytes=max_bytes):
             due = 0.0
             if speed is not None and schema != "definition":

@@ -40,6 +40,7 @@ from replay import equities as eq
 from replay.contracts import CONTRACTS, TICK_NANO, definition, statistics
 from replay.dbn_writer import Listed, ZstWriter, metadata, pack_mbo, pack_mbp10
 from replay.engine import C_INSTR, C_TS_RECV
+from replay.equity_chain import ChainFiles, EquityChainSimulator, write_chain_day
 from replay.market import MarketParams
 from replay.sessions import Session, session, trading_days
 from replay.signal import write_approaches
@@ -65,6 +66,7 @@ class DayFiles:
     approaches_records: int = 0
     options: OptionFiles | None = None
     equities: eq.StockFiles | None = None
+    stock_options: ChainFiles | None = None
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,7 @@ class SampleManifest:
         out = []
         for d in self.days:
             out += [d.definition, d.mbo, d.statistics, d.truth, d.approaches, *(d.options.paths() if d.options else ()),
-                    *(d.equities.paths() if d.equities else ())]
+                    *(d.equities.paths() if d.equities else ()), *(d.stock_options.paths() if d.stock_options else ())]
         return [p for p in out if p is not None and p.exists()]
 
 
@@ -210,13 +212,14 @@ def write_sample(
     ``events_per_day`` is the approximate number of MBO records per day over both contracts.
     ``truth=False`` skips the MBP-10 true book (large at benchmark sizes). ``params`` defaults to
     ``MarketParams()``. ``options=True`` adds the ES options chain's files, ``equities=True`` the
-    TSLA stock's.
+    TSLA stock's, and both its options chain as OPRA publishes it (``replay/equity_chain.py``).
     """
     out_dir = Path(out_dir)
     params = params if params is not None else MarketParams()
     sim = Simulator(seed, params)
     chain = ch.ChainSimulator(seed, CONTRACTS) if options else None
     stock = eq.stock_simulator(seed, params) if equities else None
+    stock_chain = EquityChainSimulator(seed) if equities and options else None
     written = []
     for k, day in enumerate(trading_days(start_date, days)):
         files = _write_day(sim, out_dir, session(day), k, events_per_day, progress, truth, chain)
@@ -225,6 +228,9 @@ def write_sample(
                 progress(f"{day}: TSLA")
             files = replace(files, equities=eq.write_stock_day(stock, out_dir, session(day), events_per_day,
                                                                with_truth=truth))
+        if stock_chain is not None and files.equities is not None:
+            files = replace(files, stock_options=write_chain_day(stock_chain, out_dir, session(day),
+                                                                 files.equities.path))
         written.append(files)
         if progress:
             progress(f"{day}: done")

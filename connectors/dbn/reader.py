@@ -35,7 +35,7 @@ from databento.common.constants import SCHEMA_STRUCT_MAP, SCHEMA_STRUCT_MAP_V1, 
 
 from connectors.dbn.resync import RUN, RecordShape, resync_point
 from connectors.dbn.zstd_blocks import ZSTD_MAGIC, StreamFault, ZstdBlocks
-from operators.records import RTYPE_DEFINITION, RTYPE_MBO, RTYPE_STATISTICS
+from operators.records import RTYPE_CMBP_1, RTYPE_DEFINITION, RTYPE_MBO, RTYPE_STATISTICS
 
 DBN_MAGIC: Final = b"DBN"
 RAW_PIECE: Final = 1 << 19
@@ -50,6 +50,7 @@ SUPPORTED_SCHEMAS: Final[dict[str, int]] = {
     "mbo": RTYPE_MBO,
     "definition": RTYPE_DEFINITION,
     "statistics": RTYPE_STATISTICS,
+    "cmbp-1": RTYPE_CMBP_1,
 }
 """The schemas the replay reads, with the rtype every record of that schema carries."""
 

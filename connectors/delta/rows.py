@@ -14,6 +14,7 @@ from databento.common.publishers import Publisher
 
 from connectors.delta.arrays import signed
 from connectors.delta.tables import (
+    BRONZE_CMBP_1,
     BRONZE_DEFINITIONS,
     BRONZE_MANIFEST,
     BRONZE_MBO,
@@ -161,7 +162,6 @@ def definition_rows(chunk: RecordChunk) -> pa.Table:
 def statistics_rows(chunk: RecordChunk) -> pa.Table:
     """The ``bronze.statistics`` rows of a statistics chunk."""
     r = chunk.records
-    n = len(r)
     return pa.Table.from_pydict(
         {
             "ts_event": r["ts_event"].view(np.int64),
@@ -175,15 +175,54 @@ def statistics_rows(chunk: RecordChunk) -> pa.Table:
             "update_action": r["update_action"].astype(np.int32),
             "stat_flags": r["stat_flags"].astype(np.int32),
             "channel_id": r["channel_id"].astype(np.int32),
-            "dataset": [chunk.dataset] * n,
-            "session_date": pa.array(calendar_of(chunk.dataset).trade_date_days(r["ts_recv"]), pa.int32())
-                            .cast(pa.date32()),
-            "source": [chunk.source_id] * n,
-            "source_offset": chunk.record_positions(),
-            "ts_ingest": _placeholder_ingest(n),
+            **_provenance(chunk),
         },
         schema=BRONZE_STATISTICS.schema,
     )
+
+
+def cmbp_rows(chunk: RecordChunk) -> pa.Table:
+    """The ``bronze.cmbp_1`` rows of a consolidated top-of-book chunk."""
+    r = chunk.records
+    return pa.Table.from_pydict(
+        {
+            "ts_event": r["ts_event"].view(np.int64),
+            "ts_recv": r["ts_recv"].view(np.int64),
+            "instrument_id": r["instrument_id"].astype(np.int64),
+            "publisher_id": r["publisher_id"].astype(np.int32),
+            "action": _chars(r["action"]),
+            "side": _chars(r["side"]),
+            "price": r["price"],
+            "size": r["size"].astype(np.int64),
+            "flags": r["flags"].astype(np.int32),
+            "ts_in_delta": r["ts_in_delta"].astype(np.int32),
+            "bid_px": r["bid_px_00"],
+            "ask_px": r["ask_px_00"],
+            "bid_sz": r["bid_sz_00"].astype(np.int64),
+            "ask_sz": r["ask_sz_00"].astype(np.int64),
+            "bid_pb": r["bid_pb_00"].astype(np.int32),
+            "ask_pb": r["ask_pb_00"].astype(np.int32),
+            **_provenance(chunk),
+        },
+        schema=BRONZE_CMBP_1.schema,
+    )
+
+
+def _provenance(chunk: RecordChunk) -> dict[str, object]:
+    """Where a reference or quote row came from and its trade date on the feed's calendar."""
+    r, n = chunk.records, len(chunk.records)
+    days = calendar_of(chunk.dataset).trade_date_days(r["ts_recv"])
+    return {
+        "dataset": [chunk.dataset] * n,
+        "session_date": pa.array(days, pa.int32()).cast(pa.date32()),
+        "source": [chunk.source_id] * n,
+        "source_offset": chunk.record_positions(),
+        "ts_ingest": _placeholder_ingest(n),
+    }
+
+
+def _chars(column: np.ndarray) -> list[str]:
+    return [bytes(c).decode("ascii", "replace") for c in column]
 
 
 def book_second_rows(rows: np.ndarray, info: InstrumentInfo, session_day: int) -> pa.Table:

@@ -115,6 +115,40 @@ BRONZE_DEFINITIONS: Final = TableSpec(
     ),
 )
 
+BRONZE_CMBP_1: Final = TableSpec(
+    "bronze.cmbp_1",
+    pa.schema(
+        [
+            ("ts_event", pa.int64()),
+            ("ts_recv", pa.int64()),
+            ("instrument_id", pa.int64()),
+            ("publisher_id", pa.int32()),
+            ("action", pa.string()),
+            ("side", pa.string()),
+            ("price", pa.int64()),
+            ("size", pa.int64()),
+            ("flags", pa.int32()),
+            ("ts_in_delta", pa.int32()),
+            ("bid_px", pa.int64()),
+            ("ask_px", pa.int64()),
+            ("bid_sz", pa.int64()),
+            ("ask_sz", pa.int64()),
+            ("bid_pb", pa.int32()),
+            ("ask_pb", pa.int32()),
+            ("dataset", pa.string()),
+            ("session_date", pa.date32()),
+            ("source", pa.string()),
+            ("source_offset", pa.int64()),
+            _TS_INGEST,
+        ]
+    ),
+    ("session_date",),
+    delta_encoded=("ts_recv",),
+    statistics=("ts_recv", "instrument_id", "source_offset"),
+)
+"""Consolidated top of book (Databento ``cmbp-1``: OPRA's options), record for record: each
+update's best bid and offer across venues with the publisher holding each side, and trades."""
+
 BRONZE_STATISTICS: Final = TableSpec(
     "bronze.statistics",
     pa.schema(
@@ -425,6 +459,7 @@ ALL_TABLES: Final = (
     BRONZE_MBO_DLQ,
     BRONZE_DEFINITIONS,
     BRONZE_STATISTICS,
+    BRONZE_CMBP_1,
     BRONZE_MANIFEST,
     SILVER_BOOK_1S,
     SILVER_BOOK_ANOMALIES,

@@ -38,7 +38,7 @@ import numpy as np
 
 from connectors.dbn.reader import record_dtype, upgrade_to_v3
 from operators.chunks import Schema
-from operators.records import MBO_DTYPE, RTYPE_DEFINITION, RTYPE_MBO, RTYPE_STATISTICS, UNDEF_PRICE
+from operators.records import MBO_DTYPE, RTYPE_CMBP_1, RTYPE_DEFINITION, RTYPE_MBO, RTYPE_STATISTICS, UNDEF_PRICE
 
 MAX_MESSAGE_BYTES: Final = 1_000_000
 """Event Hubs (Standard and up) refuses requests above 1,046,528 bytes; stay below with headers."""
@@ -52,6 +52,7 @@ SCHEMA_OF_RTYPE: Final[dict[int, Schema]] = {
     RTYPE_MBO: "mbo",
     RTYPE_DEFINITION: "definition",
     RTYPE_STATISTICS: "statistics",
+    RTYPE_CMBP_1: "cmbp-1",
 }
 _dtype = functools.lru_cache(maxsize=None)(record_dtype)
 

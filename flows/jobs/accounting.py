@@ -20,6 +20,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import numpy as np
 import pyarrow as pa
@@ -28,11 +29,15 @@ import zstandard
 from connectors.dbn.reader import COMPRESSED_REASONS
 from connectors.dbn.source import source_id_of
 from connectors.delta.lake import Lake
-from connectors.delta.tables import BRONZE_DEFINITIONS, BRONZE_MBO, BRONZE_MBO_DLQ, BRONZE_STATISTICS
+from connectors.delta.tables import BRONZE_CMBP_1, BRONZE_DEFINITIONS, BRONZE_MBO, BRONZE_MBO_DLQ, BRONZE_STATISTICS
 from operators.mbo_columns import MBO_FIELDS, MBO_WORDS, pack_columns
 from operators.records import MBO_DTYPE
 
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+TYPED: Final = ("definition", "statistics", "cmbp-1")
+"""Schemas whose rows keep no bytes of their own: their size is what the file's body leaves."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +46,12 @@ class Piece:
 
     position: int
     kind: str
-    """``mbo``, ``definition``, ``statistics``, or the dead letter's reason."""
+    """``mbo``, ``definition``, ``statistics``, ``cmbp-1``, or the dead letter's reason."""
     raw: bytes
 
     @property
     def row(self) -> bool:
-        return self.kind in ("mbo", "definition", "statistics")
+        return self.kind in ("mbo", *TYPED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +101,8 @@ def pieces_of(lake: Lake, source: str) -> list[Piece]:
     where = f"\"source\" = '{quoted}'"
     rows = lake.read(BRONZE_MBO, [*MBO_FIELDS, "source_offset"], where)
     out = [Piece(p, "mbo", raw) for p, raw in zip(rows["source_offset"].to_pylist(), mbo_bytes(rows), strict=True)]
-    for spec, kind in ((BRONZE_DEFINITIONS, "definition"), (BRONZE_STATISTICS, "statistics")):
+    for spec, kind in ((BRONZE_DEFINITIONS, "definition"), (BRONZE_STATISTICS, "statistics"),
+                       (BRONZE_CMBP_1, "cmbp-1")):
         out += [Piece(p, kind, b"") for p in lake.read(spec, ["source_offset"], where)["source_offset"].to_pylist()]
     out += [Piece(d["source_offset"], d["reason"], d["raw"])
             for d in lake.read(BRONZE_MBO_DLQ, ["source_offset", "reason", "raw"], where).to_pylist()]
@@ -142,8 +148,8 @@ def _file_problems(data: bytes, pieces: Sequence[Piece]) -> list[str]:
 
 
 def _body_problems(body: bytes, pieces: Sequence[Piece]) -> list[str]:
-    """Rebuild ``body`` from ``pieces``; typed rows (definitions, statistics) count their size."""
-    typed = [p for p in pieces if p.kind in ("definition", "statistics")]
+    """Rebuild ``body`` from ``pieces``; typed rows (definitions, statistics, cmbp-1) count their size."""
+    typed = [p for p in pieces if p.kind in TYPED]
     if typed:
         size = (len(body) - sum(len(p.raw) for p in pieces)) // len(typed)
         ok = sum(len(p.raw) for p in pieces) + size * len(typed) == len(body) and size > 0

@@ -10,6 +10,7 @@ import pyarrow.compute as pc
 
 from connectors.delta.lake import Lake
 from connectors.delta.tables import (
+    BRONZE_CMBP_1,
     BRONZE_DEFINITIONS,
     BRONZE_MANIFEST,
     BRONZE_MBO,
@@ -103,7 +104,7 @@ def manifest_consistent(lake: Lake) -> CheckResult:
     if manifest.num_rows == 0:
         return CheckResult("manifest consistent", True, "no complete files")
     landed: dict[str, int] = {}
-    for spec in (BRONZE_MBO, BRONZE_DEFINITIONS, BRONZE_STATISTICS, BRONZE_MBO_DLQ):
+    for spec in (BRONZE_MBO, BRONZE_DEFINITIONS, BRONZE_STATISTICS, BRONZE_CMBP_1, BRONZE_MBO_DLQ):
         for r in lake.read(spec, ["source"]).group_by("source").aggregate([([], "count_all")]).to_pylist():
             landed[r["source"]] = landed.get(r["source"], 0) + r["count_all"]
     latest: dict[str, dict] = {}

@@ -50,6 +50,7 @@ from deltalake import DeltaTable, QueryBuilder
 from connectors.delta.lake import Lake, rows_in
 from connectors.delta.tables import (
     ALL_TABLES,
+    BRONZE_CMBP_1,
     BRONZE_DEFINITIONS,
     BRONZE_MANIFEST,
     BRONZE_MBO,
@@ -347,7 +348,7 @@ def last_positions(lake: Lake, prefix: str) -> dict[int, int]:
     quoted = prefix.replace("'", "''")
     sql = f"select source, max(source_offset) as last from t where starts_with(source, '{quoted}') group by source"
     out: dict[int, int] = {}
-    for spec in (BRONZE_MBO, BRONZE_MBO_DLQ, BRONZE_DEFINITIONS, BRONZE_STATISTICS):
+    for spec in (BRONZE_MBO, BRONZE_MBO_DLQ, BRONZE_DEFINITIONS, BRONZE_STATISTICS, BRONZE_CMBP_1):
         for row in _sql(lake, spec, sql).to_pylist():
             index = int(row["source"].removeprefix(prefix))
             out[index] = max(out.get(index, -1), int(row["last"]))
