@@ -57,13 +57,18 @@ def chain_slices(item: Checked) -> list[tuple[str, OptionSlice | SourceEnd]]:
     options' records; a file's end goes to the chains it fed."""
     if isinstance(item, SourceEnd):
         return [(key, item) for key in item.book_keys if is_chain_key(key)]
-    if not isinstance(item, CheckedChunk) or item.valid is None:
+    if isinstance(item, RecordChunk) and item.schema == "cmbp-1":  # OPRA's consolidated quotes
+        chunk, records = item, item.records
+        days = calendar_of(item.dataset).trade_date_days(records["ts_recv"])
+    elif isinstance(item, CheckedChunk) and item.valid is not None:
+        chunk = item.chunk
+        records, days = _current(item)
+    else:
         return []
-    instruments = item.chunk.instruments
+    instruments = chunk.instruments
     options = option_ids(instruments)
     if options.size == 0:
         return []
-    records, days = _current(item)
     mine = np.flatnonzero(np.isin(records["instrument_id"], options))
     if mine.size == 0:
         return []
@@ -77,7 +82,7 @@ def chain_slices(item: Checked) -> list[tuple[str, OptionSlice | SourceEnd]]:
         part = take_records(records, index)
         ids = np.unique(part["instrument_id"])
         key = chain_key(uid, day)
-        out.append((key, OptionSlice(key, item.chunk.source_id, part, {int(i): instruments[int(i)] for i in ids}, day)))
+        out.append((key, OptionSlice(key, chunk.source_id, part, {int(i): instruments[int(i)] for i in ids}, day)))
     return out
 
 

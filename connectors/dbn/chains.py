@@ -60,7 +60,7 @@ def chain_facts(lake: Lake, files: Iterable[tuple[Path, str, tuple[date, ...]]])
         if schema == "statistics":
             statistics.append(path)
             continue
-        if schema != "mbo":
+        if schema not in ("mbo", "cmbp-1"):
             continue
         try:
             reader = DbnFileReader(path)
@@ -70,7 +70,7 @@ def chain_facts(lake: Lake, files: Iterable[tuple[Path, str, tuple[date, ...]]])
             metadata = reader.header.metadata
         finally:
             reader.close()
-        instruments = instruments_for(path, "mbo", metadata)
+        instruments = instruments_for(path, schema, metadata)
         written_on = {i.underlying_id for i in instruments.values() if i.instrument_type == "OPT" and i.underlying_id}
         underlyings |= written_on
         chained |= {f"{uid}:{date_to_day(d)}" for uid in written_on for d in sessions}

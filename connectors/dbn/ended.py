@@ -53,6 +53,9 @@ def _tally_chunk(tally: _Tally, chunk: RecordChunk) -> _Tally:
             return counted
     ts = r["ts_recv"]
     first = int(ts[0]) if tally.first_ts_recv < 0 else tally.first_ts_recv
+    if chunk.schema == "cmbp-1":  # consolidated option quotes: they end their chains' sessions
+        return replace(counted, first_ts_recv=first, last_ts_recv=int(ts[-1]), book_keys=tally.book_keys | {
+            chain_key(u, d) for u, d in _chains(r, calendar_of(chunk.dataset).trade_date_days(ts), chunk) if u})
     if chunk.schema != "mbo":
         return replace(counted, first_ts_recv=first, last_ts_recv=int(ts[-1]))
     calendar = calendar_of(chunk.dataset)
@@ -62,9 +65,7 @@ def _tally_chunk(tally: _Tally, chunk: RecordChunk) -> _Tally:
     pairs, _ = group_codes((r["instrument_id"][~options].astype(np.int64) << 32) | days[~options].astype(np.int64))
     keys = {f"{int(p >> 32)}:{int(p & 0xFFFFFFFF)}" for p in pairs}
     if options.any():
-        under = underlying_ids(r["instrument_id"][options], chunk.instruments)
-        chains, _ = group_codes((under << 32) | days[options].astype(np.int64))
-        keys |= {chain_key(int(p >> 32), int(p & 0xFFFFFFFF)) for p in chains if p >> 32}
+        keys |= {chain_key(u, d) for u, d in _chains(r[options], days[options], chunk) if u}
     return replace(
         counted,
         first_ts_recv=first,
@@ -72,6 +73,13 @@ def _tally_chunk(tally: _Tally, chunk: RecordChunk) -> _Tally:
         book_keys=tally.book_keys | keys,
         session_days=tally.session_days | {int(d) for d in np.unique(days)},
     )
+
+
+def _chains(records: np.ndarray, days: np.ndarray, chunk: RecordChunk) -> list[tuple[int, int]]:
+    """The (underlying, session) pairs option records feed (underlying 0: an option without one)."""
+    under = underlying_ids(records["instrument_id"], chunk.instruments)
+    pairs, _ = group_codes((under << 32) | days.astype(np.int64))
+    return [(int(p >> 32), int(p & 0xFFFFFFFF)) for p in pairs]
 
 
 class _EndedPartition(StatefulSourcePartition[Item, tuple[int | None, _Tally]]):

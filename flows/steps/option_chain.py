@@ -12,7 +12,7 @@ alone ends it, with option tops and no GEX.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from bytewax.operators import StatefulLogic
@@ -20,7 +20,7 @@ from typing_extensions import override
 
 from connectors.dbn.chains import ChainFacts
 from flows.items import BookRows, ChainProfiles, ChainRows, OptionSlice, UnderlyingSeconds, book_key
-from operators.calendar import calendar_of
+from operators.calendar import US_EQUITIES, calendar_of
 from operators.chunks import SourceEnd
 from operators.options.chain import (
     NS,
@@ -105,7 +105,7 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
         if resume is not None:
             self._key, self._source = resume.key, resume.source_id
             if resume.gex is not None:
-                self._gex = ChainGex(resume.gex.underlier, self._open_interest(), cfg, resume=resume.gex)
+                self._gex = ChainGex(resume.gex.underlier, self._open_interest(), self._model_cfg(), resume=resume.gex)
             self._closes, self._mids = resume.closes.copy(), resume.mids.copy()
             self._clock = resume.options_clock
             self._options_ended, self._underlying_ended = resume.options_ended, resume.underlying_ended
@@ -114,10 +114,16 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
     def _open_interest(self) -> dict[int, int]:
         return session_open_interest(self._facts, *chain_of(self._key))
 
+    def _model_cfg(self) -> ChainGexConfig:
+        """Black-76 on the future for a futures chain; Black-Scholes-Merton on the spot for options on
+        a stock (the underlying's venue keeps the US equities calendar)."""
+        venue = self._facts.venues.get(chain_of(self._key)[0], "")
+        return replace(self._cfg, model="bsm") if calendar_of(venue) is US_EQUITIES else self._cfg
+
     def _chain(self) -> ChainGex:
         if self._gex is None:
             uid = chain_of(self._key)[0]
-            self._gex = ChainGex(self._facts.symbols.get(uid, f"#{uid}"), self._open_interest(), self._cfg)
+            self._gex = ChainGex(self._facts.symbols.get(uid, f"#{uid}"), self._open_interest(), self._model_cfg())
         return self._gex
 
     @override

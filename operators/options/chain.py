@@ -104,16 +104,34 @@ class OptionTops:
         return OptionTopsState(dict(self._ticks), {i: b.snapshot() for i, b in self._books.items()}, self._open.copy())
 
     def _rows(self, records: np.ndarray) -> np.ndarray:
+        consolidated = "bid_px_00" in (records.dtype.names or ())
         parts = []
         for iid, rows in group_rows(records["instrument_id"]):
             mine = take_records(records, rows)
-            book = self._books.get(iid)
-            if book is None:
-                book = self._books[iid] = L3Book(self._ticks.get(iid, 0), depth=1)
-            tops = book.apply_events(mine)
+            if consolidated:  # OPRA's cmbp-1: each record carries the top after it, no book to keep
+                tops = quote_tops(mine)
+            else:
+                book = self._books.get(iid)
+                if book is None:
+                    book = self._books[iid] = L3Book(self._ticks.get(iid, 0), depth=1)
+                tops = book.apply_events(mine)
             trades = mine[mine["action"].view(np.uint8) == _TRADE]
             parts.append(_per_second(iid, tops, trades))
         return np.sort(np.concatenate(parts), order=["ts_recv", "instrument_id"], kind="stable")
+
+
+_QUOTE_TOP = np.dtype([("ts_recv", "<u8"), ("book_valid", "?"), ("bid_px", "<i8", (1,)), ("ask_px", "<i8", (1,)),
+                       ("bid_sz", "<u4", (1,)), ("ask_sz", "<u4", (1,))])
+
+
+def quote_tops(records: np.ndarray) -> np.ndarray:
+    """Consolidated top-of-book records (``cmbp-1``) as the tops a book would give after each."""
+    out = np.zeros(len(records), _QUOTE_TOP)
+    out["ts_recv"], out["book_valid"] = records["ts_recv"], True
+    for side in ("bid", "ask"):
+        out[f"{side}_px"][:, 0] = records[f"{side}_px_00"]
+        out[f"{side}_sz"][:, 0] = records[f"{side}_sz_00"]
+    return out
 
 
 def _close_of(ts: np.ndarray) -> np.ndarray:

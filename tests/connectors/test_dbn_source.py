@@ -159,7 +159,7 @@ def test_unsupported_schema_rejected_at_construction(dbn_path: Callable[[str], P
     with pytest.raises(SourceError) as err:
         DbnReplaySource([path])
     assert str(err.value) == (f"{path} holds mbp-10 records; "
-                              "the DBN replay reads only mbo, definition, statistics files.")
+                              "the DBN replay reads only mbo, definition, statistics, cmbp-1 files.")
 
 
 # --- instruments from sibling definition files -----------------------------------------------

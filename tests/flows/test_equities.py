@@ -3,8 +3,9 @@
 Five simulated days of TSLA (XNAS.ITCH, tick 0.01, 04:00-16:00 ET) beside ES: the stock's book
 rebuilt from its MBO equals the simulator's true book after every event; the stock's sessions
 are its calendar dates and its setups belong to ``TSLA_MODEL``; both model families train,
-register a champion, and each scores its own episodes in the flow. Two days of TSLA beside ES
-with its options chain, in one run at 1 and 2 workers, write identical tables.
+register a champion, and each scores its own episodes in the flow. A day of TSLA with its
+OPRA chain (cmbp-1) beside ES with its chain, in one run at 1 and 2 workers, write identical
+tables; the stock chain's GEX is Black-Scholes-Merton on the stock, every row recomputable.
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ from connectors.delta.tables import (
     GOLD_SETUP_VECTORS,
     SILVER_BOOK_1S,
     SILVER_GEX_SUMMARY_1S,
+    SILVER_GEX_SURFACE_1S,
 )
 from flows.jobs.mbp import top_levels
 from flows.jobs.status import instrument_classes
+from operators.options.surface import recompute
 from operators.records import BOOK_DEPTH
 from operators.sessions import NEW_YORK
 from replay.equities import CENT, TSLA
@@ -86,12 +89,22 @@ def test_a_stock_and_futures_with_their_chain_at_one_and_two_workers_write_the_s
     from replay.synth import write_sample
 
     root = tmp_path_factory.mktemp("mixed")
-    write_sample(root / "in", days=2, seed=12, events_per_day=20_000, truth=False, options=True, equities=True)
+    write_sample(root / "in", days=1, seed=12, events_per_day=20_000, truth=False, options=True, equities=True)
     one, two = (_replay(root / "in", root / f"w{w}", w) for w in (1, 2))
 
     assert lake_differences(two, one, ALL_TABLES) == []
-    assert one.count(SILVER_GEX_SUMMARY_1S) > 0 and TSLA.instrument_id in set(
-        one.read(SILVER_BOOK_1S, ["instrument_id"])["instrument_id"].to_pylist())
+    assert TSLA.instrument_id in set(one.read(SILVER_BOOK_1S, ["instrument_id"])["instrument_id"].to_pylist())
+    models = Counter((r["underlier"], r["model"]) for r in one.read(SILVER_GEX_SUMMARY_1S, ["underlier", "model"])
+                     .to_pylist())
+    assert {m for (u, m) in models if u == "TSLA"} == {"bsm"} and {m for (u, m) in models if u != "TSLA"} == {"black76"}
+    surface = [r for r in one.read(SILVER_GEX_SURFACE_1S).to_pylist() if r["underlier"] == "TSLA"]
+    assert surface and {r["multiplier"] for r in surface} == {100.0}
+    for row in surface[:: max(len(surface) // 400, 1)]:  # every row recomputes from its own inputs
+        for name, value in recompute(row).items():
+            assert value == pytest.approx(row[name], rel=1e-9, abs=1e-12, nan_ok=True), name
+    vectors = one.read(GOLD_SETUP_VECTORS, ["contract_id", "feature_vector"]).to_pylist()
+    stock_vectors = [r["feature_vector"] for r in vectors if r["contract_id"] == "TSLA"]
+    assert stock_vectors and any(any(v[-12:-1]) for v in stock_vectors)  # the stock chain fills the options slots
 
 
 def test_the_stocks_sessions_are_its_calendar_dates_and_its_setups_tsla_models(lake: Lake) -> None:
