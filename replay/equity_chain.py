@@ -197,8 +197,8 @@ class EquityChainSimulator:
         bid_sz, ask_sz = np.zeros(n, np.int64), np.zeros(n, np.int64)
         bid_pb, ask_pb = np.zeros(n, np.uint16), np.zeros(n, np.uint16)
         volume = np.zeros(n, np.int64)
-        rows: list[tuple[int, int, int, int, int, bytes, bytes]] = []  # option, ts, price, size, slot, action, side
-        states: list[tuple[int, ...]] = []
+        rows: list[tuple[int, int, int, int, bytes, bytes]] = []  # option, ts, price (cents), size, action, side
+        states: list[tuple[int, ...]] = []  # the top of book after each row
         start = sess.rth_ns
         for step, ts in enumerate(range(start, sess.end_ns, p.quote_every_s * _NANO)):
             spot = float(path.mid_at(np.zeros(1, np.int64), ts)[0])
@@ -217,9 +217,9 @@ class EquityChainSimulator:
             ask_pb[moved] = rng.choice(VENUES, moved.size)
             at = ts + rng.integers(0, p.quote_every_s * _NANO // 2, moved.size)
             for j, when in zip(moved.tolist(), at.tolist(), strict=True):
-                rows.append((j, when, -1, 0, 0, b"A", b"N"))
+                rows.append((j, when, -1, 0, b"A", b"N"))
                 states.append((int(bid[j]), int(ask[j]), int(bid_sz[j]), int(ask_sz[j]), int(bid_pb[j]),
-                               int(ask_pb[j]), 0))
+                               int(ask_pb[j])))
             near = np.exp(-np.abs(k) / 0.05)
             trading = np.flatnonzero(rng.random(n) < p.trade_chance * near)
             for j in trading.tolist():
@@ -231,20 +231,20 @@ class EquityChainSimulator:
                 else:
                     bid_sz[j] -= size
                 volume[j] += size
-                rows.append((j, when, int(ask[j] if buy else bid[j]), size, 0, b"T", b"A" if buy else b"B"))
+                rows.append((j, when, int(ask[j] if buy else bid[j]), size, b"T", b"A" if buy else b"B"))
                 states.append((int(bid[j]), int(ask[j]), int(bid_sz[j]), int(ask_sz[j]), int(bid_pb[j]),
-                               int(ask_pb[j]), 0))
+                               int(ask_pb[j])))
         return _pack(rows, states, ids), volume
 
 
-def _pack(rows: list[tuple[int, int, int, int, int, bytes, bytes]], states: list[tuple[int, ...]],
+def _pack(rows: list[tuple[int, int, int, int, bytes, bytes]], states: list[tuple[int, ...]],
           ids: np.ndarray) -> np.ndarray:
     """``cmbp-1`` records in time order (a stable sort: within a nanosecond, as generated)."""
     out = np.zeros(len(rows), _CMBP)
     if not rows:
         return out
-    option, ts, px, size, _slot, action, side = (np.array(c) for c in zip(*rows, strict=True))
-    bid, ask, bid_sz, ask_sz, bid_pb, ask_pb, _ = (np.array(c) for c in zip(*states, strict=True))
+    option, ts, px, size, action, side = (np.array(c) for c in zip(*rows, strict=True))
+    bid, ask, bid_sz, ask_sz, bid_pb, ask_pb = (np.array(c) for c in zip(*states, strict=True))
     order = np.argsort(ts, kind="stable")
     out["length"] = _CMBP.itemsize // 4
     out["rtype"] = RTYPE_CMBP_1
