@@ -192,24 +192,62 @@ def lake_differences(got: Lake, want: Lake, specs: Sequence[TableSpec],
     return out
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Close the process's scorers (their alias followers poll the registry), then name every
-    thread still running, with where it is.
+_EXIT_STATUS = pytest.StashKey[int]()
+THREADS_END_S = 5.0
+"""How long the session's end waits for threads that are finishing (an SDK's one-second sleeps)."""
 
-    A daemon thread inside native code when the interpreter shuts down can abort the process
-    after every test passed; the report says which fixture or component left one running.
-    """
+
+def _threads_left() -> list:
     import sys
     import threading
+
+    frames = sys._current_frames()
+    return [t for t in threading.enumerate()
+            if t is not threading.main_thread() and frames.get(t.ident or -1) is not None]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Close the process's scorers (their alias followers poll the registry), give finishing
+    threads a moment, then name every thread still running, with where it is.
+
+    A daemon thread inside native code when the interpreter shuts down can abort the process
+    after every test passed; the report says which fixture or component left one running, and
+    ``pytest_unconfigure`` then ends the process without the interpreter's shutdown.
+    """
+    import sys
+    import time
     import traceback
 
     from flows.scorer_pool import POOL
 
     POOL.close()
+    session.config.stash[_EXIT_STATUS] = int(exitstatus)
+    deadline = time.monotonic() + THREADS_END_S
+    while _threads_left() and time.monotonic() < deadline:
+        time.sleep(0.1)
     frames = sys._current_frames()
-    for thread in threading.enumerate():
+    for thread in _threads_left():
         frame = frames.get(thread.ident or -1)
-        if thread is threading.main_thread() or frame is None:
-            continue  # a thread with no Python frame is native code that once called into Python
+        if frame is None:
+            continue
         where = "".join(traceback.format_stack(frame, limit=2))
         sys.stderr.write(f"thread left running at the end: {thread.name}\n{where}")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """With threads still running after every report is written, leave with the session's status.
+
+    CPython stops a daemon thread that wakes during shutdown with ``pthread_exit``; inside C++
+    (a Cython ``except +`` frame) that unwinding aborts the process, turning a passed run into a
+    crash. The threads were named above; the run's verdict is the tests', not the shutdown's.
+    """
+    import os
+    import sys
+
+    status = config.stash.get(_EXIT_STATUS, None)
+    if status is None or not _threads_left():
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

@@ -24,7 +24,10 @@ letters and the recovery state are the Kafka source's own (``connectors.kafka.so
 - The SDK's receive call blocks and calls back, so a background thread per partition runs
   ``receive_batch`` and feeds a bounded queue; ``next_batch`` drains it without waiting (Bytewax
   polls again after ``next_awake``, 5 ms, when it was empty). The thread starts at the first
-  ``next_batch`` (a partition already at its end never connects) and ``close`` stops it. The
+  ``next_batch`` (a partition already at its end never connects). ``close`` asks it to stop and
+  the thread closes its own client at its next callback (``max_wait_time`` makes one at least
+  every ``STOP_POLL_S``): the SDK closed from another thread while it receives can re-open the
+  link and then wait forever on its keep-alive thread, leaving threads behind at exit. The
   partition state advances only for events ``next_batch`` returned, never for what the thread
   holds, so a snapshot is exact.
 
@@ -56,6 +59,9 @@ log = logging.getLogger("spymaster.eventhubs")
 QUEUE_BATCHES = 8
 """Received batches held per partition before the receiver waits: bounds memory, not throughput."""
 _PUT_WAIT_S = 0.1
+STOP_POLL_S = 0.25
+"""The longest the receiving thread goes without a callback, so a stop is seen that soon."""
+CLOSE_WAIT_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +116,8 @@ class _Receiver(StatefulSourcePartition[AmqpEvent, int | None]):
             self._client.receive_batch(on_event_batch=self._on_batch, on_error=self._on_error,
                                        partition_id=self._partition, starting_position=start,
                                        starting_position_inclusive=self._next is not None,
-                                       max_batch_size=self._batch, prefetch=max(self._batch, 300))
+                                       max_batch_size=self._batch, prefetch=max(self._batch, 300),
+                                       max_wait_time=STOP_POLL_S)
         except Exception as exc:  # noqa: BLE001 - surfaced by next_batch as one sentence
             if not self._stop.is_set():
                 self._error = describe(exc, self._src.bootstrap, self._src.topic)
@@ -123,6 +130,8 @@ class _Receiver(StatefulSourcePartition[AmqpEvent, int | None]):
                 return
             except queue.Full:
                 continue
+        if self._stop.is_set():
+            self._client.close()  # from this thread: receive_batch returns once the callback does
 
     def _on_error(self, _context: object, exc: Exception) -> None:
         """The SDK reconnects by itself; say so once per failure (tailing mode rides out outages)."""
@@ -152,10 +161,10 @@ class _Receiver(StatefulSourcePartition[AmqpEvent, int | None]):
     @override
     def close(self) -> None:
         self._stop.set()
-        if self._client is not None:
-            self._client.close()
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=CLOSE_WAIT_S)
+        if self._client is not None and (self._thread is None or self._thread.is_alive()):
+            self._client.close()  # the thread never got to a callback (no connection): close it here
 
 
 class AmqpMboSource(FixedPartitionedSource[Item, KafkaPartitionState]):

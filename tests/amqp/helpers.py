@@ -28,7 +28,8 @@ def send_to_partition(connection: str, hub: str, partition: str, values: Sequenc
 
 def read_partition(connection: str, hub: str, partition: str, timeout: float = 20.0) -> list:
     """Every event the partition holds (its last enqueued sequence number + 1 of them), from its start."""
-    client = EventHubConsumerClient.from_connection_string(connection, consumer_group="$Default", eventhub_name=hub)
+    client = EventHubConsumerClient.from_connection_string(connection, consumer_group="$Default", eventhub_name=hub,
+                                                      load_balancing_interval=1.0)
     props = client.get_partition_properties(partition)
     expected = 0 if props["is_empty"] else props["last_enqueued_sequence_number"] + 1
     if not expected:
@@ -39,16 +40,17 @@ def read_partition(connection: str, hub: str, partition: str, timeout: float = 2
 
     def on_batch(_ctx: object, events: list) -> None:
         got.extend(events)
-        if len(got) >= expected:
+        if len(got) >= expected or done.is_set():
             done.set()
+            client.close()  # from the receiving thread, as the source does (closing from another races)
 
     thread = threading.Thread(target=client.receive_batch, kwargs={
         "on_event_batch": on_batch, "partition_id": partition, "starting_position": "-1",
-        "max_batch_size": 500}, daemon=True)
+        "max_batch_size": 500, "max_wait_time": 0.25}, daemon=True)
     thread.start()
-    try:
-        done.wait(timeout)
-    finally:
+    done.wait(timeout)
+    done.set()
+    thread.join(10)
+    if thread.is_alive():
         client.close()
-        thread.join(10)
     return got

@@ -38,7 +38,11 @@ def _mbo(sample_dir: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _drain(part) -> list:
-    return drain(part, limit=20_000, pause_s=0.002)
+    """Every item up to the partition's end, then closed as Bytewax closes it (its receiving thread ends)."""
+    try:
+        return drain(part, limit=20_000, pause_s=0.002)
+    finally:
+        part.close()
 
 
 def _sequences(items: list) -> list[int]:
