@@ -51,9 +51,18 @@ def gex_surface_rows(surfaces: list[Columns], underlying_id: int, day: date) -> 
     columns: dict[str, object] = _chain("", underlying_id, day, ts)
     for name in names:
         parts = [s[name] for s in surfaces]
-        columns[name] = ([x for p in parts for x in p] if isinstance(parts[0], list)
+        columns[name] = (_strings(parts) if isinstance(parts[0], list)  # type: ignore[arg-type]
                          else np.concatenate([np.asarray(p) for p in parts]))
     return pa.Table.from_pydict(columns, schema=SILVER_GEX_SURFACE_1S.schema), ts
+
+
+def _strings(parts: list[list[str]]) -> pa.Array | list[str]:
+    """A text column: one value repeated (an underlier, a model, a convention) without a Python
+    string per row, else the values as they are."""
+    values = {v for p in parts for v in set(p)}
+    if len(values) == 1:
+        return pa.repeat(pa.scalar(values.pop(), pa.string()), sum(len(p) for p in parts))
+    return [x for p in parts for x in p]
 
 
 def gex_summary_rows(summaries: list[GexSummary], underlying_id: int, day: date) -> tuple[pa.Table, np.ndarray]:

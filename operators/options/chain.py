@@ -8,7 +8,7 @@ second's trades. A second is closed once a later record arrives (or at ``close``
 split it.
 
 ``ChainGex`` keeps each listed option's latest mid and, given the underlying's mid per second,
-computes ``operators.options.surface.gex_second`` at every second in which an input changed (the
+computes ``operators.options.surface.gex_seconds`` at every second in which an input changed (the
 underlying's mid or an option's quote) and at least every ``heartbeat_s`` seconds in between (so
 time decay shows on a quiet chain): a second without a row has the inputs of the row before it.
 Open interest is fixed for the session: the prior session's, given at construction.
@@ -17,7 +17,7 @@ Open interest is fixed for the session: the prior session's, given at constructi
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,8 +26,8 @@ from operators.book.logic import BookState
 from operators.chunks import InstrumentInfo
 from operators.grouping import group_rows, take_records
 from operators.options.gex import ChainQuotes, GexConfig, OptionModel
-from operators.options.profile import GexProfile, gex_profile
-from operators.options.surface import ChainLayout, Columns, GexSummary, chain_layout, gex_second
+from operators.options.profile import GexProfile, gex_profiles
+from operators.options.surface import ChainLayout, Columns, GexSummary, chain_layout, gex_seconds
 from operators.records import UNDEF_PRICE
 
 NS = 1_000_000_000
@@ -117,7 +117,7 @@ class OptionTops:
                 tops = book.apply_events(mine)
             trades = mine[mine["action"].view(np.uint8) == _TRADE]
             parts.append(_per_second(iid, tops, trades))
-        return np.sort(np.concatenate(parts), order=["ts_recv", "instrument_id"], kind="stable")
+        return _by_second(np.concatenate(parts))
 
 
 _QUOTE_TOP = np.dtype([("ts_recv", "<u8"), ("book_valid", "?"), ("bid_px", "<i8", (1,)), ("ask_px", "<i8", (1,)),
@@ -166,7 +166,8 @@ def _merge(carried: np.ndarray, rows: np.ndarray) -> np.ndarray:
     carried top and adds the carried trades."""
     if len(carried) == 0:
         return rows
-    same = {(int(r["ts_recv"]), int(r["instrument_id"])): i for i, r in enumerate(rows)}
+    alike = np.flatnonzero(np.isin(rows["ts_recv"], carried["ts_recv"]))  # only the carried seconds can match
+    same = {(int(rows["ts_recv"][i]), int(rows["instrument_id"][i])): int(i) for i in alike}
     keep = []
     for row in carried:
         i = same.get((int(row["ts_recv"]), int(row["instrument_id"])))
@@ -176,8 +177,12 @@ def _merge(carried: np.ndarray, rows: np.ndarray) -> np.ndarray:
         rows["volume"][i] += row["volume"]  # the top is the later chunk's: the second's last event
         if rows["last_trade_px"][i] == UNDEF_PRICE:
             rows["last_trade_px"][i] = row["last_trade_px"]
-    merged = np.concatenate([np.array(keep, OPTION_TOP_DTYPE), rows])
-    return np.sort(merged, order=["ts_recv", "instrument_id"], kind="stable")
+    return _by_second(np.concatenate([np.array(keep, OPTION_TOP_DTYPE), rows]))
+
+
+def _by_second(rows: np.ndarray) -> np.ndarray:
+    """Rows in (second, instrument) order; each pair is unique, so the order is total."""
+    return rows[np.lexsort((rows["instrument_id"], rows["ts_recv"]))]
 
 
 def option_mid(bid_px: np.ndarray, ask_px: np.ndarray) -> np.ndarray:
@@ -274,18 +279,16 @@ class ChainGex:
     def quotes(self, tops: np.ndarray) -> None:
         """Option top rows (any order of arrival; applied at their own second)."""
         known = np.isin(tops["instrument_id"], self._ids)
-        self._pending = np.sort(np.concatenate([self._pending, tops[known]]), order=["ts_recv", "instrument_id"],
-                                kind="stable")
+        self._pending = _by_second(np.concatenate([self._pending, tops[known]]))
         self._pending_ts = np.ascontiguousarray(self._pending["ts_recv"])
 
     def seconds(self, closes: np.ndarray,
                 spots: np.ndarray) -> tuple[list[Columns], list[GexSummary], list[GexProfile]]:
         """The underlying's mid at the close of each second (ascending); the GEX rows due by then,
         and the profile of each of their seconds. Every option row of a second up to the last close
-        must have been given to ``quotes``."""
-        surfaces: list[Columns] = []
-        summaries: list[GexSummary] = []
-        profiles: list[GexProfile] = []
+        must have been given to ``quotes``. The surface rows come as a few column sets, each
+        holding several seconds in order; the summaries and profiles one per second."""
+        due: list[tuple[int, float, np.ndarray, np.ndarray]] = []
         for close, spot in zip(closes.tolist(), spots.tolist(), strict=True):
             upto = int(np.searchsorted(self._pending_ts, close, side="right"))
             if upto:
@@ -298,30 +301,51 @@ class ChainGex:
                 np.add.at(self._volume, slots, applied["volume"].astype(np.float64))
                 self._changed |= not np.array_equal(before, self._mid[slots], equal_nan=True)
             moved = np.isfinite(spot) and spot != self._spot
-            due = close // NS - self._last_row_s >= self._cfg.heartbeat_s
-            if not np.isfinite(spot) or not (moved or self._changed or due):
+            due_s = close // NS - self._last_row_s >= self._cfg.heartbeat_s
+            if not np.isfinite(spot) or not (moved or self._changed or due_s):
                 continue
             self._spot, self._changed, self._last_row_s = spot, False, close // NS
-            surface, summary, profile = self._at(close, spot)
+            due.append((close, spot, self._mid.copy(), self._volume.copy()))
+        return self._rows(due)
+
+    def _rows(self, due: list[tuple[int, float, np.ndarray, np.ndarray]]
+              ) -> tuple[list[Columns], list[GexSummary], list[GexProfile]]:
+        """The rows of the due seconds, computed a run of seconds at a time: a run keeps one
+        listing (no expiry passes inside it), so its numbers are a few array passes, not a few
+        dozen numpy calls per second."""
+        surfaces: list[Columns] = []
+        summaries: list[GexSummary] = []
+        profiles: list[GexProfile] = []
+        if not due:
+            return surfaces, summaries, profiles
+        closes = np.array([d[0] for d in due], np.int64)
+        spots = np.array([d[1] for d in due], np.float64)
+        mids, volumes = np.stack([d[2] for d in due]), np.stack([d[3] for d in due])
+        live = self._expiration[None, :] > closes[:, None]
+        breaks = np.flatnonzero(np.any(live[1:] != live[:-1], axis=1)) + 1
+        for a, b in zip(np.r_[0, breaks].tolist(), np.r_[breaks, len(due)].tolist(), strict=True):
+            surface, run_summaries, run_profiles = self._run(closes[a:b], spots[a:b], live[a], mids[a:b],
+                                                             volumes[a:b])
             surfaces.append(surface)
-            summaries.append(summary)
-            profiles.append(profile)
+            summaries += run_summaries
+            profiles += run_profiles
         return surfaces, summaries, profiles
 
-    def _at(self, close: int, spot: float) -> tuple[Columns, GexSummary, GexProfile]:
-        live = self._expiration > close
+    def _run(self, closes: np.ndarray, spots: np.ndarray, live: np.ndarray, mids: np.ndarray,
+             volumes: np.ndarray) -> tuple[Columns, list[GexSummary], list[GexProfile]]:
         if self._layout is None or not np.array_equal(live, self._layout[0]):  # an expiry passed, an option joined
             listed = ChainQuotes(self._expiration[live], self._strike[live], self._is_call[live], self._mid[live],
                                  self._oi[live], self._multiplier[live], np.zeros(int(live.sum())))
             self._layout = (live, chain_layout(listed), listed)
         _, layout, listed = self._layout
-        chain = replace(listed, mid=self._mid[live], underlying_px=np.full(listed.mid.shape[0], spot))
-        surface, summary, per = gex_second(self._underlier, close, spot, chain, self._cfg.model, self._cfg.gex,
-                                           self._cfg.dividend_yield, self._iv[live], layout)
-        self._iv[live] = per["iv"]
-        profile = gex_profile(close, spot, summary.zero_gamma, chain, per["gex"], per["iv"], self._volume[live],
-                              (layout.strikes, layout.strike_slot), layout.expiries)
-        return surface, summary, profile
+        underlying = np.repeat(spots[:, None], listed.strike.shape[0], axis=1)
+        surface, summaries, per = gex_seconds(self._underlier, closes, spots, listed, mids[:, live], underlying,
+                                              self._cfg.model, self._cfg.gex, self._cfg.dividend_yield,
+                                              self._iv[live], layout)
+        self._iv[live] = per["iv"][-1]
+        profiles = gex_profiles(closes, spots, np.array([s.zero_gamma for s in summaries]), listed, per["gex"],
+                                per["iv"], volumes[:, live], (layout.strikes, layout.strike_slot), layout.expiries)
+        return surface, summaries, profiles
 
 
 OPEN_INTEREST = 9

@@ -96,19 +96,70 @@ def option_gex(chain: ChainQuotes, second_ns: int, model: OptionModel, cfg: GexC
                dividend_yield: float = 0.0, guess: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Per option: ``t_years``, ``iv``, ``gamma``, ``gex`` (0 where σ cannot be implied or OI is 0).
     ``guess``: where each σ search starts (the previous second's; the result is the same σ)."""
-    b = carry(model, cfg.rate, dividend_yield)
-    t = years_to_expiry(chain.expiration_ns, second_ns, cfg.min_years)
-    carries = np.full(t.shape[0], b)
-    iv = pricing.implied_vols(chain.mid.astype(np.float64), chain.is_call.astype(np.bool_),
-                              chain.underlying_px.astype(np.float64), chain.strike.astype(np.float64), t,
-                              cfg.rate, carries, guess if guess is not None else np.full(t.shape[0], np.nan))
-    gamma = pricing.gammas(chain.underlying_px.astype(np.float64), chain.strike.astype(np.float64), t, cfg.rate,
-                           carries, np.where(np.isnan(iv), np.nan, np.maximum(iv, cfg.min_vol)))
+    per = option_gex_seconds(chain, np.array([second_ns], np.int64), chain.mid[None, :],
+                             chain.underlying_px[None, :], model, cfg, dividend_yield, guess)
+    return {name: values[0] for name, values in per.items()}
+
+
+def option_gex_seconds(chain: ChainQuotes, seconds_ns: np.ndarray, mids: np.ndarray, underlying: np.ndarray,
+                       model: OptionModel, cfg: GexConfig, dividend_yield: float = 0.0,
+                       guess: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """``option_gex`` at several seconds of one listing: ``mids`` and ``underlying`` hold one row
+    per second (``chain.mid`` and ``chain.underlying_px`` are not read); each result too. Each
+    second's σ search starts at the second before's σ (the first at ``guess``)."""
+    n = chain.strike.shape[0]
     call_sign, put_sign = SIGN_CONVENTIONS[cfg.sign_convention]
-    sign = np.where(chain.is_call, call_sign, put_sign)
-    s = chain.underlying_px.astype(np.float64)
-    gex = sign * np.where(np.isnan(gamma), 0.0, gamma) * chain.open_interest * chain.multiplier * s * s * 0.01
+    start = guess.astype(np.float64) if guess is not None else np.full(n, np.nan)
+    t, iv, gamma, gex = _chain_numbers(
+        seconds_ns.astype(np.int64), np.ascontiguousarray(underlying, np.float64),
+        np.ascontiguousarray(mids, np.float64),
+        chain.is_call.astype(np.bool_), chain.strike.astype(np.float64), chain.expiration_ns.astype(np.int64),
+        chain.open_interest.astype(np.float64), chain.multiplier.astype(np.float64), call_sign, put_sign, cfg.rate,
+        carry(model, cfg.rate, dividend_yield), cfg.min_years, cfg.min_vol, start)
     return {"t_years": t, "iv": iv, "gamma": gamma, "gex": gex}
+
+
+@njit(cache=True)
+def _chain_numbers(seconds: np.ndarray, s: np.ndarray, mids: np.ndarray, is_call: np.ndarray, strike: np.ndarray,
+                   expiration: np.ndarray, oi: np.ndarray, multiplier: np.ndarray, call_sign: float,
+                   put_sign: float, rate: float, b: float, min_years: float, min_vol: float,
+                   guess: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Floored time to expiry, σ, Γ (with σ floored) and GEX per second and option, in one pass:
+    a chain's second is a few hundred solves, too few to pay for a numpy call per step."""
+    m, n = mids.shape
+    t, iv = np.empty((m, n)), np.empty((m, n))
+    gamma, gex = np.empty((m, n)), np.empty((m, n))
+    last = guess.copy()
+    for j in range(m):
+        for i in range(n):
+            tt = max((float(expiration[i]) - float(seconds[j])) / YEAR_NS, min_years)
+            spot = s[j, i]
+            sigma = pricing.implied_vol_from(mids[j, i], is_call[i], spot, strike[i], tt, rate, b, last[i])
+            g = pricing.gamma(spot, strike[i], tt, rate, b, max(sigma, min_vol)) if math.isfinite(sigma) else math.nan
+            sign = call_sign if is_call[i] else put_sign
+            t[j, i], iv[j, i], gamma[j, i], last[i] = tt, sigma, g, sigma
+            gex[j, i] = sign * (0.0 if math.isnan(g) else g) * oi[i] * multiplier[i] * spot * spot * 0.01
+    return t, iv, gamma, gex
+
+
+@njit(cache=True)
+def zero_gamma_levels(spots: np.ndarray, grids: np.ndarray, s: np.ndarray, strike: np.ndarray, t: np.ndarray,
+                      rate: float, b: float, iv: np.ndarray, is_call: np.ndarray, oi: np.ndarray,
+                      multiplier: np.ndarray, call_sign: float, put_sign: float, min_vol: float) -> np.ndarray:
+    """``zero_gamma_level`` per second: each option weighs sign × OI × multiplier where its σ is
+    known (0 elsewhere), at its σ floored to ``min_vol``; ``s / spot`` maps the underlier's price to
+    each option's own underlying."""
+    m, n = iv.shape
+    out = np.empty(m)
+    weight, vol, scale = np.empty(n), np.empty(n), np.empty(n)
+    for j in range(m):
+        for i in range(n):
+            known = math.isfinite(iv[j, i])
+            weight[i] = ((call_sign if is_call[i] else put_sign) if known else 0.0) * oi[i] * multiplier[i]
+            vol[i] = max(iv[j, i], min_vol) if known else min_vol
+            scale[i] = s[j, i] / spots[j]
+        out[j] = zero_gamma_level(spots[j], grids[j], scale, strike, t[j], rate, b, vol, weight)
+    return out
 
 
 @njit(cache=True)
@@ -154,7 +205,7 @@ def net_gex_on_grid(spots: np.ndarray, scale: np.ndarray, strike: np.ndarray, t:
 def zero_gamma_level(spot: float, grid: np.ndarray, scale: np.ndarray, strike: np.ndarray, t: np.ndarray,
                      rate: float, b: float, vol: np.ndarray, weight: np.ndarray) -> float:
     """The spot where the net GEX changes sign nearest ``spot``: the grid interval of the sign
-    change nearest it (the first on a tie), bisected to 1e-10; NaN when the grid keeps one sign.
+    change nearest it (the first on a tie), solved to 1e-10 (``_root``); NaN when the grid keeps one sign.
     The per-option terms are computed once for the grid and the bisection, and the grid's net GEX
     only as far out from ``spot`` as the nearest sign change: intervals are tried nearest first."""
     a, w, c = _terms(scale, strike, t, rate, b, vol, weight)
@@ -175,20 +226,58 @@ def zero_gamma_level(spot: float, grid: np.ndarray, scale: np.ndarray, strike: n
             break
     if best < 0:
         return math.nan
-    lo, hi, f_lo = grid[best], grid[best + 1], net[best]
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        f_mid = _net(mid, a, w, c)
-        if f_mid == 0.0:
-            return mid
-        if (f_mid < 0.0) == (f_lo < 0.0):
-            lo, f_lo = mid, f_mid
+    return _root(grid[best], grid[best + 1], net[best], net[best + 1], a, w, c)
+
+
+@njit(cache=True)
+def _root(lo: float, hi: float, f_lo: float, f_hi: float, a: np.ndarray, w: np.ndarray, c: np.ndarray) -> float:
+    """Brent's method on a bracket of the net GEX's sign change, to a bracket of 1e-10 relative:
+    inverse quadratic or secant steps where they stay well inside, bisection otherwise, so about
+    ten repricings of the chain instead of bisection's thirty-odd."""
+    if f_hi == 0.0:
+        return hi
+    b, fb, q, fq = hi, f_hi, lo, f_lo  # b: the best estimate; q: the far end of the bracket
+    prev, fprev = q, fq
+    step = last = b - q
+    for _ in range(100):
+        if fb * fq > 0.0:
+            q, fq = prev, fprev
+            step = last = b - q
+        if abs(fq) < abs(fb):
+            prev, b, q = b, q, b
+            fprev, fb, fq = fb, fq, fb
+        tol = 0.5e-10 * abs(b)
+        half = 0.5 * (q - b)
+        if abs(half) <= tol or fb == 0.0:
+            return b
+        if abs(last) >= tol and abs(fprev) > abs(fb):
+            ratio = fb / fprev
+            if prev == q:  # secant
+                num, den = 2.0 * half * ratio, 1.0 - ratio
+            else:  # inverse quadratic interpolation
+                rq, rb = fprev / fq, fb / fq
+                num = ratio * (2.0 * half * rq * (rq - rb) - (b - prev) * (rb - 1.0))
+                den = (rq - 1.0) * (rb - 1.0) * (ratio - 1.0)
+            if num > 0.0:
+                den = -den
+            num = abs(num)
+            if 2.0 * num < min(3.0 * half * den - abs(tol * den), abs(last * den)):
+                last, step = step, num / den
+            else:
+                step = last = half
         else:
-            hi = mid
-        if hi - lo <= 1e-10 * hi:
-            break
-    return 0.5 * (lo + hi)
+            step = last = half
+        prev, fprev = b, fb
+        b += step if abs(step) > tol else (tol if half > 0.0 else -tol)
+        fb = _net(b, a, w, c)
+    return b
 
 
 def spot_grid(spot: float, cfg: GexConfig) -> np.ndarray:
-    return np.linspace(spot * (1.0 - cfg.grid_pct), spot * (1.0 + cfg.grid_pct), cfg.grid_points)
+    return spot_grids(np.array([spot]), cfg)[0]
+
+
+def spot_grids(spots: np.ndarray, cfg: GexConfig) -> np.ndarray:
+    """The zero-gamma search's spots around each of ``spots``, one row each."""
+    spots = np.asarray(spots, np.float64)
+    return np.linspace(spots * (1.0 - cfg.grid_pct), spots * (1.0 + cfg.grid_pct), cfg.grid_points, axis=1)

@@ -17,9 +17,9 @@ from operators.options.gex import (
     GexConfig,
     OptionModel,
     carry,
-    option_gex,
-    spot_grid,
-    zero_gamma_level,
+    option_gex_seconds,
+    spot_grids,
+    zero_gamma_levels,
 )
 
 SURFACE_INPUTS = ("underlying_px", "strike", "t_years", "rate", "carry", "vol_floor", "multiplier",
@@ -82,7 +82,8 @@ def chain_layout(chain: ChainQuotes) -> ChainLayout:
 
 
 def _side(values: np.ndarray, index: np.ndarray, missing: float) -> np.ndarray:
-    return np.where(index >= 0, values[np.maximum(index, 0)], missing)
+    """Each key's call (or put) value from per-option ``values`` (its last axis), ``missing`` where none."""
+    return np.where(index >= 0, values[..., np.maximum(index, 0)], missing)
 
 
 Columns = dict[str, np.ndarray | list[str]]
@@ -118,43 +119,61 @@ def gex_second(underlier: str, second_ns: int, spot: float, chain: ChainQuotes, 
     """The surface rows and the summary row of one underlier's chain at one second, and each
     option's numbers (``option_gex``: its σ, NaN where none, is a good ``guess`` for the next
     second's search). ``layout``: ``chain_layout(chain)``, when the caller keeps it."""
-    per = option_gex(chain, second_ns, model, cfg, dividend_yield, guess)
-    layout = layout if layout is not None else chain_layout(chain)
-    return (surface_rows(underlier, second_ns, chain, model, cfg, per, dividend_yield, layout),
-            summary_row(underlier, second_ns, spot, chain, model, cfg, per, dividend_yield, layout), per)
+    surface, summaries, per = gex_seconds(underlier, np.array([second_ns], np.int64), np.array([spot], np.float64),
+                                          chain, chain.mid[None, :], chain.underlying_px[None, :], model, cfg,
+                                          dividend_yield, guess, layout)
+    return surface, summaries[0], {name: values[0] for name, values in per.items()}
 
 
-def surface_rows(underlier: str, second_ns: int, chain: ChainQuotes, model: OptionModel, cfg: GexConfig,
-                 per: dict[str, np.ndarray], dividend_yield: float = 0.0,
-                 layout: ChainLayout | None = None) -> Columns:
-    """One row per (expiry, strike) listed for ``underlier``: the call and the put side by side."""
+def gex_seconds(underlier: str, seconds_ns: np.ndarray, spots: np.ndarray, chain: ChainQuotes, mids: np.ndarray,
+                underlying: np.ndarray, model: OptionModel, cfg: GexConfig, dividend_yield: float = 0.0,
+                guess: np.ndarray | None = None,
+                layout: ChainLayout | None = None) -> tuple[Columns, list[GexSummary], dict[str, np.ndarray]]:
+    """``gex_second`` at several seconds of one listing (``mids``, ``underlying``: one row per
+    second; ``chain``'s own mid and underlying price are not read), the surface rows of every
+    second in one set of columns (second by second), and each option's numbers per second."""
+    per = option_gex_seconds(chain, seconds_ns, mids, underlying, model, cfg, dividend_yield, guess)
     layout = layout if layout is not None else chain_layout(chain)
+    return (surface_rows(underlier, seconds_ns, chain, mids, underlying, model, cfg, per, dividend_yield, layout),
+            summary_rows(underlier, seconds_ns, spots, chain, underlying, model, cfg, per, dividend_yield, layout), per)
+
+
+def surface_rows(underlier: str, seconds_ns: np.ndarray, chain: ChainQuotes, mids: np.ndarray, underlying: np.ndarray,
+                 model: OptionModel, cfg: GexConfig, per: dict[str, np.ndarray], dividend_yield: float,
+                 layout: ChainLayout) -> Columns:
+    """Per second, one row per (expiry, strike) listed for ``underlier``: the call and the put side by side."""
     keys, calls, puts = layout.keys, layout.calls, layout.puts
     either = np.where(calls >= 0, calls, puts)
     call_sign, put_sign = SIGN_CONVENTIONS[cfg.sign_convention]
-    n = keys.shape[0]
-    call_gex, put_gex = _side(per["gex"], calls, 0.0), _side(per["gex"], puts, 0.0)
+    m, k = len(seconds_ns), keys.shape[0]
+    n = m * k
+
+    def flat(values: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(values).reshape(n)
+
+    call_gex, put_gex = flat(_side(per["gex"], calls, 0.0)), flat(_side(per["gex"], puts, 0.0))
+    oi = chain.open_interest.astype(np.float64)
     return {
         "underlier": [underlier] * n,
-        "ts_second": np.full(n, second_ns, np.int64),
-        "expiration": keys["expiration"],
-        "strike": keys["strike"],
+        "ts_second": np.repeat(np.asarray(seconds_ns, np.int64), k),
+        "expiration": np.tile(keys["expiration"], m),
+        "strike": np.tile(keys["strike"], m),
         "model": [model] * n,
         "sign_convention": [cfg.sign_convention] * n,
-        "underlying_px": chain.underlying_px[either].astype(np.float64),
-        "t_years": per["t_years"][either],
+        "underlying_px": flat(np.asarray(underlying, np.float64)[:, either]),
+        "t_years": flat(per["t_years"][:, either]),
         "rate": np.full(n, cfg.rate),
         "carry": np.full(n, carry(model, cfg.rate, dividend_yield)),
         "vol_floor": np.full(n, cfg.min_vol),
-        "multiplier": chain.multiplier[either].astype(np.float64),
-        "call_mid": _side(chain.mid.astype(np.float64), calls, math.nan),
-        "put_mid": _side(chain.mid.astype(np.float64), puts, math.nan),
-        "call_iv": _side(per["iv"], calls, math.nan),
-        "put_iv": _side(per["iv"], puts, math.nan),
-        "call_gamma": _side(per["gamma"], calls, math.nan),
-        "put_gamma": _side(per["gamma"], puts, math.nan),
-        "call_oi": _side(chain.open_interest.astype(np.float64), calls, 0.0),
-        "put_oi": _side(chain.open_interest.astype(np.float64), puts, 0.0),
+        "multiplier": np.tile(chain.multiplier[either].astype(np.float64), m),
+        "call_mid": flat(_side(np.asarray(mids, np.float64), calls, math.nan)),
+        "put_mid": flat(_side(np.asarray(mids, np.float64), puts, math.nan)),
+        "call_iv": flat(_side(per["iv"], calls, math.nan)),
+        "put_iv": flat(_side(per["iv"], puts, math.nan)),
+        "call_gamma": flat(_side(per["gamma"], calls, math.nan)),
+        "put_gamma": flat(_side(per["gamma"], puts, math.nan)),
+        "call_oi": np.tile(_side(oi, calls, 0.0), m),
+        "put_oi": np.tile(_side(oi, puts, 0.0), m),
         "call_sign": np.full(n, call_sign),
         "put_sign": np.full(n, put_sign),
         "call_gex": call_gex,
@@ -178,39 +197,39 @@ def recompute(row: dict[str, float]) -> dict[str, float]:
     return out
 
 
-def summary_row(underlier: str, second_ns: int, spot: float, chain: ChainQuotes, model: OptionModel,
-                cfg: GexConfig, per: dict[str, np.ndarray], dividend_yield: float = 0.0,
-                layout: ChainLayout | None = None) -> GexSummary:
-    """Net, call and put GEX; the zero-gamma level (NaN when the grid shows no sign change); the
-    call wall and put wall (the strikes of the largest call and put |GEX|, summed over expiries).
-    ``per`` is ``option_gex`` of the same chain."""
-    layout = layout if layout is not None else chain_layout(chain)
-    grid = spot_grid(spot, cfg)
+def summary_rows(underlier: str, seconds_ns: np.ndarray, spots: np.ndarray, chain: ChainQuotes,
+                 underlying: np.ndarray, model: OptionModel, cfg: GexConfig, per: dict[str, np.ndarray],
+                 dividend_yield: float, layout: ChainLayout) -> list[GexSummary]:
+    """Per second: net, call and put GEX; the zero-gamma level (NaN when the grid shows no sign
+    change); the call wall and put wall (the strikes of the largest call and put |GEX|, summed over
+    expiries). ``per`` is ``option_gex_seconds`` of the same seconds."""
+    spots = np.asarray(spots, np.float64)
+    grids = spot_grids(spots, cfg)
     call_sign, put_sign = SIGN_CONVENTIONS[cfg.sign_convention]
-    known = np.isfinite(per["iv"])
-    weight = np.where(known, np.where(chain.is_call, call_sign, put_sign), 0.0) * chain.open_interest * chain.multiplier
-    vol = np.where(known, np.maximum(per["iv"], cfg.min_vol), cfg.min_vol)
-    args = (chain.underlying_px.astype(np.float64) / spot, chain.strike.astype(np.float64), per["t_years"], cfg.rate,
-            carry(model, cfg.rate, dividend_yield), vol, weight.astype(np.float64))
-    level = zero_gamma_level(spot, grid, *args)
-    return GexSummary(
-        underlier=underlier, ts_second=second_ns, underlying_px=spot, model=model,
-        sign_convention=cfg.sign_convention,
-        net_gex=float(per["gex"].sum()),
-        call_gex=float(per["gex"][chain.is_call].sum()),
-        put_gex=float(per["gex"][~chain.is_call].sum()),
-        zero_gamma=level,
-        call_wall=_wall(layout.call_groups, per["gex"]),
-        put_wall=_wall(layout.put_groups, per["gex"]),
-        options_priced=int(known.sum()),
-        grid_low=float(grid[0]), grid_high=float(grid[-1]), grid_points=cfg.grid_points,
-    )
+    levels = zero_gamma_levels(spots, grids, np.ascontiguousarray(underlying, np.float64),
+                               chain.strike.astype(np.float64), per["t_years"], cfg.rate,
+                               carry(model, cfg.rate, dividend_yield), per["iv"], chain.is_call.astype(np.bool_),
+                               chain.open_interest.astype(np.float64), chain.multiplier.astype(np.float64),
+                               call_sign, put_sign, cfg.min_vol)
+    gex, calls = per["gex"], chain.is_call.astype(bool)
+    net, call_gex, put_gex = gex.sum(axis=1), gex[:, calls].sum(axis=1), gex[:, ~calls].sum(axis=1)
+    call_walls, put_walls = _walls(layout.call_groups, gex), _walls(layout.put_groups, gex)
+    priced = np.isfinite(per["iv"]).sum(axis=1)
+    return [GexSummary(
+        underlier=underlier, ts_second=int(second), underlying_px=float(spot), model=model,
+        sign_convention=cfg.sign_convention, net_gex=float(net[j]), call_gex=float(call_gex[j]),
+        put_gex=float(put_gex[j]), zero_gamma=float(levels[j]), call_wall=float(call_walls[j]),
+        put_wall=float(put_walls[j]), options_priced=int(priced[j]), grid_low=float(grids[j, 0]),
+        grid_high=float(grids[j, -1]), grid_points=cfg.grid_points,
+    ) for j, (second, spot) in enumerate(zip(np.asarray(seconds_ns).tolist(), spots.tolist(), strict=True))]
 
 
-def _wall(groups: tuple[np.ndarray, np.ndarray, np.ndarray], gex: np.ndarray) -> float:
-    """The strike holding the most |GEX| over all expiries (the lowest such strike on a tie)."""
+def _walls(groups: tuple[np.ndarray, np.ndarray, np.ndarray], gex: np.ndarray) -> np.ndarray:
+    """Per second (row of ``gex``), the strike holding the most |GEX| over all expiries (the lowest
+    such strike on a tie); NaN where the side holds none."""
     order, starts, strikes = groups
-    if order.size == 0 or not np.any(gex[order]):
-        return math.nan
-    total = np.add.reduceat(np.abs(gex[order]), starts)
-    return float(strikes[int(np.argmax(total))])
+    if order.size == 0:
+        return np.full(gex.shape[0], math.nan)
+    side = gex[:, order]
+    total = np.add.reduceat(np.abs(side), starts, axis=1)
+    return np.where(np.any(side != 0.0, axis=1), strikes[np.argmax(total, axis=1)], math.nan)

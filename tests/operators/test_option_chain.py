@@ -119,8 +119,12 @@ def test_gex_rows_recompute_and_the_zero_gamma_level_sits_on_a_sign_change(chain
     assert 1_000 < len(summaries) < len(closes) + 1
     assert [s.ts_second for s in summaries] == sorted({s.ts_second for s in summaries})
 
+    every = {c: np.concatenate([np.asarray(s[c]) for s in surfaces]) for c in surfaces[0]}
+    assert sorted(set(every["ts_second"].tolist())) == [s.ts_second for s in summaries]  # rows for every summary
     checked = crossings = 0
-    for surface, summary in list(zip(surfaces, summaries, strict=True))[::25]:
+    for summary in summaries[::25]:
+        mine = every["ts_second"] == summary.ts_second
+        surface = {c: values[mine] for c, values in every.items()}
         n = len(surface["strike"])
         for i in range(0, n, 7):
             row = {c: float(np.asarray(surface[c])[i]) for c in SURFACE_INPUTS}
