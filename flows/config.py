@@ -82,6 +82,7 @@ from connectors.delta.tables import ALL_TABLES
 from connectors.kafka.outputs import OutputConfig
 from connectors.kusto.config import EventhouseConfig
 from connectors.scoring.config import Endpoint, ScoringConfig
+from connectors.secrets import secret_env
 from connectors.topic.ticks import TickConfig
 from operators.approach import ApproachParams
 from operators.calendar import CALENDARS, SessionWindows, TradingCalendar, calendar_of
@@ -294,7 +295,7 @@ class AppConfig:
 
 def load_config(env: Mapping[str, str] | None = None, toml_path: Path | None = None) -> AppConfig:
     """Merge defaults, the TOML file (``toml_path`` or ``SPYMASTER_CONFIG``) and the environment."""
-    env = os.environ if env is None else env
+    env = secret_env(os.environ if env is None else env)  # unset secrets from SPYMASTER_KEYVAULT
     path = toml_path or (Path(env["SPYMASTER_CONFIG"]) if env.get("SPYMASTER_CONFIG") else None)
     doc = _read_toml(path) if path else {}
     src, lake, book, run = (doc.get(k, {}) for k in ("source", "lake", "book", "run"))
@@ -395,11 +396,12 @@ def _endpoint_key(where: str, values: dict[str, Any], env: Mapping[str, str]) ->
             raise ConfigError(msg)
         return env[name]
     if "key_secret" in values:
-        vault = env.get("SPYMASTER_SCORING_KEY_VAULT", "").strip()
+        vault = (env.get("SPYMASTER_SCORING_KEY_VAULT", "") or env.get("SPYMASTER_KEYVAULT", "")).strip()
         if not vault:
-            msg = f"{where}.key_secret needs SPYMASTER_SCORING_KEY_VAULT (https://<vault>.vault.azure.net)"
+            msg = (f"{where}.key_secret needs SPYMASTER_KEYVAULT or SPYMASTER_SCORING_KEY_VAULT "
+                   "(https://<vault>.vault.azure.net)")
             raise ConfigError(msg)
-        from connectors.scoring.keyvault import fetch_secret
+        from connectors.keyvault import fetch_secret
 
         return fetch_secret(vault, str(values["key_secret"]))
     return None

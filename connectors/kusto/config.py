@@ -99,6 +99,7 @@ class EventhouseConfig:
         tables = tuple(t.strip() for t in (raw_tables.split(",") if isinstance(raw_tables, str) else raw_tables)
                        if str(t).strip())
         flush = env.get("SPYMASTER_EVENTHOUSE_FLUSH_S") or section.get("flush_s")
+        auth = str(env.get("SPYMASTER_EVENTHOUSE_AUTH") or section.get("auth") or "default")
         if "client_secret" in section:
             msg = "[eventhouse].client_secret is a secret and is not read from files; set AZURE_CLIENT_SECRET"
             raise ConfigError(msg)
@@ -107,13 +108,13 @@ class EventhouseConfig:
             ingest_uri=str(env.get("SPYMASTER_EVENTHOUSE_INGEST") or section.get("ingest_uri") or "").rstrip("/"),
             database=str(env.get("SPYMASTER_EVENTHOUSE_DB") or section.get("database") or "Spymaster"),
             tables=tables,
-            auth=str(env.get("SPYMASTER_EVENTHOUSE_AUTH") or section.get("auth") or "default"),  # type: ignore[arg-type]
+            auth=auth,  # type: ignore[arg-type]
             flush_s=float(flush) if flush else (TOPIC_FLUSH_S if on_topic else REPLAY_FLUSH_S),
             max_request_bytes=int(section.get("max_request_bytes", MAX_REQUEST_BYTES)),
             format=str(section.get("format", "parquet")),  # type: ignore[arg-type]
             client_id=str(env.get("AZURE_CLIENT_ID") or section.get("client_id") or ""),
             tenant_id=str(env.get("AZURE_TENANT_ID") or section.get("tenant_id") or ""),
-            client_secret=str(env.get("AZURE_CLIENT_SECRET") or ""),
+            client_secret=str(env.get("AZURE_CLIENT_SECRET") or "") if auth == "app" else "",  # only app needs it
         )
 
 

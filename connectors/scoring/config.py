@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from connectors.scoring.base import BACKENDS
+from connectors.secrets import secret_env
 from operators.errors import ConfigError
 
 _PREFIX = "SPYMASTER_SCORING_"
@@ -105,20 +106,29 @@ class ScoringConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, base: ScoringConfig | None = None) -> ScoringConfig:
         """``base`` (or the defaults) overridden by the environment; the key may come from Key Vault."""
-        env = os.environ if environ is None else environ
+        env = secret_env(os.environ if environ is None else environ)  # SPYMASTER_SCORING_KEY from SPYMASTER_KEYVAULT
         start = base or cls()
         values: dict[str, Any] = {}  # each parsed to its field's type by _parse
+        backend = env.get(_PREFIX + "BACKEND", "").strip() or start.backend
         for f in fields(cls):
             if f.name == "endpoints":  # only from the TOML file
                 continue
+            key_set = any(n in env for n in (_PREFIX + "KEY", "AZUREML_API_KEY"))
+            if f.name == "key" and backend in KEYLESS and not key_set:
+                continue  # the in-process model sends no request: an unset key is not asked of the vault
             raw = env.get(_PREFIX + f.name.upper(), "").strip() or env.get(_FALLBACKS.get(f.name, ""), "").strip()
             if raw:
                 values[f.name] = _parse(f.name, raw, type(f.default))
-        if "key" not in values and start.key is None:
+        named_vault = any(env.get(_PREFIX + n, "").strip() for n in ("KEY_VAULT", "KEY_SECRET"))
+        if "key" not in values and start.key is None and (backend not in KEYLESS or named_vault):
             key = _key_from_vault(env)
             if key is not None:
                 values["key"] = key
         return replace(start, **values)
+
+
+KEYLESS = frozenset({"local", "off"})
+"""Backends that send no request, so need no key."""
 
 
 def _key_from_vault(env: Mapping[str, str]) -> str | None:
@@ -127,7 +137,7 @@ def _key_from_vault(env: Mapping[str, str]) -> str | None:
         return None
     if not (vault and secret):
         raise ConfigError("set both SPYMASTER_SCORING_KEY_VAULT and SPYMASTER_SCORING_KEY_SECRET, or neither")
-    from connectors.scoring.keyvault import fetch_secret
+    from connectors.keyvault import fetch_secret
 
     return fetch_secret(vault, secret)
 

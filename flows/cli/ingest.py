@@ -55,13 +55,15 @@ def run(args: argparse.Namespace) -> int:
         databento_connect,
         ingest,
     )
+    from connectors.secrets import secret_env
 
-    key = api_key(os.environ)
+    env = secret_env(os.environ)  # the key and the connection string may come from SPYMASTER_KEYVAULT
+    key = api_key(env)
     cfg = LiveConfig(dataset=args.dataset, schemas=_split(args.schemas), symbols=_split(args.symbols),
                      stype_in=args.stype_in, snapshot=not args.no_snapshot)
     from connectors.kafka.eventhubs import producer_target
 
-    target = producer_target(args.bootstrap, args.eventhubs, args.topic, os.environ, transport=args.transport)
+    target = producer_target(args.bootstrap, args.eventhubs, args.topic, env, transport=args.transport)
     bootstrap, settings, topic = target.bootstrap, target.settings, target.topic
     counts = IngestCounts()
     max_bytes = 960_000

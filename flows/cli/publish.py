@@ -9,6 +9,7 @@ import sys
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from connectors.secrets import secret_env
 from operators.errors import ConfigError
 
 
@@ -51,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--partitions must be at least 1, not {args.partitions}")
     from connectors.kafka.eventhubs import producer_target
 
-    target = producer_target(args.bootstrap, args.eventhubs, args.topic, os.environ, transport=args.transport)
+    env = secret_env(os.environ)  # the connection string may come from SPYMASTER_KEYVAULT
+    target = producer_target(args.bootstrap, args.eventhubs, args.topic, env, transport=args.transport)
     bootstrap, settings, topic, create = target.bootstrap, target.settings, target.topic, target.may_create_topic
     console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
     with Progress(TextColumn(f"publish → {topic}"), BarColumn(), MofNCompleteColumn(), TextColumn("records"),

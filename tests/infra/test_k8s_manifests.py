@@ -1,27 +1,36 @@
-"""The Kubernetes manifests follow the Bytewax StatefulSet conventions, consistently.
+"""The Kubernetes manifests: valid against the Kubernetes schema, consistent with each other, and
+startable — the ConfigMap with the workloads' own environment loads the flow's configuration, the
+scorer's and the HUD's topics, and each container's arguments parse.
 
-``kubernetes-validate`` (offline schema validation) is not installed here, so this checks what
-a schema could not anyway: that names, ports, paths and counts agree across the resources, and
-that the hostfile the init container writes makes ``bytewax.run`` pick the right process.
+``kubernetes-validate`` checks every resource against the API's schema offline; the rest checks
+what a schema cannot: names, ports, paths and counts agree across the resources, and the hostfile
+the init container writes makes ``bytewax.run`` pick the right process.
 """
 
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from connectors.hud.topics import hud_topics
+from connectors.scoring import ScoringConfig
+from connectors.secrets import SECRETS
+from flows.cli import _parser
 from flows.cluster import ProcessIdentity, this_process
-from flows.config import RECOVERY_EPOCH_S
+from flows.config import RECOVERY_EPOCH_S, load_config
 
 K8S = Path(__file__).resolve().parents[2] / "infra" / "k8s"
 
 
 def _load() -> dict[str, dict]:
+    """Each resource under its kind, and under ``kind/name`` too (there are two Deployments)."""
     docs = [d for f in sorted(K8S.glob("*.yaml")) for d in yaml.safe_load_all(f.read_text()) if d]
-    return {d["kind"]: d for d in docs}
+    by_name = {f"{d['kind']}/{d['metadata']['name']}": d for d in docs}
+    return {**{d["kind"]: d for d in docs if sum(e["kind"] == d["kind"] for e in docs) == 1}, **by_name}
 
 
 def _env(container: dict) -> dict[str, object]:
@@ -34,7 +43,7 @@ def fixture_kinds() -> dict[str, dict]:
 
 
 def test_statefulset_service_and_config_agree(kinds: dict[str, dict]) -> None:
-    sts, svc, cm = kinds["StatefulSet"], kinds["Service"], kinds["ConfigMap"]
+    sts, svc, cm = kinds["StatefulSet"], kinds["Service/spymaster"], kinds["ConfigMap"]
     spec, pod = sts["spec"], sts["spec"]["template"]["spec"]
     main = pod["containers"][0]
     env = _env(main)
@@ -43,7 +52,8 @@ def test_statefulset_service_and_config_agree(kinds: dict[str, dict]) -> None:
     assert spec["podManagementPolicy"] == "Parallel"
     assert spec["serviceName"] == svc["metadata"]["name"] == env["BYTEWAX_STATEFULSET_NAME"] == sts["metadata"]["name"]
     assert svc["spec"]["clusterIP"] == "None"
-    assert svc["spec"]["selector"] == spec["selector"]["matchLabels"] == spec["template"]["metadata"]["labels"]
+    assert svc["spec"]["selector"] == spec["selector"]["matchLabels"]
+    assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
     ports = {p["name"]: p["containerPort"] for p in main["ports"]}
     assert {p["name"]: p["port"] for p in svc["spec"]["ports"]} == ports == {"process": 9999, "api": 3030}
     assert env["BYTEWAX_POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
@@ -69,8 +79,8 @@ def test_statefulset_service_and_config_agree(kinds: dict[str, dict]) -> None:
 
     sources = main["envFrom"]
     assert {"configMapRef": {"name": cm["metadata"]["name"]}} in sources
-    assert {"secretRef": {"name": "spymaster-eventhubs"}} in sources
-    assert "EVENTHUBS_CONNECTION_STRING" not in env and "EVENTHUBS_CONNECTION_STRING" not in cm["data"]
+    assert {"secretRef": {"name": "spymaster-secrets", "optional": True}} in sources
+    assert not set(SECRETS) & (set(env) | set(cm["data"]))  # secrets come from Key Vault, never a manifest
     assert str(cm["data"]["SPYMASTER_INPUT"]).startswith("eventhubs://")
 
 
@@ -90,3 +100,59 @@ def test_init_hostfile_script_makes_bytewax_pick_each_pod(kinds: dict[str, dict]
         pod = {"BYTEWAX_POD_NAME": f"spymaster-{k}", "BYTEWAX_STATEFULSET_NAME": "spymaster",
                "BYTEWAX_HOSTFILE_PATH": str(hostfile)}
         assert this_process(["flows.main"], pod) == ProcessIdentity(k, sts["spec"]["replicas"])
+
+
+def test_every_resource_passes_the_kubernetes_schema() -> None:
+    done = subprocess.run([str(Path(sys.executable).with_name("kubernetes-validate")), "--strict",
+                           *map(str, sorted(K8S.glob("*.yaml")))], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    passed = [line for line in (done.stdout + done.stderr).splitlines() if " passed for resource " in line]
+    assert len(passed) == 7, passed  # ConfigMap, ServiceAccount, StatefulSet, 2 Deployments, 2 Services
+
+
+def _workloads(kinds: dict[str, dict]) -> dict[str, dict]:
+    return {name: kinds[name]["spec"]["template"] for name in
+            ("StatefulSet/spymaster", "Deployment/spymaster-ingestor", "Deployment/spymaster-hud")}
+
+
+def test_every_pod_runs_as_the_workload_identity_and_reads_the_one_config_map(kinds: dict[str, dict]) -> None:
+    account = kinds["ServiceAccount"]
+    assert "azure.workload.identity/client-id" in account["metadata"]["annotations"]
+    for name, template in _workloads(kinds).items():
+        pod = template["spec"]
+        assert pod["serviceAccountName"] == account["metadata"]["name"], name
+        assert template["metadata"]["labels"]["azure.workload.identity/use"] == "true", name
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        for container in pod["containers"]:
+            assert {"configMapRef": {"name": kinds["ConfigMap"]["metadata"]["name"]}} in container["envFrom"], name
+    hud, service = kinds["Deployment/spymaster-hud"], kinds["Service/spymaster-hud"]
+    assert service["spec"]["selector"].items() <= hud["spec"]["template"]["metadata"]["labels"].items()
+    assert kinds["Deployment/spymaster-ingestor"]["spec"]["replicas"] == 1  # two would publish every record twice
+
+
+def test_the_config_map_starts_the_flow_the_scorer_the_hud_and_the_ingestor(kinds: dict[str, dict]) -> None:
+    """What each pod's process reads at start, from the ConfigMap and the pod's own env, with the
+    secrets as the optional Secret gives them (so the vault is not asked here)."""
+    data = {k: str(v) for k, v in kinds["ConfigMap"]["data"].items()}
+    secrets = {"EVENTHUBS_CONNECTION_STRING": "Endpoint=sb://spymaster-events.servicebus.windows.net/;"
+                                              "SharedAccessKeyName=app;SharedAccessKey=a2V5",
+               "DATABENTO_API_KEY": "db-test"}
+    sts_env = {k: str(v) for k, v in _env(kinds["StatefulSet"]["spec"]["template"]["spec"]["containers"][0]).items()
+               if isinstance(v, str)}
+    env = {**data, **sts_env, **secrets}
+
+    cfg = load_config(env)
+    assert cfg.source.inputs == (data["SPYMASTER_INPUT"],) and cfg.lake.root == data["SPYMASTER_LAKE"]
+    scoring = ScoringConfig.from_env(env)
+    assert (scoring.backend, scoring.model_id, scoring.alias, scoring.url) == ("local", "ES_MODEL", "champion", None)
+    assert set(hud_topics(cfg.outputs)) and cfg.outputs.bootstrap.endswith(":9093")
+    assert {table for table, _ in cfg.outputs.topics} >= {"gold.feature_series", "gold.inference_scores"}
+
+    parser = _parser()
+    ingestor = kinds["Deployment/spymaster-ingestor"]["spec"]["template"]["spec"]["containers"][0]
+    args = parser.parse_args(["ingest", *ingestor["args"]])
+    assert (args.eventhubs, args.topic, args.symbols) == (True, "mbo_raw", "ES.FUT")
+    hud = kinds["Deployment/spymaster-hud"]["spec"]["template"]["spec"]["containers"][0]
+    assert hud["command"][0] == "spymaster"
+    hud_args = parser.parse_args(hud["command"][1:])
+    assert (hud_args.host, hud_args.port) == ("0.0.0.0", hud["ports"][0]["containerPort"])

@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from connectors.keyvault import fetch_secret, vault_scope
 from connectors.scoring import ScoringConfig, make_scorer
-from connectors.scoring.keyvault import fetch_secret, vault_scope
 from operators.errors import ConfigError
 
 SECRET = "s3cret-endpoint-key-0123"

@@ -50,7 +50,7 @@ def test_a_familys_endpoint_is_read_with_its_key_from_the_environment_and_never_
     (ENDPOINTS.replace('key_env = "TSLA_SCORING_KEY"', 'key = "x"'), {},
      r"unknown key \[scoring.endpoints.TSLA_MODEL\].key; .*keys are secrets and are not read from files"),
     (ENDPOINTS.replace('key_env = "TSLA_SCORING_KEY"', 'key_secret = "tsla"'), {},
-     r"key_secret needs SPYMASTER_SCORING_KEY_VAULT"),
+     r"key_secret needs SPYMASTER_KEYVAULT or SPYMASTER_SCORING_KEY_VAULT"),
     (ENDPOINTS.replace("https://tsla", "ftp://tsla"), {"TSLA_SCORING_KEY": "k"}, r"is not an http\(s\) URL"),
 ])
 def test_an_endpoint_that_cannot_work_is_refused_in_one_sentence(tmp_path: Path, text: str, env: dict[str, str],

@@ -7,8 +7,8 @@ clouds work too). The credential defaults to ``azure.identity.DefaultAzureCreden
 identity on AKS, managed identity on a VM, ``az login`` on a laptop). Errors never carry the secret.
 Plain ``http://`` is accepted only for a loopback host (tests).
 
-Tested against a local stand-in of that REST endpoint only, never against a real vault (no Azure
-access here).
+Tested against a local stand-in of that REST endpoint (and of App Service's managed-identity token
+endpoint, for ``DefaultAzureCredential``), never against a real vault (no Azure access here).
 """
 
 from __future__ import annotations
@@ -34,6 +34,15 @@ def vault_scope(vault_url: str) -> str:
 
 def fetch_secret(vault_url: str, name: str, *, credential: Any = None, timeout_s: float = 10.0) -> str:
     """The current value of secret ``name``; ConfigError (without the value) when it cannot be read."""
+    value = fetch_secret_or_none(vault_url, name, credential=credential, timeout_s=timeout_s)
+    if value is None:
+        raise ConfigError(f"Key Vault answered 404 for secret {name!r}; check the name and the identity's "
+                          "'get' permission")
+    return value
+
+
+def fetch_secret_or_none(vault_url: str, name: str, *, credential: Any = None, timeout_s: float = 10.0) -> str | None:
+    """``fetch_secret``, or None when the vault holds no secret of that name (404)."""
     parts = urlsplit(vault_url)
     loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
     if not parts.hostname or not (parts.scheme == "https" or (parts.scheme == "http" and loopback)):
@@ -52,6 +61,8 @@ def fetch_secret(vault_url: str, name: str, *, credential: Any = None, timeout_s
         with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 - scheme checked above
             body = response.read()
     except urllib.error.HTTPError as err:
+        if err.code == 404:
+            return None
         raise ConfigError(f"Key Vault answered {err.code} for secret {name!r}; check the name and the identity's "
                           "'get' permission") from None
     except OSError as err:
