@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: sample test bench clean chromium
+.PHONY: sample test bench clean chromium images
 
 $(STAMP): pyproject.toml infra/fabric/kql/package-lock.json hud/package-lock.json
 	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
@@ -31,6 +31,13 @@ chromium:
 
 bench: $(STAMP)
 	$(VENV)/bin/spymaster bench
+
+## The flow image (also the HUD's) and the Databento ingestor image, on a machine with Docker.
+IMAGE_TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
+images:
+	command -v docker >/dev/null 2>&1 || { echo "make images needs Docker"; exit 1; }
+	docker build -f infra/Dockerfile -t spymaster:$(IMAGE_TAG) -t spymaster:latest .
+	docker build -f infra/ingestor.Dockerfile -t spymaster-ingestor:$(IMAGE_TAG) -t spymaster-ingestor:latest .
 
 clean:
 	rm -rf lake sample .bench recovery mlflow.db mlartifacts

@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -42,6 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--window-ms", type=float, default=100.0, help="event-time window of one batch (default 100)")
     p.add_argument("--max-reconnects", type=int, help="give up after this many failures in a row (default never)")
     p.add_argument("--report", type=float, default=10.0, help="log the counts every N seconds (default 10)")
+    p.add_argument("--health-file", type=Path, default=None,
+                   help="touch this file at every report (a container's health check reads its age)")
     p.set_defaults(run=run)
 
 
@@ -86,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
         stopping.set()
 
     previous = signal.signal(signal.SIGINT, interrupt)
-    reporter = threading.Thread(target=_report, args=(counts, stopping, args.report), daemon=True)
+    previous_term = signal.signal(signal.SIGTERM, interrupt)  # Kubernetes stops a pod with SIGTERM
+    reporter = threading.Thread(target=_report, args=(counts, stopping, args.report, args.health_file), daemon=True)
     reporter.start()
     try:
         ingest(databento_connect(cfg, key), sink, counts, dataset=cfg.dataset, window_ms=args.window_ms,
@@ -94,13 +98,18 @@ def run(args: argparse.Namespace) -> int:
     finally:
         stopping.set()
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
         print(counts.summary())
     return 0
 
 
-def _report(counts: IngestCounts, stopping: threading.Event, every: float) -> None:
+def _report(counts: IngestCounts, stopping: threading.Event, every: float, health: Path | None) -> None:
+    if health is not None:
+        health.touch()
     while not stopping.wait(every):
         log.warning("%s", counts.summary())
+        if health is not None:
+            health.touch()
 
 
 def _split(text: str) -> tuple[str, ...]:
