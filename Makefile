@@ -5,12 +5,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: sample test bench clean chromium images
 
-$(STAMP): pyproject.toml infra/fabric/kql/package-lock.json hud/package-lock.json
+$(STAMP): pyproject.toml infra/fabric/kql/package-lock.json hud/package-lock.json tests/services/azurite/package-lock.json
 	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -e ".[test]"
 	test infra/fabric/kql/node_modules/.package-lock.json -nt infra/fabric/kql/package-lock.json || npm ci --prefix infra/fabric/kql --no-audit --no-fund
 	test hud/node_modules/.package-lock.json -nt hud/package-lock.json || npm ci --prefix hud --no-audit --no-fund
+	test tests/services/azurite/node_modules/.package-lock.json -nt tests/services/azurite/package-lock.json || npm ci --prefix tests/services/azurite --no-audit --no-fund
 	touch $(STAMP)
 
 ## The built-in sample end to end with the main dataflow, into ./lake: on first use the sample is generated, its

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bytewax.dataflow import Dataflow
 
+from connectors.blob_files import fetch_inputs, is_remote
 from connectors.dbn.ended import EndedDbnSource
 from connectors.dbn.source import DbnReplaySource, resolve_inputs, source_id_of
 from connectors.delta.lake import Lake
@@ -64,6 +65,14 @@ def sample_inputs(sample_dir: Path) -> list[Path]:
     return sorted(sample_dir.glob("*.dbn.zst"))
 
 
+def local_inputs(cfg: AppConfig) -> list[str]:
+    """The configured inputs, with files on Azure storage copied into the local cache first."""
+    if not any(is_remote(spec) for spec in cfg.source.inputs):
+        return list(cfg.source.inputs)
+    options = cfg.source.storage_options or cfg.lake.storage_options
+    return fetch_inputs(cfg.source.inputs, cfg.source.raw_cache, options)
+
+
 def prepare(cfg: AppConfig) -> PreparedRun:
     """Resolve inputs, plan the replay, create the tables and wire the flow."""
     if not cfg.run.run_id:
@@ -73,7 +82,7 @@ def prepare(cfg: AppConfig) -> PreparedRun:
     if cfg.source.bronze_lake is not None:
         return _prepare_bronze(cfg)
     try:
-        inputs = resolve_inputs(cfg.source.inputs) if cfg.source.inputs else sample_inputs(cfg.source.sample_dir)
+        inputs = resolve_inputs(local_inputs(cfg)) if cfg.source.inputs else sample_inputs(cfg.source.sample_dir)
     except SourceError as err:
         raise ConfigError(str(err)) from None
     lake = Lake(cfg.lake.root, dict(cfg.lake.storage_options))

@@ -94,6 +94,7 @@ from operators.options.gex import GexConfig
 log = logging.getLogger("spymaster.config")
 
 DEFAULT_SAMPLE_DIR = Path("sample")
+DEFAULT_RAW_CACHE = Path.home() / ".cache" / "spymaster" / "raw"
 DEFAULT_LAKE = "lake"
 
 
@@ -141,6 +142,10 @@ class SourceConfig:
     """EVENTHUBS_CONNECTION_STRING, for an ``eventhubs://`` input (a secret: never logged)."""
     ticks: TickConfig = field(default_factory=TickConfig)
     """Tailed topic only: wall-clock ticks that move quiet contracts forward (tick_s, idle_timeout_s, lateness_s)."""
+    storage_options: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """``[source] storage_options``: the raw files' Azure account, when not the lake's (``connectors.blob_files``)."""
+    raw_cache: Path = DEFAULT_RAW_CACHE
+    """Where DBN files read from Azure storage are kept (SPYMASTER_RAW_CACHE)."""
 
     def __post_init__(self) -> None:
         if self.batch_records <= 0:
@@ -313,6 +318,8 @@ def load_config(env: Mapping[str, str] | None = None, toml_path: Path | None = N
             kafka_stop_at_end=_bool(env.get("SPYMASTER_KAFKA_STOP_AT_END"), src.get("stop_at_end", False)),
             eventhubs_connection=str(env.get("EVENTHUBS_CONNECTION_STRING") or ""),
             ticks=_ticks(src, env),
+            storage_options=dict(src.get("storage_options", {})),
+            raw_cache=Path(env.get("SPYMASTER_RAW_CACHE") or src.get("raw_cache") or DEFAULT_RAW_CACHE),
         ),
         lake=LakeConfig(
             root=str(env.get("SPYMASTER_LAKE") or lake.get("root") or DEFAULT_LAKE),

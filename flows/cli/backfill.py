@@ -16,8 +16,10 @@ NEW_YORK = ZoneInfo("America/New_York")
 
 
 def _dates(text: str) -> DateRange:
-    if text == "yesterday":  # the nightly run: the session that ended before this morning, New York time
-        day = datetime.now(NEW_YORK).date() - timedelta(days=1)
+    """``A:B``, or ``today`` / ``yesterday`` (New York's date: a nightly run after the close)."""
+    relative = {"today": 0, "yesterday": 1}
+    if text in relative:
+        day = datetime.now(NEW_YORK).date() - timedelta(days=relative[text])
         return DateRange(first=day, last=day)
     return DateRange.parse(text)
 
@@ -37,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("paths", nargs="*", help="DBN files, directories or globs (default: SPYMASTER_INPUT or the sample)")
     p.add_argument("--dates", type=_dates, required=True,
-                   help="sessions A:B (YYYY-MM-DD:YYYY-MM-DD), or 'yesterday' for a nightly run")
+                   help="sessions A:B (YYYY-MM-DD:YYYY-MM-DD), or 'today' / 'yesterday' (New York) for a nightly run")
     p.add_argument("--lake", help="lake root, a local path (default: SPYMASTER_LAKE or ./lake)")
     p.add_argument("--model-id", default="ES_MODEL", help="model to train and promote (default ES_MODEL)")
     p.add_argument("--trials", type=int, default=20, help="Hyperopt evaluations of the training (default 20)")

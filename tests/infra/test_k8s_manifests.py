@@ -107,12 +107,14 @@ def test_every_resource_passes_the_kubernetes_schema() -> None:
                            *map(str, sorted(K8S.glob("*.yaml")))], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     passed = [line for line in (done.stdout + done.stderr).splitlines() if " passed for resource " in line]
-    assert len(passed) == 7, passed  # ConfigMap, ServiceAccount, StatefulSet, 2 Deployments, 2 Services
+    assert len(passed) == 10, passed  # ConfigMap, ServiceAccount, StatefulSet, 2 Deployments, 2 Services, Job,
+    # CronJob, PersistentVolumeClaim
 
 
 def _workloads(kinds: dict[str, dict]) -> dict[str, dict]:
-    return {name: kinds[name]["spec"]["template"] for name in
-            ("StatefulSet/spymaster", "Deployment/spymaster-ingestor", "Deployment/spymaster-hud")}
+    pods = {name: kinds[name]["spec"]["template"] for name in
+            ("StatefulSet/spymaster", "Deployment/spymaster-ingestor", "Deployment/spymaster-hud", "Job")}
+    return pods | {"CronJob": kinds["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]}
 
 
 def test_every_pod_runs_as_the_workload_identity_and_reads_the_one_config_map(kinds: dict[str, dict]) -> None:
@@ -156,3 +158,21 @@ def test_the_config_map_starts_the_flow_the_scorer_the_hud_and_the_ingestor(kind
     assert hud["command"][0] == "spymaster"
     hud_args = parser.parse_args(hud["command"][1:])
     assert (hud_args.host, hud_args.port) == ("0.0.0.0", hud["ports"][0]["containerPort"])
+
+
+def test_the_backfill_job_and_the_nightly_cron_job_run_the_backfill_command(kinds: dict[str, dict]) -> None:
+    parser = _parser()
+    job = kinds["Job"]["spec"]["template"]["spec"]
+    cron = kinds["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    for pod in (job, cron):
+        command = pod["containers"][0]["command"]
+        assert command[:2] == ["spymaster", "backfill"]
+        args = parser.parse_args(command[1:])
+        assert args.paths[0].startswith("abfss://raw-dbn@") and args.lake.startswith("/work/")
+        assert pod["restartPolicy"] == "Never"
+        claim = pod["volumes"][0]["persistentVolumeClaim"]["claimName"]
+        assert claim == kinds["PersistentVolumeClaim"]["metadata"]["name"]
+    assert parser.parse_args(job["containers"][0]["command"][1:]).dates.first < \
+        parser.parse_args(job["containers"][0]["command"][1:]).dates.last
+    assert kinds["CronJob"]["spec"]["concurrencyPolicy"] == "Forbid"
+    assert kinds["CronJob"]["spec"]["timeZone"] == "America/New_York"

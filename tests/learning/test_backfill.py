@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from flows.config import DateRange
 from flows.jobs.backfill import RULE, STEPS, BackfillPlan, decide, run_backfill, spymaster
 from flows.sample import sample_days
 from operators.errors import ConfigError
+from tests.typed import present
 
 
 def test_the_rule_promotes_only_a_strictly_better_challenger_or_replaces_a_missing_or_stale_champion() -> None:
@@ -45,7 +47,7 @@ def test_backfill_resumes_at_the_failed_step_and_promotes_by_the_rule(
     ran: list[str] = []
     said: list[str] = []
 
-    def run(args: tuple[str, ...], env: dict[str, str]) -> None:
+    def run(args: tuple[str, ...], env: Mapping[str, str]) -> None:
         ran.append(args[0])
         spymaster(args, env)
 
@@ -53,7 +55,8 @@ def test_backfill_resumes_at_the_failed_step_and_promotes_by_the_rule(
         run_backfill(plan, said.append, run)  # --trials 0 is refused by `spymaster train`
     saved = json.loads(plan.state_path.read_text())
     assert ran == ["replay", "calibrate", "snapshot", "train"]
-    assert [s for s in STEPS if saved["steps"].get(s, {}).get("status") == "done"] == ["replay", "calibrate", "snapshot"]
+    done = [s for s in STEPS if saved["steps"].get(s, {}).get("status") == "done"]
+    assert done == ["replay", "calibrate", "snapshot"]
     assert saved["steps"]["train"]["status"] == "failed" and "exited with status 2" in saved["steps"]["train"]["error"]
 
     ran.clear()
@@ -63,7 +66,7 @@ def test_backfill_resumes_at_the_failed_step_and_promotes_by_the_rule(
     challenger = first["steps"]["train"]["challenger_version"]
     assert (promoted["decision"], promoted["reason"], promoted["champion_version"]) == (
         "promoted", "no champion yet", challenger)
-    assert champion_version("ES_MODEL", "champion", uri).version == challenger
+    assert present(champion_version("ES_MODEL", "champion", uri)).version == challenger
     runs = mlflow.search_runs(experiment_names=["ES_MODEL"], filter_string="tags.promotion_decision = 'promoted'")
     assert len(runs) == 1 and runs.iloc[0]["params.promotion_rule"] == RULE
     assert runs.iloc[0]["metrics.challenger_test_log_loss"] == pytest.approx(promoted["challenger_log_loss"], abs=1e-6)
@@ -79,5 +82,5 @@ def test_backfill_resumes_at_the_failed_step_and_promotes_by_the_rule(
     better = verdict["challenger_log_loss"] < verdict["champion_log_loss"]
     newest = second["steps"]["train"]["challenger_version"]
     assert verdict["decision"] == ("promoted" if better else "kept")
-    assert champion_version("ES_MODEL", "champion", uri).version == (newest if better else challenger)
-    assert champion_version("ES_MODEL", "challenger", uri).version == newest
+    assert present(champion_version("ES_MODEL", "champion", uri)).version == (newest if better else challenger)
+    assert present(champion_version("ES_MODEL", "challenger", uri)).version == newest
