@@ -19,7 +19,7 @@ from operators.errors import ConfigError
 from tests.services.keyvault import IDENTITY_HEADER, TOKEN, Vault, keyvault
 
 EVENTHUBS = "Endpoint=sb://spy-ns.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=c2VjcmV0LWtleQ=="
-DATABENTO = "db-Zq9secretkey0000000000000000"
+DATABENTO = "db-TEST-KEY"
 SCORING = "endpoint-key-of-es-model"
 
 
