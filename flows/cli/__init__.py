@@ -12,6 +12,7 @@ from operators.errors import SpymasterError
 
 def _parser() -> argparse.ArgumentParser:
     from flows.cli import (
+        azure_env,
         backfill,
         bench,
         book,
@@ -37,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (synth, replay, status, check, calibrate, book, bench, snapshot, train, backfill, similar, publish,
-                   ingest, eventhouse, hud):
+                   ingest, eventhouse, hud, azure_env):
         module.register(sub)
     return parser
 

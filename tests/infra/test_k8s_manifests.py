@@ -12,6 +12,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -24,11 +25,12 @@ from flows.cluster import ProcessIdentity, this_process
 from flows.config import RECOVERY_EPOCH_S, load_config
 
 K8S = Path(__file__).resolve().parents[2] / "infra" / "k8s"
+MANIFESTS = sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
 
 
 def _load() -> dict[str, dict]:
     """Each resource under its kind, and under ``kind/name`` too (there are two Deployments)."""
-    docs = [d for f in sorted(K8S.glob("*.yaml")) for d in yaml.safe_load_all(f.read_text()) if d]
+    docs = [d for f in MANIFESTS for d in yaml.safe_load_all(f.read_text()) if d]
     by_name = {f"{d['kind']}/{d['metadata']['name']}": d for d in docs}
     return {**{d["kind"]: d for d in docs if sum(e["kind"] == d["kind"] for e in docs) == 1}, **by_name}
 
@@ -104,7 +106,7 @@ def test_init_hostfile_script_makes_bytewax_pick_each_pod(kinds: dict[str, dict]
 
 def test_every_resource_passes_the_kubernetes_schema() -> None:
     done = subprocess.run([str(Path(sys.executable).with_name("kubernetes-validate")), "--strict",
-                           *map(str, sorted(K8S.glob("*.yaml")))], capture_output=True, text=True, timeout=120)
+                           *map(str, MANIFESTS)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     passed = [line for line in (done.stdout + done.stderr).splitlines() if " passed for resource " in line]
     assert len(passed) == 10, passed  # ConfigMap, ServiceAccount, StatefulSet, 2 Deployments, 2 Services, Job,
@@ -176,3 +178,84 @@ def test_the_backfill_job_and_the_nightly_cron_job_run_the_backfill_command(kind
         parser.parse_args(job["containers"][0]["command"][1:]).dates.last
     assert kinds["CronJob"]["spec"]["concurrencyPolicy"] == "Forbid"
     assert kinds["CronJob"]["spec"]["timeZone"] == "America/New_York"
+
+
+def _walk(doc: object, path: str) -> object:
+    """A kustomize ``fieldPath`` (``a.b.0.c``, ``a.[key/with.dots]``) in ``doc``; KeyError if absent."""
+    import re
+
+    node = doc
+    for part in re.findall(r"\[([^\]]+)\]|([^.\[\]]+)", path):
+        key = part[0] or part[1]
+        node = node[int(key)] if isinstance(node, list) else node[key]  # type: ignore[index]
+    return node
+
+
+def _json_patch(doc: dict, ops: list[dict]) -> dict:
+    import copy
+
+    out = copy.deepcopy(doc)
+    for op in ops:
+        assert op["op"] == "replace"
+        *parents, last = op["path"].strip("/").split("/")
+        node: Any = out
+        for key in parents:
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        if isinstance(node, list):
+            assert int(last) < len(node), op["path"]
+            node[int(last)] = op["value"]
+        else:
+            assert last in node, op["path"]
+            node[last] = op["value"]
+    return out
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_each_overlay_sets_from_the_deployment_outputs_what_the_base_leaves_to_it(
+        kinds: dict[str, dict], overlay: str) -> None:
+    from flows.cli.azure_env import OUTPUTS, azure_env
+
+    base = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    assert sorted(base["resources"]) == sorted(p.name for p in MANIFESTS)
+    doc = yaml.safe_load((K8S / "overlays" / overlay / "kustomization.yaml").read_text())
+    assert doc["resources"] == ["../.."]
+    (generator,) = doc["configMapGenerator"]
+    assert (generator["name"], generator["behavior"], generator["envs"]) == (
+        kinds["ConfigMap"]["metadata"]["name"], "merge", ["azure.env"])
+
+    outputs = {name: {"type": "String", "value": f"value-of-{name}"} for name in (*OUTPUTS.values(),
+                                                                                   "registryLoginServer")}
+    outputs["eventHubsInput"]["value"] = "eventhubs://spyprod-events-x/mbo_raw"
+    env = azure_env(outputs, "abc123")
+    assert env["SPYMASTER_IMAGE"] == "value-of-registryLoginServer/spymaster:abc123"
+    data = {**kinds["ConfigMap"]["data"], **env}
+    by_kind = {(d["kind"], d["metadata"]["name"]): d for d in kinds.values() if isinstance(d, dict)}
+    for replacement in doc["replacements"]:
+        source = replacement["source"]
+        assert source["fieldPath"].removeprefix("data.") in env  # azure-env writes what the overlay copies
+        for target in replacement["targets"]:
+            chosen = [d for (kind, name), d in by_kind.items() if kind == target["select"]["kind"]
+                      and target["select"].get("name", name) == name]
+            assert chosen, target["select"]
+            for resource in chosen:
+                for path in target["fieldPaths"]:
+                    _walk(resource, path)  # the field exists in the base: the replacement lands
+    (patch,) = doc["patches"]
+    sts = _json_patch(kinds["StatefulSet"], yaml.safe_load(patch["patch"]))
+    replicas = sts["spec"]["replicas"]
+    init = {c["name"]: _env(c) for c in sts["spec"]["template"]["spec"]["initContainers"]}
+    workers = int(str(_env(sts["spec"]["template"]["spec"]["containers"][0])["BYTEWAX_WORKERS_PER_PROCESS"]))
+    assert init["init-hostfile"]["BYTEWAX_REPLICAS"] == str(replicas)
+    assert init["init-recovery"]["BYTEWAX_RECOVERY_PARTS"] == str(replicas * workers)
+    cfg = load_config({**{k: str(v) for k, v in data.items()}, "EVENTHUBS_CONNECTION_STRING":
+                       "Endpoint=sb://spyprod-events-x.servicebus.windows.net/;SharedAccessKeyName=a;SharedAccessKey=a2V5"})
+    assert cfg.lake.root == "value-of-lakeUri" and cfg.source.inputs == ("eventhubs://spyprod-events-x/mbo_raw",)
+
+
+def test_azure_env_reads_only_outputs_the_bicep_deployment_has() -> None:
+    from pycep import BicepParser
+
+    from flows.cli.azure_env import OUTPUTS
+
+    declared = BicepParser().parse(text=(K8S.parents[0] / "bicep" / "main.bicep").read_text())["outputs"]
+    assert {*OUTPUTS.values(), "registryLoginServer"} <= set(declared)
