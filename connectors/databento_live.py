@@ -240,7 +240,10 @@ def _log_control(record: object) -> None:
 def api_key(env: Mapping[str, str]) -> str:
     key = (env.get("DATABENTO_API_KEY") or "").strip()
     if not key:
-        raise ConfigError("DATABENTO_API_KEY is not set; export your Databento API key (it starts with 'db-')")
+        from connectors.secrets import where_looked
+
+        raise ConfigError(f"the Databento API key is missing ({where_looked('DATABENTO_API_KEY', env)}); it starts "
+                          "with 'db-'")
     return key
 
 

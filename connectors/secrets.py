@@ -16,6 +16,7 @@ fetched once per process (a restart reads a rotated secret).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
@@ -83,3 +84,14 @@ class SecretEnv(Mapping[str, str]):
 def secret_env(env: Mapping[str, str]) -> Mapping[str, str]:
     """``env`` through the resolver (itself when it already is one)."""
     return env if isinstance(env, SecretEnv) else SecretEnv(env)
+
+
+def where_looked(variable: str, env: Mapping[str, str] | None = None) -> str:
+    """Where a missing secret was looked for, for the sentence that says it is missing."""
+    source = os.environ if env is None else env
+    vault = str(source.get(VAULT_VARIABLE, "") or "").strip()
+    name = str(source.get(NAME_PREFIX + variable, "") or "").strip() or SECRETS.get(variable, variable.lower())
+    if vault:
+        return f"looked for in the environment ({variable}) and in Key Vault {vault} (secret {name!r})"
+    return (f"looked for in the environment ({variable}) only; or set {VAULT_VARIABLE} to read secret {name!r} "
+            "from Key Vault")

@@ -33,8 +33,10 @@ def amqp_input(netloc: str, hub: str, connection_string: str, *, stop_at_end: bo
     from connectors.topic.input import TopicInput
 
     if not connection_string:
-        raise ConfigError(f"eventhubs://{netloc}/{hub} needs EVENTHUBS_CONNECTION_STRING (a SAS connection "
-                          f"string of the namespace)")
+        from connectors.secrets import where_looked
+
+        raise ConfigError(f"eventhubs://{netloc}/{hub} needs the namespace's SAS connection string, which is missing "
+                          f"({where_looked('EVENTHUBS_CONNECTION_STRING')})")
     conn = parse_connection_string(connection_string, allow_emulator=True)
     named = netloc.rsplit(":", 1)[0] if conn.emulator else netloc
     host = named if "." in named else f"{named}.servicebus.windows.net"

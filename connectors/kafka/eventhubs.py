@@ -51,8 +51,10 @@ def parse_connection_string(text: str, *, allow_emulator: bool = False) -> Event
     """
     text = (text or "").strip()
     if not text:
-        msg = ("EVENTHUBS_CONNECTION_STRING is empty; "
-               "copy a connection string from the namespace's shared access policies")
+        from connectors.secrets import where_looked
+
+        msg = (f"the Event Hubs connection string is missing ({where_looked('EVENTHUBS_CONNECTION_STRING')}); "
+               "copy one from the namespace's shared access policies")
         raise ConfigError(msg)
     parts: dict[str, str] = {}
     for piece in filter(None, (p.strip() for p in text.split(";"))):

@@ -69,7 +69,14 @@ class EventhouseConfig:
                    "use default (managed identity, workload identity, az login) or app")
             raise ConfigError(msg)
         if self.auth == "app" and not (self.client_id and self.tenant_id and self.client_secret):
-            msg = "SPYMASTER_EVENTHOUSE_AUTH=app needs AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET"
+            from connectors.secrets import where_looked
+
+            named = (("AZURE_CLIENT_ID", self.client_id), ("AZURE_TENANT_ID", self.tenant_id))
+            lacking = [name for name, value in named if not value]
+            if not self.client_secret:
+                lacking.append(f"the client secret, {where_looked('AZURE_CLIENT_SECRET')}")
+            msg = ("SPYMASTER_EVENTHOUSE_AUTH=app needs AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET; "
+                   f"missing: {'; '.join(lacking)}")
             raise ConfigError(msg)
         if self.format not in ("parquet", "multijson"):
             msg = f"[eventhouse] format must be parquet or multijson, got {self.format!r}"

@@ -49,7 +49,10 @@ def parse_topic_url(url: str, *, connection_string: str = "", stop_at_end: bool 
         from connectors.kafka.eventhubs import kafka_config, parse_connection_string, topic_for
 
         if not connection_string:
-            raise ConfigError(f"{url} needs EVENTHUBS_CONNECTION_STRING (a SAS connection string of the namespace)")
+            from connectors.secrets import where_looked
+
+            raise ConfigError(f"{url} needs the namespace's SAS connection string, which is missing "
+                              f"({where_looked('EVENTHUBS_CONNECTION_STRING')})")
         conn = parse_connection_string(connection_string)
         host = parts.netloc if "." in parts.netloc else f"{parts.netloc}.servicebus.windows.net"
         if parts.netloc and host.lower() != conn.namespace_host.lower():

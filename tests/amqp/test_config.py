@@ -47,7 +47,7 @@ def test_emulator_strings_are_valid_only_for_amqp() -> None:
     ("eventhubs://spy-ns/mbo_raw?transport=mqtt", CLOUD, "the query parameters are transport=kafka|amqp"),
     ("eventhubs://spy-ns/mbo_raw?transport=amqp&x=1", CLOUD, "the query parameters are transport=kafka|amqp"),
     ("kafka://127.0.0.1:9092/mbo_raw?transport=amqp", "", "transport=amqp is for eventhubs://"),
-    ("eventhubs://spy-ns/mbo_raw?transport=amqp", "", "needs EVENTHUBS_CONNECTION_STRING"),
+    ("eventhubs://spy-ns/mbo_raw?transport=amqp", "", "needs the namespace's SAS connection string"),
     ("eventhubs://other-ns/mbo_raw?transport=amqp", CLOUD, "names namespace other-ns.servicebus.windows.net"),
     ("eventhubs://spy-ns/trades?transport=amqp", CLOUD, "differs from the connection string's EntityPath"),
 ])

@@ -126,7 +126,7 @@ def test_output_settings_from_toml_and_environment(tmp_path: Path) -> None:
     ({"SPYMASTER_OUTPUT_BOOTSTRAP": "h:1", "SPYMASTER_OUTPUT_TOPICS": "scores"}, "is not one of features_gold"),
     ({"SPYMASTER_OUTPUT_BOOTSTRAP": "h:1", "SPYMASTER_OUTPUT_TOPICS": "gold.nope=x"}, "'gold.nope' does not exist"),
     ({"SPYMASTER_OUTPUT_BOOTSTRAP": "eventhubs", "SPYMASTER_OUTPUT_TOPICS": "features_gold"},
-     "EVENTHUBS_CONNECTION_STRING is empty"),
+     "the Event Hubs connection string is missing"),
 ])
 def test_bad_output_settings_are_one_sentence(env: dict[str, str], sentence: str) -> None:
     with pytest.raises(ConfigError, match=sentence):

@@ -157,6 +157,7 @@ def test_control_records_are_not_published() -> None:
 
 
 def test_missing_api_key_is_one_sentence() -> None:
-    with pytest.raises(ConfigError, match="^DATABENTO_API_KEY is not set; export your Databento API key"):
+    missing = r"^the Databento API key is missing \(looked for in the environment \(DATABENTO_API_KEY\)"
+    with pytest.raises(ConfigError, match=missing):
         api_key({})
     assert api_key({"DATABENTO_API_KEY": " db-abc "}) == "db-abc"

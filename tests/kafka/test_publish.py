@@ -145,7 +145,7 @@ def test_publish_to_event_hubs_needs_its_connection_string(capsys, monkeypatch) 
 
     monkeypatch.delenv("EVENTHUBS_CONNECTION_STRING", raising=False)
     assert main(["publish", "x.dbn", "--eventhubs"]) == 2
-    assert "EVENTHUBS_CONNECTION_STRING is empty" in capsys.readouterr().err
+    assert "the Event Hubs connection string is missing" in capsys.readouterr().err
 
 
 def test_a_damaged_file_tail_is_forwarded_so_the_consumer_dead_letters_it(sample_dir: Path, tmp_path: Path) -> None:

@@ -166,7 +166,7 @@ def test_fetch_wait_is_chosen_per_broker_in_the_url() -> None:
 @pytest.mark.parametrize(("url", "conn", "message"), [
     ("kafka://127.0.0.1:9092", "", "is not kafka://HOST:PORT/TOPIC"),
     ("kafka:///mbo_raw", "", "is not kafka://HOST:PORT/TOPIC"),
-    ("eventhubs://spy-ns/mbo_raw", "", "needs EVENTHUBS_CONNECTION_STRING"),
+    ("eventhubs://spy-ns/mbo_raw", "", "needs the namespace's SAS connection string"),
     ("eventhubs://other-ns/mbo_raw", CONN, "names namespace other-ns.servicebus.windows.net"),
     ("eventhubs://spy-ns/trades", CONN, "differs from the connection string's EntityPath"),
     ("pulsar://x/y", "", "is not a topic input"),

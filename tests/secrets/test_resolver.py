@@ -89,3 +89,21 @@ def test_a_vault_that_refuses_or_is_unreachable_is_one_sentence_without_the_secr
         gone.get("DATABENTO_API_KEY")
     with pytest.raises(ConfigError, match="must look like"):
         SecretEnv({"SPYMASTER_KEYVAULT": "http://kv1.vault.azure.net"}).get("DATABENTO_API_KEY")
+
+
+def test_a_missing_secret_is_one_sentence_naming_it_and_where_it_was_looked_for(
+        vault: Vault, monkeypatch: pytest.MonkeyPatch) -> None:
+    from connectors.kafka.eventhubs import parse_connection_string
+
+    env = SecretEnv({"SPYMASTER_KEYVAULT": vault.url, "SPYMASTER_KEYVAULT_DATABENTO_API_KEY": "live-key"})
+    with pytest.raises(ConfigError) as err:
+        api_key(env)  # the vault holds no secret live-key
+    assert str(err.value) == (f"the Databento API key is missing (looked for in the environment (DATABENTO_API_KEY) "
+                              f"and in Key Vault {vault.url} (secret 'live-key')); it starts with 'db-'")
+    with pytest.raises(ConfigError) as err:
+        api_key({})
+    assert "or set SPYMASTER_KEYVAULT to read secret 'databento-api-key' from Key Vault" in str(err.value)
+    monkeypatch.setenv("SPYMASTER_KEYVAULT", vault.url)
+    with pytest.raises(ConfigError, match=r"Key Vault .* \(secret 'eventhubs-connection-string'\)") as err:
+        parse_connection_string("")
+    assert "\n" not in str(err.value)
