@@ -120,3 +120,13 @@ def test_the_ingestors_report_loop_keeps_its_health_file_fresh(tmp_path: Path) -
         stopping.set()
         reporter.join(5)
     assert not reporter.is_alive()
+
+
+def test_the_readme_documents_each_images_entry_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    flow = json.loads(next(args for op, args in _final_stage(IMAGES["spymaster"]) if op == "ENTRYPOINT"))
+    ingestor = json.loads(next(args for op, args in _final_stage(IMAGES["spymaster-ingestor"]) if op == "ENTRYPOINT"))
+    default = json.loads(next(args for op, args in _final_stage(IMAGES["spymaster-ingestor"]) if op == "CMD"))
+    assert f"| `spymaster` (`infra/Dockerfile`) | `{' '.join(flow)}`" in readme
+    assert f"| `spymaster-ingestor` (`infra/ingestor.Dockerfile`) | `{' '.join(ingestor)}` + its arguments " \
+           f"(default `{' '.join(default)}`)" in readme

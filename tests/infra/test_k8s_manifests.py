@@ -259,3 +259,85 @@ def test_azure_env_reads_only_outputs_the_bicep_deployment_has() -> None:
 
     declared = BicepParser().parse(text=(K8S.parents[0] / "bicep" / "main.bicep").read_text())["outputs"]
     assert {*OUTPUTS.values(), "registryLoginServer"} <= set(declared)
+
+
+def _set(doc: Any, path: str, value: object) -> None:
+    import re
+
+    parts = [p[0] or p[1] for p in re.findall(r"\[([^\]]+)\]|([^.\[\]]+)", path)]
+    node = _walk(doc, ".".join(f"[{p}]" if "." in p else p for p in parts[:-1])) if len(parts) > 1 else doc
+    last = parts[-1]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value  # type: ignore[index]
+
+
+def render_overlay(overlay: str, env: dict[str, str]) -> list[dict]:
+    """The subset of ``kustomize build`` the overlays use (namespace, a merging configMapGenerator,
+    replacements, JSON 6902 patches), with ``env`` as azure.env: kustomize is not installable here."""
+    import copy
+
+    doc = yaml.safe_load((K8S / "overlays" / overlay / "kustomization.yaml").read_text())
+    base = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    docs = [copy.deepcopy(d) for f in base["resources"] for d in yaml.safe_load_all((K8S / f).read_text()) if d]
+    for resource in docs:
+        resource["metadata"]["namespace"] = doc["namespace"]
+    for generator in doc["configMapGenerator"]:
+        target = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == generator["name"])
+        target["data"].update(env)
+    for replacement in doc["replacements"]:
+        source = next(d for d in docs if d["kind"] == replacement["source"]["kind"]
+                      and d["metadata"]["name"] == replacement["source"]["name"])
+        value = _walk(source, replacement["source"]["fieldPath"])
+        for target in replacement["targets"]:
+            for resource in docs:
+                if resource["kind"] == target["select"]["kind"] and \
+                        target["select"].get("name", resource["metadata"]["name"]) == resource["metadata"]["name"]:
+                    for path in target["fieldPaths"]:
+                        _set(resource, path, value)
+    for patch in doc["patches"]:
+        for i, resource in enumerate(docs):
+            if resource["kind"] == patch["target"]["kind"] and resource["metadata"]["name"] == patch["target"]["name"]:
+                docs[i] = _json_patch(resource, yaml.safe_load(patch["patch"]))
+    return docs
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_each_rendered_overlay_passes_the_kubernetes_schema_and_keeps_requests_within_limits(
+        overlay: str, tmp_path: Path) -> None:
+    from flows.cli.azure_env import OUTPUTS, azure_env
+
+    outputs = {name: f"{name}-of-{overlay}" for name in (*OUTPUTS.values(), "registryLoginServer")}
+    outputs["registryLoginServer"] = f"spy{overlay}acr.azurecr.io"
+    docs = render_overlay(overlay, azure_env(outputs, "abc123"))
+    rendered = tmp_path / f"{overlay}.yaml"
+    rendered.write_text(yaml.safe_dump_all(docs))
+    done = subprocess.run([str(Path(sys.executable).with_name("kubernetes-validate")), "--strict", str(rendered)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    images = set()
+    for resource in docs:
+        assert resource["metadata"]["namespace"] == "spymaster"
+        spec = resource.get("spec", {})
+        pod = (spec.get("jobTemplate", {}).get("spec", spec)).get("template", {}).get("spec", {})
+        for container in pod.get("containers", []) + pod.get("initContainers", []):
+            images.add(container["image"])
+            resources = container.get("resources", {})
+            for kind, limit in resources.get("limits", {}).items():
+                request = resources.get("requests", {}).get(kind)
+                assert request is None or _quantity(request) <= _quantity(limit), (container["name"], kind)
+    registry = f"spy{overlay}acr.azurecr.io"
+    assert images == {f"{registry}/spymaster:abc123", f"{registry}/spymaster-ingestor:abc123"}
+    account = next(d for d in docs if d["kind"] == "ServiceAccount")
+    assert account["metadata"]["annotations"]["azure.workload.identity/client-id"] == f"identityClientId-of-{overlay}"
+
+
+def _quantity(text: object) -> float:
+    """A Kubernetes quantity (``500m``, ``2``, ``4Gi``, ``512Mi``) as a number."""
+    units = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+    raw = str(text)
+    for unit, factor in units.items():
+        if raw.endswith(unit):
+            return float(raw[: -len(unit)]) * factor
+    return float(raw)
