@@ -12,6 +12,7 @@ next check on a machine with a subscription).
 from __future__ import annotations
 
 import ast
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -178,3 +179,41 @@ def test_aks_federates_the_kubernetes_service_account_to_the_identity(main: dict
     assert main["parameters"]["serviceAccountName"]["default"] == account["metadata"]["name"]
     assert {"lakeUri", "keyVaultUri", "eventHubsInput", "identityClientId", "aksOidcIssuer",
             "registryLoginServer"} <= set(main["outputs"])
+
+
+TYPES = json.loads((Path(__file__).parent / "data" / "bicep_types.json").read_text())["types"]
+"""Resource types, their properties and a few nested objects, extracted from Microsoft's generated
+Bicep type files (``Azure/bicep-types-az``, ``generated/<rp>/…/types.md``; path and commit per type)."""
+LANGUAGE = {"parent", "scope", "dependsOn"}
+"""Keys of a resource body that are Bicep's, not the resource type's."""
+
+
+def _every_resource() -> list[tuple[str, str, dict[str, Any]]]:
+    found = []
+    for path in sorted(BICEP.rglob("*.bicep")):
+        for name, resource in _parse(path).get("resources", {}).items():
+            config = resource["config"]
+            body = config["config"] if "loop_type" in config else config
+            found.append((f"{path.name}:{name}", f"{resource['type']}@{resource['api_version']}", body))
+    return found
+
+
+def test_every_resource_type_api_version_and_property_is_microsofts() -> None:
+    resources = _every_resource()
+    assert len(resources) == 39
+    for where, kind, body in resources:
+        assert kind in TYPES and TYPES[kind]["exists"], f"{where}: {kind} is not a generated Bicep type"
+        known = TYPES[kind]
+        assert set(body) <= set(known["top"]) | LANGUAGE, f"{where}: {set(body) - set(known['top']) - LANGUAGE}"
+        props = body.get("properties")
+        if isinstance(props, dict):
+            assert set(props) <= set(known["properties"]), f"{where}: {set(props) - set(known['properties'])}"
+        for dotted, fields in known.get("nested", {}).items():
+            node: Any = body
+            for part in dotted.split("."):
+                many = part.endswith("[]")
+                node = node.get(part.removesuffix("[]")) if isinstance(node, dict) else None
+                if many and isinstance(node, list):
+                    node = node[0] if node else None
+            if isinstance(node, dict):
+                assert set(node) <= set(fields), f"{where}: {dotted} has {set(node) - set(fields)}"
