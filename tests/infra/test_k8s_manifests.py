@@ -109,8 +109,8 @@ def test_every_resource_passes_the_kubernetes_schema() -> None:
                            *map(str, MANIFESTS)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     passed = [line for line in (done.stdout + done.stderr).splitlines() if " passed for resource " in line]
-    assert len(passed) == 10, passed  # ConfigMap, ServiceAccount, StatefulSet, 2 Deployments, 2 Services, Job,
-    # CronJob, PersistentVolumeClaim
+    assert len(passed) == 13, passed  # ConfigMap, ServiceAccount, StatefulSet, 2 Deployments, 2 Services, Job,
+    # CronJob, PersistentVolumeClaim, 3 NetworkPolicies
 
 
 def _workloads(kinds: dict[str, dict]) -> dict[str, dict]:

@@ -10,6 +10,8 @@ param tags object
 var containers = ['raw-dbn', 'lake', 'ml-artifacts']
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  // checkov:skip=CKV_AZURE_35: public endpoint, reachable only with Azure AD tokens (shared keys are off); private endpoints need the deployment's VNet design
+  // checkov:skip=CKV_AZURE_206: the redundancy is a parameter: zone-redundant in prod, locally redundant in dev
   name: name
   location: location
   tags: tags
