@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml infra/fabric/kql/package-lock.json hud/package-lock.jso
 	test hud/node_modules/.package-lock.json -nt hud/package-lock.json || npm ci --prefix hud --no-audit --no-fund
 	test tests/services/azurite/node_modules/.package-lock.json -nt tests/services/azurite/package-lock.json || npm ci --prefix tests/services/azurite --no-audit --no-fund
 	test -x $(VENV)/checkov/bin/checkov || { $(PY) -m venv $(VENV)/checkov && $(VENV)/checkov/bin/python -m pip install --quiet "checkov==3.3.30"; }
+	test -x $(VENV)/azureml/bin/python -a -d $(VENV)/azureml/lib/python3.11/site-packages/azure/ai/ml || { $(PY) -m venv $(VENV)/azureml && $(VENV)/azureml/bin/python -m pip install --quiet "azure-ai-ml==1.35.2"; }
 	touch $(STAMP)
 
 ## The built-in sample end to end with the main dataflow, into ./lake: on first use the sample is generated, its
