@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: sample test bench clean chromium images
+.PHONY: sample test bench clean chromium images tools
 
 $(STAMP): pyproject.toml infra/fabric/kql/package-lock.json hud/package-lock.json tests/services/azurite/package-lock.json
 	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
@@ -12,8 +12,6 @@ $(STAMP): pyproject.toml infra/fabric/kql/package-lock.json hud/package-lock.jso
 	test infra/fabric/kql/node_modules/.package-lock.json -nt infra/fabric/kql/package-lock.json || npm ci --prefix infra/fabric/kql --no-audit --no-fund
 	test hud/node_modules/.package-lock.json -nt hud/package-lock.json || npm ci --prefix hud --no-audit --no-fund
 	test tests/services/azurite/node_modules/.package-lock.json -nt tests/services/azurite/package-lock.json || npm ci --prefix tests/services/azurite --no-audit --no-fund
-	test -x $(VENV)/checkov/bin/checkov || { $(PY) -m venv $(VENV)/checkov && $(VENV)/checkov/bin/python -m pip install --quiet "checkov==3.3.30"; }
-	test -x $(VENV)/azureml/bin/python -a -d $(VENV)/azureml/lib/python3.11/site-packages/azure/ai/ml || { $(PY) -m venv $(VENV)/azureml && $(VENV)/azureml/bin/python -m pip install --quiet "azure-ai-ml==1.35.2"; }
 	touch $(STAMP)
 
 ## The built-in sample end to end with the main dataflow, into ./lake: on first use the sample is generated, its
@@ -23,10 +21,16 @@ sample: $(STAMP)
 
 ## Lint (ruff), type-check (mypy, files and strictness in pyproject.toml), then run the whole
 ## test suite (slow tests included). Each step must pass before the next runs.
-test: $(STAMP) chromium
+test: $(STAMP) chromium tools
 	$(VENV)/bin/python -m ruff check .
 	$(VENV)/bin/python -m mypy
 	$(VENV)/bin/python -m pytest -q
+
+## Tools the infrastructure tests run, each in its own virtualenv (their pins differ from the project's):
+## checkov (tests/infra/test_checkov.py) and azure-ai-ml's offline loaders (tests/scoring/test_azureml_specs.py).
+tools: $(STAMP)
+	test -x $(VENV)/checkov/bin/checkov || { $(PY) -m venv $(VENV)/checkov && $(VENV)/checkov/bin/python -m pip install --quiet "checkov==3.3.30"; }
+	test -x $(VENV)/azureml/bin/python -a -d $(VENV)/azureml/lib/python3.11/site-packages/azure/ai/ml || { $(PY) -m venv $(VENV)/azureml && $(VENV)/azureml/bin/python -m pip install --quiet "azure-ai-ml==1.35.2"; }
 
 ## The browser tests drive Debian's Chromium headless (no browser is downloaded at run time).
 chromium:
