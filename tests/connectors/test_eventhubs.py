@@ -42,7 +42,7 @@ def test_entity_path_names_the_hub() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("", "is empty"),
+        ("", "is missing"),
         ("hello world", "Key=Value pairs"),
         ("Endpoint=https://spymaster-dev.servicebus.windows.net/;SharedAccessKeyName=a;SharedAccessKey=b", "sb://"),
         ("Endpoint=sb:///;SharedAccessKeyName=a;SharedAccessKey=b", "not a namespace host"),
