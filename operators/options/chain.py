@@ -181,8 +181,10 @@ def _merge(carried: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 
 def _by_second(rows: np.ndarray) -> np.ndarray:
-    """Rows in (second, instrument) order; each pair is unique, so the order is total."""
-    return rows[np.lexsort((rows["instrument_id"], rows["ts_recv"]))]
+    """Rows in (second, instrument) order, ties broken by their content: the order never depends
+    on how rows arrived (which differs with the worker count)."""
+    keys = [rows[name] for name in reversed(OPTION_TOP_DTYPE.names or ())]
+    return rows[np.lexsort(keys)]
 
 
 def option_mid(bid_px: np.ndarray, ask_px: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from operators.options import pricing
 from operators.options.gex import (
@@ -212,7 +213,7 @@ def summary_rows(underlier: str, seconds_ns: np.ndarray, spots: np.ndarray, chai
                                chain.open_interest.astype(np.float64), chain.multiplier.astype(np.float64),
                                call_sign, put_sign, cfg.min_vol)
     gex, calls = per["gex"], chain.is_call.astype(bool)
-    net, call_gex, put_gex = gex.sum(axis=1), gex[:, calls].sum(axis=1), gex[:, ~calls].sum(axis=1)
+    net, call_gex, put_gex = _side_sums(np.ascontiguousarray(gex), calls)
     call_walls, put_walls = _walls(layout.call_groups, gex), _walls(layout.put_groups, gex)
     priced = np.isfinite(per["iv"]).sum(axis=1)
     return [GexSummary(
@@ -222,6 +223,23 @@ def summary_rows(underlier: str, seconds_ns: np.ndarray, spots: np.ndarray, chai
         put_wall=float(put_walls[j]), options_priced=int(priced[j]), grid_low=float(grids[j, 0]),
         grid_high=float(grids[j, -1]), grid_points=cfg.grid_points,
     ) for j, (second, spot) in enumerate(zip(np.asarray(seconds_ns).tolist(), spots.tolist(), strict=True))]
+
+
+@njit(cache=True)
+def _side_sums(gex: np.ndarray, is_call: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per second: net, call and put GEX, each summed in option order. A row's sums must not depend
+    on how many seconds share its batch (numpy's reductions over one axis of a 2-D array can), or
+    two workers, which batch seconds differently, would write different rows."""
+    m, n = gex.shape
+    net, calls, puts = np.zeros(m), np.zeros(m), np.zeros(m)
+    for j in range(m):
+        for i in range(n):
+            net[j] += gex[j, i]
+            if is_call[i]:
+                calls[j] += gex[j, i]
+            else:
+                puts[j] += gex[j, i]
+    return net, calls, puts
 
 
 def _walls(groups: tuple[np.ndarray, np.ndarray, np.ndarray], gex: np.ndarray) -> np.ndarray:
