@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from connectors.dbn.source import DBN_SUFFIXES
 from operators.errors import ConfigError, SourceError
 
 SCHEMES: Final = ("az://", "abfs://", "abfss://")
-DBN_SUFFIXES: Final = (".dbn", ".dbn.zst")
 EMULATOR_ACCOUNT: Final = "devstoreaccount1"
 EMULATOR_KEY: Final = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==")
 """Azurite's well-known development key (published by Microsoft; it opens only the emulator)."""

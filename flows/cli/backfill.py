@@ -6,13 +6,11 @@ import argparse
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from rich.console import Console
 
 from flows.config import DateRange, load_config
-
-NEW_YORK = ZoneInfo("America/New_York")
+from operators.sessions import NEW_YORK
 
 
 def _dates(text: str) -> DateRange:

@@ -83,10 +83,6 @@ class ChainQuotes:
     """The option's own underlying price (the future's or the stock's mid)."""
 
 
-def years_to_expiry(expiration_ns: np.ndarray, second_ns: int, min_years: float) -> np.ndarray:
-    return np.maximum((expiration_ns.astype(np.float64) - second_ns) / YEAR_NS, min_years)
-
-
 def carry(model: OptionModel, rate: float, dividend_yield: float) -> float:
     """The cost of carry ``b``: 0 for an option on a future, r − q for an option on a stock."""
     return 0.0 if model == "black76" else rate - dividend_yield
