@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: sample test bench clean chromium images tools
+.PHONY: sample test test-all bench clean chromium images tools
 
 $(STAMP): pyproject.toml infra/fabric/kql/package-lock.json hud/package-lock.json tests/services/azurite/package-lock.json
 	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
@@ -19,9 +19,15 @@ $(STAMP): pyproject.toml infra/fabric/kql/package-lock.json hud/package-lock.jso
 sample: $(STAMP)
 	$(VENV)/bin/python -m bytewax.run flows.main
 
-## Lint (ruff), type-check (mypy, files and strictness in pyproject.toml), then run the whole
-## test suite (slow tests included). Each step must pass before the next runs.
+## Lint (ruff), type-check (mypy, files and strictness in pyproject.toml), then the test suite
+## without the tests marked slow (each over about 20 s; what .ci/run runs). Each step must pass
+## before the next runs. test-all: the same with the slow tests too, before a release.
 test: $(STAMP) chromium tools
+	$(VENV)/bin/python -m ruff check .
+	$(VENV)/bin/python -m mypy
+	$(VENV)/bin/python -m pytest -q -m "not slow"
+
+test-all: $(STAMP) chromium tools
 	$(VENV)/bin/python -m ruff check .
 	$(VENV)/bin/python -m mypy
 	$(VENV)/bin/python -m pytest -q

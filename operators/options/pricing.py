@@ -107,8 +107,9 @@ def implied_vol_from(premium: float, is_call: bool, s: float, k: float, t: float
     else:
         sigma = math.sqrt(2.0 * abs(math.log(s / k) + b * t) / t) if s != k else 0.3  # the vega peak
         sigma = min(max(sigma, 0.05), 2.0)
+    carry, disc, root_t, moneyness = math.exp((b - r) * t), math.exp(-r * t), math.sqrt(t), math.log(s / k)
     for _ in range(100):
-        value, v = _price_vega(is_call, s, k, t, r, b, sigma)
+        value, v = _price_vega(is_call, s, k, t, b, sigma, carry, disc, root_t, moneyness)
         diff = value - premium
         if abs(diff) <= 1e-13 * premium:
             return sigma  # a σ inside the bracket prices it: the premium is within the bounds
@@ -129,13 +130,13 @@ def implied_vol_from(premium: float, is_call: bool, s: float, k: float, t: float
 
 
 @njit(cache=True)
-def _price_vega(is_call: bool, s: float, k: float, t: float, r: float, b: float,
-                sigma: float) -> tuple[float, float]:
-    """``price`` and ``vega`` at once (one Newton step needs both; they share d1 and the discounting)."""
-    carry, disc = math.exp((b - r) * t), math.exp(-r * t)
-    root_t = math.sqrt(t)
+def _price_vega(is_call: bool, s: float, k: float, t: float, b: float, sigma: float, carry: float, disc: float,
+                root_t: float, moneyness: float) -> tuple[float, float]:
+    """``price`` and ``vega`` at once (one Newton step needs both; they share d1 and the discounting).
+    What does not move with σ (``carry`` e^{(b−r)t}, ``disc`` e^{−rt}, √t, ln(S/K)) is computed once
+    per solve by the caller: those four were half the transcendental calls of a step."""
     vol = sigma * root_t
-    d1 = (math.log(s / k) + (b + 0.5 * sigma * sigma) * t) / vol
+    d1 = (moneyness + (b + 0.5 * sigma * sigma) * t) / vol
     d2 = d1 - vol
     if is_call:
         value = s * carry * norm_cdf(d1) - k * disc * norm_cdf(d2)

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from connectors.kafka.codec import encode_headers
 from tests.amqp.helpers import send_to_partition
 from tests.kafka.test_bad_input import assert_bad_messages_handled, bad_messages
 from tests.services.eventhubs_amqp import StandIn
 
 
-@pytest.mark.slow
 def test_bad_events_become_dead_letters_and_the_rest_is_processed(
         sample_dir: Path, eventhubs: StandIn, amqp_replay, tmp_path: Path) -> None:
     _front, mine, unknown, messages = bad_messages(sample_dir)

@@ -29,8 +29,8 @@ def _commits(lake: Path) -> int:
     return len(list(log.glob("*.json"))) if log.exists() else 0
 
 
-@pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.slow
 def test_killed_bounded_run_resumes_without_duplicates(sample_dir: Path, eventhubs: StandIn, tmp_path: Path) -> None:
     day = sorted(p for p in sample_dir.glob("*.dbn.zst") if "20251103" in p.name)
     report = publish_files_amqp(day, eventhubs.connection_string(), "crash", None, window_ms=1_000.0)

@@ -49,7 +49,6 @@ def _canonical(rows: list[dict], drop: tuple[str, ...]) -> list[str]:
     return sorted(json.dumps({k: v for k, v in r.items() if k not in drop}, sort_keys=True) for r in rows)
 
 
-@pytest.mark.slow
 @pytest.mark.integration
 def test_gold_rows_on_topics_equal_the_delta_rows(sample_dir: Path, tmp_path: Path, kafka_broker,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:

@@ -68,7 +68,6 @@ def fixture_file_lake(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory
     return root
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_bronze_replay_into_another_lake_gives_the_file_replay_tables(file_lake: Path, tmp_path: Path,
                                                                       workers: int) -> None:
@@ -93,7 +92,6 @@ def test_bronze_replay_into_another_lake_gives_the_file_replay_tables(file_lake:
     assert all(r.ok for r in check_lake(got)), check_lake(got)
 
 
-@pytest.mark.slow
 def test_bronze_replay_into_its_own_lake_recomputes_only_with_overwrite(file_lake: Path, tmp_path: Path) -> None:
     lake_dir = tmp_path / "lake"
     shutil.copytree(file_lake, lake_dir)
@@ -120,7 +118,6 @@ def test_bronze_replay_into_its_own_lake_recomputes_only_with_overwrite(file_lak
     assert table_content(again.lake, SILVER_BOOK_1S).equals(table_content(redone.lake, SILVER_BOOK_1S))
 
 
-@pytest.mark.slow
 def test_one_session_replays_with_the_stored_prior_session(file_lake: Path, tmp_path: Path) -> None:
     """The second day alone, into a lake that holds the first day's Silver: its levels take the
     first day's stored session summary, as they did in the file replay of both days."""
@@ -137,7 +134,6 @@ def test_one_session_replays_with_the_stored_prior_session(file_lake: Path, tmp_
     assert not differences, "\n".join(differences)
 
 
-@pytest.mark.slow
 def test_a_record_that_fails_validation_now_becomes_a_dead_letter(sample_dir: Path, tmp_path: Path) -> None:
     """Bronze written by an older, laxer validation: an add of size 0 among one contract's
     records. The replay dead-letters it (with its bytes and its position in the partition) and
@@ -227,9 +223,9 @@ def fixture_pinned_file_lake(sample_dir: Path, tmp_path_factory: pytest.TempPath
     return tmp / "lake"
 
 
-@pytest.mark.slow
 @pytest.mark.integration
 @pytest.mark.parametrize("with_recovery", [True, False], ids=["bytewax-recovery", "lake-only"])
+@pytest.mark.slow
 def test_a_killed_bronze_replay_resumes_to_the_file_replay_tables(pinned_file_lake: Path, tmp_path: Path,
                                                                   with_recovery: bool) -> None:
     """SIGKILL once mid-way (after four Silver commits), once right after a (session, contract)

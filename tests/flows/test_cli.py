@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
-import pytest
 
 from connectors.delta.lake import Lake
 from connectors.delta.tables import SILVER_BOOK_1S
@@ -40,7 +39,6 @@ def test_book_writes_mbp10_style_columns(sample_dir: Path, tmp_path: Path) -> No
     assert np.array_equal(table["ask_sz_02"].to_numpy(), expected["ask_sz_02"].astype(np.int64))
 
 
-@pytest.mark.slow
 def test_replay_then_check_then_break_the_lake(sample_dir: Path, tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     done = spymaster("replay", str(sample_dir), "--lake", str(lake), "--dates", "2025-11-03:2025-11-03")

@@ -39,8 +39,8 @@ def _cluster_config(inputs: Path, lake: Path, tmp: Path, **extra: str):
     return load_config(env), env
 
 
-@pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.slow
 def test_two_processes_give_the_tables_of_one(dirty_inputs: Path, reference_lake: Lake, tmp_path: Path) -> None:
     cfg, env = _cluster_config(dirty_inputs, tmp_path / "lake", tmp_path)
     run = plan_once(cfg)
@@ -55,8 +55,8 @@ def test_two_processes_give_the_tables_of_one(dirty_inputs: Path, reference_lake
     assert_same_tables(Lake(str(tmp_path / "lake")), reference_lake)
 
 
-@pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.slow
 def test_two_processes_on_a_topic_give_the_tables_of_one(mbo_topic: str, topic_reference_lake: Lake,
                                                          tmp_path: Path) -> None:
     env = topic_env(mbo_topic, tmp_path / "lake", tmp_path)
@@ -68,7 +68,6 @@ def test_two_processes_on_a_topic_give_the_tables_of_one(mbo_topic: str, topic_r
     assert_same_tables(Lake(str(tmp_path / "lake")), topic_reference_lake)
 
 
-@pytest.mark.slow
 @pytest.mark.integration
 def test_overwrite_is_planned_once_for_all_processes(sample_dir: Path, tmp_path: Path) -> None:
     # one day, the spine only: enough to see generations and duplicates
@@ -89,7 +88,6 @@ def test_overwrite_is_planned_once_for_all_processes(sample_dir: Path, tmp_path:
         assert table_content(lake, spec, SPINE_DROP).equals(before[spec.name]), spec.name
 
 
-@pytest.mark.slow
 def test_a_failing_process_stops_the_cluster_with_one_sentence(sample_dir: Path, tmp_path: Path) -> None:
     run = plan_once(app_config([sample_dir], tmp_path / "lake"))
     bad = tmp_path / "bad.toml"

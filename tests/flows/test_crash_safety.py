@@ -76,9 +76,9 @@ def assert_same_tables(got: Lake, want: Lake) -> None:
     assert not differences, "\n".join(differences)
 
 
-@pytest.mark.slow
 @pytest.mark.integration
 @pytest.mark.parametrize("seed", [20261122])
+@pytest.mark.slow
 def test_random_sigkills_then_resume_give_identical_tables(dirty_inputs: Path, reference_lake: Lake,
                                                            tmp_path: Path, seed: int) -> None:
     lake_dir, recovery = tmp_path / "lake", tmp_path / "recovery"
@@ -97,9 +97,9 @@ def test_random_sigkills_then_resume_give_identical_tables(dirty_inputs: Path, r
     assert all(r.ok for r in check_lake(resumed)), check_lake(resumed)
 
 
-@pytest.mark.slow
 @pytest.mark.integration
 @pytest.mark.parametrize("seed", [7])
+@pytest.mark.slow
 def test_random_sigkills_on_the_topic_source_then_resume_give_identical_tables(
         mbo_topic: str, topic_reference_lake: Lake, tmp_path: Path, seed: int) -> None:
     lake_dir, recovery = tmp_path / "lake", tmp_path / "recovery"

@@ -41,8 +41,6 @@ from replay.synth import SampleManifest
 from tests.conftest import lake_differences
 from tests.typed import present
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(name="equities_sample", scope="module")
 def fixture_equities_sample(tmp_path_factory: pytest.TempPathFactory) -> SampleManifest:
@@ -84,6 +82,7 @@ def test_the_stocks_book_equals_the_simulators_true_book_after_every_event(equit
     assert not any(any(counts.values()) for counts in anomalies.values())
 
 
+@pytest.mark.slow
 def test_a_stock_and_futures_with_their_chain_at_one_and_two_workers_write_the_same_tables(
         tmp_path_factory: pytest.TempPathFactory) -> None:
     from replay.synth import write_sample
@@ -138,6 +137,7 @@ def fixture_registry(lake: Lake, tmp_path_factory: pytest.TempPathFactory) -> It
         yield uri
 
 
+@pytest.mark.slow
 def test_both_model_families_score_their_own_episodes(registry: str, equities_sample: SampleManifest,
                                                       tmp_path: Path) -> None:
     from connectors.mlflow.tracking import champion_version

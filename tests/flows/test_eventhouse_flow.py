@@ -94,9 +94,9 @@ SAMPLED = {"Radar": 97}
 ~170k rows of 47 columns would take minutes through Python dicts."""
 
 
-@pytest.mark.slow
 @pytest.mark.integration
 @pytest.mark.parametrize("table", TABLES)
+@pytest.mark.slow
 def test_every_row_arrives_with_the_values_the_lake_holds(fed: tuple[Lake, LocalEventhouse], table: str) -> None:
     lake, eh = fed
     rows = eventhouse_rows(lake, table, None)
@@ -121,8 +121,8 @@ def test_every_row_arrives_with_the_values_the_lake_holds(fed: tuple[Lake, Local
                 assert g[column] == w[column], (table, column, g, w)
 
 
-@pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.slow
 def test_sync_of_what_the_flow_sent_changes_no_dedup_view(fed: tuple[Lake, LocalEventhouse]) -> None:
     lake, eh = fed
     before = {t: eh.query(f"{BY_NAME[t].dedup_view} | count")[0]["Count"] for t in TABLES}
@@ -142,8 +142,8 @@ def fixture_plain_lake(sample_dir: Path, tmp_path_factory: pytest.TempPathFactor
     return Lake(str(tmp / "lake"))
 
 
-@pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.slow
 def test_faults_and_a_sigkill_lose_no_row_and_leave_the_lake_unchanged(
         sample_dir: Path, plain_lake: Lake, tmp_path: Path) -> None:
     from tests.flows.test_recovery import _env
@@ -234,7 +234,6 @@ def _predicted(row: Any) -> str:
     return "REJECT" if row.p_reject >= row.p_chop else "CHOP"
 
 
-@pytest.mark.slow
 @pytest.mark.integration
 def test_hit_rate_tile_equals_the_same_computation_over_the_lake(tiles: tuple[LocalEventhouse, Any, Any]) -> None:
     eh, scores, outcomes = tiles
@@ -250,7 +249,6 @@ def test_hit_rate_tile_equals_the_same_computation_over_the_lake(tiles: tuple[Lo
         assert g["hit_rate"] == round(w.hits / w.episodes, 3)
 
 
-@pytest.mark.slow
 @pytest.mark.integration
 def test_calibration_tile_equals_the_same_computation_over_the_lake(tiles: tuple[LocalEventhouse, Any, Any]) -> None:
     import numpy as np
@@ -271,7 +269,6 @@ def test_calibration_tile_equals_the_same_computation_over_the_lake(tiles: tuple
         assert g["observed"] == pytest.approx(w[4], abs=1e-9)
 
 
-@pytest.mark.slow
 @pytest.mark.integration
 def test_open_episodes_and_score_history_tiles(tiles: tuple[LocalEventhouse, Any, Any]) -> None:
     eh, scores, outcomes = tiles
@@ -305,8 +302,8 @@ def _held_identities(eh: LocalEventhouse, table: str) -> set[tuple[str, int]]:
     return {(r["stream"], r["position"]) for r in eh.query(f"{BY_NAME[table].dedup_view} | project stream, position")}
 
 
-@pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.slow
 def test_a_flow_tailing_a_topic_feeds_the_eventhouse_while_it_runs(
         mbo_topic: str, topic_reference_lake: Lake, tmp_path: Path) -> None:
     """The live path: the flow tails the topic (no end of input, so no closing flush) with the

@@ -29,7 +29,7 @@ from tests.conftest import app_config
 from tests.flows.mutants import Mutant, write_mutants
 from tests.typed import present
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+pytestmark = pytest.mark.integration
 
 KINDS = ("byte_flips", "zero_lengths", "huge_lengths", "unknown_rtypes", "truncated_record", "truncated_zst",
          "garbage_appended", "garbage_inserted", "garbage_inserted_mid_record", "block_duplicated",

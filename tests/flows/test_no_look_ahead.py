@@ -25,7 +25,6 @@ def _vectors(lake) -> dict[str, tuple[list[float], str, int]]:
             for r in lake.read(GOLD_SETUP_VECTORS).to_pylist()}
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("tamper", ["delete", "change"])
 def test_records_after_an_episode_start_do_not_touch_its_vector(sample_dir: Path, tmp_path: Path, replay,
                                                                   tamper: str) -> None:

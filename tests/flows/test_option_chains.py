@@ -184,7 +184,6 @@ def test_each_vectors_options_block_is_the_chain_in_silver_at_its_start(chain_la
 
 
 @pytest.mark.integration
-@pytest.mark.slow
 def test_two_workers_write_the_same_chain_tables_and_a_rerun_skips_everything(
         chain_sample: SampleManifest, chain_lake: Lake, tmp_path: Path, replay) -> None:
     two = replay([chain_sample.out_dir], tmp_path / "two", workers=2)

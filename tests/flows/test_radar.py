@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.compute as pc
-import pytest
 
 from connectors.delta.tables import GOLD_PHYSICS_CALIBRATION, SILVER_PHYSICS_BANDS_1S, SILVER_WALL_SURFACE_1S
 from flows.jobs.calibration import calibrate_lake
@@ -17,7 +16,6 @@ def _norm(raw: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return np.clip((raw - lo) / (hi - lo), 0.0, 1.0)
 
 
-@pytest.mark.slow
 def test_bands_use_the_latest_calibration_before_their_session(sample_dir: Path, tmp_path: Path, replay) -> None:
     lake = replay([sample_dir], tmp_path / "lake")
     assert lake.read(SILVER_WALL_SURFACE_1S).num_rows == lake.read(SILVER_PHYSICS_BANDS_1S).num_rows > 0

@@ -65,9 +65,9 @@ def fixture_uninterrupted(sample_dir: Path, tmp_path_factory: pytest.TempPathFac
     return Lake(str(tmp / "lake"))
 
 
-@pytest.mark.slow
 @pytest.mark.integration
 @pytest.mark.parametrize("with_recovery", [True, False], ids=["bytewax-recovery", "lake-only"])
+@pytest.mark.slow
 def test_killed_run_resumes_to_identical_tables(sample_dir: Path, tmp_path: Path, uninterrupted: Lake,
                                                 with_recovery: bool) -> None:
     lake_dir = tmp_path / "lake"
@@ -112,8 +112,8 @@ def _kill_when(env: dict[str, str], recovery: Path, *moments: Callable[[], bool]
         proc.wait(timeout=30)
 
 
-@pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.slow
 def test_a_kill_right_after_the_prior_sessions_file_finished_loses_no_session(sample_dir: Path, tmp_path: Path,
                                                                               uninterrupted: Lake) -> None:
     """At the last snapshot the second day's sessions were open and waiting for the first day's
@@ -146,8 +146,8 @@ def fixture_two_day_topic(sample_dir: Path, kafka_broker) -> str:
     return f"kafka://{kafka_broker.bootstrap}/mbo_two_days"
 
 
-@pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.slow
 def test_a_kill_right_after_a_session_boundary_on_the_topic_loses_no_session(two_day_topic: str,
                                                                               tmp_path: Path) -> None:
     """The topic source's form of the test above: no file is ever finished, so what the resumed
@@ -178,8 +178,8 @@ def _store_stamp(recovery: Path) -> float:
     return max((f.stat().st_mtime_ns for f in recovery.glob("*")), default=0)
 
 
-@pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.slow
 def test_a_kill_right_after_a_snapshot_loses_no_teed_row_from_table_or_topic(sample_dir: Path, tmp_path: Path,
                                                                            uninterrupted: Lake, kafka_broker) -> None:
     """``gold.feature_series`` teed to a topic, killed as soon as a snapshot is written, then
@@ -217,8 +217,8 @@ def test_a_kill_right_after_a_snapshot_loses_no_teed_row_from_table_or_topic(sam
     assert set(_canonical(rows, ("ts_ingest",))) == set(_canonical(delta, ("ts_ingest",)))  # each at least once
 
 
-@pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.slow
 def test_a_killed_run_with_option_chains_resumes_to_identical_tables(tmp_path: Path) -> None:
     """The chain step (option books, tops, GEX state, pending quotes) and the episodes that wait
     for it (their chain profiles and watermark) come back from a snapshot as they were: a run

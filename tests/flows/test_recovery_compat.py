@@ -79,8 +79,8 @@ def _run(into: Path, lake: Path, *recovery: str) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
 
 
-@pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.slow
 def test_a_store_written_before_the_layout_change_resumes_to_the_uninterrupted_tables(tmp_path: Path) -> None:
     _unpack(tmp_path)
     written = {spec.name: _keys(Lake(str(tmp_path / "lake")).read(spec, list(KEY))) for spec in SURFACES}

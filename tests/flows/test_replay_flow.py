@@ -72,7 +72,6 @@ def test_replay_twice_gives_identical_tables(sample_dir: Path, tmp_path: Path, r
         assert table_content(again, spec).equals(table_content(lake_once, spec)), spec.name
 
 
-@pytest.mark.slow
 def test_two_workers_give_identical_tables(sample_dir: Path, tmp_path: Path, replay, lake_once) -> None:
     two = replay([sample_dir], tmp_path / "two", workers=2)
     for spec in COMPARED:

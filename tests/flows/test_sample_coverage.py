@@ -5,13 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from connectors.delta.tables import GOLD_LABELS, GOLD_TRAINING_VIEW, SILVER_LEVEL_APPROACH
 from operators.vectors import VECTOR_SIZE
 
 
-@pytest.mark.slow
 def test_five_days_cover_every_level_direction_bucket_and_label(tmp_path: Path, replay) -> None:
     from replay.synth import write_sample
 

@@ -74,8 +74,8 @@ def _registered(uri: str) -> list[tuple[tuple[str, ...], dict[str, str]]]:
     return [(m.versions, m.aliases) for m in registry_state(uri).models]
 
 
-@pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.slow
 def test_make_sample_tells_the_whole_story_once(tmp_path: Path) -> None:
     from connectors.mlflow.tracking import champion_version
 

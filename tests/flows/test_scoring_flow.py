@@ -83,7 +83,6 @@ def _model(version: str):
     return mlflow.pyfunc.load_model(f"models:/ES_MODEL/{version}")
 
 
-@pytest.mark.slow
 def test_replay_scores_every_episode_once_identically_at_1_and_2_workers(scored: dict[int, Lake]) -> None:
     one, two = (table_content(scored[w], GOLD_INFERENCE_SCORES) for w in (1, 2))
     vectors = scored[1].read(GOLD_SETUP_VECTORS, ["episode_id"])["episode_id"].to_pylist()
@@ -95,7 +94,6 @@ def test_replay_scores_every_episode_once_identically_at_1_and_2_workers(scored:
     assert "scored_at" not in one.column_names and scored[1].read(GOLD_INFERENCE_SCORES, ["scored_at"]).num_rows
 
 
-@pytest.mark.slow
 def test_scores_are_the_models_probabilities_and_its_memorys_neighbours(scored: dict[int, Lake]) -> None:
     from connectors.models.memory_store import load_memory_for
     from operators.learning.frame import vectors_matrix
@@ -229,7 +227,6 @@ def test_a_failed_http_score_is_still_a_row_with_a_truthful_status(registry: str
     assert {b.backend for b in out} == {"mlflow-http"}
 
 
-@pytest.mark.slow
 def test_a_plain_replay_without_a_registry_never_imports_mlflow(sample_dir: Path, tmp_path: Path) -> None:
     """A replay with no registry file scores nothing and never even imports MLflow (start-up stays fast)."""
     lake = tmp_path / "lake"
@@ -286,7 +283,6 @@ class _TwoPhaseSource(FixedPartitionedSource):
         return _TwoPhasePartition(*self._args)
 
 
-@pytest.mark.slow
 def test_a_running_flow_follows_the_champion_alias_from_the_next_batch_on(registry: str) -> None:
     from mlflow import MlflowClient
 
@@ -324,8 +320,8 @@ def test_a_running_flow_follows_the_champion_alias_from_the_next_batch_on(regist
 # ---------------------------------------------------------------- crash and resume, benchmark
 
 
-@pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.slow
 def test_a_killed_scoring_run_resumes_without_duplicate_or_missing_scores(registry: str, sample_dir: Path,
                                                                           scored: dict[int, Lake],
                                                                           tmp_path: Path) -> None:
@@ -355,7 +351,6 @@ def test_scoring_bench_measures_the_champion_and_its_memory(registry: str) -> No
     assert result.retrieval_rows == 240 and result.retrieval_qps > 0
 
 
-@pytest.mark.slow
 def test_scoring_bench_without_a_champion_measures_a_synthetic_model_and_leaves_the_environment_alone(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No champion at the given registry: a synthetic model in a temporary store is measured, the

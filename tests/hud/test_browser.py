@@ -33,7 +33,7 @@ PICTURE = ROOT / "docs" / "img" / "hud.png"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--disable-sync"]
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(name="browser", scope="module")
@@ -83,6 +83,7 @@ def _same(a: float, b: float) -> bool:
     return (math.isnan(a) and math.isnan(b)) or a == b
 
 
+@pytest.mark.slow
 def test_the_page_draws_the_lakes_frames_switches_and_reconnects(
         browser: Any, hud_lake: Lake, hud_session: date, tmp_path: Path) -> None:
     contracts = session_contracts(hud_lake, hud_session)

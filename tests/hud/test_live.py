@@ -32,7 +32,7 @@ from operators.hud.frames import frames
 from tests.hud.conftest import same_frames
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+pytestmark = pytest.mark.integration
 
 
 def _flow_env(topic_url: str, lake: Path, tmp: Path, bootstrap: str, topics: dict[str, str], registry: str
@@ -44,6 +44,7 @@ def _flow_env(topic_url: str, lake: Path, tmp: Path, bootstrap: str, topics: dic
             "SPYMASTER_OUTPUT_TOPICS": ",".join(f"{TABLES[f].name}={t}" for f, t in topics.items())}
 
 
+@pytest.mark.slow
 def test_live_frames_equal_replay_frames(kafka_broker: Any, sample_dir: Path, hud_registry: str,
                                          tmp_path: Path) -> None:
     from replay.publish import publish_files

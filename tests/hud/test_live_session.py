@@ -38,8 +38,8 @@ def fixture_delivered(hud_lake: Lake, hud_session: date) -> list[tuple[Any, Any,
              _topic_rows(hud_lake, hud_session, c.contract)) for c in session_contracts(hud_lake, hud_session)]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.slow
 def test_shuffled_deliveries_send_the_replays_frames(delivered: list[tuple[Any, Any, dict[str, list[dict[str, Any]]]]],
                                                     hud_session: date, seed: int) -> None:
     rng = random.Random(seed)

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 from confluent_kafka import Producer
 
 from connectors.dbn.reader import DbnFileReader
@@ -82,7 +81,6 @@ def assert_bad_messages_handled(lake, source: str, where: str, mine: np.ndarray,
     assert [(m["source"], m["faults"], m["status"]) for m in manifest] == [(source, 3, "complete")]
 
 
-@pytest.mark.slow
 def test_bad_messages_become_dead_letters_and_the_rest_is_processed(
         sample_dir: Path, kafka_broker, topic: str, kafka_replay, tmp_path: Path) -> None:
     front, mine, unknown, messages = bad_messages(sample_dir)
@@ -98,7 +96,6 @@ def test_bad_messages_become_dead_letters_and_the_rest_is_processed(
     assert_bad_messages_handled(lake, f"kafka:{topic}/0", f"{topic}/0", mine, unknown, messages)
 
 
-@pytest.mark.slow
 def test_a_timestamp_a_day_ahead_is_a_dead_letter_on_the_topic_as_in_the_file(
         sample_dir: Path, kafka_broker, topic: str, kafka_replay, replay, tmp_path: Path) -> None:
     """One record of a day's file says it is from the next session. In the file its timestamp is

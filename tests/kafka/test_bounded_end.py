@@ -62,7 +62,6 @@ def fixture_batched_lakes(sample_dir: Path, kafka_broker, tmp_path_factory: pyte
     return topic, report, ends, files.lake, bounded.lake
 
 
-@pytest.mark.slow
 def test_list_offsets_lags_behind_the_fetched_end_on_this_broker(batched_lakes) -> None:
     """The premise: without it the test below could not fail on a source that trusts ListOffsets."""
     _topic, report, ends, _files, _bounded = batched_lakes
@@ -70,7 +69,6 @@ def test_list_offsets_lags_behind_the_fetched_end_on_this_broker(batched_lakes) 
     assert any(listed < eof for listed, eof in ends), ends
 
 
-@pytest.mark.slow
 def test_bounded_run_over_a_lagging_list_offsets_gives_the_file_replay_tables(batched_lakes) -> None:
     _topic, report, _ends, file_lake, topic_lake = batched_lakes
     assert topic_lake.count(BRONZE_MBO) == report.by_schema["mbo"] == file_lake.count(BRONZE_MBO)
@@ -78,7 +76,6 @@ def test_bounded_run_over_a_lagging_list_offsets_gives_the_file_replay_tables(ba
     assert not differences, "\n".join(differences)
 
 
-@pytest.mark.slow
 def test_bounded_run_says_in_the_manifest_which_offsets_it_read(batched_lakes) -> None:
     topic, _report, ends, _files, topic_lake = batched_lakes
     manifest = {m["source"]: m for m in topic_lake.read(BRONZE_MANIFEST).to_pylist()}

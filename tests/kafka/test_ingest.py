@@ -57,7 +57,6 @@ class _Memory:
         return None
 
 
-@pytest.mark.slow
 def test_ingest_reconnects_and_every_record_reaches_the_topic(sample_dir: Path, kafka_broker, topic: str) -> None:
     definitions = _read(sample_dir, "definition")
     mbo = _read(sample_dir, "mbo")[:3_000]

@@ -87,7 +87,6 @@ def test_schedule_splits_at_the_size_limit(loaded: Loaded) -> None:
     assert sum(len(m.records) for m in mbo) == len(loaded.by_schema["mbo"])
 
 
-@pytest.mark.slow
 def test_publish_puts_every_record_on_the_topic_keyed_by_instrument(sample_dir: Path, kafka_broker, topic: str) -> None:
     report = publish_files([sample_dir], kafka_broker.bootstrap, topic, None, partitions=3, window_ms=60_000)
     consumer = Consumer({"bootstrap.servers": kafka_broker.bootstrap, "group.id": "t", "enable.partition.eof": "true"})
@@ -120,7 +119,6 @@ def test_publish_puts_every_record_on_the_topic_keyed_by_instrument(sample_dir: 
     assert report.records == sum(by_schema.values()) and report.failed == 0
 
 
-@pytest.mark.slow
 def test_publish_command_prints_a_summary(sample_dir: Path, kafka_broker, topic: str, capsys) -> None:
     from flows.cli import main
 

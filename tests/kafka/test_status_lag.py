@@ -13,8 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from flows.jobs.status import live_lag
 from replay.publish import publish_files
 from tests.kafka.test_bounded_end import broker_ends
@@ -26,7 +24,6 @@ def _day(sample_dir: Path, day: str) -> list[Path]:
     return sorted(p for p in sample_dir.glob(f"*{day}*.dbn.zst"))
 
 
-@pytest.mark.slow
 def test_lag_is_the_messages_the_lake_has_not_read(sample_dir: Path, kafka_broker, topic: str, kafka_replay,
                                                     tmp_path: Path) -> None:
     url = f"kafka://{kafka_broker.bootstrap}/{topic}"

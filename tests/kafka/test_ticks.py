@@ -349,7 +349,6 @@ def _book_table(lake: Lake, instrument_id: int) -> pa.Table:
     return table.filter(pc.equal(table["instrument_id"], instrument_id)).sort_by("ts_recv")
 
 
-@pytest.mark.slow
 def test_a_tailed_flow_writes_a_quiet_contracts_seconds_on_the_tick(
         kafka_broker, topic: str, day_one, kafka_replay, tmp_path: Path) -> None:
     """The real graph over the real broker, tailing with an injected clock (half a second more at

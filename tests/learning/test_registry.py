@@ -13,8 +13,6 @@ from operators.learning.frame import FEATURE_COLUMN, vectors_matrix
 from operators.vectors import VECTOR_NAMES, VECTOR_SIZE, VECTOR_VERSION
 from tests.learning.models import TINY_ROWS, register_tiny_model, tiny_training_set
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(name="store")
 def fixture_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:

@@ -29,8 +29,6 @@ from operators.vectors.layout import VECTOR_NAMES
 from tests.conftest import app_config
 from tests.typed import present
 
-pytestmark = pytest.mark.slow
-
 DAYS = 10
 EVENTS_PER_DAY = 100_000
 SAMPLE_SEED = 7

@@ -87,7 +87,6 @@ def test_missing_or_corrupt_directories_fail_with_one_sentence(tmp_path: Path, d
         load_memory(target)
 
 
-@pytest.mark.slow
 @pytest.mark.integration
 def test_memory_of_a_registered_version_loads_from_its_run(tracking_env: Registry) -> None:
     memory, x, lt, d, b = sample_memory()
@@ -96,7 +95,6 @@ def test_memory_of_a_registered_version_loads_from_its_run(tracking_env: Registr
     assert same(answers(memory, x, lt, d, b), answers(loaded, x, lt, d, b))
 
 
-@pytest.mark.slow
 @pytest.mark.integration
 def test_unknown_versions_and_versions_without_memory_are_clear_errors(tracking_env: Registry) -> None:
     bare = register_memory(tracking_env.uri, tracking_env.artifacts, "RETRIEVAL_B", None)

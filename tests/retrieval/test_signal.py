@@ -20,7 +20,6 @@ partitions widen (``operators.retrieval.memory``); the figure is printed for the
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from connectors.delta.lake import Lake
 from tests.retrieval.lake_rows import split_by_session, training_rows
@@ -33,7 +32,6 @@ def _realised_share(neighbour_rows: list[np.ndarray], stored: np.ndarray, realis
     return float(np.mean([np.mean(stored[n] == y) for n, y in zip(neighbour_rows, realised, strict=True)]))
 
 
-@pytest.mark.slow
 def test_neighbour_distribution_beats_chance_on_later_sessions(multi_day_lake: Lake) -> None:
     train, test = split_by_session(training_rows(multi_day_lake), TRAIN_SESSIONS)
     assert len(train.ids) > 200 and len(test.ids) > 60

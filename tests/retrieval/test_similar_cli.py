@@ -12,7 +12,7 @@ from operators.learning.classes import CLASSES
 from tests.retrieval.lake_rows import Rows, split_by_session, training_rows
 from tests.retrieval.registry import Registry, register_memory
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(name="registered", scope="module")

@@ -110,7 +110,6 @@ def test_dropped_connections_are_unreachable_and_open_the_breaker(proxy: FaultPr
     assert scorer.breaker_state == "closed"
 
 
-@pytest.mark.slow
 def test_a_hung_server_times_out_and_answers_again_when_resumed(scoring_env: ScoringEnv) -> None:
     """SIGSTOP the real azmlinfsrv: it still accepts connections (the kernel does) but never answers."""
     cfg = ScoringConfig(backend="azureml", url=f"{scoring_env.azureml.base_url}/score", served_version="1",
@@ -128,7 +127,6 @@ def test_a_hung_server_times_out_and_answers_again_when_resumed(scoring_env: Sco
     assert statuses(scorer.score(batch)) == ["ok"] * 3
 
 
-@pytest.mark.slow
 def test_server_killed_between_batches_then_restarted(scoring_env: ScoringEnv) -> None:
     """Kill the real azmlinfsrv (its whole process group: gunicorn and its worker) mid-stream and
     restart it on the same port: refused connections, then an open breaker, then ``ok`` again once

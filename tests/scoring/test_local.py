@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-import pytest
 
 from connectors.scoring import ScoringConfig, make_scorer
 from operators.learning.frame import vectors_matrix
@@ -61,7 +60,6 @@ def test_local_says_no_model_per_request_and_model_error_for_bad_input(scoring_e
     assert "shape (10,)" in results[3].detail and results[3].attempts == 0
 
 
-@pytest.mark.slow
 def test_local_follows_the_alias_after_refresh(scoring_env: ScoringEnv) -> None:
     """The alias ``challenger`` appears, then moves to a new version: a scorer that re-reads it in
     line does so at most every ``refresh_s`` (injected clock) and scores with the version it names."""
@@ -98,7 +96,6 @@ def test_local_follows_the_alias_after_refresh(scoring_env: ScoringEnv) -> None:
     assert statuses(scorer.score(batch)) == ["no_model"] * 4          # alias gone: nothing is champion
 
 
-@pytest.mark.slow
 def test_local_follows_the_alias_on_its_own_thread_and_never_reads_the_registry_while_scoring(
         scoring_env: ScoringEnv) -> None:
     """The default: after the first sight of a model id, the alias is re-read (and a new version
@@ -149,7 +146,6 @@ def test_local_follows_the_alias_on_its_own_thread_and_never_reads_the_registry_
         client.delete_registered_model_alias(MODEL_ID, "follower")
 
 
-@pytest.mark.slow
 def test_local_scores_a_named_column_model_through_pyfunc(scoring_env: ScoringEnv) -> None:
     """A version logged before the tensor contract (fitted on 144 named columns, named signature)
     takes the pyfunc fallback with a frame of ``VECTOR_NAMES``; the registered tiny model (tensor

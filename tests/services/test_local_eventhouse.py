@@ -237,7 +237,6 @@ def test_unknown_table_is_a_permanent_error_naming_it(eventhouse: LocalEventhous
     assert eventhouse.stats()["ingest_requests"] == 1
 
 
-@pytest.mark.slow
 def test_managed_client_lands_every_row_through_injected_429_and_500(eventhouse: LocalEventhouse,
                                                                      kcsb: KustoConnectionStringBuilder,
                                                                      schema: None) -> None:
@@ -372,7 +371,6 @@ def test_acknowledgement_journal_records_each_request_in_order(tmp_path: Path) -
         urllib.request.urlopen(plain.url + "/spymaster/acks?table=Ticks", timeout=10)  # noqa: S310
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(not REAL_SCHEMA.exists(), reason=f"{REAL_SCHEMA.relative_to(ROOT)} is not written yet")
 def test_the_real_schema_script_applies_twice_and_makes_every_eventhouse_table(client: KustoClient) -> None:
     script = REAL_SCHEMA.read_text()

@@ -44,8 +44,8 @@ def _replay(inputs: list[str], lake: str, cache: Path, **lake_overrides: object)
     return prepared.lake
 
 
-@pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.slow
 def test_a_replay_from_azure_storage_into_a_lake_there_equals_the_local_disk_replay(
         azurite: Azurite, sample_dir: Path, tmp_path: Path) -> None:
     local = _replay([str(sample_dir)], str(tmp_path / "local"), tmp_path / "unused-cache")
@@ -74,8 +74,8 @@ def _commits(azurite: Azurite, prefix: str) -> int:
     return sum(1 for b in client.list_blobs(name_starts_with=prefix) if b.name.endswith(".json"))
 
 
-@pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.slow
 def test_a_replay_into_azure_storage_killed_mid_way_resumes_without_loss_or_duplicates(
         azurite: Azurite, sample_dir: Path, tmp_path: Path) -> None:
     config = tmp_path / "spymaster.toml"

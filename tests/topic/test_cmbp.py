@@ -62,7 +62,6 @@ def test_every_consolidated_quote_lands_with_the_files_bytes_accounted_for(
     assert file_lake.count(BRONZE_DEFINITIONS) == file_lake.count(BRONZE_STATISTICS) == day.options
 
 
-@pytest.mark.slow
 def test_the_topic_gives_the_files_rows(opra: tuple[SampleManifest, list[Path]], file_lake: Lake, kafka_broker,
                                         tmp_path: Path) -> None:
     from replay.publish import publish_files

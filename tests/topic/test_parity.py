@@ -110,7 +110,6 @@ def fixture_topic_run(request: pytest.FixtureRequest, sample_dir: Path,
     return PUBLISH[transport](request, sample_dir, tmp_path_factory.mktemp(f"{transport}_lake"))
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("spec", SILVER_GOLD, ids=lambda s: s.name)
 def test_topic_gives_the_file_replay_tables(topic_run: TopicRun, file_lake: Lake, spec: TableSpec) -> None:
     expected = table_content(file_lake, spec, DROPPED)
@@ -119,7 +118,6 @@ def test_topic_gives_the_file_replay_tables(topic_run: TopicRun, file_lake: Lake
     assert got.equals(expected)
 
 
-@pytest.mark.slow
 def test_parity_is_not_vacuous(topic_run: TopicRun) -> None:
     """The compared tables hold rows: books, bars, approaches and vectors were all produced."""
     counts = {s.name: topic_run.lake.read(s).num_rows for s in SILVER_GOLD}
@@ -128,7 +126,6 @@ def test_parity_is_not_vacuous(topic_run: TopicRun) -> None:
         assert counts[name] > 0, name
 
 
-@pytest.mark.slow
 def test_topic_bronze_holds_every_published_record(topic_run: TopicRun, file_lake: Lake) -> None:
     """Bronze keeps every record, positioned by the topic's offsets (Kafka) or sequence numbers
     (Event Hubs), from every partition, with the same content as the files'."""
