@@ -16,10 +16,12 @@ Open interest is fixed for the session: the prior session's, given at constructi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from operators.book import L3Book
 from operators.book.logic import BookState
@@ -290,42 +292,32 @@ class ChainGex:
         and the profile of each of their seconds. Every option row of a second up to the last close
         must have been given to ``quotes``. The surface rows come as a few column sets, each
         holding several seconds in order; the summaries and profiles one per second."""
-        due: list[tuple[int, float, np.ndarray, np.ndarray]] = []
-        for close, spot in zip(closes.tolist(), spots.tolist(), strict=True):
-            upto = int(np.searchsorted(self._pending_ts, close, side="right"))
-            if upto:
-                applied = self._pending[:upto]
-                self._pending, self._pending_ts = self._pending[upto:], self._pending_ts[upto:]
-                slots = np.searchsorted(self._ids, applied["instrument_id"])  # ids are sorted and known
-                mids = option_mid(applied["bid_px"], applied["ask_px"])
-                before = self._mid[slots].copy()
-                self._mid[slots] = mids  # in order: an option's latest row wins
-                np.add.at(self._volume, slots, applied["volume"].astype(np.float64))
-                self._changed |= not np.array_equal(before, self._mid[slots], equal_nan=True)
-            moved = np.isfinite(spot) and spot != self._spot
-            due_s = close // NS - self._last_row_s >= self._cfg.heartbeat_s
-            if not np.isfinite(spot) or not (moved or self._changed or due_s):
-                continue
-            self._spot, self._changed, self._last_row_s = spot, False, close // NS
-            due.append((close, spot, self._mid.copy(), self._volume.copy()))
-        return self._rows(due)
+        closes, spots = np.ascontiguousarray(closes, np.int64), np.ascontiguousarray(spots, np.float64)
+        if not len(closes):
+            return [], [], []
+        upto = int(np.searchsorted(self._pending_ts, closes[-1], side="right"))  # the rows these closes apply
+        applied = self._pending[:upto]
+        slots = np.searchsorted(self._ids, applied["instrument_id"]).astype(np.int64)  # ids are sorted and known
+        due, mids, volumes, self._changed, self._spot, self._last_row_s = _advance(
+            closes, spots, np.ascontiguousarray(self._pending_ts[:upto]), slots,
+            option_mid(applied["bid_px"], applied["ask_px"]), applied["volume"].astype(np.float64), self._mid,
+            self._volume, self._changed, self._spot, self._last_row_s, self._cfg.heartbeat_s)
+        self._pending, self._pending_ts = self._pending[upto:], self._pending_ts[upto:]
+        return self._rows(closes[due], spots[due], mids, volumes)
 
-    def _rows(self, due: list[tuple[int, float, np.ndarray, np.ndarray]]
+    def _rows(self, closes: np.ndarray, spots: np.ndarray, mids: np.ndarray, volumes: np.ndarray
               ) -> tuple[list[Columns], list[GexSummary], list[GexProfile]]:
-        """The rows of the due seconds, computed a run of seconds at a time: a run keeps one
-        listing (no expiry passes inside it), so its numbers are a few array passes, not a few
-        dozen numpy calls per second."""
+        """The rows of the due seconds (their closes and spots, the options' mids and volumes as of
+        each), computed a run of seconds at a time: a run keeps one listing (no expiry passes inside
+        it), so its numbers are a few array passes, not a few dozen numpy calls per second."""
         surfaces: list[Columns] = []
         summaries: list[GexSummary] = []
         profiles: list[GexProfile] = []
-        if not due:
+        if not len(closes):
             return surfaces, summaries, profiles
-        closes = np.array([d[0] for d in due], np.int64)
-        spots = np.array([d[1] for d in due], np.float64)
-        mids, volumes = np.stack([d[2] for d in due]), np.stack([d[3] for d in due])
         live = self._expiration[None, :] > closes[:, None]
         breaks = np.flatnonzero(np.any(live[1:] != live[:-1], axis=1)) + 1
-        for a, b in zip(np.r_[0, breaks].tolist(), np.r_[breaks, len(due)].tolist(), strict=True):
+        for a, b in zip(np.r_[0, breaks].tolist(), np.r_[breaks, len(closes)].tolist(), strict=True):
             surface, run_summaries, run_profiles = self._run(closes[a:b], spots[a:b], live[a], mids[a:b],
                                                              volumes[a:b])
             surfaces.append(surface)
@@ -349,6 +341,46 @@ class ChainGex:
                                 per["iv"], volumes[:, live], (layout.strikes, layout.strike_slot), layout.expiries)
         return surface, summaries, profiles
 
+
+
+@njit(cache=True)
+def _advance(closes: np.ndarray, spots: np.ndarray, row_ts: np.ndarray, row_slot: np.ndarray, row_mid: np.ndarray,
+             row_volume: np.ndarray, mid: np.ndarray, volume: np.ndarray, changed: bool, spot: float,
+             last_row_s: int, heartbeat_s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool, float, int]:
+    """Second by second (``closes`` ascending): the option rows up to each close applied to ``mid``
+    and ``volume`` (in place; an option's latest row wins), and whether the second is due a GEX
+    row: the spot known, and it moved, an option's mid changed, or ``heartbeat_s`` passed since
+    the last row. Returns the due seconds' indices, the mids and volumes as of each, and the state
+    after the last close. A mid changed and changed back within one second is no change. One
+    kernel pass: in Python the same was a handful of numpy calls per second of the session."""
+    m, n = closes.shape[0], mid.shape[0]
+    due = np.empty(m, np.int64)
+    mids, volumes = np.empty((m, n)), np.empty((m, n))
+    before = np.empty(n)
+    touched = np.full(n, -1, np.int64)  # the close whose rows last saved the option's mid in ``before``
+    r, count = 0, 0
+    for j in range(m):
+        first = r
+        while r < row_ts.shape[0] and row_ts[r] <= closes[j]:
+            slot = row_slot[r]
+            if touched[slot] != j:
+                touched[slot], before[slot] = j, mid[slot]
+            mid[slot] = row_mid[r]
+            volume[slot] += row_volume[r]
+            r += 1
+        for q in range(first, r):
+            was, now = before[row_slot[q]], mid[row_slot[q]]
+            if not (was == now or (math.isnan(was) and math.isnan(now))):
+                changed = True
+        second = closes[j] // 1_000_000_000
+        moved = math.isfinite(spots[j]) and spots[j] != spot
+        if not math.isfinite(spots[j]) or not (moved or changed or second - last_row_s >= heartbeat_s):
+            continue
+        spot, changed, last_row_s = spots[j], False, second
+        due[count] = j
+        mids[count], volumes[count] = mid, volume
+        count += 1
+    return due[:count], mids[:count], volumes[:count], changed, spot, last_row_s
 
 OPEN_INTEREST = 9
 """Databento's ``StatType.OPEN_INTEREST``."""
