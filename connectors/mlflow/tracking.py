@@ -46,14 +46,20 @@ def configure(uri: str | None = None) -> str:
     Also turns off MLflow's artifact download bar unless the user set it: a retrieval memory is a
     file per partition, and a bar per file on every model load is noise in a flow's log."""
     import mlflow
-    from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 
-    if not MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.is_set():
-        MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.set(False)
+    quiet_downloads()
     uri = uri or tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
+
+
+def quiet_downloads() -> None:
+    """MLflow's artifact download bar off unless the user set it (a bar per file on every load)."""
+    from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
+
+    if not MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.is_set():
+        MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.set(False)
 
 
 def use_experiment(name: str, uri: str | None = None) -> str:

@@ -105,11 +105,12 @@ def load_memory_for(model_id: str, version: str | int, uri: str | None = None) -
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from connectors.mlflow.tracking import configure
+    from connectors.mlflow.tracking import quiet_downloads, tracking_uri
 
-    uri = configure(uri)
+    uri = uri or tracking_uri()  # read explicitly, never through MLflow's process-wide URIs (threads load here)
+    quiet_downloads()
     try:
-        run_id = MlflowClient().get_model_version(model_id, str(version)).run_id
+        run_id = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version(model_id, str(version)).run_id
     except MlflowException:
         raise ConfigError(f"model {model_id} has no version {version} in the MLflow registry at {uri}") from None
     if not run_id:
@@ -117,7 +118,8 @@ def load_memory_for(model_id: str, version: str | int, uri: str | None = None) -
         raise SourceError(msg)
     with tempfile.TemporaryDirectory(prefix="spymaster-memory-") as tmp:
         try:
-            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=ARTIFACT_PATH, dst_path=tmp)
+            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=ARTIFACT_PATH, dst_path=tmp,
+                                                       tracking_uri=uri, registry_uri=uri)
         except (MlflowException, OSError):
             raise SourceError(f"model {model_id} version {version} has no retrieval memory "
                               f"(artifact '{ARTIFACT_PATH}/' of run {run_id})") from None

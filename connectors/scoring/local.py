@@ -28,6 +28,7 @@ the tag scores as any other). A registry that is briefly unreachable keeps the l
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -78,12 +79,19 @@ def resolve_alias(model_id: str, alias: str, uri: str | None = None) -> ModelVer
 
 def load_predictor(model_id: str, version: str, uri: str | None = None) -> Predict:
     """Load ``models:/{model_id}/{version}`` with ``mlflow.pyfunc`` and return an array → (n, 3) function."""
+    import mlflow.artifacts
     import mlflow.pyfunc
 
-    from connectors.mlflow.tracking import configure
+    from connectors.mlflow.tracking import quiet_downloads, tracking_uri
 
-    configure(uri)  # ``models:/`` URIs are read from the process-wide registry
-    model = mlflow.pyfunc.load_model(f"models:/{model_id}/{version}")
+    # Through the registry at ``uri`` explicitly, never MLflow's process-wide URIs: a follower thread
+    # loads here while the flow's (or a test's) main thread may be using another registry.
+    uri = uri or tracking_uri()
+    quiet_downloads()
+    with tempfile.TemporaryDirectory(prefix="spymaster-model-") as tmp:
+        local = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{model_id}/{version}", dst_path=tmp,
+                                                    tracking_uri=uri, registry_uri=uri)
+        model = mlflow.pyfunc.load_model(local)  # the sklearn flavour is read whole: the files can go
     predict = _predictor(model)
     try:  # a fresh model's first call is slow (lazy imports, caches): pay it now, not on a setup's score
         predict(np.zeros((1, VECTOR_SIZE), np.float32))
