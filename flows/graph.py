@@ -115,6 +115,13 @@ class Sinks:
     def __getitem__(self, spec: TableSpec) -> Sink[tuple[str, TableWrite]]:
         return self.by_table[spec.name]
 
+    def keep_snapshots(self, kept: bool) -> None:
+        """Tell the Delta sinks whether the run keeps its snapshots (``connectors.delta.sink``)."""
+        for sink in self.by_table.values():
+            delta = getattr(sink, "inner", sink)  # a table teed to a topic writes through its Delta sink
+            if isinstance(delta, DeltaAppendSink):
+                delta.snapshots_kept = kept
+
 
 def _step(spec: TableSpec) -> str:
     """Step ids may not contain dots: ``bronze.mbo`` → ``bronze_mbo``."""

@@ -10,7 +10,7 @@ import numpy as np
 from flows.items import BookSlice, Checked, CheckedChunk, OptionSlice, book_key
 from operators.calendar import calendar_of
 from operators.chunks import RecordChunk, SourceEnd, SourceFault, SourceTick
-from operators.grouping import group_rows, take_records
+from operators.grouping import among, group_rows, take_records
 from operators.instruments import option_ids, underlying_ids
 from operators.normalize import split_valid
 from operators.options.chain import chain_key, is_chain_key
@@ -38,7 +38,7 @@ def book_slices(item: Checked) -> list[tuple[str, BookSlice | SourceEnd | Source
     if not isinstance(item, CheckedChunk) or item.valid is None:
         return []
     records, days = _current(item)
-    options = np.isin(records["instrument_id"], option_ids(item.chunk.instruments))
+    options = among(records["instrument_id"], option_ids(item.chunk.instruments))
     if options.any():  # an option's records go to its chain (chain_slices)
         keep = np.flatnonzero(~options)
         records, days = take_records(records, keep), days[keep]
@@ -69,7 +69,7 @@ def chain_slices(item: Checked) -> list[tuple[str, OptionSlice | SourceEnd]]:
     options = option_ids(instruments)
     if options.size == 0:
         return []
-    mine = np.flatnonzero(np.isin(records["instrument_id"], options))
+    mine = np.flatnonzero(among(records["instrument_id"], options))
     if mine.size == 0:
         return []
     records, days = take_records(records, mine), days[mine]

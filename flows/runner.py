@@ -56,6 +56,7 @@ def run_flow(
     thread at interpreter exit); progress is reported from a small daemon thread.
     """
     config = recovery_config(recovery) if recovery is not None else None
+    run.sinks.keep_snapshots(config is not None)
     done = threading.Event()
 
     def report() -> None:

@@ -80,3 +80,13 @@ def take_records(records: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
         return records[rows]
     words = records.view(np.uint64).reshape(len(records), itemsize // 8)
     return np.take(words, rows, axis=0).view(records.dtype).reshape(len(rows))
+
+
+def among(values: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """``np.isin(values, members)`` for a sorted, duplicate-free ``members`` (a chunk's option ids):
+    a binary search per value, not a sort of both arrays (which ``np.isin`` does unless the ids'
+    range is small), three times per chunk of a day with a chain."""
+    if members.size == 0:
+        return np.zeros(values.shape[0], np.bool_)
+    at = np.minimum(np.searchsorted(members, values), members.size - 1)
+    return members[at] == values

@@ -19,7 +19,7 @@ from connectors.dbn.source import DbnReplaySource
 from connectors.files import file_sha256
 from operators.calendar import calendar_of
 from operators.chunks import RecordChunk, SourceEnd, SourceFault
-from operators.grouping import group_codes
+from operators.grouping import among, group_codes
 from operators.instruments import option_ids, underlying_ids
 from operators.normalize import valid_mask
 from operators.options.chain import chain_key
@@ -61,7 +61,7 @@ def _tally_chunk(tally: _Tally, chunk: RecordChunk) -> _Tally:
     calendar = calendar_of(chunk.dataset)
     ends = calendar.trade_date_days(np.array([ts.min(), ts.max()]))  # the trade date only grows with time
     days = np.full(len(r), ends[0], np.int32) if ends[0] == ends[1] else calendar.trade_date_days(ts)
-    options = np.isin(r["instrument_id"], option_ids(chunk.instruments))  # their chain's, not a book (flows.route)
+    options = among(r["instrument_id"], option_ids(chunk.instruments))  # their chain's, not a book (flows.route)
     pairs, _ = group_codes((r["instrument_id"][~options].astype(np.int64) << 32) | days[~options].astype(np.int64))
     keys = {f"{int(p >> 32)}:{int(p & 0xFFFFFFFF)}" for p in pairs}
     if options.any():

@@ -59,8 +59,8 @@ def gex_surface_rows(surfaces: list[Columns], underlying_id: int, day: date) -> 
 def _strings(parts: list[list[str]]) -> pa.Array | list[str]:
     """A text column: one value repeated (an underlier, a model, a convention) without a Python
     string per row, else the values as they are."""
-    values = {v for p in parts for v in set(p)}
-    if len(values) == 1:
+    values = {p[0] for p in parts if p}
+    if len(values) == 1 and all(p.count(p[0]) == len(p) for p in parts if p):  # a C loop, identity first
         return pa.repeat(pa.scalar(values.pop(), pa.string()), sum(len(p) for p in parts))
     return [x for p in parts for x in p]
 

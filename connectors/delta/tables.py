@@ -434,7 +434,11 @@ SILVER_GEX_SURFACE_1S: Final = TableSpec(
                                              "call_mid", "put_mid", "call_iv", "put_iv", "call_gamma", "put_gamma",
                                              "call_oi", "put_oi", "call_sign", "put_sign", "call_gex", "put_gex",
                                              "net_gex")]]),
-    ("session_date",), **_CHAIN_LAYOUT)
+    ("session_date",), **_CHAIN_LAYOUT,
+    # nearly every row's own value: a dictionary is built and thrown away per column chunk (on the
+    # 5M-record bench day's 4.3M rows, a third of the write's CPU; the files came out 3 % smaller)
+    high_cardinality=("underlying_px", "t_years", "call_iv", "put_iv", "call_gamma", "put_gamma", "call_gex",
+                      "put_gex", "net_gex"))
 """Per underlier, second, expiry and strike: the call and the put side by side with every input
 their gamma exposure was computed from (``operators.options.surface``; recompute with
 ``recompute``). Written at each second an input changed and at least once a minute

@@ -26,7 +26,7 @@ from numba import njit
 from operators.book import L3Book
 from operators.book.logic import BookState
 from operators.chunks import InstrumentInfo
-from operators.grouping import group_rows, take_records
+from operators.grouping import among, group_rows, take_records
 from operators.options.gex import ChainQuotes, GexConfig, OptionModel
 from operators.options.profile import GexProfile, gex_profiles
 from operators.options.surface import ChainLayout, Columns, GexSummary, chain_layout, gex_seconds
@@ -107,7 +107,7 @@ class OptionTops:
 
     def _rows(self, records: np.ndarray) -> np.ndarray:
         consolidated = "bid_px_00" in (records.dtype.names or ())
-        parts = []
+        ids, parts = [], []
         for iid, rows in group_rows(records["instrument_id"]):
             mine = take_records(records, rows)
             if consolidated:  # OPRA's cmbp-1: each record carries the top after it, no book to keep
@@ -117,9 +117,10 @@ class OptionTops:
                 if book is None:
                     book = self._books[iid] = L3Book(self._ticks.get(iid, 0), depth=1)
                 tops = book.apply_events(mine)
-            trades = mine[mine["action"].view(np.uint8) == _TRADE]
-            parts.append(_per_second(iid, tops, trades))
-        return _by_second(np.concatenate(parts))
+            ids.append(np.full(len(tops), iid, np.int64))
+            parts.append(_top_fields(tops))
+        trades = records[records["action"].view(np.uint8) == _TRADE]
+        return _by_second(_per_second(np.concatenate(ids), np.concatenate(parts), trades))
 
 
 _QUOTE_TOP = np.dtype([("ts_recv", "<u8"), ("book_valid", "?"), ("bid_px", "<i8", (1,)), ("ask_px", "<i8", (1,)),
@@ -140,26 +141,44 @@ def _close_of(ts: np.ndarray) -> np.ndarray:
     return (ts.astype(np.int64) // NS + 1) * NS
 
 
-def _per_second(iid: int, tops: np.ndarray, trades: np.ndarray) -> np.ndarray:
-    """One row per second with an event: the last top in it, its trades' volume and last price.
-    (A second whose event ends in the next chunk has its trades only; ``_merge`` adds its top.)"""
+_TOP_FIELDS = np.dtype([("ts_recv", "<u8"), ("book_valid", "?"), ("bid_px", "<i8"), ("ask_px", "<i8"),
+                        ("bid_sz", "<u4"), ("ask_sz", "<u4")])
+
+
+def _top_fields(tops: np.ndarray) -> np.ndarray:
+    """What a second's row takes of a book's (or a quote's) tops: the first level of each side."""
+    out = np.empty(len(tops), _TOP_FIELDS)
+    out["ts_recv"], out["book_valid"] = tops["ts_recv"], tops["book_valid"]
+    for name in ("bid_px", "ask_px", "bid_sz", "ask_sz"):
+        out[name] = tops[name][:, 0]
+    return out
+
+
+def _per_second(ids: np.ndarray, tops: np.ndarray, trades: np.ndarray) -> np.ndarray:
+    """One row per option and second with an event: the last top in it (``tops``, grouped by
+    option, ``ids`` theirs, each group in time order), its trades' volume and last price.
+    (A second whose event ends in the next chunk has its trades only; ``_merge`` adds its top.)
+    Rows in (option, second) order; seconds fit in 32 bits, so (option, second) packs in one key."""
     close = _close_of(tops["ts_recv"])
-    last = np.flatnonzero(np.r_[close[1:] != close[:-1], True]) if len(close) else np.zeros(0, np.int64)
+    top_key = (ids << 32) | (close // NS)
+    last = np.flatnonzero(np.r_[top_key[1:] != top_key[:-1], True]) if len(top_key) else np.zeros(0, np.int64)
     t_close = _close_of(trades["ts_recv"])
-    seconds = np.union1d(close[last], t_close)
-    out = np.zeros(len(seconds), OPTION_TOP_DTYPE)
-    out["ts_recv"], out["instrument_id"] = seconds, iid
+    trade_key = (trades["instrument_id"].astype(np.int64) << 32) | (t_close // NS)
+    keys = np.union1d(top_key[last], trade_key)
+    out = np.zeros(len(keys), OPTION_TOP_DTYPE)
+    out["ts_recv"], out["instrument_id"] = (keys & 0xFFFFFFFF) * NS, keys >> 32
     out["bid_px"] = out["ask_px"] = out["last_trade_px"] = UNDEF_PRICE
-    at = np.searchsorted(seconds, close[last])
+    at = np.searchsorted(keys, top_key[last])
     valid = tops["book_valid"][last]
     for side in ("bid", "ask"):
-        px = tops[f"{side}_px"][last, 0]
+        px = tops[f"{side}_px"][last]
         out[f"{side}_px"][at] = np.where(valid, px, UNDEF_PRICE)
-        out[f"{side}_sz"][at] = np.where(valid & (px != UNDEF_PRICE), tops[f"{side}_sz"][last, 0], 0)
+        out[f"{side}_sz"][at] = np.where(valid & (px != UNDEF_PRICE), tops[f"{side}_sz"][last], 0)
     if len(trades):
-        at = np.searchsorted(seconds, t_close)
+        at = np.searchsorted(keys, trade_key)
         np.add.at(out["volume"], at, trades["size"].astype(np.int64))
-        out["last_trade_px"][at] = trades["price"]  # in order: the second's last trade wins
+        keyed, first_from_end = np.unique(trade_key[::-1], return_index=True)  # each second's last trade
+        out["last_trade_px"][np.searchsorted(keys, keyed)] = trades["price"][len(trades) - 1 - first_from_end]
     return out
 
 
@@ -184,7 +203,12 @@ def _merge(carried: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 def _by_second(rows: np.ndarray) -> np.ndarray:
     """Rows in (second, instrument) order, ties broken by their content: the order never depends
-    on how rows arrived (which differs with the worker count)."""
+    on how rows arrived (which differs with the worker count). An option has one row per second,
+    so ties are rare: the content decides only when two rows share both keys."""
+    order = np.lexsort((rows["instrument_id"], rows["ts_recv"]))
+    ts, iid = rows["ts_recv"][order], rows["instrument_id"][order]
+    if not ((ts[1:] == ts[:-1]) & (iid[1:] == iid[:-1])).any():
+        return rows[order]
     keys = [rows[name] for name in reversed(OPTION_TOP_DTYPE.names or ())]
     return rows[np.lexsort(keys)]
 
@@ -282,7 +306,7 @@ class ChainGex:
 
     def quotes(self, tops: np.ndarray) -> None:
         """Option top rows (any order of arrival; applied at their own second)."""
-        known = np.isin(tops["instrument_id"], self._ids)
+        known = among(tops["instrument_id"], self._ids)  # ids are sorted
         self._pending = _by_second(np.concatenate([self._pending, tops[known]]))
         self._pending_ts = np.ascontiguousarray(self._pending["ts_recv"])
 
@@ -372,7 +396,7 @@ def _advance(closes: np.ndarray, spots: np.ndarray, row_ts: np.ndarray, row_slot
             was, now = before[row_slot[q]], mid[row_slot[q]]
             if not (was == now or (math.isnan(was) and math.isnan(now))):
                 changed = True
-        second = closes[j] // 1_000_000_000
+        second = closes[j] // NS
         moved = math.isfinite(spots[j]) and spots[j] != spot
         if not math.isfinite(spots[j]) or not (moved or changed or second - last_row_s >= heartbeat_s):
             continue

@@ -27,6 +27,7 @@ from typing import Final, Literal
 import numpy as np
 from numba import njit
 
+from operators.halves import in_halves
 from operators.options import pricing
 
 SignConvention = Literal["dealer_long_calls_short_puts", "dealer_short", "dealer_long"]
@@ -106,56 +107,74 @@ def option_gex_seconds(chain: ChainQuotes, seconds_ns: np.ndarray, mids: np.ndar
     n = chain.strike.shape[0]
     call_sign, put_sign = SIGN_CONVENTIONS[cfg.sign_convention]
     start = guess.astype(np.float64) if guess is not None else np.full(n, np.nan)
-    t, iv, gamma, gex = _chain_numbers(
-        seconds_ns.astype(np.int64), np.ascontiguousarray(underlying, np.float64),
-        np.ascontiguousarray(mids, np.float64),
-        chain.is_call.astype(np.bool_), chain.strike.astype(np.float64), chain.expiration_ns.astype(np.int64),
-        chain.open_interest.astype(np.float64), chain.multiplier.astype(np.float64), call_sign, put_sign, cfg.rate,
-        carry(model, cfg.rate, dividend_yield), cfg.min_years, cfg.min_vol, start)
+    seconds = seconds_ns.astype(np.int64)
+    s, quotes = np.ascontiguousarray(underlying, np.float64), np.ascontiguousarray(mids, np.float64)
+    is_call, strike = chain.is_call.astype(np.bool_), chain.strike.astype(np.float64)
+    expiration, oi = chain.expiration_ns.astype(np.int64), chain.open_interest.astype(np.float64)
+    multiplier, b = chain.multiplier.astype(np.float64), carry(model, cfg.rate, dividend_yield)
+    m = quotes.shape[0]
+    t, iv, gamma, gex = np.empty((m, n)), np.empty((m, n)), np.empty((m, n)), np.empty((m, n))
+
+    def options(lo: int, hi: int) -> None:
+        _chain_numbers(seconds, s, quotes, is_call, strike, expiration, oi, multiplier, call_sign, put_sign,
+                       cfg.rate, b, cfg.min_years, cfg.min_vol, start, lo, hi, t, iv, gamma, gex)
+
+    in_halves(n, options, units=m * n)
     return {"t_years": t, "iv": iv, "gamma": gamma, "gex": gex}
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _chain_numbers(seconds: np.ndarray, s: np.ndarray, mids: np.ndarray, is_call: np.ndarray, strike: np.ndarray,
                    expiration: np.ndarray, oi: np.ndarray, multiplier: np.ndarray, call_sign: float,
                    put_sign: float, rate: float, b: float, min_years: float, min_vol: float,
-                   guess: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Floored time to expiry, σ, Γ (with σ floored) and GEX per second and option, in one pass:
-    a chain's second is a few hundred solves, too few to pay for a numpy call per step."""
-    m, n = mids.shape
-    t, iv = np.empty((m, n)), np.empty((m, n))
-    gamma, gex = np.empty((m, n)), np.empty((m, n))
-    last = guess.copy()
-    for j in range(m):
-        for i in range(n):
+                   guess: np.ndarray, lo: int, hi: int, t: np.ndarray, iv: np.ndarray, gamma: np.ndarray,
+                   gex: np.ndarray) -> None:
+    """Floored time to expiry, σ, Γ (with σ floored) and GEX per second of options ``[lo, hi)``,
+    in one pass into the outputs' columns: a chain's second is a few hundred solves, too few to
+    pay for a numpy call per step. Each option's search starts from its σ the second before."""
+    last = guess[lo:hi].copy()
+    for j in range(mids.shape[0]):
+        for i in range(lo, hi):
             tt = max((float(expiration[i]) - float(seconds[j])) / YEAR_NS, min_years)
             spot = s[j, i]
-            sigma = pricing.implied_vol_from(mids[j, i], is_call[i], spot, strike[i], tt, rate, b, last[i])
+            sigma = pricing.implied_vol_from(mids[j, i], is_call[i], spot, strike[i], tt, rate, b, last[i - lo])
             g = pricing.gamma(spot, strike[i], tt, rate, b, max(sigma, min_vol)) if math.isfinite(sigma) else math.nan
             sign = call_sign if is_call[i] else put_sign
-            t[j, i], iv[j, i], gamma[j, i], last[i] = tt, sigma, g, sigma
+            t[j, i], iv[j, i], gamma[j, i], last[i - lo] = tt, sigma, g, sigma
             gex[j, i] = sign * (0.0 if math.isnan(g) else g) * oi[i] * multiplier[i] * spot * spot * 0.01
-    return t, iv, gamma, gex
 
 
-@njit(cache=True)
 def zero_gamma_levels(spots: np.ndarray, grids: np.ndarray, s: np.ndarray, strike: np.ndarray, t: np.ndarray,
                       rate: float, b: float, iv: np.ndarray, is_call: np.ndarray, oi: np.ndarray,
                       multiplier: np.ndarray, call_sign: float, put_sign: float, min_vol: float) -> np.ndarray:
     """``zero_gamma_level`` per second: each option weighs sign × OI × multiplier where its σ is
     known (0 elsewhere), at its σ floored to ``min_vol``; ``s / spot`` maps the underlier's price to
-    each option's own underlying."""
+    each option's own underlying. The seconds are independent: two halves run side by side."""
     m, n = iv.shape
     out = np.empty(m)
+
+    def seconds(lo: int, hi: int) -> None:
+        _zero_gamma_levels(spots, grids, s, strike, t, rate, b, iv, is_call, oi, multiplier, call_sign, put_sign,
+                           min_vol, lo, hi, out)
+
+    in_halves(m, seconds, units=m * n)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _zero_gamma_levels(spots: np.ndarray, grids: np.ndarray, s: np.ndarray, strike: np.ndarray, t: np.ndarray,
+                       rate: float, b: float, iv: np.ndarray, is_call: np.ndarray, oi: np.ndarray,
+                       multiplier: np.ndarray, call_sign: float, put_sign: float, min_vol: float, lo: int, hi: int,
+                       out: np.ndarray) -> None:
+    n = iv.shape[1]
     weight, vol, scale = np.empty(n), np.empty(n), np.empty(n)
-    for j in range(m):
+    for j in range(lo, hi):
         for i in range(n):
             known = math.isfinite(iv[j, i])
             weight[i] = ((call_sign if is_call[i] else put_sign) if known else 0.0) * oi[i] * multiplier[i]
             vol[i] = max(iv[j, i], min_vol) if known else min_vol
             scale[i] = s[j, i] / spots[j]
         out[j] = zero_gamma_level(spots[j], grids[j], scale, strike, t[j], rate, b, vol, weight)
-    return out
 
 
 @njit(cache=True)

@@ -150,6 +150,27 @@ def test_more_than_carry_rows_uncommitted_makes_the_snapshot_wait_instead(lake: 
     part.close()
 
 
+def test_a_run_without_recovery_neither_waits_nor_carries_at_a_snapshot(lake: Lake) -> None:
+    """Bytewax calls ``snapshot`` at every epoch end even without a recovery store, and keeps
+    nothing: over the carry limit, such a snapshot asks for the commit but does not wait for it."""
+    entered, release = threading.Event(), threading.Event()
+
+    def hold_the_commit() -> None:                    # runs on the committer thread before each commit
+        entered.set()
+        assert release.wait(60)
+
+    sink = _sink(lake, carry_rows=100)
+    sink.snapshots_kept = False
+    part = _of(sink, before_commit=hold_the_commit)
+    part.write_batch([_write("a", 0, 101)])
+    assert part.snapshot() is None                    # returned with the commit it asked for held
+    assert entered.wait(60) and lake.count(SPEC) == 0
+    release.set()
+    _await_rows(lake, 101)
+    part.close()
+    assert len(_rows(lake)) == 101
+
+
 def test_on_a_clock_more_than_carry_rows_makes_the_snapshot_ask_and_wait(lake: Lake) -> None:
     """A live flow catching up (a backlog, max speed) must not wait for its commit clock at every
     epoch end: over the carry limit, the snapshot asks for the commit it waits for."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from operators.grouping import group_rows
+from operators.grouping import among, group_rows
 
 
 @pytest.mark.parametrize("keys", [1, 3, 8, 9, 650])
@@ -17,3 +17,12 @@ def test_groups_equal_a_brute_force_whatever_the_number_of_keys(keys: int) -> No
     assert [k for k, _ in got] == [k for k, _ in want]
     for (_, rows), (_, expected) in zip(got, want, strict=True):
         assert np.array_equal(np.arange(len(values))[rows], expected)
+
+
+def test_among_is_isin_for_a_sorted_set() -> None:
+    rng = np.random.default_rng(5)
+    members = np.unique(rng.integers(0, 2**31, 650))
+    values = np.concatenate([rng.choice(members, 3_000), rng.integers(0, 2**31, 3_000),
+                             [members[0], members[-1], members[-1] + 1, 0]]).astype(np.uint32)
+    assert np.array_equal(among(values, members), np.isin(values, members))
+    assert not among(values, np.zeros(0, np.int64)).any()

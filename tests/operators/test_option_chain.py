@@ -178,3 +178,24 @@ def test_a_second_with_nothing_new_has_no_row_until_the_heartbeat() -> None:
     _, rows, _ = gex.seconds(closes, spots)
     assert [r.ts_second // NS - 1_762_000_000 for r in rows] == [1, 31, 91, 151]
     assert option_mid(quote["bid_px"], quote["ask_px"])[0] == 100.5
+
+
+@pytest.mark.parametrize(("back", "want"), [(True, [1, 61, 121, 181]), (False, [1, 45, 105, 165])])
+def test_a_mid_changed_and_changed_back_between_two_closes_is_no_change(back: bool, want: list[int]) -> None:
+    """The underlying's closes skip 41-44; an option's mid moves at 42 and (or not) back at 43:
+    by the close at 45 it is what it was, so only the heartbeat (60 s) makes rows."""
+    from operators.chunks import InstrumentInfo
+
+    option = InstrumentInfo(1, "ESZ5 C6000", "ES", "OPT", 50_000_000, 50.0, 1_800_000_000 * NS, 6000 * NS,
+                            underlying_id=7, option_right="C")
+    gex = ChainGex("ESZ5", {1: 100}, ChainGexConfig(heartbeat_s=60))
+    gex.add([option])
+    quotes = np.zeros(3 if back else 2, OPTION_TOP_DTYPE)
+    quotes["instrument_id"] = 1
+    quotes["ts_recv"] = (1_762_000_000 + np.array([1, 42, 43][:len(quotes)])) * NS
+    quotes["bid_px"] = np.array([100, 101, 100][:len(quotes)]) * NS
+    quotes["ask_px"] = quotes["bid_px"] + NS
+    gex.quotes(quotes)
+    closes = (1_762_000_000 + np.r_[1:41, 45:200]) * NS
+    _, rows, _ = gex.seconds(closes, np.full(len(closes), 6000.0))
+    assert [r.ts_second // NS - 1_762_000_000 for r in rows] == want

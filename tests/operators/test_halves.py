@@ -1,0 +1,59 @@
+"""``in_halves``: a kernel's range cut in two, one half on a helper thread; the GEX kernels give
+the same numbers cut or not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from operators.halves import SPLIT_MIN, in_halves
+from operators.options.gex import GexConfig
+from operators.options.surface import gex_second, gex_seconds
+from tests.operators.test_gex import SECOND, SPOT, es_chain
+
+
+def test_the_halves_cover_the_range_once_and_small_work_stays_on_the_caller() -> None:
+    seen = np.zeros(10, np.int64)
+    cuts: list[tuple[int, int]] = []
+
+    def work(lo: int, hi: int) -> None:
+        cuts.append((lo, hi))
+        seen[lo:hi] += 1
+
+    in_halves(10, work, units=SPLIT_MIN)
+    assert sorted(cuts) == [(0, 5), (5, 10)] and seen.tolist() == [1] * 10
+    cuts.clear()
+    in_halves(10, work, units=SPLIT_MIN - 1)
+    assert cuts == [(0, 10)]
+
+
+def test_an_error_in_the_helpers_half_reaches_the_caller() -> None:
+    def work(lo: int, hi: int) -> None:
+        if lo == 0:
+            raise ValueError("first half")
+
+    with pytest.raises(ValueError, match="first half"):
+        in_halves(10, work, units=SPLIT_MIN)
+
+
+def test_many_seconds_in_two_halves_equal_the_seconds_one_by_one() -> None:
+    """30 seconds × 366 options is cut in two (options for σ, seconds for zero gamma); one second
+    at a time is not: every number the same, bit for bit."""
+    chain, cfg = es_chain(), GexConfig()
+    rng = np.random.default_rng(9)
+    m = 30
+    assert m * len(chain.strike) >= SPLIT_MIN > len(chain.strike)
+    seconds = SECOND + np.arange(m, dtype=np.int64) * 1_000_000_000
+    spots = SPOT + np.cumsum(rng.normal(0.0, 0.5, m))
+    mids = chain.mid[None, :] * (1.0 + rng.normal(0.0, 0.002, (m, len(chain.strike))))
+    underlying = np.repeat(spots[:, None], len(chain.strike), axis=1)
+    surface, summaries, per = gex_seconds("ES", seconds, spots, chain, mids, underlying, "black76", cfg)
+    guess = None
+    for j in range(m):
+        one = type(chain)(chain.expiration_ns, chain.strike, chain.is_call, mids[j], chain.open_interest,
+                          chain.multiplier, underlying[j])
+        _, summary, numbers = gex_second("ES", int(seconds[j]), float(spots[j]), one, "black76", cfg, guess=guess)
+        for name, values in numbers.items():
+            assert np.array_equal(values, per[name][j], equal_nan=True), (j, name)
+        assert summary == summaries[j]
+        guess = numbers["iv"]
