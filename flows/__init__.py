@@ -21,6 +21,10 @@ import importlib
 import sys
 import types
 
+from connectors.numba_cache import use_source_keyed_cache
+
+use_source_keyed_cache()  # before any kernel module is imported (see connectors.numba_cache)
+
 _MOVED: dict[str, tuple[str, ...]] = {
     "flows.book_logic": ("flows.steps.book_1s",),
     "flows.analytics": ("flows.steps.session_series", "flows.steps.prior_sessions", "flows.items"),

@@ -1,6 +1,11 @@
 """Shared fixtures: a small simulated sample, and running the real flow into a real lake."""
+# ruff: noqa: E402 (numba's cache is pointed at before the imports below load any kernel)
 
 from __future__ import annotations
+
+from connectors.numba_cache import use_source_keyed_cache
+
+use_source_keyed_cache()  # before the first kernel module is imported (see connectors.numba_cache)
 
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
