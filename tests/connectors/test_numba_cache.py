@@ -15,7 +15,7 @@ from connectors.numba_cache import KEEP, source_fingerprint, use_source_keyed_ca
 def _own_cache_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """The calls below point this process's numba and environment elsewhere: undone after each test."""
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
-    monkeypatch.setattr(numba.config, "CACHE_DIR", numba.config.CACHE_DIR)
+    monkeypatch.setattr(numba.config, "CACHE_DIR", vars(numba.config)["CACHE_DIR"])
 
 
 def _tree(root: Path) -> Path:
@@ -29,7 +29,7 @@ def test_any_change_to_a_kernel_package_moves_the_cache(tmp_path: Path, monkeypa
     root = _tree(tmp_path)
     first = use_source_keyed_cache(root)
     assert first is not None and first.parent == root / ".numba-cache"
-    assert os.environ["NUMBA_CACHE_DIR"] == numba.config.CACHE_DIR == str(first)  # children inherit it
+    assert os.environ["NUMBA_CACHE_DIR"] == vars(numba.config)["CACHE_DIR"] == str(first)  # children inherit it
     monkeypatch.delenv("NUMBA_CACHE_DIR")  # a new process of the same checkout
     assert use_source_keyed_cache(root) == first  # the same source, the same cache
     (root / "replay" / "options" / "pricing.py").write_text("def f():\n    return 2\n")
