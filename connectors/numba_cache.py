@@ -14,11 +14,12 @@ changes). This must run before the first kernel module is imported: ``flows`` ca
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import sys
 from pathlib import Path
+
+from connectors.fingerprint import source_fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL_PACKAGES = ("operators", "replay")
@@ -27,20 +28,12 @@ KEEP = 3
 """Caches of other source versions kept besides the current one (switching branches)."""
 
 
-def source_fingerprint(root: Path = ROOT) -> str:
-    digest = hashlib.sha256()
-    for package in KERNEL_PACKAGES:
-        for source in sorted((root / package).rglob("*.py")):
-            digest.update(source.relative_to(root).as_posix().encode() + b"\0" + source.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
-
-
 def use_source_keyed_cache(root: Path = ROOT) -> Path | None:
     """Point numba's cache at this source version's directory (None: ``NUMBA_CACHE_DIR`` was set)."""
     if os.environ.get("NUMBA_CACHE_DIR"):
         return None
     base = root / ".numba-cache"
-    here = base / source_fingerprint(root)
+    here = base / source_fingerprint(root, KERNEL_PACKAGES)
     try:
         here.mkdir(parents=True, exist_ok=True)
     except OSError:  # a read-only checkout: numba's own choice (its cache is then not written either)

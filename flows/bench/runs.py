@@ -3,19 +3,19 @@ timed whole-flow run into a fresh lake."""
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
 
+from connectors.fingerprint import source_fingerprint
 
-def source_fingerprint(package: Path) -> str:
-    """A short hash of every Python source file in ``package`` (for the day: ``replay``)."""
-    digest = hashlib.sha256()
-    for source in sorted(package.glob("*.py")):
-        digest.update(source.name.encode() + b"\0" + source.read_bytes())
-    return digest.hexdigest()[:12]
+
+def simulator_fingerprint() -> str:
+    """What keys a cached day: the simulator's own source (``replay``)."""
+    import replay
+
+    return source_fingerprint(Path(replay.__file__).parents[1], ("replay",))
 
 
 def simulated_day(cache: Path, records: int, *, options: bool = False) -> Path:
@@ -26,11 +26,10 @@ def simulated_day(cache: Path, records: int, *, options: bool = False) -> Path:
     day generated before a change to the simulator was measured again ever after, and the figures
     of a long-lived checkout and of a fresh clone (which generates the day anew) stopped agreeing.
     """
-    import replay
     from replay.synth import write_sample
 
     kind = "options-day" if options else "day"
-    day = cache / f"{kind}-{records}-{source_fingerprint(Path(replay.__file__).parent)}"
+    day = cache / f"{kind}-{records}-{simulator_fingerprint()}"
     if not sorted(day.glob("*.options.mbo.dbn.zst" if options else "*.mbo.dbn.zst")):
         shutil.rmtree(day, ignore_errors=True)
         write_sample(day, days=1, seed=11, events_per_day=records, truth=False, options=options)

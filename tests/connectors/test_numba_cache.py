@@ -8,7 +8,8 @@ from pathlib import Path
 import numba
 import pytest
 
-from connectors.numba_cache import KEEP, source_fingerprint, use_source_keyed_cache
+from connectors.fingerprint import source_fingerprint
+from connectors.numba_cache import KEEP, KERNEL_PACKAGES, use_source_keyed_cache
 
 
 @pytest.fixture(autouse=True)
@@ -35,9 +36,9 @@ def test_any_change_to_a_kernel_package_moves_the_cache(tmp_path: Path, monkeypa
     (root / "replay" / "options" / "pricing.py").write_text("def f():\n    return 2\n")
     monkeypatch.delenv("NUMBA_CACHE_DIR")
     second = use_source_keyed_cache(root)
-    assert second is not None and second != first and second.name == source_fingerprint(root)
+    assert second is not None and second != first and second.name == source_fingerprint(root, KERNEL_PACKAGES)
     (root / "README.md").write_text("not a kernel")  # outside the kernel packages: no change
-    assert source_fingerprint(root) == second.name
+    assert source_fingerprint(root, KERNEL_PACKAGES) == second.name
 
 
 def test_old_caches_are_pruned_and_an_explicit_directory_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

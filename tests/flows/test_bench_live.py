@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -82,12 +83,13 @@ def test_a_teed_row_is_timed_from_its_cause_to_its_first_copy_on_the_topic(kafka
 def test_a_day_cached_by_another_simulator_is_generated_anew(tmp_path: Path) -> None:
     """Keyed by size alone, a day made before a simulator change was measured ever after."""
     import replay
-    from flows.bench.runs import source_fingerprint
+    from connectors.fingerprint import source_fingerprint
+    from flows.bench.runs import simulator_fingerprint
     from flows.cli.bench import bench_day
 
-    current = source_fingerprint(Path(replay.__file__).parent)
+    current = simulator_fingerprint()
     cache = tmp_path / "cache"
-    stale = cache / "day-3000-000000000000"           # the same size from another simulator
+    stale = cache / "day-3000-0000000000000000"       # the same size from another simulator
     stale.mkdir(parents=True)
     (stale / "old.mbo.dbn.zst").write_bytes(b"not this day")
     (cache / "day-3000").mkdir()                      # and from before days were keyed at all
@@ -97,10 +99,8 @@ def test_a_day_cached_by_another_simulator_is_generated_anew(tmp_path: Path) -> 
     assert day.parent.name == f"day-3000-{current}" and day.stat().st_size > 1000
     assert bench_day(cache, 3000) == day              # reused while the simulator is unchanged
 
-    copy = tmp_path / "replay"                        # any edit of the simulator's source moves the key
-    copy.mkdir()
-    for source in Path(replay.__file__).parent.glob("*.py"):
-        (copy / source.name).write_bytes(source.read_bytes())
-    assert source_fingerprint(copy) == current
-    (copy / "synth.py").write_text((copy / "synth.py").read_text() + "\n# a comment\n")
-    assert source_fingerprint(copy) != current
+    copy = tmp_path / "checkout"                      # any edit of the simulator's source moves the key
+    shutil.copytree(Path(replay.__file__).parent, copy / "replay", ignore=shutil.ignore_patterns("__pycache__"))
+    assert source_fingerprint(copy, ("replay",)) == current
+    (copy / "replay" / "synth.py").write_text((copy / "replay" / "synth.py").read_text() + "\n# a comment\n")
+    assert source_fingerprint(copy, ("replay",)) != current
