@@ -33,6 +33,7 @@ if _recovery is not None and _me.count == 1:  # a local cluster's launcher has d
 refuse_racing_overwrite(_cfg, _me)  # several processes must not each plan an overwrite
 _cfg = prepare_history(_cfg, _me)  # the built-in sample: its history and a champion, on first use
 _run = prepare(_cfg)
+_run.sinks.keep_snapshots(_recovery is not None)  # without a store, an epoch's end need not wait for commits
 flow = _run.flow
 if is_built_in_sample(_cfg) and _me.count == 1:
     from flows.narration import narrate

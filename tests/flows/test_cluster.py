@@ -147,3 +147,21 @@ def test_plain_entry_point_refuses_overwrite_across_processes(tmp_path: Path) ->
 
     assert done.returncode == 1
     assert "ConfigError: overwrite with 2 Bytewax processes" in done.stderr
+
+
+@pytest.mark.integration
+def test_the_entry_point_tells_its_sinks_whether_snapshots_are_kept(sample_dir: Path, tmp_path: Path) -> None:
+    """A process started as ``bytewax.run flows.main`` (a cluster's child, a pod) without ``-r``
+    keeps no snapshot: its Delta sinks must not hold each epoch's end for their commits."""
+    probe = ("import sys; sys.argv = ['flows.main', *sys.argv[1:]]; import flows.main as m; "
+             "from connectors.delta.sink import DeltaAppendSink; "
+             "print(sorted({getattr(s, 'inner', s).snapshots_kept for s in m._run.sinks.by_table.values() "
+             "if isinstance(getattr(s, 'inner', s), DeltaAppendSink)}))")
+    env = {"PATH": "", "SPYMASTER_INPUT": str(sample_dir), "SPYMASTER_LAKE": str(tmp_path / "lake")}
+    kept = {}
+    for name, args in (("without -r", []), ("with -r", ["-r", str(tmp_path / "recovery")])):
+        done = subprocess.run([sys.executable, "-c", probe, *args], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        kept[name] = done.stdout.strip().splitlines()[-1]
+    assert kept == {"without -r": "[False]", "with -r": "[True]"}
