@@ -12,7 +12,17 @@ default contract.
   that let that second close (the contract's first message holding a record with
   ``ts_recv >= `` the second's end, as the live bench counts Silver rows);
 - *render*: the page's own time to draw each frame (``window.hud.renderMs``: heatmap, ladder,
-  setup and bands);
+  setup and bands), wall time as the page's clock sees it: the target's measure;
+- *render CPU*: the same frames' CPU time on the page's main thread, from Chromium's own trace
+  (``FireAnimationFrame`` events, whose callback is the page's one ``render``; ``tdur`` is thread
+  time). On two cores shared with the flow, the broker, the publisher and the server, a frame that
+  is descheduled half-way counts whole in wall time; the CPU time is what the page itself costs.
+- *priority*: headless Chromium starts the pages' renderer processes at nice 5 (Chromium's
+  background priority on Linux, applied although the pages are visible), so on a loaded machine a
+  page got about a third of the CPU share of the flow, the broker or the server. A trader's
+  foreground tab is not backgrounded: the bench sets every renderer thread that Chromium put below
+  normal back to nice 0, the priority of every other process of the bench (this needs root or
+  CAP_SYS_NICE; without it the bench says so and measures the pages as they are).
 - *server CPU per page*: the HUD process's CPU time over the window divided by the window's
   wall time and by the pages connected.
 """
@@ -67,6 +77,8 @@ class HudBench:
     frames_received: int
     frame_latency: Percentiles
     render: Percentiles
+    render_cpu: Percentiles
+    """The pages' main-thread CPU time per frame (Chromium's trace)."""
     server_cpu_per_page: float
     """Share of one core."""
 
@@ -75,6 +87,55 @@ class HudBench:
 
     def as_json(self) -> str:
         return json.dumps(asdict(self) | {"meets_target": self.meets_target()}, default=str)
+
+
+def render_cpu_ms(trace: bytes) -> np.ndarray:
+    """Each animation frame's main-thread CPU time (ms) in a Chromium trace of the
+    ``devtools.timeline`` category; the frames of every page traced."""
+    parsed = json.loads(trace)
+    events = parsed["traceEvents"] if isinstance(parsed, dict) else parsed
+    return np.array([e["tdur"] / 1000.0 for e in events
+                     if e.get("name") == "FireAnimationFrame" and e.get("ph") == "X" and "tdur" in e], np.float64)
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            kids += [int(k) for k in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return kids
+
+
+def foreground_renderers(root_pid: int) -> tuple[int, int]:
+    """Every thread of the Chromium renderer processes under ``root_pid`` whose nice value is above
+    0, set to 0 (see the module docstring). Returns (threads raised, threads that could not be)."""
+    raised = refused = 0
+    todo, seen = [root_pid], set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            todo += _children(pid)
+            renderer = b"--type=renderer" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:  # gone meanwhile
+            continue
+        if not renderer:
+            continue
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            tid = int(task.name)
+            try:
+                if os.getpriority(os.PRIO_PROCESS, tid) > 0:
+                    os.setpriority(os.PRIO_PROCESS, tid, 0)
+                    raised += 1
+            except PermissionError:
+                refused += 1
+            except OSError:
+                continue
+    return raised, refused
 
 
 def _cpu_s(pid: int) -> float:
@@ -127,30 +188,38 @@ def measure_hud(day_files: list[Path], *, speed: float = 10.0, window_minutes: f
                     for page in opened:
                         page.goto(f"http://127.0.0.1:{port}/")
                     opened[0].wait_for_function("window.hud && hud.frames > 0", timeout=300_000)
+                    raised, refused = foreground_renderers(os.getpid())
+                    say(f"{raised} renderer thread(s) of the pages raised from Chromium's background priority "
+                        "to nice 0")
+                    if refused:
+                        say(f"could not give {refused} renderer thread(s) normal priority (needs root or "
+                            "CAP_SYS_NICE): the pages run at Chromium's background priority")
                     say(f"publishing {window_minutes:g} minutes of RTH at x{speed:g} to {pages} page(s) ...")
                     stamps = _Stamps()
                     publisher = threading.Thread(target=send, daemon=True, kwargs={
                         "messages": schedule(measured, speed=speed), "bootstrap": broker.bootstrap, "topic": "mbo",
                         "dataset": measured.dataset, "on_sent": stamps})
                     cpu0, wall0 = _cpu_s(hud_pid), time.monotonic()
+                    browser.start_tracing(categories=["devtools.timeline"])
                     publisher.start()
                     while publisher.is_alive():
                         flow.check()
                         publisher.join(1.0)
                     time.sleep(3.0)  # the last seconds through the flow, the HUD and the page
                     cpu = (_cpu_s(hud_pid) - cpu0) / (time.monotonic() - wall0)
+                    render_cpu = render_cpu_ms(browser.stop_tracing())
                     seen = opened[0].evaluate("({contract: hud.contract, received: hud.receivedAt, "
                                               "render: hud.renderMs, hello: hud.hello})")
                     browser.close()
             finally:
                 flow.stop()
-        return _result(seen, stamps.published(), _window(measured), speed, window_minutes, pages, cpu)
+        return _result(seen, stamps.published(), _window(measured), speed, window_minutes, pages, cpu, render_cpu)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _result(seen: dict[str, Any], published: dict[int, tuple[np.ndarray, np.ndarray]], window: tuple[int, int],
-            speed: float, window_minutes: float, pages: int, cpu: float) -> HudBench:
+            speed: float, window_minutes: float, pages: int, cpu: float, render_cpu: np.ndarray) -> HudBench:
     contract = seen["contract"]
     iid = next(int(c["instrument_id"]) for c in seen["hello"]["contracts"] if c["contract"] == contract) \
         if seen["hello"]["contracts"] else 0
@@ -165,7 +234,8 @@ def _result(seen: dict[str, Any], published: dict[int, tuple[np.ndarray, np.ndar
         latencies = (got - cause)[cause >= 0]
     render = np.array(seen["render"], dtype=np.float64) * 1e6  # ms -> ns, as Percentiles takes
     return HudBench(speed, window_minutes, pages, contract, len(t), Percentiles.of(latencies),
-                    Percentiles.of(render, digits=2), round(cpu / max(pages, 1), 4))
+                    Percentiles.of(render, digits=2), Percentiles.of(render_cpu * 1e6, digits=2),
+                    round(cpu / max(pages, 1), 4))
 
 
 def print_hud(bench: HudBench, *, as_json: bool) -> None:
@@ -187,6 +257,8 @@ def print_hud(bench: HudBench, *, as_json: bool) -> None:
         f"p99 < {FRAME_P99_TARGET_MS:.0f}")
     table.add_row("render per frame in the page p50/p95/p99 ms", fmt.format(
         bench.render.p50_ms, bench.render.p95_ms, bench.render.p99_ms), f"p99 < {RENDER_P99_TARGET_MS:.0f}")
+    table.add_row("render per frame, the page's CPU (Chromium trace) p50/p95/p99 ms", fmt.format(
+        bench.render_cpu.p50_ms, bench.render_cpu.p95_ms, bench.render_cpu.p99_ms), "")
     table.add_row("HUD server CPU per page (share of one core)", f"{bench.server_cpu_per_page:.1%}", "")
     console = Console(width=None if sys.stdout.isatty() else 120)
     console.print(table)
