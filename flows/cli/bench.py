@@ -81,6 +81,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="instead: the whole flow on a day with the ES options chain (650 options) against the same "
                         "day's futures alone (records/s and their ratio, target >= 0.7), and the GEX step's CPU "
                         "per second of market time; see flows.bench.options")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="--options: (a) and (b) run alternately this many times; the median pair is the figure "
+                        "(default 3)")
     p.add_argument("--pages", type=int, default=2, help="--hud: browser pages connected (default 2)")
     p.add_argument("--speed", type=float, default=10.0,
                    help="--live: real time x SPEED for the paced phase (default 10)")
@@ -234,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
     if args.options:
         from flows.bench.options import measure_options, print_options
 
-        options = measure_options(args.cache, args.records, args.workers)
+        options = measure_options(args.cache, args.records, args.workers, args.repeats)
         if args.json:
             print(json.dumps({**asdict(options), "met": options.met}))
         else:
