@@ -17,12 +17,6 @@ default contract.
   (``FireAnimationFrame`` events, whose callback is the page's one ``render``; ``tdur`` is thread
   time). On two cores shared with the flow, the broker, the publisher and the server, a frame that
   is descheduled half-way counts whole in wall time; the CPU time is what the page itself costs.
-- *priority*: headless Chromium starts the pages' renderer processes at nice 5 (Chromium's
-  background priority on Linux, applied although the pages are visible), so on a loaded machine a
-  page got about a third of the CPU share of the flow, the broker or the server. A trader's
-  foreground tab is not backgrounded: the bench sets every renderer thread that Chromium put below
-  normal back to nice 0, the priority of every other process of the bench (this needs root or
-  CAP_SYS_NICE; without it the bench says so and measures the pages as they are).
 - *server CPU per page*: the HUD process's CPU time over the window divided by the window's
   wall time and by the pages connected.
 """
@@ -89,53 +83,15 @@ class HudBench:
         return json.dumps(asdict(self) | {"meets_target": self.meets_target()}, default=str)
 
 
-def render_cpu_ms(trace: bytes) -> np.ndarray:
-    """Each animation frame's main-thread CPU time (ms) in a Chromium trace of the
+def animation_frames(trace: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Each animation frame's wall time and main-thread CPU time (ms) in a Chromium trace of the
     ``devtools.timeline`` category; the frames of every page traced."""
     parsed = json.loads(trace)
     events = parsed["traceEvents"] if isinstance(parsed, dict) else parsed
-    return np.array([e["tdur"] / 1000.0 for e in events
-                     if e.get("name") == "FireAnimationFrame" and e.get("ph") == "X" and "tdur" in e], np.float64)
-
-
-def _children(pid: int) -> list[int]:
-    kids = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            kids += [int(k) for k in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return kids
-
-
-def foreground_renderers(root_pid: int) -> tuple[int, int]:
-    """Every thread of the Chromium renderer processes under ``root_pid`` whose nice value is above
-    0, set to 0 (see the module docstring). Returns (threads raised, threads that could not be)."""
-    raised = refused = 0
-    todo, seen = [root_pid], set()
-    while todo:
-        pid = todo.pop()
-        if pid in seen:
-            continue
-        seen.add(pid)
-        try:
-            todo += _children(pid)
-            renderer = b"--type=renderer" in Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:  # gone meanwhile
-            continue
-        if not renderer:
-            continue
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            tid = int(task.name)
-            try:
-                if os.getpriority(os.PRIO_PROCESS, tid) > 0:
-                    os.setpriority(os.PRIO_PROCESS, tid, 0)
-                    raised += 1
-            except PermissionError:
-                refused += 1
-            except OSError:
-                continue
-    return raised, refused
+    frames = [(e["dur"], e["tdur"]) for e in events
+              if e.get("name") == "FireAnimationFrame" and e.get("ph") == "X" and "tdur" in e and "dur" in e]
+    out = np.array(frames, np.float64).reshape(-1, 2) / 1000.0  # µs -> ms
+    return out[:, 0], out[:, 1]
 
 
 def _cpu_s(pid: int) -> float:
@@ -188,12 +144,6 @@ def measure_hud(day_files: list[Path], *, speed: float = 10.0, window_minutes: f
                     for page in opened:
                         page.goto(f"http://127.0.0.1:{port}/")
                     opened[0].wait_for_function("window.hud && hud.frames > 0", timeout=300_000)
-                    raised, refused = foreground_renderers(os.getpid())
-                    say(f"{raised} renderer thread(s) of the pages raised from Chromium's background priority "
-                        "to nice 0")
-                    if refused:
-                        say(f"could not give {refused} renderer thread(s) normal priority (needs root or "
-                            "CAP_SYS_NICE): the pages run at Chromium's background priority")
                     say(f"publishing {window_minutes:g} minutes of RTH at x{speed:g} to {pages} page(s) ...")
                     stamps = _Stamps()
                     publisher = threading.Thread(target=send, daemon=True, kwargs={
@@ -207,7 +157,7 @@ def measure_hud(day_files: list[Path], *, speed: float = 10.0, window_minutes: f
                         publisher.join(1.0)
                     time.sleep(3.0)  # the last seconds through the flow, the HUD and the page
                     cpu = (_cpu_s(hud_pid) - cpu0) / (time.monotonic() - wall0)
-                    render_cpu = render_cpu_ms(browser.stop_tracing())
+                    _, render_cpu = animation_frames(browser.stop_tracing())
                     seen = opened[0].evaluate("({contract: hud.contract, received: hud.receivedAt, "
                                               "render: hud.renderMs, hello: hud.hello})")
                     browser.close()
