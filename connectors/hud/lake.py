@@ -23,7 +23,7 @@ from connectors.delta.tables import (
     TableSpec,
 )
 from operators.errors import ConfigError
-from operators.hud.frames import LADDER, SessionRows
+from operators.hud.frames import LADDER, SessionRows, strike_totals
 from operators.surfaces import NORM_NAMES
 
 
@@ -101,7 +101,6 @@ def gex_rows(lake: Lake, session: date, contract: ContractInfo) -> dict[str, pa.
     """The GEX of the option chain written on ``contract`` (empty tables when it has none)."""
     where = f"\"session_date\" = '{session.isoformat()}' AND \"underlying_id\" = {contract.instrument_id}"
     summary = lake.read(SILVER_GEX_SUMMARY_1S, ["ts_recv", "net_gex", "zero_gamma", "call_wall", "put_wall"], where)
-    surface = lake.read(SILVER_GEX_SURFACE_1S, ["ts_recv", "strike", "net_gex"], where)  # empty: no chain
-    by_strike = surface.group_by(["ts_recv", "strike"]).aggregate([("net_gex", "sum")])
-    return {"gex_summary": summary, "gex_strikes": by_strike.rename_columns(["ts_recv", "strike", "net_gex"])}
+    surface = lake.read(SILVER_GEX_SURFACE_1S, ["ts_recv", "strike", "expiration", "net_gex"], where)  # empty: no chain
+    return {"gex_summary": summary, "gex_strikes": strike_totals(surface)}
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Final
 
 import numpy as np
 import pyarrow as pa
@@ -89,18 +90,36 @@ class SessionRows:
     """silver.gex_surface_1s summed over expiries: ``ts_recv``, ``strike``, ``net_gex``."""
 
 
+def strike_totals(surface: pa.Table) -> pa.Table:
+    """``silver.gex_surface_1s`` rows (``ts_recv``, ``strike``, ``expiration``, ``net_gex``) summed
+    over expiries per second and strike, in expiry order whatever order the rows come in: floating
+    sums in another order differ in their last digits, and the frames would differ from run to run."""
+    ordered = surface.sort_by([("ts_recv", "ascending"), ("strike", "ascending"), ("expiration", "ascending")])
+    totals = ordered.group_by(["ts_recv", "strike"], use_threads=False).aggregate([("net_gex", "sum")])
+    return totals.rename_columns(["ts_recv", "strike", "net_gex"])
+
+
 def _ms(ns: np.ndarray) -> np.ndarray:
     return ns.astype(np.float64) / 1e6
 
 
-def _price(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """int64 1e-9 prices (null or UNDEF_PRICE: NaN) as float64 price units."""
+def _raw(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """int64 1e-9 prices, null as UNDEF_PRICE."""
     if col.null_count:
         col = pc.fill_null(col, UNDEF_PRICE)
-    raw = col.to_numpy().astype(np.int64, copy=False)
+    return col.to_numpy().astype(np.int64, copy=False)
+
+
+def _prices(raw: np.ndarray) -> np.ndarray:
+    """int64 1e-9 prices as float64 price units (UNDEF_PRICE: NaN)."""
     out = raw.astype(np.float64) / PRICE_SCALE
     out[raw == UNDEF_PRICE] = np.nan
     return out
+
+
+def _price(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """int64 1e-9 prices (null or UNDEF_PRICE: NaN) as float64 price units."""
+    return _prices(_raw(col))
 
 
 def _numbers(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -110,7 +129,12 @@ def _numbers(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 
 def _sorted_by(table: pa.Table, column: str) -> pa.Table:
-    return table.sort_by([(column, "ascending")]) if table.num_rows else table
+    """``table`` in ascending ``column`` order: as it is when it already is (a live frame's
+    one-second tables are, and a sort takes every column)."""
+    if table.num_rows < 2:
+        return table
+    values = table[column].to_numpy()
+    return table if bool(np.all(values[1:] >= values[:-1])) else table.sort_by([(column, "ascending")])
 
 
 def _aligned(ts: np.ndarray, table: pa.Table) -> np.ndarray:
@@ -124,16 +148,14 @@ def _aligned(ts: np.ndarray, table: pa.Table) -> np.ndarray:
     return np.where(hit, k, -1)
 
 
-def _surface(ts: np.ndarray, table: pa.Table, column: str) -> np.ndarray:
-    """The list column ``column`` as an (n, SURFACE_WIDTH) float64 block aligned to ``ts``."""
-    out = np.full((len(ts), SURFACE_WIDTH), np.nan)
+def _surface(out: np.ndarray, ts: np.ndarray, table: pa.Table, column: str) -> None:
+    """The list column ``column`` aligned to ``ts`` into ``out`` (SURFACE_WIDTH rows x seconds)."""
     at = _aligned(ts, table)
     found = at >= 0
     if found.any():
         flat = pc.list_flatten(table[column]).to_numpy(zero_copy_only=False).astype(np.float64)
         block = flat.reshape(table.num_rows, SURFACE_WIDTH)
-        out[found] = block[at[found]]
-    return out
+        out[:, found] = block[at[found]].T
 
 
 def _by_episode(table: pa.Table) -> dict[str, int]:
@@ -151,49 +173,83 @@ def _by_episode(table: pa.Table) -> dict[str, int]:
     return first
 
 
+_FLOATS: Final = tuple(f.name for f in FRAME_SCHEMA if f.type == pa.float64())
+_ROW: Final = {name: j for j, name in enumerate(_FLOATS)}
+"""Each float64 column's row in a frame's block (``_Block``)."""
+_LADDER_PX: Final = tuple(f"{side}_px_{i:02d}" for side in ("bid", "ask") for i in range(LADDER))
+_LADDER_NUMBERS: Final = tuple(f"{side}_{k}_{i:02d}" for side in ("bid", "ask") for k in ("sz", "ct")
+                               for i in range(LADDER))
+
+
+class _Block:
+    """A frame's float64 columns as the rows of one (columns x seconds) array, NaN-filled, then
+    handed to Arrow as slices of one buffer: a one-second live frame has about 220 such columns,
+    and an Arrow array built per column from numpy cost more than the values themselves."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.values = np.full((len(_FLOATS), n), np.nan)
+
+    def __setitem__(self, name: str, values: np.ndarray | float) -> None:
+        self.values[_ROW[name]] = values
+
+    def rows(self, first: str, count: int) -> np.ndarray:
+        """The block's rows of ``count`` consecutive columns from ``first`` (a view to fill)."""
+        j = _ROW[first]
+        return self.values[j:j + count]
+
+    def arrays(self) -> dict[str, pa.Array]:
+        buffer = pa.py_buffer(self.values)
+        return {name: pa.Array.from_buffers(pa.float64(), self.n, [None, buffer], null_count=0, offset=j * self.n)
+                for name, j in _ROW.items()}
+
+
 def frames(rows: SessionRows, instrument_id: int) -> pa.Table:
     """Every second of ``rows.book`` as a frame (``FRAME_SCHEMA``), in time order."""
     book = _sorted_by(rows.book, "ts_recv")
     n = book.num_rows
     ts = book["ts_recv"].to_numpy().astype(np.int64) if n else np.zeros(0, np.int64)
-    cols: dict[str, object] = {
-        "contract": pa.array([rows.contract] * n, pa.string()),
-        "instrument_id": np.full(n, float(instrument_id)),
-        "session_date": pa.array([rows.session_date] * n, pa.string()),
-        "t_ms": _ms(ts),
-        "book_valid": pc.cast(book["book_valid"], pa.int32()) if n else pa.array([], pa.int32()),
-    }
-    for side in ("bid", "ask"):
-        for i in range(LADDER):
-            cols[f"{side}_px_{i}"] = _price(book[f"{side}_px_{i:02d}"]) if n else np.zeros(0)
-            size, count = (_numbers(book[f"{side}_{k}_{i:02d}"]) if n else np.zeros(0) for k in ("sz", "ct"))
-            cols[f"{side}_sz_{i}"], cols[f"{side}_ct_{i}"] = size, count
-    for name, source in (("best_bid", "best_bid_px"), ("best_ask", "best_ask_px"), ("last_trade_px", "last_trade_px")):
-        cols[name] = _price(book[source]) if n else np.zeros(0)
-    cols["mid"] = _numbers(book["mid_px"]) if n else np.zeros(0)
-    for name in ("last_trade_sz", "volume"):
-        cols[name] = _numbers(book[name]) if n else np.zeros(0)
-    cols["tick"] = np.full(n, rows.tick / PRICE_SCALE)
+    block = _Block(n)
+    block["instrument_id"] = float(instrument_id)
+    block["t_ms"] = _ms(ts)
+    block["tick"] = rows.tick / PRICE_SCALE
+    if n:
+        px = _prices(np.stack([_raw(book[c]) for c in _LADDER_PX]))  # bid 0-9, ask 0-9
+        numbers = np.stack([_numbers(book[c]) for c in _LADDER_NUMBERS])  # per side: sizes 0-9, counts 0-9
+        for s, side in enumerate(("bid", "ask")):
+            block.rows(f"{side}_px_0", LADDER)[:] = px[s * LADDER:(s + 1) * LADDER]
+            block.rows(f"{side}_sz_0", LADDER)[:] = numbers[2 * s * LADDER:(2 * s + 1) * LADDER]
+            block.rows(f"{side}_ct_0", LADDER)[:] = numbers[(2 * s + 1) * LADDER:(2 * s + 2) * LADDER]
+        for name, source in (("best_bid", "best_bid_px"), ("best_ask", "best_ask_px"),
+                             ("last_trade_px", "last_trade_px")):
+            block[name] = _price(book[source])
+        block["mid"] = _numbers(book["mid_px"])
+        for name in ("last_trade_sz", "volume"):
+            block[name] = _numbers(book[name])
     wall, vacuum = _sorted_by(rows.wall, "ts_recv"), _sorted_by(rows.vacuum, "ts_recv")
     at = _aligned(ts, wall)
-    spot = np.full(n, np.nan)
+    spot = block.rows("spot", 1)[0]
     if (at >= 0).any():
         spot[at >= 0] = _price(wall["spot_px"])[at[at >= 0]]
-    cols["spot"] = spot
-    for name, block in (("wall", _surface(ts, wall, "depth")), ("vacuum", _surface(ts, vacuum, "depletion"))):
-        for j in range(SURFACE_WIDTH):
-            cols[f"{name}_{j:02d}"] = block[:, j]
+    _surface(block.rows("wall_00", SURFACE_WIDTH), ts, wall, "depth")
+    _surface(block.rows("vacuum_00", SURFACE_WIDTH), ts, vacuum, "depletion")
     bands = _sorted_by(rows.bands, "ts_recv")
     at = _aligned(ts, bands)
-    for name in NORM_NAMES:
-        values = np.full(n, np.nan)
-        if (at >= 0).any():
-            values[at >= 0] = _numbers(bands[name])[at[at >= 0]]
-        cols[name] = values
-    cols.update(_gex_columns(rows, ts, spot))
-    cols.update(_level_columns(rows.levels, ts))
-    cols.update(_episode_columns(rows, ts))
-    return pa.table({f.name: cols[f.name] for f in FRAME_SCHEMA}, schema=FRAME_SCHEMA)
+    found = at >= 0
+    if found.any():
+        values = np.stack([_numbers(bands[name]) for name in NORM_NAMES])
+        block.rows(NORM_NAMES[0], len(NORM_NAMES))[:, found] = values[:, at[found]]
+    _gex_columns(block, rows, ts, spot)
+    _level_columns(block, rows.levels, ts)
+    cols: dict[str, pa.Array] = {
+        "contract": pa.array([rows.contract] * n, pa.string()),
+        "session_date": pa.array([rows.session_date] * n, pa.string()),
+        "book_valid": pa.array(book["book_valid"].to_numpy().astype(np.int32), pa.int32()) if n
+        else pa.array([], pa.int32()),
+        **_episode_columns(block, rows, ts),
+    }
+    cols |= block.arrays()
+    return pa.Table.from_arrays([cols[name] for name in FRAME_SCHEMA.names], schema=FRAME_SCHEMA)
 
 
 def _as_of(ts: np.ndarray, their: np.ndarray) -> np.ndarray:
@@ -201,24 +257,20 @@ def _as_of(ts: np.ndarray, their: np.ndarray) -> np.ndarray:
     return np.searchsorted(their, ts, side="right") - 1
 
 
-def _gex_columns(rows: SessionRows, ts: np.ndarray, spot: np.ndarray) -> Mapping[str, np.ndarray]:
+def _gex_columns(block: _Block, rows: SessionRows, ts: np.ndarray, spot: np.ndarray) -> None:
     """The chain's summary and its GEX by strike as of each second (a chain writes a second's
     rows only when an input changed, so the latest at or before it is what held then): the
     ``GEX_STRIKES`` strikes nearest spot, in $bn per 1 % move."""
-    n = len(ts)
-    out: dict[str, np.ndarray] = {name: np.full(n, np.nan) for name in GEX_NUMBERS}
-    for k in range(GEX_STRIKES):
-        out[f"gex_strike_{k:02d}"], out[f"gex_bn_{k:02d}"] = np.full(n, np.nan), np.full(n, np.nan)
     summary = _sorted_by(rows.gex_summary, "ts_recv")
     if summary.num_rows:
         at = _as_of(ts, summary["ts_recv"].to_numpy().astype(np.int64))
         seen = at >= 0
         for name, column, scale in (("gex_net_bn", "net_gex", 1e9), ("gex_zero", "zero_gamma", 1.0),
                                     ("gex_call_wall", "call_wall", 1.0), ("gex_put_wall", "put_wall", 1.0)):
-            out[name][seen] = _numbers(summary[column])[at[seen]] / scale
+            block.rows(name, 1)[0, seen] = _numbers(summary[column])[at[seen]] / scale
     strikes = rows.gex_strikes
     if strikes.num_rows == 0:
-        return out
+        return
     seconds, second_of = np.unique(strikes["ts_recv"].to_numpy().astype(np.int64), return_inverse=True)
     listed, strike_of = np.unique(_numbers(strikes["strike"]), return_inverse=True)
     grid = np.full((len(seconds), len(listed)), np.nan)  # second × strike, NaN: not listed then
@@ -228,31 +280,27 @@ def _gex_columns(rows: SessionRows, ts: np.ndarray, spot: np.ndarray) -> Mapping
     width = min(GEX_STRIKES, len(listed))
     centre = np.searchsorted(listed, spot[seen])
     first = np.clip(centre - GEX_STRIKES // 2, 0, len(listed) - width)
+    strike_rows, bn_rows = block.rows("gex_strike_00", GEX_STRIKES), block.rows("gex_bn_00", GEX_STRIKES)
     for k in range(width):
-        out[f"gex_strike_{k:02d}"][seen] = listed[first + k]
-        out[f"gex_bn_{k:02d}"][seen] = grid[at[seen], first + k]
-    return out
+        strike_rows[k, seen] = listed[first + k]
+        bn_rows[k, seen] = grid[at[seen], first + k]
 
 
-def _level_columns(levels: pa.Table, ts: np.ndarray) -> Mapping[str, np.ndarray]:
+def _level_columns(block: _Block, levels: pa.Table, ts: np.ndarray) -> None:
     """Each level's price from the second it is known (NaN before, and when it is missing)."""
-    out: dict[str, np.ndarray] = {}
     known = {r["level_type"]: r for r in levels.to_pylist() if r.get("status") == "ok" and r.get("price") is not None}
     for level in LEVEL_TYPES:
-        price, known_ms = np.full(len(ts), np.nan), np.full(len(ts), np.nan)
         row = known.get(level)
         if row is not None:
             since = ts >= int(row["known_ts"])
-            price[since] = int(row["price"]) / PRICE_SCALE
-            known_ms[since] = int(row["known_ts"]) / 1e6
-        out[f"level_{level}"], out[f"level_{level}_known_ms"] = price, known_ms
-    return out
+            block.rows(f"level_{level}", 1)[0, since] = int(row["price"]) / PRICE_SCALE
+            block.rows(f"level_{level}_known_ms", 1)[0, since] = int(row["known_ts"]) / 1e6
 
 
-def _episode_columns(rows: SessionRows, ts: np.ndarray) -> Mapping[str, object]:
+def _episode_columns(block: _Block, rows: SessionRows, ts: np.ndarray) -> Mapping[str, pa.Array]:
     """The newest episode started at or before each second (the greatest start, then episode id),
     what was known of it then (its score from ``vector_time``, its label from ``resolved_ts``), and
-    how many episodes were open."""
+    how many episodes were open: the numbers into ``block``, the counts and text returned."""
     approaches = rows.approaches  # by start, then id: the same order whatever order the rows arrived in
     approaches = approaches.sort_by([("start_ts", "ascending"), ("episode_id", "ascending")]) if approaches.num_rows \
         else approaches
@@ -271,30 +319,32 @@ def _episode_columns(rows: SessionRows, ts: np.ndarray) -> Mapping[str, object]:
     knows_label[has] = resolved[k] <= ts[has]
     opened = np.searchsorted(starts, ts, side="right") - np.searchsorted(np.sort(resolved), ts, side="right")
 
-    def each(values: np.ndarray, mask: np.ndarray, fill: object) -> np.ndarray:
-        """Per second: the newest episode's value where ``mask``, else ``fill``."""
-        out = np.full(len(ts), fill, dtype=object if values.dtype == object else np.float64)
-        out[mask] = values[newest[mask]]
-        return out
+    def each(name: str, values: np.ndarray, mask: np.ndarray) -> None:
+        """Per second: the newest episode's value where ``mask`` (NaN elsewhere)."""
+        block.rows(name, 1)[0, mask] = values[newest[mask]]
 
     def text(values: list[object], mask: np.ndarray) -> pa.Array:
         arr = np.array([("" if v is None else v) for v in values] + [""], dtype=object)[:-1]
-        return pa.array(each(arr, mask, ""), pa.string())
+        out = np.full(len(ts), "", dtype=object)
+        out[mask] = arr[newest[mask]]
+        return pa.array(out, pa.string())
 
-    out: dict[str, object] = {
-        "episodes_open": opened.astype(np.int32),
-        "nn_count": each(_pick(rows.scores, s_rows, "nn_count", 0.0), knows_score, 0.0).astype(np.int32),
+    nn_count = np.zeros(len(ts), np.float64)
+    nn_count[knows_score] = _pick(rows.scores, s_rows, "nn_count", 0.0)[newest[knows_score]]
+    out: dict[str, pa.Array] = {
+        "episodes_open": pa.array(opened.astype(np.int32), pa.int32()),
+        "nn_count": pa.array(nn_count.astype(np.int32), pa.int32()),
         "ep_episode_id": text(ids, has),
         "ep_level_type": text(approaches["level_type"].to_pylist() if ids else [], has),
         "ep_direction": text(approaches["direction"].to_pylist() if ids else [], has),
         "ep_outcome": text(_pick_text(rows.labels, l_rows, "outcome"), knows_label),
         "ep_score_status": text(_pick_text(rows.scores, s_rows, "status"), knows_score),
-        "ep_start_ms": each(starts / 1e6, has, np.nan),
-        "ep_level_price": each(_price(approaches["level_price"]) if ids else np.zeros(0), has, np.nan),
-        "ep_resolved_ms": each(resolved / 1e6, knows_label, np.nan),
     }
+    each("ep_start_ms", starts / 1e6, has)
+    each("ep_level_price", _price(approaches["level_price"]) if ids else np.zeros(0), has)
+    each("ep_resolved_ms", resolved / 1e6, knows_label)
     for name in ("p_break", "p_reject", "p_chop", "nn_break", "nn_reject", "nn_chop"):
-        out[f"ep_{name}"] = each(_pick(rows.scores, s_rows, name, np.nan), knows_score, np.nan)
+        each(f"ep_{name}", _pick(rows.scores, s_rows, name, np.nan), knows_score)
     return out
 
 
@@ -302,8 +352,11 @@ def _pick(table: pa.Table, at: np.ndarray, column: str, missing: float) -> np.nd
     """``table[column]`` at each row index of ``at`` as float64 (-1 or null: ``missing``)."""
     out = np.full(len(at), missing, np.float64)
     if table.num_rows and len(at):
-        values = pc.fill_null(pc.cast(table[column], pa.float64()), missing).to_numpy(zero_copy_only=False)
-        out[at >= 0] = values[at[at >= 0]]
+        column_ = table[column]
+        values = np.asarray(column_.to_numpy(zero_copy_only=False), np.float64)  # nulls come as NaN ...
+        if column_.null_count:
+            values = np.where(np.asarray(column_.is_null().to_numpy(zero_copy_only=False), bool), missing, values)
+        out[at >= 0] = values[at[at >= 0]]  # ... and are ``missing``
     return out
 
 
@@ -328,7 +381,9 @@ def ipc_message(frames_table: pa.Table, kind: str) -> bytes:
     ``kind`` (``snapshot`` or ``frame``) goes into the schema metadata beside the version.
     """
     schema = FRAME_SCHEMA.with_metadata({"version": HUD_VERSION, "kind": kind})
-    batch = frames_table.cast(schema).combine_chunks().to_batches(max_chunksize=None)
+    typed = (frames_table.replace_schema_metadata(schema.metadata) if frames_table.schema.equals(FRAME_SCHEMA)
+             else frames_table.cast(schema))  # frames() builds FRAME_SCHEMA's types: no cast per column then
+    batch = typed.combine_chunks().to_batches(max_chunksize=None)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, schema) as writer:
         writer.write_batch(batch[0] if batch else pa.RecordBatch.from_pylist([], schema=schema))

@@ -181,3 +181,23 @@ def test_a_contracts_gex_is_its_chains_latest_rows_at_or_before_each_second(chai
                 assert row[f"gex_bn_{k:02d}"] == pytest.approx(by_strike[strike] / 1e9, rel=1e-9, abs=1e-12)
             checked += 1
     assert checked > 100
+
+
+
+def test_strike_totals_add_a_strikes_expiries_in_expiry_order_whatever_order_the_rows_come_in() -> None:
+    """The GEX per strike that a frame shows is the same to the last bit however the lake hands
+    over the surface's rows (files, row groups, threads): the sums run in expiry order. 0.1, 0.2
+    and 0.3 added in that order give 0.6000000000000001; in the reverse order, 0.6."""
+    from operators.hud.frames import strike_totals
+
+    rows = [{"ts_recv": t, "strike": k, "expiration": e, "net_gex": g}
+            for t in (1_000_000_000, 2_000_000_000) for k in (6800.0, 6805.0)
+            for e, g in ((3, 0.3), (2, 0.2), (1, 0.1))]  # latest expiry first
+    schema = pa.schema([("ts_recv", pa.int64()), ("strike", pa.float64()), ("expiration", pa.int64()),
+                        ("net_gex", pa.float64())])
+    surface = pa.Table.from_pylist(rows, schema=schema)
+    shuffled = surface.take(pa.array([5, 0, 11, 3, 8, 1, 10, 6, 2, 9, 4, 7]))
+    for table in (surface, shuffled):
+        got = strike_totals(table).to_pylist()
+        assert len(got) == 4
+        assert all(r["net_gex"] == (0.1 + 0.2) + 0.3 != 0.6 for r in got)
