@@ -56,6 +56,8 @@ from flows.bench.live import (
 from flows.config import RECOVERY_EPOCH_S
 
 FRAME_P99_TARGET_MS = 250.0
+CAUGHT_UP_S = 60
+"""The page has caught up with the warm-up once it shows a second this close to the window's first."""
 RENDER_P99_TARGET_MS = 8.0
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -114,6 +116,7 @@ def measure_hud(day_files: list[Path], *, speed: float = 10.0, window_minutes: f
         raise RuntimeError(msg)
     say = say or (lambda line: print(line, file=sys.stderr))
     warm, measured = split_day(day_files, window_minutes)
+    window = _window(measured)
     scratch = Path(tempfile.mkdtemp(prefix="spymaster-bench-hud-"))
     topics = {field: f"hud_{field}" for field in TABLES}
     outputs = ",".join(f"{spec.name}={topics[field]}" for field, spec in TABLES.items())
@@ -143,7 +146,12 @@ def measure_hud(day_files: list[Path], *, speed: float = 10.0, window_minutes: f
                     opened = [browser.new_page(viewport={"width": 1340, "height": 880}) for _ in range(pages)]
                     for page in opened:
                         page.goto(f"http://127.0.0.1:{port}/")
-                    opened[0].wait_for_function("window.hud && hud.frames > 0", timeout=300_000)
+                    # the display reads its topics from the beginning: the measured window starts once the
+                    # page shows the warm-up's last minute, not while the server still works through the
+                    # warm-up's rows (seconds measured then would wait behind that backlog)
+                    caught_up_ms = window[0] / 1e6 - CAUGHT_UP_S * 1000
+                    opened[0].wait_for_function(f"window.hud && hud.last && hud.last.t_ms >= {caught_up_ms}",
+                                                timeout=600_000)
                     say(f"publishing {window_minutes:g} minutes of RTH at x{speed:g} to {pages} page(s) ...")
                     stamps = _Stamps()
                     publisher = threading.Thread(target=send, daemon=True, kwargs={
@@ -163,7 +171,7 @@ def measure_hud(day_files: list[Path], *, speed: float = 10.0, window_minutes: f
                     browser.close()
             finally:
                 flow.stop()
-        return _result(seen, stamps.published(), _window(measured), speed, window_minutes, pages, cpu, render_cpu)
+        return _result(seen, stamps.published(), window, speed, window_minutes, pages, cpu, render_cpu)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
