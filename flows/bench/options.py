@@ -55,6 +55,8 @@ def measure_options(cache: Path, records: int, workers: int, repeats: int = 3) -
     from connectors.delta.lake import Lake
     from flows.bench.runs import simulated_day, timed_flow
 
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
     day = simulated_day(cache, records, options=True)
     everything = sorted(day.glob("*.dbn.zst"))
     futures = [p for p in everything if ".options." not in p.name]
@@ -63,7 +65,7 @@ def measure_options(cache: Path, records: int, workers: int, repeats: int = 3) -
         timed_flow(tuple(map(str, everything)), scratch / "warm-up", workers, analytics=True)
         shutil.rmtree(scratch / "warm-up")
         pairs = []
-        for k in range(max(repeats, 1)):
+        for k in range(repeats):
             if k:
                 shutil.rmtree(scratch / "futures")
                 shutil.rmtree(scratch / "chain")

@@ -20,6 +20,17 @@ from flows.bench.runs import timed_flow as _timed_flow
 from flows.config import RECOVERY_EPOCH_S
 
 
+def _at_least_one(text: str) -> int:
+    """A count of runs or pages: a whole number of at least 1 (0 would measure nothing)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class BenchResult:
     records: int
@@ -81,10 +92,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="instead: the whole flow on a day with the ES options chain (650 options) against the same "
                         "day's futures alone (records/s and their ratio, target >= 0.7), and the GEX step's CPU "
                         "per second of market time; see flows.bench.options")
-    p.add_argument("--repeats", type=int, default=3,
+    p.add_argument("--repeats", type=_at_least_one, default=3,
                    help="--options: (a) and (b) run alternately this many times; the median pair is the figure "
                         "(default 3)")
-    p.add_argument("--pages", type=int, default=2, help="--hud: browser pages connected (default 2)")
+    p.add_argument("--pages", type=_at_least_one, default=2, help="--hud: browser pages connected (default 2)")
     p.add_argument("--speed", type=float, default=10.0,
                    help="--live: real time x SPEED for the paced phase (default 10)")
     p.add_argument("--window-minutes", type=float, default=20.0,

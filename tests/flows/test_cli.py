@@ -69,3 +69,11 @@ def test_missing_file_is_one_sentence_and_exit_2(tmp_path: Path) -> None:
     assert done.returncode == 2
     last = done.stderr.strip().splitlines()[-1]
     assert last == f"spymaster replay: The DBN input {tmp_path / 'nope.dbn.zst'} does not exist."
+
+
+def test_a_bench_asked_for_no_runs_or_no_pages_is_refused_before_it_starts(tmp_path: Path) -> None:
+    for flag, value in (("--repeats", "0"), ("--pages", "-1"), ("--repeats", "two")):
+        done = spymaster("bench", "--options", flag, value, "--cache", str(tmp_path / "cache"))
+        assert done.returncode == 2, (flag, value)
+        assert f"argument {flag}:" in done.stderr
+        assert not (tmp_path / "cache").exists()  # no simulated day was made

@@ -23,16 +23,13 @@ import pytest
 
 from connectors.delta.lake import Lake
 from connectors.hud.lake import session_contracts, session_rows
+from flows.bench.hud import CHROMIUM, FLAGS
 from flows.services.local_process import free_port, listening_process
 from operators.hud.frames import frames
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "build" / "test-artifacts"
 PICTURE = ROOT / "docs" / "img" / "hud.png"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync"]
-
 pytestmark = pytest.mark.integration
 
 
