@@ -61,6 +61,9 @@ class FrameSource(Protocol):
     kind: str
     on_contracts: Callable[[], None]
     """Called when the list of contracts changes (the server sets it; a replay's never does)."""
+    watched: Callable[[str], bool]
+    """Whether a page shows the contract now (the server sets it): a live source builds frames
+    only for those, and catches a contract up when a page asks for its history."""
 
     def contracts(self) -> list[ContractInfo]: ...
 
@@ -83,6 +86,7 @@ class ReplaySource:
     def __init__(self, lake: Lake, session: date, *, speed: float = 1.0, start: dtime | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.on_contracts: Callable[[], None] = lambda: None
+        self.watched: Callable[[str], bool] = lambda _contract: True  # every frame is built up front
         if speed <= 0:
             raise ConfigError(f"--speed must be > 0, got {speed}")
         self.session, self.speed, self._clock = session, speed, clock
@@ -149,7 +153,9 @@ class LiveSource:
 
     Seconds go out as they become complete (``operators.hud.live``); a late episode, score,
     label or level row re-sends the seconds it changes. The contracts are those seen so far,
-    most active first.
+    most active first. Frames are built only for contracts a page shows (``watched``): every
+    contract's rows are kept, and one nobody watched is brought up to date, in one pass, when a
+    page asks for its history; the frames are the same either way.
     """
 
     kind = "live"
@@ -158,14 +164,17 @@ class LiveSource:
         self._topics, self._schemas, self._poll_s = topics, schemas, poll_s
         self._sessions: dict[str, LiveSession] = {}
         self.on_contracts: Callable[[], None] = lambda: None
+        self.watched: Callable[[str], bool] = lambda _contract: True
 
     def contracts(self) -> list[ContractInfo]:
         found = [ContractInfo(s.contract, s.instrument_id, s.tick, s.events) for s in self._sessions.values()
-                 if s.sent_t_ms]
+                 if s.tick]
         return sorted(found, key=lambda c: (-c.events, c.contract))
 
     def history(self, contract: str, minutes: float) -> pa.Table:
         session = self._sessions.get(contract)
+        if session is not None:
+            session.advance()  # nothing new for a watched contract; a contract nobody watched catches up
         if session is None or not session.sent_t_ms:
             return FRAME_SCHEMA.empty_table()
         t = session.sent_t_ms
@@ -206,6 +215,8 @@ class LiveSource:
                 self._sessions[contract] = session
             for name in ("book", "wall", "vacuum", "bands", "levels", "approaches", "scores", "labels"):
                 session.add(name, tables.get(name, []))
+            if not self.watched(contract):
+                continue
             out = session.advance()
             if out.num_rows:
                 publish(contract, out)
@@ -284,6 +295,7 @@ class Hud:
         self.finished = False
         self._last_message: tuple[pa.Table, str, bytes] | None = None
         source.on_contracts = self._contracts_changed
+        source.watched = self._watched
 
     @property
     def cap_rows(self) -> int:
@@ -304,6 +316,9 @@ class Hud:
         for client in self.clients:
             if client.contract == contract:
                 client.offer(rows, "frame")
+
+    def _watched(self, contract: str) -> bool:
+        return any(client.contract == contract for client in self.clients)
 
     def hello(self, client: Client) -> str:
         return json.dumps({"type": "hello", "version": HUD_VERSION, **self.source.describe(),

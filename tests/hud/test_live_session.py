@@ -59,3 +59,27 @@ def test_shuffled_deliveries_send_the_replays_frames(delivered: list[tuple[Any, 
         session.advance()
         assert sent > 0
         assert not same_frames(session.sent, want), (contract.contract, seed)
+
+
+@pytest.mark.slow
+def test_a_contract_no_page_shows_gets_no_frames_until_one_asks_then_the_replays(
+        delivered: list[tuple[Any, Any, dict[str, list[dict[str, Any]]]]]) -> None:
+    """The live source builds frames only for contracts a page shows; one nobody showed is caught
+    up in one pass when a page asks for its history, and its frames are the replay's."""
+    from connectors.hud.topics import TopicRows
+    from connectors.kafka.outputs import OutputConfig
+    from flows.services.hud import LiveSource
+
+    assert len(delivered) >= 2
+    (shown, _, shown_rows), (hidden, hidden_want, hidden_rows) = delivered[0], delivered[1]
+    source = LiveSource(TopicRows(OutputConfig(), {}), live_schemas())
+    source.watched = lambda contract: contract == shown.contract
+    published: list[str] = []
+    deliveries = [(name, row) for rows in (shown_rows, hidden_rows) for name in rows for row in rows[name]]
+    for k in range(0, len(deliveries), 2_000):
+        source._take(deliveries[k:k + 2_000], lambda contract, _rows: published.append(contract))  # noqa: SLF001
+    assert published and set(published) == {shown.contract}
+    assert {c.contract for c in source.contracts()} >= {shown.contract, hidden.contract}
+    hidden_frames = source.history(hidden.contract, 24 * 60.0)
+    assert hidden_frames.num_rows == hidden_want.num_rows
+    assert not same_frames(hidden_frames, hidden_want), hidden.contract
