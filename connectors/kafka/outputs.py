@@ -17,13 +17,13 @@ integers; timestamps and dates become ISO-8601 strings; NaN becomes null (JSON h
 from __future__ import annotations
 
 import base64
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 import pyarrow as pa
 
 from operators.errors import ConfigError
@@ -114,11 +114,21 @@ def _topics(raw: Any, known_tables: set[str]) -> tuple[tuple[str, str], ...]:
 
 
 def rows_as_json(table: pa.Table) -> list[bytes]:
-    """One compact JSON object per row, columns in table order."""
+    """One compact JSON object per row, columns in table order: ``json_value``'s mapping, by
+    orjson (NaN and infinities null, dates and timestamps ISO-8601 natively; bytes through
+    ``_encoded``). The flow's worker writes every teed row so: by ``json`` with a Python call per
+    value it was a tenth of a live worker's time, four times what orjson takes."""
     names = table.column_names
     columns = [table[n].to_pylist() for n in names]  # a table's columns are all num_rows long
-    rows = (dict(zip(names, map(json_value, values), strict=True)) for values in zip(*columns, strict=True))
-    return [json.dumps(row, separators=(",", ":"), allow_nan=False).encode() for row in rows] if table.num_rows else []
+    return [orjson.dumps(dict(zip(names, values, strict=True)), default=_encoded)
+            for values in zip(*columns, strict=True)]
+
+
+def _encoded(value: Any) -> Any:
+    """What orjson does not write itself."""
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"{type(value).__name__} has no JSON form")
 
 
 def json_value(value: Any) -> Any:

@@ -96,15 +96,18 @@ def test_rows_as_json_is_one_plain_object_per_row() -> None:
     table = pa.table({"contract_id": ["ESZ5", "ESH6"], "ts": pa.array([1, 2], pa.int64()),
                       "p": [0.5, float("nan")], "d": [date(2025, 11, 3), None],
                       "at": pa.array([datetime(2025, 11, 3, 14, 30, tzinfo=UTC), None], pa.timestamp("us", tz="UTC")),
-                      "ids": [["a", "b"], []]})
+                      "ids": [["a", "b"], []], "depth": [[1.5, float("nan")], [float("inf")]],
+                      "raw": [b"\x00\xff", None], "big": pa.array([2**64 - 1, 0], pa.uint64())})
 
     lines = [json.loads(b) for b in rows_as_json(table)]
 
     assert lines == [
         {"contract_id": "ESZ5", "ts": 1, "p": 0.5, "d": "2025-11-03", "at": "2025-11-03T14:30:00+00:00",
-         "ids": ["a", "b"]},
-        {"contract_id": "ESH6", "ts": 2, "p": None, "d": None, "at": None, "ids": []},
+         "ids": ["a", "b"], "depth": [1.5, None], "raw": "AP8=", "big": 2**64 - 1},
+        {"contract_id": "ESH6", "ts": 2, "p": None, "d": None, "at": None, "ids": [], "depth": [None],
+         "raw": None, "big": 0},
     ]
+    assert rows_as_json(table.slice(0, 0)) == []
 
 
 def test_output_settings_from_toml_and_environment(tmp_path: Path) -> None:
