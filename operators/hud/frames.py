@@ -176,6 +176,14 @@ def _by_episode(table: pa.Table) -> dict[str, int]:
 _FLOATS: Final = tuple(f.name for f in FRAME_SCHEMA if f.type == pa.float64())
 _ROW: Final = {name: j for j, name in enumerate(_FLOATS)}
 """Each float64 column's row in a frame's block (``_Block``)."""
+_RUNS: Final = (*([f"{side}_{kind}_{i}" for i in range(LADDER)]
+                  for side in ("bid", "ask") for kind in ("px", "sz", "ct")),
+                [f"wall_{j:02d}" for j in range(SURFACE_WIDTH)], [f"vacuum_{j:02d}" for j in range(SURFACE_WIDTH)],
+                list(NORM_NAMES), [f"gex_strike_{k:02d}" for k in range(GEX_STRIKES)],
+                [f"gex_bn_{k:02d}" for k in range(GEX_STRIKES)])
+"""Columns the frame fills as consecutive rows of its block (``_Block.rows``): each run in order."""
+assert all([_ROW[c] for c in run] == list(range(_ROW[run[0]], _ROW[run[0]] + len(run))) for run in _RUNS), \
+    "a run of columns _Block.rows fills is not consecutive in FRAME_SCHEMA"
 _LADDER_PX: Final = tuple(f"{side}_px_{i:02d}" for side in ("bid", "ask") for i in range(LADDER))
 _LADDER_NUMBERS: Final = tuple(f"{side}_{k}_{i:02d}" for side in ("bid", "ask") for k in ("sz", "ct")
                                for i in range(LADDER))
@@ -244,8 +252,7 @@ def frames(rows: SessionRows, instrument_id: int) -> pa.Table:
     cols: dict[str, pa.Array] = {
         "contract": pa.array([rows.contract] * n, pa.string()),
         "session_date": pa.array([rows.session_date] * n, pa.string()),
-        "book_valid": pa.array(book["book_valid"].to_numpy().astype(np.int32), pa.int32()) if n
-        else pa.array([], pa.int32()),
+        "book_valid": pc.cast(book["book_valid"], pa.int32()).combine_chunks() if n else pa.array([], pa.int32()),
         **_episode_columns(block, rows, ts),
     }
     cols |= block.arrays()
