@@ -12,10 +12,13 @@ so a rerun never duplicates them; with it their rows are deleted and recomputed 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from deltalake import DeltaTable
+
 from connectors.bronze.catalog import SOURCE_PREFIX, BronzeSlice, BronzeTable, bronze_slices, instruments_for
+from connectors.dbn.chains import ChainFacts, stored_open_interest
 from connectors.delta.lake import Lake
 from connectors.delta.tables import BRONZE_MANIFEST, BRONZE_MBO
 from flows.config import AppConfig
@@ -29,6 +32,7 @@ from flows.plan import (  # the file replay's decisions, made here per slice
     stored_summaries_outside,
 )
 from operators.chunks import InstrumentInfo
+from operators.options.chain import chain_key
 
 SCHEMA = BRONZE_MBO.name
 """The manifest ``schema`` of a Bronze slice: the table it was read from."""
@@ -67,28 +71,34 @@ def plan_bronze(cfg: AppConfig, table: BronzeTable, lake: Lake) -> tuple[ReplayP
     candidates = bronze_slices(table, dates.first if dates else None, dates.last if dates else None)
     manifest = lake.read(BRONZE_MANIFEST, ["source", "generation", "status", "book_keys"]).to_pylist()
     claimed = _claimed_keys(manifest)
+    instruments = instruments_for(table.lake, candidates)
+    opened: dict[str, DeltaTable | None] = {}  # end marks are only read while deciding: one opening per table
     pending: list[BronzeSlice] = []
     generations: dict[str, int] = {}
     left: dict[str, list[str]] = {"finished": [], "original": [], "overwritten": []}
     for part in candidates:
-        decision = _decide(cfg, table, lake, part, [r for r in manifest if r["source"] == part.source_id], claimed)
+        keys = part.fed_keys(instruments[part.source_id])
+        decision = _decide(cfg, table, lake, part, keys, [r for r in manifest if r["source"] == part.source_id],
+                           claimed, opened)
         if decision.reason:
             left[decision.reason].append(part.source_id)
         if decision.replay:
             pending.append(part)
             generations[part.source_id] = decision.generation
-    bronze = BronzePlan(table, tuple(pending), instruments_for(table.lake, pending), tuple(left["finished"]),
-                        tuple(left["original"]), tuple(left["overwritten"]))
-    return _replay_plan(lake, table, pending, generations), bronze
+    mine = {p.source_id: instruments[p.source_id] for p in pending}
+    bronze = BronzePlan(table, tuple(pending), mine, tuple(left["finished"]), tuple(left["original"]),
+                        tuple(left["overwritten"]))
+    plan = _replay_plan(lake, table, pending, generations)
+    return replace(plan, chains=bronze_chain_facts(table.lake, pending, instruments)), bronze
 
 
-def _decide(cfg: AppConfig, table: BronzeTable, lake: Lake, part: BronzeSlice, rows: list[dict],
-            claimed: frozenset[str]) -> _Decision:
+def _decide(cfg: AppConfig, table: BronzeTable, lake: Lake, part: BronzeSlice, keys: tuple[str, ...],
+            rows: list[dict], claimed: frozenset[str], opened: dict[str, DeltaTable | None]) -> _Decision:
     sid = part.source_id
     generation = max((r["generation"] for r in rows), default=0)
     finished = is_finished(lake, sid, SCHEMA, generation, rows, cfg.analytics.enabled,
-                         cfg.analytics.enabled and cfg.scoring.backend != "off")
-    original = not rows and not claimed.isdisjoint(part.book_keys)
+                         cfg.analytics.enabled and cfg.scoring.backend != "off", opened)
+    original = not rows and not claimed.isdisjoint(keys)
     if not cfg.run.overwrite:
         if finished or original:
             return _Decision(False, generation, "finished" if finished else "original")
@@ -96,7 +106,7 @@ def _decide(cfg: AppConfig, table: BronzeTable, lake: Lake, part: BronzeSlice, r
     if not rows and not original:
         return _Decision(True, generation)
     # its books, whoever wrote them (an earlier Bronze replay, or its original source in this lake)
-    delete_source(lake, sid, SCHEMA, [*rows, {"book_keys": list(part.book_keys)}])
+    delete_source(lake, sid, SCHEMA, [*rows, {"book_keys": list(keys)}])
     generation = generation + 1 if rows else 0
     record_start(lake, sid, table.path, SCHEMA, generation, cfg.run.run_id, size_bytes=0)
     return _Decision(True, generation, "overwritten")
@@ -125,3 +135,32 @@ def _replay_plan(lake: Lake, table: BronzeTable, pending: list[BronzeSlice], gen
               for iid, by_date in stored_summaries_outside(lake, frozenset()).items()}
     return ReplayPlan(files=files, generations=generations, stored_summaries=stored,
                       calibrations=stored_calibrations(lake))
+
+
+def bronze_chain_facts(lake: Lake, pending: list[BronzeSlice],
+                       instruments: dict[str, dict[int, InstrumentInfo]]) -> ChainFacts:
+    """The chains a Bronze replay builds: one per underlier and session with an option slice in
+    the run, fed by exactly those slices (``ChainFacts.feeds``); open interest from the read lake's
+    ``bronze.statistics``; the underlyings' names and venues from their definitions."""
+    feeds: dict[str, set[str]] = {}
+    sessions: set[str] = set()
+    for part in pending:
+        for info in instruments[part.source_id].values():
+            if info.instrument_type == "OPT" and info.underlying_id:
+                feeds.setdefault(chain_key(info.underlying_id, part.session_day), set()).add(part.source_id)
+                sessions.add(f"{info.underlying_id}:{part.session_day}")
+    if not feeds:
+        return ChainFacts()
+    others = {iid: info for by_id in instruments.values() for iid, info in by_id.items()
+              if info.instrument_type != "OPT"}
+    books = {f"{iid}:{p.session_day}" for p in pending for iid, info in instruments[p.source_id].items()
+             if info.instrument_type != "OPT"}
+    return ChainFacts(
+        underlyings=frozenset(int(s.split(":")[0]) for s in sessions),
+        books=frozenset(books),
+        symbols={iid: info.raw_symbol for iid, info in others.items()},
+        open_interest=stored_open_interest(lake),
+        sessions=frozenset(sessions),
+        venues={iid: info.venue for iid, info in others.items()},
+        feeds={key: frozenset(sources) for key, sources in feeds.items()},
+    )

@@ -97,6 +97,17 @@ class ChainRows:
     through_ns: int = 0
     """Every second closing at or before this has had its GEX computed (the last such is in this
     item or an earlier one); the chain's profiles up to it are all out."""
+    sources: tuple[str, ...] = ()
+    """With ``final``: every source that fed the chain, each of whose streams the end marks (so
+    each source's completion check finds its chains done)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChainEnd:
+    """A source that fed a chain has ended (its ``SourceEnd``, under the chain key)."""
+
+    key: str
+    source_id: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow as pa
+from deltalake import DeltaTable
 
 from connectors.dbn.chains import ChainFacts, chain_facts
 from connectors.dbn.reader import BadHeader, DbnFileReader
@@ -124,6 +125,7 @@ def plan_replay(cfg: AppConfig, lake: Lake, inputs: list[Path]) -> ReplayPlan:
     """Decide which of ``inputs`` to read, under which generation; delete rows to overwrite."""
     manifest = lake.read(BRONZE_MANIFEST, ["source", "generation", "status", "book_keys"]).to_pylist()
     files, skipped, outside, overwritten = [], [], [], []
+    opened: dict[str, DeltaTable | None] = {}  # end marks are only read here: one opening per table
     for path in inputs:
         schema, first, last = _header_facts(path)
         if cfg.source.dates is not None and first is not None and last is not None:
@@ -134,7 +136,7 @@ def plan_replay(cfg: AppConfig, lake: Lake, inputs: list[Path]) -> ReplayPlan:
         rows = [r for r in manifest if r["source"] == sid]
         generation = max((r["generation"] for r in rows), default=0)
         finished = is_finished(lake, sid, schema, generation, rows, cfg.analytics.enabled,
-                             cfg.analytics.enabled and cfg.scoring.backend != "off")
+                             cfg.analytics.enabled and cfg.scoring.backend != "off", opened)
         if finished and not cfg.run.overwrite:
             skipped.append(path)
             continue
@@ -200,13 +202,23 @@ def _header_facts(path: Path) -> tuple[str, date | None, date | None]:
 
 
 def is_finished(lake: Lake, sid: str, schema: str, generation: int, rows: list[dict], analytics: bool,
-              scoring: bool = False) -> bool:
+              scoring: bool = False, opened: dict[str, DeltaTable | None] | None = None) -> bool:
+    """Whether ``sid``'s latest generation is complete and every table it feeds carries its end
+    marks. ``opened``: tables already opened by the caller's earlier questions (a plan asks for
+    every file or slice; a Bronze replay of an options day has a slice per option)."""
     done = [r for r in rows if r["generation"] == generation and r["status"] == "complete"]
     if not done:
         return False
+    tables = {} if opened is None else opened
+
+    def table_of(spec: TableSpec) -> DeltaTable | None:
+        if spec.name not in tables:
+            tables[spec.name] = lake.open(spec)
+        return tables[spec.name]
+
     stream = stream_of(sid, generation)
     for spec in bronze_tables_of(schema):
-        table = lake.open(spec)
+        table = table_of(spec)
         if table is None or table.transaction_version(end_mark(stream)) is None:
             return False
     keys = [k for k in done[-1]["book_keys"] or [] if not is_chain_key(k)]
@@ -214,7 +226,7 @@ def is_finished(lake: Lake, sid: str, schema: str, generation: int, rows: list[d
     scored = (GOLD_INFERENCE_SCORES,) if scoring else ()  # a scoring run also fills in scores of unscored files
     books = [(spec, keys) for spec in (SILVER_BOOK_1S, *(SESSION_TABLES if analytics else ()), *scored)] if keys else []
     for spec, marked in [*books, *((spec, chains) for spec in (CHAIN_TABLES if chains else ()))]:
-        table = lake.open(spec)
+        table = table_of(spec)
         if table is None or any(table.transaction_version(book_end_mark(stream, k)) is None for k in marked):
             return False
     return True

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flows.items import BookSlice, Checked, CheckedChunk, OptionSlice, book_key
+from flows.items import BookSlice, ChainEnd, Checked, CheckedChunk, OptionSlice, book_key
 from operators.calendar import calendar_of
 from operators.chunks import RecordChunk, SourceEnd, SourceFault, SourceTick
 from operators.grouping import among, group_rows, take_records
@@ -52,11 +52,11 @@ def book_slices(item: Checked) -> list[tuple[str, BookSlice | SourceEnd | Source
     return out
 
 
-def chain_slices(item: Checked) -> list[tuple[str, OptionSlice | SourceEnd]]:
+def chain_slices(item: Checked) -> list[tuple[str, OptionSlice | ChainEnd]]:
     """Split a checked chunk's option records by (underlying, session): each chain gets its
-    options' records; a file's end goes to the chains it fed."""
+    options' records; a source's end goes to the chains it fed."""
     if isinstance(item, SourceEnd):
-        return [(key, item) for key in item.book_keys if is_chain_key(key)]
+        return [(key, ChainEnd(key, item.source_id)) for key in item.book_keys if is_chain_key(key)]
     if isinstance(item, RecordChunk) and item.schema == "cmbp-1":  # OPRA's consolidated quotes
         chunk, records = item, item.records
         days = calendar_of(item.dataset).trade_date_days(records["ts_recv"])
@@ -74,7 +74,7 @@ def chain_slices(item: Checked) -> list[tuple[str, OptionSlice | SourceEnd]]:
         return []
     records, days = take_records(records, mine), days[mine]
     under = underlying_ids(records["instrument_id"], instruments)
-    out: list[tuple[str, OptionSlice | SourceEnd]] = []
+    out: list[tuple[str, OptionSlice | ChainEnd]] = []
     for value, index in group_rows((under << 32) | days.astype(np.int64)):
         uid, day = value >> 32, value & 0xFFFFFFFF
         if uid == 0:

@@ -261,11 +261,12 @@ class AnalyticsWrites:
 
 
 def keyed_write(plan: ReplayPlan, key: str, source_id: str, final: bool, table: pa.Table,
-                ts: np.ndarray) -> list[Keyed]:
+                ts: np.ndarray, sources: tuple[str, ...] = ()) -> list[Keyed]:
     """Rows of one keyed step (a book's, a chain's) in the stream ``key@source``, positioned by
-    their second; the last write also end-marks the key."""
+    their second; the last write also end-marks the key, for ``source_id`` and any other
+    ``sources`` that fed it."""
     stream = f"{key}@{plan.stream(source_id)}"
-    marks = (book_end_mark(plan.stream(source_id), key),) if final else ()
+    marks = tuple(book_end_mark(plan.stream(s), key) for s in sorted({source_id, *sources})) if final else ()
     if table.num_rows == 0 and not marks:
         return []
     return [(stream, TableWrite(stream, table, ts.astype(np.int64), marks))]
@@ -297,7 +298,7 @@ class ChainWrites:
         self._plan = plan
 
     def _write(self, out: ChainRows, table: pa.Table, ts: np.ndarray) -> list[Keyed]:
-        return keyed_write(self._plan, out.key, out.source_id, out.final, table, ts)
+        return keyed_write(self._plan, out.key, out.source_id, out.final, table, ts, out.sources)
 
     def tops(self, out: ChainRows) -> list[Keyed]:
         uid, day = chain_of(out.key)

@@ -8,9 +8,10 @@ run reads the same rows however long the run takes and whatever a live ingest ap
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import cast
+from typing import Literal, cast
 
 import numpy as np
 import pyarrow as pa
@@ -23,6 +24,7 @@ from operators.calendar import trade_dates_by_feed
 from operators.chunks import InstrumentInfo, InstrumentType
 from operators.errors import SourceError
 from operators.instruments import venue_of
+from operators.options.chain import chain_key
 from operators.sessions import date_to_day
 
 SOURCE_PREFIX = "bronze:"
@@ -85,6 +87,14 @@ class BronzeSlice:
     def book_keys(self) -> tuple[str, ...]:
         """The ``instrument_id:session_day`` books the slice feeds (``flows.items.book_key``)."""
         return tuple(f"{iid}:{self.session_day}" for iid in self.instrument_ids)
+
+    def fed_keys(self, instruments: Mapping[int, InstrumentInfo]) -> tuple[str, ...]:
+        """What the slice feeds, given its instruments: an option with an underlying feeds its
+        chain (``operators.options.chain.chain_key``), anything else its own book."""
+        keys = {chain_key(info.underlying_id, self.session_day)
+                if (info := instruments.get(iid)) is not None and info.instrument_type == "OPT" and info.underlying_id
+                else f"{iid}:{self.session_day}" for iid in self.instrument_ids}
+        return tuple(sorted(keys))
 
 
 def pinned_bronze(lake: Lake) -> BronzeTable:
@@ -187,8 +197,14 @@ def _defined(row: dict) -> InstrumentInfo:
         expiration_ns=int(row["expiration"]),
         strike_price=int(row["strike_price"]),
         source="definition",
+        underlying_id=int(row["underlying_id"] or 0),  # null: a row written before the column existed
+        option_right=_RIGHTS.get(row["instrument_class"] or "", ""),
         venue=venue_of(row["dataset"] or ""),
     )
+
+
+_RIGHTS: dict[str, Literal["C", "P", ""]] = {"C": "C", "P": "P"}
+"""Databento's ``instrument_class`` of a call and of a put is the right itself."""
 
 
 def _undefined(instrument_id: int, part: BronzeSlice) -> InstrumentInfo:

@@ -56,7 +56,8 @@ class SliceReads:
         holder = getattr(self._worker, "holder", None)
         if holder is None:
             with self._lock:
-                if part not in self._ready and any(p in self._ready for p in mine):
+                # a C loop: a worker may hold a day's options, ~650 parts, each asking at every poll
+                if part not in self._ready and not mine.isdisjoint(self._ready):
                     return False
             self._worker.holder = holder = part
         return holder == part

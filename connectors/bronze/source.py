@@ -8,11 +8,12 @@ Items are the ones the DBN file source emits: ``RecordChunk``s of MBO records in
 (``length`` 14, ``rtype`` 0xA0, every field from its column, ``order_id`` from the int64 holding
 its bits), positioned by their index in the partition's ordered sequence and carrying the
 partition's instruments (``catalog.instruments_for``); then one ``SourceEnd`` naming the books
-the partition fed, so they close exactly as a file's end closes them. The end's ``schema`` is
+the partition fed (an option's: its chain), so they close exactly as a file's end closes them. The end's ``schema`` is
 ``bronze.mbo``: a source that reads that table, whose manifest row is told apart from a file's.
 
 Definitions ride on every chunk as instruments and are not emitted as records, and statistics are
-not read: nothing downstream of Bronze reads either, and a Bronze replay writes no Bronze rows.
+not read here (the plan reads the open interest its chains need: ``flows.bronze_plan``); a Bronze
+replay writes no Bronze rows.
 
 Delivery guarantee: **at-least-once**, and **exactly-once** with the position-idempotent Delta
 sinks. A partition's state is one integer, the index of its next record (bytewax's rule: resume
@@ -69,6 +70,7 @@ class _SlicePartition(StatefulSourcePartition[Item, int]):
     def __init__(self, table: BronzeTable, part: BronzeSlice, instruments: dict[int, InstrumentInfo], *,
                  batch_records: int, resume_at: int | None, reads: SliceReads, counter: _Counter) -> None:
         self._table, self._part, self._instruments = table, part, instruments
+        self._sid = part.source_id  # asked at every poll, of every waiting partition
         self._batch, self._reads, self._counter = batch_records, reads, counter
         self._next = resume_at or 0
         self._records: np.ndarray | None = None
@@ -81,7 +83,7 @@ class _SlicePartition(StatefulSourcePartition[Item, int]):
         part = self._part
         if self._next == ENDED:
             raise StopIteration
-        if not self._reads.turn(part.source_id):
+        if not self._reads.turn(self._sid):
             self._awake = datetime.now(UTC) + _WAIT
             return []
         self._awake = None
@@ -113,7 +115,7 @@ class _SlicePartition(StatefulSourcePartition[Item, int]):
             faults=0,
             first_ts_recv=int(ts.min()) if len(ts) else -1,
             last_ts_recv=int(ts.max()) if len(ts) else -1,
-            book_keys=part.book_keys,
+            book_keys=part.fed_keys(self._instruments),
             session_days=(part.session_day,),
             sha256="",
             size_bytes=len(records) * MBO_DTYPE.itemsize,

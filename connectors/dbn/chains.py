@@ -42,6 +42,10 @@ class ChainFacts:
     episodes' vectors wait for the chain's profiles (``flows.steps.session_episodes``)."""
     venues: dict[int, str] = field(default_factory=dict)
     """The venue of each instrument that is not an option: whose calendar its chain's sessions keep."""
+    feeds: dict[str, frozenset[str]] = field(default_factory=dict)
+    """Per chain key, the sources of its options when the run knows them all up front (a Bronze
+    replay: one slice per option); a chain waits for every one of them. A chain not named here
+    takes the sources it hears from (one options file)."""
 
     @property
     def any(self) -> bool:
@@ -81,7 +85,7 @@ def chain_facts(lake: Lake, files: Iterable[tuple[Path, str, tuple[date, ...]]])
         books |= {f"{iid}:{date_to_day(d)}" for iid in others if iid in named for d in sessions}
     if not underlyings:
         return ChainFacts()  # a run without options reads no open interest
-    stats = [_stored_open_interest(lake), *(_open_interest_in(p) for p in statistics)]
+    stats = [stored_open_interest(lake), *(_open_interest_in(p) for p in statistics)]
     return ChainFacts(frozenset(underlyings), frozenset(books), symbols, np.concatenate(stats), frozenset(chained),
                       venues)
 
@@ -109,7 +113,7 @@ def _oi(rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def _stored_open_interest(lake: Lake) -> np.ndarray:
+def stored_open_interest(lake: Lake) -> np.ndarray:
     table = lake.read(BRONZE_STATISTICS, ["instrument_id", "ts_ref", "ts_recv", "quantity", "stat_type"],
                       f'"stat_type" = {OPEN_INTEREST}')
     if table is None or table.num_rows == 0:

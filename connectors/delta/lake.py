@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import DeltaTable, QueryBuilder, write_deltalake
+from deltalake import DeltaTable, Field, QueryBuilder, write_deltalake
 from deltalake.exceptions import TableNotFoundError
+from deltalake.schema import PrimitiveType
 
 from connectors.delta.tables import ALL_TABLES, TableSpec
 
@@ -35,7 +36,9 @@ class Lake:
         Creating every table before the flow starts means workers only ever append, and
         concurrent appends under distinct app ids never conflict.
         """
-        if self.open(spec) is not None:
+        table = self.open(spec)
+        if table is not None:
+            _add_missing_columns(table, spec)
             return
         try:
             write_deltalake(
@@ -79,6 +82,19 @@ class Lake:
         if result.num_rows == 0:
             return target.empty_table()
         return result.cast(target)
+
+
+def _add_missing_columns(table: DeltaTable, spec: TableSpec) -> None:
+    """A table made before a column joined its spec gets the column (null in its old rows), so
+    appends of the spec's rows fit it. Columns are only ever added at the end of a spec."""
+    have = {f.name for f in table.schema().fields}
+    missing = [f for f in spec.schema if f.name not in have]
+    if missing:
+        table.alter.add_columns([Field(f.name, PrimitiveType(_DELTA_TYPES[f.type]), nullable=True) for f in missing])
+
+
+_DELTA_TYPES = {pa.int64(): "long", pa.int32(): "integer", pa.float64(): "double", pa.string(): "string",
+                pa.bool_(): "boolean"}
 
 
 def rows_in(table: DeltaTable) -> int:

@@ -154,6 +154,7 @@ def definition_rows(chunk: RecordChunk) -> pa.Table:
             "source": [chunk.source_id] * len(r),
             "source_offset": chunk.record_positions(),
             "ts_ingest": _placeholder_ingest(len(r)),
+            "underlying_id": [i.underlying_id for i in infos],
         },
         schema=BRONZE_DEFINITIONS.schema,
     )

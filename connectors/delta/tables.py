@@ -111,9 +111,12 @@ BRONZE_DEFINITIONS: Final = TableSpec(
             ("source", pa.string()),
             ("source_offset", pa.int64()),
             _TS_INGEST,
+            ("underlying_id", pa.int64()),  # last: a lake made before it has it added at the end
         ]
     ),
 )
+"""An option's ``underlying_id`` is what a Bronze replay builds its chain from (``flows.bronze_plan``);
+null in rows written before the column existed."""
 
 BRONZE_CMBP_1: Final = TableSpec(
     "bronze.cmbp_1",

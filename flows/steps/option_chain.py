@@ -2,12 +2,15 @@
 chain's gamma exposure against the underlying's own 1-second mids.
 
 Three kinds of item meet under the chain key (``operators.options.chain.chain_key``): the
-options' records (``OptionSlice``), the end of the file that fed them (``SourceEnd``), and the
-underlying's mids (``UnderlyingSeconds``, from its book rows). A second's GEX is computed once
-every option row up to its close is in (the options' clock has passed it), so the rows do not
-depend on how the two sources interleave. The step ends when both sides have ended; when the
-run replays no book of the underlying for the session (``ChainFacts.books``), the options' end
-alone ends it, with option tops and no GEX.
+options' records (``OptionSlice``), the end of a source that fed them (``ChainEnd``), and the
+underlying's mids (``UnderlyingSeconds``, from its book rows). A chain's options may come from
+several sources: one options file, or one Bronze slice per option (``ChainFacts.feeds`` names
+them up front). Each source keeps its own option books, and the options' clock is the least of
+the sources' clocks: a second's option tops go out, and its GEX is computed, once every source
+has passed its close, so the rows do not depend on how the sources interleave. The step ends
+when every source and the underlying have ended; when the run replays no book of the underlying
+for the session (``ChainFacts.books``), the options' end alone ends it, with option tops and no
+GEX.
 """
 
 from __future__ import annotations
@@ -19,9 +22,8 @@ from bytewax.operators import StatefulLogic
 from typing_extensions import override
 
 from connectors.dbn.chains import ChainFacts
-from flows.items import BookRows, ChainProfiles, ChainRows, OptionSlice, UnderlyingSeconds, book_key
+from flows.items import BookRows, ChainEnd, ChainProfiles, ChainRows, OptionSlice, UnderlyingSeconds, book_key
 from operators.calendar import US_EQUITIES, calendar_of
-from operators.chunks import SourceEnd
 from operators.options.chain import (
     NS,
     OPTION_TOP_DTYPE,
@@ -30,6 +32,7 @@ from operators.options.chain import (
     ChainGexState,
     OptionTops,
     OptionTopsState,
+    by_second,
     chain_key,
     chain_of,
     open_interest_before,
@@ -37,7 +40,7 @@ from operators.options.chain import (
 from operators.records import UNDEF_PRICE
 from operators.sessions import day_to_date
 
-ChainItem = OptionSlice | SourceEnd | UnderlyingSeconds
+ChainItem = OptionSlice | ChainEnd | UnderlyingSeconds
 FOREVER = 2**63 - 1
 
 
@@ -45,14 +48,17 @@ FOREVER = 2**63 - 1
 class ChainLogicState:
     key: str
     source_id: str
-    tops: OptionTopsState
+    tops: OptionTopsState | dict[str, OptionTopsState]
+    """Per source (a snapshot taken before chains had several sources: the one source's)."""
     gex: ChainGexState | None
     closes: np.ndarray
     mids: np.ndarray
-    options_clock: int
+    options_clock: int | dict[str, int]
     options_ended: bool
     underlying_ended: bool
     through: int = -1
+    ended: frozenset[str] = frozenset()
+    held: np.ndarray | None = None
 
 
 def underlying_seconds(underlyings: frozenset[int], rows: BookRows) -> tuple[str, UnderlyingSeconds] | None:
@@ -94,22 +100,40 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
     def __init__(self, facts: ChainFacts, cfg: ChainGexConfig, resume: ChainLogicState | None) -> None:
         self._facts, self._cfg = facts, cfg
         self._key, self._source = "", ""
-        self._tops = OptionTops(resume=resume.tops if resume is not None else None)
+        self._tops: dict[str, OptionTops] = {}
+        """Each source's option books."""
+        self._clocks: dict[str, int] = {}
+        """Each source's option rows are in for every second closing before its clock."""
+        self._ended: set[str] = set()
+        self._unheard: set[str] | None = None
+        """Sources the plan names that have not spoken yet (None until the chain knows its key)."""
+        self._held: list[np.ndarray] = []
+        """Option rows of seconds some source has not passed yet."""
+        self._released = -1
+        """The options' clock the held rows were last released at."""
         self._gex: ChainGex | None = None
         self._closes, self._mids = np.zeros(0, np.int64), np.zeros(0)
-        self._clock = -1
-        """Option rows are in for every second closing before this (``OptionTops``)."""
-        self._options_ended = self._underlying_ended = False
+        self._underlying_ended = False
         self._through = -1
         """The last underlying close whose GEX is computed (``ChainRows.through_ns``)."""
         if resume is not None:
-            self._key, self._source = resume.key, resume.source_id
-            if resume.gex is not None:
-                self._gex = ChainGex(resume.gex.underlier, self._open_interest(), self._model_cfg(), resume=resume.gex)
-            self._closes, self._mids = resume.closes.copy(), resume.mids.copy()
-            self._clock = resume.options_clock
-            self._options_ended, self._underlying_ended = resume.options_ended, resume.underlying_ended
-            self._through = resume.through
+            self._resume(resume)
+
+    def _resume(self, resume: ChainLogicState) -> None:
+        self._key, self._source = resume.key, resume.source_id
+        if isinstance(resume.tops, OptionTopsState):  # one source, as every chain had before ``feeds``
+            tops, clocks = {resume.source_id: resume.tops}, {resume.source_id: int(resume.options_clock)}  # type: ignore[arg-type]
+            ended = {resume.source_id} if resume.options_ended else set()
+        else:
+            tops, clocks, ended = resume.tops, dict(resume.options_clock), set(resume.ended)  # type: ignore[arg-type]
+        self._tops = {s: OptionTops(resume=t) for s, t in tops.items()}
+        self._clocks, self._ended = clocks, ended
+        self._held = [resume.held.copy()] if resume.held is not None and len(resume.held) else []
+        if resume.gex is not None:
+            self._gex = ChainGex(resume.gex.underlier, self._open_interest(), self._model_cfg(), resume=resume.gex)
+        self._closes, self._mids = resume.closes.copy(), resume.mids.copy()
+        self._underlying_ended = resume.underlying_ended
+        self._through = resume.through
 
     def _open_interest(self) -> dict[int, int]:
         return session_open_interest(self._facts, *chain_of(self._key))
@@ -126,37 +150,86 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
             self._gex = ChainGex(self._facts.symbols.get(uid, f"#{uid}"), self._open_interest(), self._model_cfg())
         return self._gex
 
+    def _sources(self) -> list[str]:
+        """The sources of the chain's options: those the plan names (``ChainFacts.feeds``), else
+        those heard from so far (a run whose options come from one file)."""
+        return sorted(self._facts.feeds.get(self._key, frozenset()) | self._clocks.keys() | self._ended)
+
+    def _options_clock(self) -> int:
+        """Every source's option rows are in for the seconds closing before this; FOREVER once
+        every source has ended."""
+        if self._unheard is None:
+            self._unheard = set(self._facts.feeds.get(self._key, frozenset())) - self._clocks.keys() - self._ended
+        if self._unheard or not (self._clocks or self._ended):
+            return -1
+        return min((c for s, c in self._clocks.items() if s not in self._ended), default=FOREVER)
+
+    def _heard(self, source_id: str) -> None:
+        if self._unheard is not None:
+            self._unheard.discard(source_id)
+
+    def _keyed(self, key: str, source_id: str) -> None:
+        self._key = key
+        if not self._source:  # the stream the chain's rows are written under: the same whatever comes first
+            self._source = min(self._facts.feeds.get(key) or {source_id})
+        self._heard(source_id)
+
     @override
     def on_item(self, value: ChainItem) -> tuple[list[ChainRows], bool]:
-        tops = np.zeros(0, OPTION_TOP_DTYPE)
         if isinstance(value, OptionSlice):
-            self._key, self._source = value.key, self._source or value.source_id
+            self._keyed(value.key, value.source_id)
             gex = self._chain()
             gex.add(value.instruments.values())
-            tops = self._tops.apply(value.records, {i: o.tick for i, o in value.instruments.items()})
+            books = self._tops.setdefault(value.source_id, OptionTops())
+            rows = books.apply(value.records, {i: o.tick for i, o in value.instruments.items()})
+            self._hold(rows)
             if len(value.records):
-                self._clock = (int(value.records["ts_recv"][-1]) // NS + 1) * NS
-        elif isinstance(value, SourceEnd):
-            tops = self._tops.close()
-            self._options_ended = True
-            self._source = self._source or value.source_id
+                self._clocks[value.source_id] = (int(value.records["ts_recv"][-1]) // NS + 1) * NS
+        elif isinstance(value, ChainEnd):
+            self._keyed(value.key, value.source_id)
+            self._chain()
+            ended = self._tops.pop(value.source_id) if value.source_id in self._tops else None
+            self._hold(ended.close() if ended is not None else np.zeros(0, OPTION_TOP_DTYPE))
+            self._ended.add(value.source_id)
         else:
             self._key = value.key
             self._chain()
             self._closes = np.concatenate([self._closes, value.closes])
             self._mids = np.concatenate([self._mids, value.mids])
             self._underlying_ended |= value.final
-        return self._emit(tops)
+        return self._emit()
 
-    def _emit(self, tops: np.ndarray) -> tuple[list[ChainRows], bool]:
+    def _hold(self, rows: np.ndarray) -> None:
+        if len(rows):
+            self._held.append(rows)
+
+    def _release(self, clock: int) -> np.ndarray:
+        """The held rows of the seconds closing before ``clock``, in (second, option) order."""
+        if clock <= self._released or not self._held:
+            return np.zeros(0, OPTION_TOP_DTYPE)
+        self._released = clock
+        rows = self._held[0] if len(self._held) == 1 else np.concatenate(self._held)
+        self._held = []
+        if clock != FOREVER:
+            due = rows["ts_recv"].astype(np.int64) < clock
+            if not due.all():
+                self._held = [rows[~due]]
+                rows = rows[due]
+        if len(self._clocks.keys() | self._ended) > 1 and len(rows):  # one source's rows are in order already
+            rows = by_second(rows)
+        return rows
+
+    def _emit(self) -> tuple[list[ChainRows], bool]:
         gex = self._gex
+        clock = self._options_clock()
+        options_ended = clock == FOREVER
+        tops = self._release(clock)
         if gex is not None and len(tops):
             gex.quotes(tops)
         uid, day = chain_of(self._key)
         waits = book_key(uid, day) in self._facts.books
-        done = self._options_ended and (self._underlying_ended or not waits)
-        through = np.iinfo(np.int64).max if self._options_ended else self._clock
-        ready = int(np.searchsorted(self._closes, through, side="left"))  # closes before the options' clock
+        done = options_ended and (self._underlying_ended or not waits)
+        ready = int(np.searchsorted(self._closes, clock, side="left"))  # closes before the options' clock
         surfaces, summaries, profiles = (gex.seconds(self._closes[:ready], self._mids[:ready]) if gex is not None
                                          else ([], [], []))
         if ready:
@@ -168,13 +241,14 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
         options = gex.options
         named = {int(i): options[int(i)] for i in np.unique(tops["instrument_id"])}  # what the tops rows need
         out = ChainRows(self._key, self._source, gex.underlier, day, tops, named, surfaces, summaries, done,
-                        tuple(profiles), FOREVER if done else self._through)
+                        tuple(profiles), FOREVER if done else self._through,
+                        tuple(self._sources()) if done else ())
         return [out], StatefulLogic.DISCARD if done else StatefulLogic.RETAIN
 
     @override
     def snapshot(self) -> ChainLogicState:
-        return ChainLogicState(self._key, self._source, self._tops.snapshot(),
+        return ChainLogicState(self._key, self._source, {s: t.snapshot() for s, t in self._tops.items()},
                                self._gex.snapshot() if self._gex is not None else None, self._closes.copy(),
-                               self._mids.copy(), self._clock, self._options_ended, self._underlying_ended,
-                               self._through)
-
+                               self._mids.copy(), dict(self._clocks), self._options_clock() == FOREVER,
+                               self._underlying_ended, self._through, frozenset(self._ended),
+                               np.concatenate(self._held) if self._held else None)

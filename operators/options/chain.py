@@ -120,7 +120,7 @@ class OptionTops:
             ids.append(np.full(len(tops), iid, np.int64))
             parts.append(_top_fields(tops))
         trades = records[records["action"].view(np.uint8) == _TRADE]
-        return _by_second(_per_second(np.concatenate(ids), np.concatenate(parts), trades))
+        return by_second(_per_second(np.concatenate(ids), np.concatenate(parts), trades))
 
 
 _QUOTE_TOP = np.dtype([("ts_recv", "<u8"), ("book_valid", "?"), ("bid_px", "<i8", (1,)), ("ask_px", "<i8", (1,)),
@@ -198,10 +198,10 @@ def _merge(carried: np.ndarray, rows: np.ndarray) -> np.ndarray:
         rows["volume"][i] += row["volume"]  # the top is the later chunk's: the second's last event
         if rows["last_trade_px"][i] == UNDEF_PRICE:
             rows["last_trade_px"][i] = row["last_trade_px"]
-    return _by_second(np.concatenate([np.array(keep, OPTION_TOP_DTYPE), rows]))
+    return by_second(np.concatenate([np.array(keep, OPTION_TOP_DTYPE), rows]))
 
 
-def _by_second(rows: np.ndarray) -> np.ndarray:
+def by_second(rows: np.ndarray) -> np.ndarray:
     """Rows in (second, instrument) order, ties broken by their content: the order never depends
     on how rows arrived (which differs with the worker count). An option has one row per second,
     so ties are rare: the content decides only when two rows share both keys."""
@@ -307,7 +307,7 @@ class ChainGex:
     def quotes(self, tops: np.ndarray) -> None:
         """Option top rows (any order of arrival; applied at their own second)."""
         known = among(tops["instrument_id"], self._ids)  # ids are sorted
-        self._pending = _by_second(np.concatenate([self._pending, tops[known]]))
+        self._pending = by_second(np.concatenate([self._pending, tops[known]]))
         self._pending_ts = np.ascontiguousarray(self._pending["ts_recv"])
 
     def seconds(self, closes: np.ndarray,

@@ -27,6 +27,7 @@ from connectors.delta.tables import BRONZE_DEFINITIONS, BRONZE_MBO
 from operators.chunks import InstrumentInfo, RecordChunk, SourceEnd
 from operators.errors import SourceError
 from operators.normalize import split_valid
+from operators.options.chain import chain_key
 from operators.records import MBO_DTYPE
 from operators.sessions import trade_date_days
 
@@ -242,3 +243,34 @@ def test_instruments_are_the_definition_in_force_at_the_session(bronze_lake: Lak
         ESH6.instrument_id, "ESH6", "ES", "FUT", source="symbology", venue="GLBX")
     earlier = [BronzeSlice(date(2025, 11, 1), "ESZ5", "ES", "FUT", (ESZ5.instrument_id,), ("x",), "GLBX.MDP3")]
     assert instruments_for(lake, earlier)["bronze:2025-11-01/ESZ5"][ESZ5.instrument_id].tick == 1  # the earliest
+
+
+def test_a_lake_made_before_underlying_id_gains_it_and_an_option_slice_feeds_its_chain(tmp_path: Path) -> None:
+    """An old ``bronze.instrument_definitions`` (no ``underlying_id``) gets the column at the next
+    ``ensure``: its rows read null there (no chain), rows written since carry it, and a slice of
+    an option that names its underlying feeds the chain, not a book of its own."""
+    lake = Lake(str(tmp_path))
+    old = pa.schema([f for f in BRONZE_DEFINITIONS.schema if f.name != "underlying_id"])
+    session = 1762160400 * 10**9
+    call = InstrumentInfo(7001, "ESZ5 C6800", "ES", "OPT", tick=50_000_000, multiplier=50.0,
+                          underlying_id=ESZ5.instrument_id, option_right="C")
+    put = InstrumentInfo(7002, "ESZ5 P6800", "ES", "OPT", tick=50_000_000, multiplier=50.0)
+    before = {**_definition(put, session, "old"), "instrument_class": "P"}
+    write_deltalake(lake.uri(BRONZE_DEFINITIONS), pa.Table.from_pylist([before], old))
+
+    lake.ensure(BRONZE_DEFINITIONS)
+    after = {**_definition(call, session, "new"), "instrument_class": "C", "underlying_id": ESZ5.instrument_id}
+    write_deltalake(lake.uri(BRONZE_DEFINITIONS), pa.Table.from_pylist([after], BRONZE_DEFINITIONS.schema),
+                    mode="append")
+    slices = [BronzeSlice(date(2025, 11, 3), symbol, "ES", "OPT", (iid,), ("x",), "GLBX.MDP3")
+              for symbol, iid in (("ESZ5 C6800", 7001), ("ESZ5 P6800", 7002))]
+    found = instruments_for(lake, slices)
+
+    assert lake.read(BRONZE_DEFINITIONS, ["instrument_id", "underlying_id"]).sort_by("instrument_id").to_pylist() == [
+        {"instrument_id": 7001, "underlying_id": ESZ5.instrument_id}, {"instrument_id": 7002, "underlying_id": None}]
+    got_call, got_put = found[slices[0].source_id][7001], found[slices[1].source_id][7002]
+    assert (got_call.underlying_id, got_call.option_right) == (ESZ5.instrument_id, "C")
+    assert (got_put.underlying_id, got_put.option_right) == (0, "P")
+    day = slices[0].session_day
+    assert slices[0].fed_keys(found[slices[0].source_id]) == (chain_key(ESZ5.instrument_id, day),)
+    assert slices[1].fed_keys(found[slices[1].source_id]) == (f"7002:{day}",)

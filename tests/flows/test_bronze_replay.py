@@ -31,6 +31,7 @@ from connectors.delta.tables import (
     BRONZE_MBO,
     BRONZE_MBO_DLQ,
     BRONZE_STATISTICS,
+    CHAIN_TABLES,
     GOLD_SETUP_VECTORS,
     SILVER_BOOK_1S,
 )
@@ -40,6 +41,7 @@ from flows.jobs.integrity import check_lake
 from flows.runner import recovery_config, run_flow
 from operators.errors import ConfigError
 from operators.records import MBO_DTYPE
+from operators.vectors.layout import OPTIONS_BLOCK
 from tests.conftest import WALL_CLOCK_COLUMNS, app_config, lake_differences, table_content, table_versions
 from tests.typed import present
 
@@ -90,6 +92,31 @@ def test_bronze_replay_into_another_lake_gives_the_file_replay_tables(file_lake:
     assert all(r["status"] == "complete" and r["schema"] == "bronze.mbo" for r in manifest)
     assert sum(r["records"] for r in manifest) == want.count(BRONZE_MBO) == present(prepared.records_read)()
     assert all(r.ok for r in check_lake(got)), check_lake(got)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("workers", [pytest.param(1, marks=pytest.mark.slow), 2])
+def test_a_bronze_replay_builds_the_option_chains_of_the_file_replay(chain_lake: Lake, tmp_path: Path,
+                                                                    workers: int) -> None:
+    """One slice per option, many per chain: option tops, the GEX surface and summary, and the
+    setup vectors' options block come out as the file replay wrote them."""
+    prepared = _from_bronze(Path(chain_lake.root), tmp_path / "copy")
+    facts = prepared.plan.chains
+    assert facts.any and all(len(sources) > 100 for sources in facts.feeds.values())
+
+    run_flow(prepared, workers=workers)
+
+    differences = lake_differences(prepared.lake, chain_lake, SILVER_GOLD, DROPPED)
+    assert not differences, "\n".join(differences)
+    for spec in CHAIN_TABLES:
+        assert prepared.lake.count(spec) > 0, spec.name
+    vectors = np.array(prepared.lake.read(GOLD_SETUP_VECTORS, ["feature_vector"])["feature_vector"].to_pylist())
+    assert np.abs(vectors[:, -OPTIONS_BLOCK:]).sum() > 0  # the chain reached the vectors
+    assert all(r.ok for r in check_lake(prepared.lake)), check_lake(prepared.lake)
+
+    again = _from_bronze(Path(chain_lake.root), tmp_path / "copy")  # every slice, options too, is finished
+    assert present(again.bronze).slices == () and len(present(again.bronze).finished) == len(
+        present(prepared.bronze).slices)
 
 
 def test_bronze_replay_into_its_own_lake_recomputes_only_with_overwrite(file_lake: Path, tmp_path: Path) -> None:
