@@ -25,9 +25,9 @@ from flows.config import AppConfig
 from flows.plan import (  # the file replay's decisions, made here per slice
     PlannedFile,
     ReplayPlan,
-    delete_source,
+    delete_sources,
     is_finished,
-    record_start,
+    record_starts,
     stored_calibrations,
     stored_summaries_outside,
 )
@@ -76,15 +76,26 @@ def plan_bronze(cfg: AppConfig, table: BronzeTable, lake: Lake) -> tuple[ReplayP
     pending: list[BronzeSlice] = []
     generations: dict[str, int] = {}
     left: dict[str, list[str]] = {"finished": [], "original": [], "overwritten": []}
+    by_source: dict[str, list[dict]] = {}
+    for row in manifest:
+        by_source.setdefault(row["source"], []).append(row)
+    replaced: list[tuple[str, int, tuple[str, ...]]] = []
     for part in candidates:
         keys = part.fed_keys(instruments[part.source_id])
-        decision = _decide(cfg, table, lake, part, keys, [r for r in manifest if r["source"] == part.source_id],
-                           claimed, opened)
+        decision = _decide(cfg, lake, part, keys, by_source.get(part.source_id, []), claimed, opened)
         if decision.reason:
             left[decision.reason].append(part.source_id)
+        if decision.reason == "overwritten":  # the books its earlier rows name, and those it feeds
+            named = {k for r in by_source.get(part.source_id, []) for k in (r["book_keys"] or [])}
+            replaced.append((part.source_id, decision.generation, (*keys, *sorted(named))))
         if decision.replay:
             pending.append(part)
             generations[part.source_id] = decision.generation
+    if replaced:  # their rows, whoever wrote them (an earlier Bronze replay, or their original source here)
+        keys_replaced = sorted({k for _, _, keys in replaced for k in keys})
+        delete_sources(lake, [sid for sid, _, _ in replaced], SCHEMA, keys_replaced)
+        record_starts(lake, [(sid, generation) for sid, generation, _ in replaced], table.path, SCHEMA,
+                      cfg.run.run_id, size_bytes=0)
     mine = {p.source_id: instruments[p.source_id] for p in pending}
     bronze = BronzePlan(table, tuple(pending), mine, tuple(left["finished"]), tuple(left["original"]),
                         tuple(left["overwritten"]))
@@ -92,8 +103,9 @@ def plan_bronze(cfg: AppConfig, table: BronzeTable, lake: Lake) -> tuple[ReplayP
     return replace(plan, chains=bronze_chain_facts(table.lake, pending, instruments)), bronze
 
 
-def _decide(cfg: AppConfig, table: BronzeTable, lake: Lake, part: BronzeSlice, keys: tuple[str, ...],
-            rows: list[dict], claimed: frozenset[str], opened: dict[str, DeltaTable | None]) -> _Decision:
+def _decide(cfg: AppConfig, lake: Lake, part: BronzeSlice, keys: tuple[str, ...], rows: list[dict],
+            claimed: frozenset[str], opened: dict[str, DeltaTable | None]) -> _Decision:
+    """Replay the slice or leave it; one to overwrite is deleted (with the others) by the caller."""
     sid = part.source_id
     generation = max((r["generation"] for r in rows), default=0)
     finished = is_finished(lake, sid, SCHEMA, generation, rows, cfg.analytics.enabled,
@@ -105,11 +117,7 @@ def _decide(cfg: AppConfig, table: BronzeTable, lake: Lake, part: BronzeSlice, k
         return _Decision(True, generation)
     if not rows and not original:
         return _Decision(True, generation)
-    # its books, whoever wrote them (an earlier Bronze replay, or its original source in this lake)
-    delete_source(lake, sid, SCHEMA, [*rows, {"book_keys": list(keys)}])
-    generation = generation + 1 if rows else 0
-    record_start(lake, sid, table.path, SCHEMA, generation, cfg.run.run_id, size_bytes=0)
-    return _Decision(True, generation, "overwritten")
+    return _Decision(True, generation + 1 if rows else 0, "overwritten")
 
 
 def _claimed_keys(manifest: list[dict]) -> frozenset[str]:

@@ -242,13 +242,19 @@ def bronze_tables_of(schema: str) -> tuple[TableSpec, ...]:
 
 
 def delete_source(lake: Lake, sid: str, schema: str, rows: list[dict]) -> None:
-    quoted = sid.replace("'", "''")
+    delete_sources(lake, [sid], schema, sorted({k for r in rows for k in (r["book_keys"] or [])}))
+
+
+def delete_sources(lake: Lake, sids: list[str], schema: str, keys: list[str]) -> None:
+    """Delete what ``sids`` wrote to their Bronze tables and the books and chains ``keys``: one
+    delete per table (a Bronze replay overwrites a slice per option of a day)."""
+    quoted = ", ".join("'" + sid.replace("'", "''") + "'" for sid in sids)
     for spec in bronze_tables_of(schema):
         table = lake.open(spec)
         if table is not None:
-            table.delete(f"source = '{quoted}'")
-    delete_books(lake, sorted({k for r in rows for k in (r["book_keys"] or [])}))
-    log.info("overwrite: deleted the rows of %s", sid)
+            table.delete(f"source IN ({quoted})")
+    delete_books(lake, keys)
+    log.info("overwrite: deleted the rows of %s", sids[0] if len(sids) == 1 else f"{len(sids)} sources")
 
 
 def delete_books(lake: Lake, keys: list[str]) -> None:
@@ -276,16 +282,23 @@ def record_start(lake: Lake, sid: str, path: Path | str, schema: str, generation
                   size_bytes: int | None = None) -> None:
     """A manifest row saying a new generation began, so a crash mid-overwrite is not 'finished'.
     ``size_bytes`` defaults to the size of the file at ``path``."""
+    record_starts(lake, [(sid, generation)], path, schema, run_id, size_bytes)
+
+
+def record_starts(lake: Lake, started: list[tuple[str, int]], path: Path | str, schema: str, run_id: str,
+                  size_bytes: int | None = None) -> None:
+    """``record_start`` of several (source, generation) read from one ``path``, in one commit."""
     from deltalake import write_deltalake
 
     size = Path(path).stat().st_size if size_bytes is None else size_bytes
-    row = {
+    now = datetime.now(UTC)
+    rows = [{
         "source": sid, "path": str(path), "sha256": "", "size_bytes": size,
         "schema": schema, "records": 0, "faults": 0, "first_ts_recv": -1, "last_ts_recv": -1,
         "session_dates": [], "book_keys": [], "generation": generation, "status": "started",
-        "run_id": run_id, "ts_ingest": datetime.now(UTC),
-    }
-    write_deltalake(lake.uri(BRONZE_MANIFEST), pa.Table.from_pylist([row], BRONZE_MANIFEST.schema), mode="append",
+        "run_id": run_id, "ts_ingest": now,
+    } for sid, generation in started]
+    write_deltalake(lake.uri(BRONZE_MANIFEST), pa.Table.from_pylist(rows, BRONZE_MANIFEST.schema), mode="append",
                     storage_options=lake.storage_options or None)
 
 

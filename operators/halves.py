@@ -5,18 +5,88 @@ kernels release the GIL (``nogil=True``), so half of the range can run beside th
 while a one-worker flow leaves a core to the Delta committers alone. Each half writes its own
 slice of the outputs, so the numbers are the same however the range is cut (or not cut).
 
-A thread per call, not a pool: a call is milliseconds of work, a thread costs tens of
-microseconds, and a pool's idle thread would not survive a ``fork`` (a child process would wait
-on it forever).
+Each calling thread (a Bytewax worker) has one helper of its own, started at its first call and
+then handed each first half through a queue; it ends after ``IDLE_S`` without work. A thread per
+call cost about 0.9 s of a worker's time on the options bench day (starting one waits until it
+runs, behind whatever holds the GIL). A forked child starts its own helpers (a parent's thread
+does not survive a ``fork``).
 """
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable
-from threading import Thread
+from queue import Empty, SimpleQueue
 
 SPLIT_MIN = 4_096
 """Below this many units of work (options × seconds), the caller's thread does it all."""
+
+
+class _Half:
+    """One first half handed to a helper, and how it went."""
+
+    __slots__ = ("done", "failed", "hi", "work")
+
+    def __init__(self, work: Callable[[int, int], None], hi: int) -> None:
+        self.work, self.hi = work, hi
+        self.done = threading.Event()
+        self.failed: BaseException | None = None
+
+
+class _Helper:
+    """A thread that runs first halves until it has been idle ``IDLE_S`` (a worker that stops
+    calling, or ends, leaves no thread behind for long)."""
+
+    def __init__(self) -> None:
+        self._halves: SimpleQueue[_Half] = SimpleQueue()
+        self._lock = threading.Lock()
+        self._alive = True
+        threading.Thread(target=self._serve, name="spymaster-half", daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                half = self._halves.get(timeout=IDLE_S)
+            except Empty:
+                with self._lock:  # nothing can be put once it is marked gone
+                    if self._halves.empty():
+                        self._alive = False
+                        return
+                continue
+            try:
+                half.work(0, half.hi)
+            except BaseException as err:  # re-raised on the caller's thread
+                half.failed = err
+            finally:
+                half.done.set()
+
+    def run(self, half: _Half) -> bool:
+        """Hand ``half`` over; False when this helper has gone (the caller starts another)."""
+        with self._lock:
+            if not self._alive:
+                return False
+            self._halves.put(half)
+            return True
+
+
+IDLE_S = 2.0
+_helpers = threading.local()
+
+
+def _reset_after_fork() -> None:
+    global _helpers
+    _helpers = threading.local()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def _hand_over(half: _Half) -> None:
+    helper = getattr(_helpers, "helper", None)
+    if helper is None or not helper.run(half):
+        helper = _helpers.helper = _Helper()
+        helper.run(half)
 
 
 def in_halves(n: int, work: Callable[[int, int], None], *, units: int | None = None) -> None:
@@ -25,20 +95,11 @@ def in_halves(n: int, work: Callable[[int, int], None], *, units: int | None = N
     if n < 2 or (units if units is not None else n) < SPLIT_MIN:
         work(0, n)
         return
-    half = n // 2
-    failed: list[BaseException] = []
-
-    def first() -> None:
-        try:
-            work(0, half)
-        except BaseException as err:  # re-raised on the caller's thread below
-            failed.append(err)
-
-    helper = Thread(target=first, name="spymaster-half", daemon=True)
-    helper.start()
+    half = _Half(work, n // 2)
+    _hand_over(half)
     try:
-        work(half, n)
+        work(half.hi, n)
     finally:
-        helper.join()
-    if failed:
-        raise failed[0]
+        half.done.wait()
+    if half.failed is not None:
+        raise half.failed

@@ -10,7 +10,7 @@ import pyarrow as pa
 from connectors.delta.tables import SILVER_GEX_SUMMARY_1S, SILVER_GEX_SURFACE_1S, SILVER_OPTIONS_TOP_1S
 from operators.chunks import InstrumentInfo
 from operators.options.chain import option_mid
-from operators.options.surface import Columns, GexSummary
+from operators.options.surface import Columns, GexSummary, Repeated
 from operators.records import UNDEF_PRICE
 
 
@@ -51,18 +51,17 @@ def gex_surface_rows(surfaces: list[Columns], underlying_id: int, day: date) -> 
     columns: dict[str, object] = _chain("", underlying_id, day, ts)
     for name in names:
         parts = [s[name] for s in surfaces]
-        columns[name] = (_strings(parts) if isinstance(parts[0], list)  # type: ignore[arg-type]
+        columns[name] = (_strings(parts) if isinstance(parts[0], Repeated)  # type: ignore[arg-type]
                          else np.concatenate([np.asarray(p) for p in parts]))
     return pa.Table.from_pydict(columns, schema=SILVER_GEX_SURFACE_1S.schema), ts
 
 
-def _strings(parts: list[list[str]]) -> pa.Array | list[str]:
+def _strings(parts: list[Repeated]) -> pa.Array:
     """A text column: one value repeated (an underlier, a model, a convention) without a Python
-    string per row, else the values as they are."""
-    values = {p[0] for p in parts if p}
-    if len(values) == 1 and all(p.count(p[0]) == len(p) for p in parts if p):  # a C loop, identity first
-        return pa.repeat(pa.scalar(values.pop(), pa.string()), sum(len(p) for p in parts))
-    return [x for p in parts for x in p]
+    string per row; runs of different values (a convention changed between column sets) in turn."""
+    if len({p.value for p in parts}) == 1:
+        return pa.repeat(pa.scalar(parts[0].value, pa.string()), sum(p.n for p in parts))
+    return pa.concat_arrays([pa.repeat(pa.scalar(p.value, pa.string()), p.n) for p in parts])
 
 
 def gex_summary_rows(summaries: list[GexSummary], underlying_id: int, day: date) -> tuple[pa.Table, np.ndarray]:

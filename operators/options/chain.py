@@ -250,6 +250,8 @@ class ChainGex:
                  *, resume: ChainGexState | None = None) -> None:
         self._underlier, self._cfg, self._all_oi = underlier, cfg, dict(open_interest)
         self._infos: dict[int, InstrumentInfo] = {}
+        self._joined = False
+        """Options joined since the arrays were built."""
         self._mid = np.zeros(0)
         self._pending = np.zeros(0, OPTION_TOP_DTYPE)
         self._pending_ts = np.zeros(0, np.int64)
@@ -275,12 +277,19 @@ class ChainGex:
         return self._infos
 
     def add(self, options: Iterable[InstrumentInfo]) -> None:
-        new = [o for o in options if o.instrument_id not in self._infos]
-        if not new:
+        """Options join; the arrays are rebuilt once, when next needed (a Bronze replay adds its
+        options one slice, so one option, at a time: a rebuild per option was quadratic)."""
+        for o in options:
+            if o.instrument_id not in self._infos:
+                self._infos[o.instrument_id] = o
+                self._joined = True
+
+    def _settle(self) -> None:
+        if not self._joined:
             return
+        self._joined = False
         mids = dict(zip(self._ids.tolist(), self._mid.tolist(), strict=True))
         volume = dict(zip(self._ids.tolist(), self._volume.tolist(), strict=True))
-        self._infos.update({o.instrument_id: o for o in new})
         ids = sorted(self._infos)
         self._build(np.array([mids.get(i, np.nan) for i in ids]), np.array([volume.get(i, 0.0) for i in ids]))
 
@@ -300,12 +309,14 @@ class ChainGex:
         """The live options' mask, their ``ChainLayout`` and listing (rebuilt when the mask changes)."""
 
     def snapshot(self) -> ChainGexState:
+        self._settle()
         return ChainGexState(self._underlier, tuple(self._infos[i] for i in sorted(self._infos)), self._mid.copy(),
                              self._pending.copy(), self._changed, self._spot, self._last_row_s, self._iv.copy(),
                              self._volume.copy())
 
     def quotes(self, tops: np.ndarray) -> None:
         """Option top rows (any order of arrival; applied at their own second)."""
+        self._settle()
         known = among(tops["instrument_id"], self._ids)  # ids are sorted
         self._pending = by_second(np.concatenate([self._pending, tops[known]]))
         self._pending_ts = np.ascontiguousarray(self._pending["ts_recv"])
@@ -316,6 +327,7 @@ class ChainGex:
         and the profile of each of their seconds. Every option row of a second up to the last close
         must have been given to ``quotes``. The surface rows come as a few column sets, each
         holding several seconds in order; the summaries and profiles one per second."""
+        self._settle()
         closes, spots = np.ascontiguousarray(closes, np.int64), np.ascontiguousarray(spots, np.float64)
         if not len(closes):
             return [], [], []

@@ -6,7 +6,9 @@ from its own input columns, for anyone who wants to check them.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 from numba import njit
@@ -87,7 +89,27 @@ def _side(values: np.ndarray, index: np.ndarray, missing: float) -> np.ndarray:
     return np.where(index >= 0, values[..., np.maximum(index, 0)], missing)
 
 
-Columns = dict[str, np.ndarray | list[str]]
+@dataclass(frozen=True, slots=True)
+class Repeated:
+    """One text value on every row of a column set (an underlier, a model, a convention): a
+    surface has ~130 rows a second, and a Python string per row and column was a tenth of a
+    second's GEX cost on the options bench day."""
+
+    value: str
+    n: int
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[str]:
+        return repeat(self.value, self.n)
+
+    def __array__(self, dtype: np.dtype | None = None, copy: bool | None = None) -> np.ndarray:
+        """As numpy sees it: the value on each row (``np.asarray`` of a column set's columns)."""
+        return np.full(self.n, self.value, dtype=np.dtype(object) if dtype is None else dtype)
+
+
+Columns = dict[str, np.ndarray | Repeated]
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,12 +177,12 @@ def surface_rows(underlier: str, seconds_ns: np.ndarray, chain: ChainQuotes, mid
     call_gex, put_gex = flat(_side(per["gex"], calls, 0.0)), flat(_side(per["gex"], puts, 0.0))
     oi = chain.open_interest.astype(np.float64)
     return {
-        "underlier": [underlier] * n,
+        "underlier": Repeated(underlier, n),
         "ts_second": np.repeat(np.asarray(seconds_ns, np.int64), k),
         "expiration": np.tile(keys["expiration"], m),
         "strike": np.tile(keys["strike"], m),
-        "model": [model] * n,
-        "sign_convention": [cfg.sign_convention] * n,
+        "model": Repeated(model, n),
+        "sign_convention": Repeated(cfg.sign_convention, n),
         "underlying_px": flat(np.asarray(underlying, np.float64)[:, either]),
         "t_years": flat(per["t_years"][:, either]),
         "rate": np.full(n, cfg.rate),

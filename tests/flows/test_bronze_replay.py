@@ -115,8 +115,13 @@ def test_a_bronze_replay_builds_the_option_chains_of_the_file_replay(chain_lake:
     assert all(r.ok for r in check_lake(prepared.lake)), check_lake(prepared.lake)
 
     again = _from_bronze(Path(chain_lake.root), tmp_path / "copy")  # every slice, options too, is finished
-    assert present(again.bronze).slices == () and len(present(again.bronze).finished) == len(
-        present(prepared.bronze).slices)
+    slices = len(present(prepared.bronze).slices)
+    assert present(again.bronze).slices == () and len(present(again.bronze).finished) == slices
+    redo = _from_bronze(Path(chain_lake.root), tmp_path / "copy", overwrite=True)  # deletes, in one go per table
+    assert len(present(redo.bronze).overwritten) == slices
+    assert [redo.lake.count(spec) for spec in CHAIN_TABLES] == [0, 0, 0]
+    started = [r for r in redo.lake.read(BRONZE_MANIFEST).to_pylist() if r["status"] == "started"]
+    assert len(started) == slices and {r["generation"] for r in started} == {1}
 
 
 def test_bronze_replay_into_its_own_lake_recomputes_only_with_overwrite(file_lake: Path, tmp_path: Path) -> None:

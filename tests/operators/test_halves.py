@@ -57,3 +57,28 @@ def test_many_seconds_in_two_halves_equal_the_seconds_one_by_one() -> None:
             assert np.array_equal(values, per[name][j], equal_nan=True), (j, name)
         assert summary == summaries[j]
         guess = numbers["iv"]
+
+
+def test_a_helper_serves_many_calls_and_an_idle_one_is_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One helper thread for a thread's calls, not one per call; after ``IDLE_S`` without work it
+    has ended, and the next call starts another (its work still done, once)."""
+    import threading
+
+    from operators import halves
+
+    monkeypatch.setattr(halves, "IDLE_S", 0.2)
+    seen = np.zeros(10, np.int64)
+    helpers: list[threading.Thread] = []
+
+    def work(lo: int, hi: int) -> None:
+        seen[lo:hi] += 1
+        if lo == 0 and threading.current_thread() not in helpers:
+            helpers.append(threading.current_thread())
+
+    for _ in range(20):
+        in_halves(10, work, units=SPLIT_MIN)
+    assert seen.tolist() == [20] * 10 and len(helpers) == 1
+    helpers[0].join(timeout=10.0)  # it ends by itself once idle
+    assert not helpers[0].is_alive()
+    in_halves(10, work, units=SPLIT_MIN)
+    assert seen.tolist() == [21] * 10 and len(helpers) == 2 and helpers[1] is not threading.current_thread()
