@@ -316,6 +316,8 @@ class ChainGex:
 
     def quotes(self, tops: np.ndarray) -> None:
         """Option top rows (any order of arrival; applied at their own second)."""
+        if not len(tops):
+            return
         self._settle()
         known = among(tops["instrument_id"], self._ids)  # ids are sorted
         self._pending = by_second(np.concatenate([self._pending, tops[known]]))
@@ -327,10 +329,10 @@ class ChainGex:
         and the profile of each of their seconds. Every option row of a second up to the last close
         must have been given to ``quotes``. The surface rows come as a few column sets, each
         holding several seconds in order; the summaries and profiles one per second."""
-        self._settle()
         closes, spots = np.ascontiguousarray(closes, np.int64), np.ascontiguousarray(spots, np.float64)
         if not len(closes):
             return [], [], []
+        self._settle()
         upto = int(np.searchsorted(self._pending_ts, closes[-1], side="right"))  # the rows these closes apply
         applied = self._pending[:upto]
         slots = np.searchsorted(self._ids, applied["instrument_id"]).astype(np.int64)  # ids are sorted and known
