@@ -10,8 +10,10 @@ numba compiles a kernel the first time a process meets it with an empty or stale
 day; timed inside (b) they were about a quarter of its run in one profile. Then (a) and (b)
 alternate ``repeats`` times: this machine's speed drifts by a quarter between minutes, so one pair
 can land on either side of the target by chance; the figure is the median pair's ratio (the
-median of the ratios), and each pair is printed. The GEX step's own
-cost is measured apart: ``ChainGex`` over the front future's chain for the day, on the
+median of the ratios), and each pair is printed. Then (c): the last (b) lake's Bronze replayed
+into a new lake (``--from-bronze``: every option its own slice, the chains rebuilt from them),
+against that (b). The GEX step's own cost is measured apart: ``ChainGex`` over the front
+future's chain for the day, on the
 underlying's 1-second mids from the (a) lake, as CPU seconds per second of market time (the
 session's span).
 """
@@ -45,6 +47,10 @@ class OptionsBench:
     market_seconds: int
     gex_ms_per_market_second: float
     gex_ms_per_row_second: float
+    bronze_rps: float = 0.0
+    """(c): the day with the chain replayed from the last (b) lake's Bronze (a slice per option)."""
+    bronze_vs_chain: float = 0.0
+    """(c) / (b) of the last pair."""
 
     @property
     def met(self) -> bool:
@@ -73,6 +79,7 @@ def measure_options(cache: Path, records: int, workers: int, repeats: int = 3) -
             chain_s = timed_flow(tuple(map(str, everything)), scratch / "chain", workers, analytics=True)
             pairs.append((futures_s, chain_s))
         n_futures, n_options, listed = _counts(Lake(str(scratch / "chain")))
+        bronze_s = timed_flow((f"bronze://{scratch / 'chain'}",), scratch / "from-bronze", workers, analytics=True)
         gex_s, rows, span = _gex_alone(day, Lake(str(scratch / "futures")))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -81,7 +88,8 @@ def measure_options(cache: Path, records: int, workers: int, repeats: int = 3) -
     futures_rps, chain_rps = rates[int(np.argsort(ratios)[(len(ratios) - 1) // 2])]  # the median pair (lower middle)
     return OptionsBench(n_futures, n_options, listed, round(futures_rps), round(chain_rps),
                         round(chain_rps / futures_rps, 3), tuple(round(r, 3) for r in ratios), rows, span,
-                        round(1000 * gex_s / span, 4), round(1000 * gex_s / max(rows, 1), 3))
+                        round(1000 * gex_s / span, 4), round(1000 * gex_s / max(rows, 1), 3),
+                        round((n_futures + n_options) / bronze_s), round(pairs[-1][1] / bronze_s, 3))
 
 
 def _counts(lake) -> tuple[int, int, int]:  # noqa: ANN001 - connectors.delta.lake.Lake
@@ -145,5 +153,8 @@ def print_options(found: OptionsBench, console) -> None:  # noqa: ANN001 - rich 
                   f"{found.gex_ms_per_market_second:.3f}", "")
     table.add_row("GEX step, ms per second with GEX rows", f"{found.gex_ms_per_row_second:.3f}", "")
     table.add_row("seconds with GEX rows / market seconds", f"{found.gex_seconds:,} / {found.market_seconds:,}", "")
+    table.add_row("(c) the same day replayed from (b)'s Bronze (a slice per option), records/s",
+                  f"{found.bronze_rps:,.0f}", "")
+    table.add_row("(c) / (b) of the last pair", f"{found.bronze_vs_chain:.2f}", "")
     console.print(table)
     console.print("target: met" if found.met else "target: NOT met")

@@ -90,8 +90,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "and the HUD server's CPU per page; see flows.bench.hud")
     p.add_argument("--options", action="store_true",
                    help="instead: the whole flow on a day with the ES options chain (650 options) against the same "
-                        "day's futures alone (records/s and their ratio, target >= 0.7), and the GEX step's CPU "
-                        "per second of market time; see flows.bench.options")
+                        "day's futures alone (records/s and their ratio, target >= 0.7), the same day replayed "
+                        "from its Bronze with the chains rebuilt, and the GEX step's CPU per second of market "
+                        "time; see flows.bench.options")
     p.add_argument("--repeats", type=_at_least_one, default=3,
                    help="--options: (a) and (b) run alternately this many times; the median pair is the figure "
                         "(default 3)")
