@@ -18,6 +18,7 @@ from flows.config import BRONZE_SCHEME, RECOVERY_EPOCH_S, DateRange, load_config
 from operators.errors import ConfigError
 
 if TYPE_CHECKING:
+    from connectors.dbn.chains import ChainFacts
     from flows.app import PreparedRun
     from flows.bronze_plan import BronzePlan
 
@@ -138,7 +139,7 @@ def _input_and_lake(args: argparse.Namespace, inputs: tuple[str, ...], root: str
 def plan_lines(prepared: PreparedRun) -> list[str]:
     """What the plan decided, a line each: what is left out or skipped, and what is replayed."""
     if prepared.bronze is not None:
-        return _bronze_lines(prepared.bronze, prepared.cfg.run.run_id)
+        return _bronze_lines(prepared.bronze, prepared.plan.chains, prepared.cfg.run.run_id)
     plan = prepared.plan
     lines = [f"leaving out {len(plan.outside_dates)} file(s) outside --dates"] if plan.outside_dates else []
     if plan.skipped:
@@ -148,7 +149,7 @@ def plan_lines(prepared: PreparedRun) -> list[str]:
     return lines
 
 
-def _bronze_lines(bronze: BronzePlan, run_id: str) -> list[str]:
+def _bronze_lines(bronze: BronzePlan, chains: ChainFacts, run_id: str) -> list[str]:
     lines = []
     if bronze.finished:
         lines.append(f"skipping {len(bronze.finished)} (session, contract) partition(s) already replayed from "
@@ -158,4 +159,8 @@ def _bronze_lines(bronze: BronzePlan, run_id: str) -> list[str]:
                      "from their original source (use --overwrite to recompute them from Bronze)")
     lines.append(f"planned run {run_id}: {len(bronze.slices)} (session, contract) partition(s) of {bronze.table.uri} "
                  f"at version {bronze.table.version} to replay ({len(bronze.overwritten)} overwritten)")
+    if chains.feeds:
+        options = sum(len(sources) for sources in chains.feeds.values())
+        lines.append(f"rebuilding {len(chains.feeds)} option chain(s) (underlier and session) from {options} option "
+                     "partition(s): a chain's GEX rows come once all of its options have been read")
     return lines
