@@ -172,7 +172,6 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
         self._key = key
         if not self._source:  # the stream the chain's rows are written under: the same whatever comes first
             self._source = min(self._facts.feeds.get(key) or {source_id})
-        self._heard(source_id)
 
     @override
     def on_item(self, value: ChainItem) -> tuple[list[ChainRows], bool]:
@@ -183,14 +182,16 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
             books = self._tops.setdefault(value.source_id, OptionTops())
             rows = books.apply(value.records, {i: o.tick for i, o in value.instruments.items()})
             self._hold(rows)
-            if len(value.records):
+            if len(value.records):  # a source is heard once it has a clock
                 self._clocks[value.source_id] = (int(value.records["ts_recv"][-1]) // NS + 1) * NS
+                self._heard(value.source_id)
         elif isinstance(value, ChainEnd):
             self._keyed(value.key, value.source_id)
             self._chain()
             ended = self._tops.pop(value.source_id) if value.source_id in self._tops else None
             self._hold(ended.close() if ended is not None else np.zeros(0, OPTION_TOP_DTYPE))
             self._ended.add(value.source_id)
+            self._heard(value.source_id)
         else:
             self._key = value.key
             self._chain()
