@@ -18,7 +18,7 @@ from pathlib import Path
 from deltalake import DeltaTable
 
 from connectors.bronze.catalog import SOURCE_PREFIX, BronzeSlice, BronzeTable, bronze_slices, instruments_for
-from connectors.dbn.chains import ChainFacts, stored_open_interest
+from connectors.dbn.chains import ChainFacts, ChainSource, facts_of, stored_open_interest
 from connectors.delta.lake import Lake
 from connectors.delta.tables import BRONZE_MANIFEST, BRONZE_MBO
 from flows.config import AppConfig
@@ -32,7 +32,6 @@ from flows.plan import (  # the file replay's decisions, made here per slice
     stored_summaries_outside,
 )
 from operators.chunks import InstrumentInfo
-from operators.options.chain import chain_key
 
 SCHEMA = BRONZE_MBO.name
 """The manifest ``schema`` of a Bronze slice: the table it was read from."""
@@ -150,25 +149,6 @@ def bronze_chain_facts(lake: Lake, pending: list[BronzeSlice],
     """The chains a Bronze replay builds: one per underlier and session with an option slice in
     the run, fed by exactly those slices (``ChainFacts.feeds``); open interest from the read lake's
     ``bronze.statistics``; the underlyings' names and venues from their definitions."""
-    feeds: dict[str, set[str]] = {}
-    sessions: set[str] = set()
-    for part in pending:
-        for info in instruments[part.source_id].values():
-            if info.instrument_type == "OPT" and info.underlying_id:
-                feeds.setdefault(chain_key(info.underlying_id, part.session_day), set()).add(part.source_id)
-                sessions.add(f"{info.underlying_id}:{part.session_day}")
-    if not feeds:
-        return ChainFacts()
-    others = {iid: info for by_id in instruments.values() for iid, info in by_id.items()
-              if info.instrument_type != "OPT"}
-    books = {f"{iid}:{p.session_day}" for p in pending for iid, info in instruments[p.source_id].items()
-             if info.instrument_type != "OPT"}
-    return ChainFacts(
-        underlyings=frozenset(int(s.split(":")[0]) for s in sessions),
-        books=frozenset(books),
-        symbols={iid: info.raw_symbol for iid, info in others.items()},
-        open_interest=stored_open_interest(lake),
-        sessions=frozenset(sessions),
-        venues={iid: info.venue for iid, info in others.items()},
-        feeds={key: frozenset(sources) for key, sources in feeds.items()},
-    )
+    slices = [ChainSource(p.source_id, instruments[p.source_id], (p.session_day,), frozenset(p.instrument_ids))
+              for p in pending]
+    return facts_of(slices, lambda: stored_open_interest(lake), instruments.values())

@@ -9,7 +9,7 @@ the flow starts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -20,7 +20,8 @@ from connectors.dbn.instruments import instruments_for, symbology_of
 from connectors.dbn.reader import BadHeader, DbnFileReader, upgrade_to_v3
 from connectors.delta.lake import Lake
 from connectors.delta.tables import BRONZE_STATISTICS
-from operators.options.chain import OPEN_INTEREST
+from operators.chunks import InstrumentInfo
+from operators.options.chain import OPEN_INTEREST, chain_key
 from operators.sessions import date_to_day
 
 OI_DTYPE = np.dtype([("instrument_id", "<u4"), ("ts_ref", "<u8"), ("ts_recv", "<u8"), ("quantity", "<i8"),
@@ -54,11 +55,7 @@ class ChainFacts:
 
 def chain_facts(lake: Lake, files: Iterable[tuple[Path, str, tuple[date, ...]]]) -> ChainFacts:
     """``files``: the run's (path, schema, session dates)."""
-    underlyings: set[int] = set()
-    books: set[str] = set()
-    chained: set[str] = set()
-    symbols: dict[int, str] = {}
-    venues: dict[int, str] = {}
+    sources: list[ChainSource] = []
     statistics = []
     for path, schema, sessions in files:
         if schema == "statistics":
@@ -74,20 +71,53 @@ def chain_facts(lake: Lake, files: Iterable[tuple[Path, str, tuple[date, ...]]])
             metadata = reader.header.metadata
         finally:
             reader.close()
-        instruments = instruments_for(path, schema, metadata)
-        written_on = {i.underlying_id for i in instruments.values() if i.instrument_type == "OPT" and i.underlying_id}
-        underlyings |= written_on
-        chained |= {f"{uid}:{date_to_day(d)}" for uid in written_on for d in sessions}
-        others = {iid: info for iid, info in instruments.items() if info.instrument_type != "OPT"}
-        symbols |= {iid: info.raw_symbol for iid, info in others.items()}
-        venues |= {iid: info.venue for iid, info in others.items()}
         named = symbology_of(metadata)  # what the file holds (its definitions may name more)
-        books |= {f"{iid}:{date_to_day(d)}" for iid in others if iid in named for d in sessions}
+        sources.append(ChainSource("", instruments_for(path, schema, metadata), tuple(map(date_to_day, sessions)),
+                                   frozenset(named)))
+    return facts_of(sources, lambda: np.concatenate([stored_open_interest(lake),
+                                                     *(_open_interest_in(p) for p in statistics)]))
+
+
+@dataclass(frozen=True, slots=True)
+class ChainSource:
+    """What one source of a run says about chains: the instruments it knows, the sessions it
+    covers (days since the epoch), the instrument ids it holds records of, and its id when the
+    run names each chain's sources up front (``ChainFacts.feeds``; empty: it does not)."""
+
+    source_id: str
+    instruments: Mapping[int, InstrumentInfo]
+    session_days: tuple[int, ...]
+    holds: frozenset[int]
+
+
+def facts_of(sources: Iterable[ChainSource], open_interest: Callable[[], np.ndarray],
+             names: Iterable[Mapping[int, InstrumentInfo]] = ()) -> ChainFacts:
+    """The run's chains from its sources (files, Bronze slices); ``open_interest`` is read only
+    when there is a chain. ``names``: more instruments whose symbols and venues a chain may need
+    (an underlying no source of the run holds)."""
+    underlyings: set[int] = set()
+    books: set[str] = set()
+    chained: set[str] = set()
+    feeds: dict[str, set[str]] = {}
+    others: dict[int, InstrumentInfo] = {}
+    for source in sources:
+        written_on = {i.underlying_id for i in source.instruments.values()
+                      if i.instrument_type == "OPT" and i.underlying_id}
+        underlyings |= written_on
+        for uid, day in ((u, d) for u in written_on for d in source.session_days):
+            chained.add(f"{uid}:{day}")
+            if source.source_id:
+                feeds.setdefault(chain_key(uid, day), set()).add(source.source_id)
+        mine = {iid: info for iid, info in source.instruments.items() if info.instrument_type != "OPT"}
+        others |= mine
+        books |= {f"{iid}:{day}" for iid in mine if iid in source.holds for day in source.session_days}
     if not underlyings:
         return ChainFacts()  # a run without options reads no open interest
-    stats = [stored_open_interest(lake), *(_open_interest_in(p) for p in statistics)]
-    return ChainFacts(frozenset(underlyings), frozenset(books), symbols, np.concatenate(stats), frozenset(chained),
-                      venues)
+    for more in names:
+        others |= {iid: info for iid, info in more.items() if info.instrument_type != "OPT" and iid not in others}
+    return ChainFacts(frozenset(underlyings), frozenset(books), {iid: i.raw_symbol for iid, i in others.items()},
+                      open_interest(), frozenset(chained), {iid: i.venue for iid, i in others.items()},
+                      {key: frozenset(ids) for key, ids in feeds.items()})
 
 
 def _open_interest_in(path: Path) -> np.ndarray:
