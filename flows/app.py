@@ -110,8 +110,8 @@ def _prepare_topic(cfg: AppConfig) -> PreparedRun:
 
 
 def _prepare_bronze(cfg: AppConfig) -> PreparedRun:
-    """A replay of ``bronze.mbo`` (``bronze://LAKE``): same graph, into this lake's Silver and Gold,
-    planned per (session, contract) slice (``flows.bronze_plan``); nothing is written to Bronze."""
+    """A replay of ``bronze.mbo`` and ``bronze.cmbp_1`` (``bronze://LAKE``): same graph, into this lake's
+    Silver and Gold, planned per slice (``flows.bronze_plan``); nothing is written to Bronze."""
     from connectors.bronze.catalog import pinned_bronze
     from connectors.bronze.source import BronzeReplaySource
     from flows.bronze_plan import plan_bronze
@@ -125,7 +125,7 @@ def _prepare_bronze(cfg: AppConfig) -> PreparedRun:
     except SourceError as err:
         raise ConfigError(str(err)) from None
     source = BronzeReplaySource(table, bronze.slices, bronze.instruments, done=bronze.done,
-                                batch_records=cfg.source.batch_records)
+                                batch_records=cfg.source.batch_records, quotes=bronze.quotes)
     sinks = Sinks.delta(cfg, lake)
     flow = build_flow(cfg, source, plan, sinks, bronze_out=False)
     return _started(PreparedRun(cfg, lake, plan, flow, sinks, bronze, lambda: source.records_read))

@@ -234,9 +234,9 @@ def is_finished(lake: Lake, sid: str, schema: str, generation: int, rows: list[d
 
 def bronze_tables_of(schema: str) -> tuple[TableSpec, ...]:
     """The Bronze tables a source of ``schema`` writes rows and its end mark to. A source that
-    replays ``bronze.mbo`` itself (schema ``bronze.mbo``, ``connectors.bronze``) writes no Bronze
-    rows: only its dead letters."""
-    if schema == BRONZE_MBO.name:
+    replays a Bronze table itself (schema ``bronze.mbo`` or ``bronze.cmbp_1``, ``connectors.bronze``)
+    writes no Bronze rows: only its dead letters."""
+    if schema in (BRONZE_MBO.name, BRONZE_CMBP_1.name):
         return (BRONZE_MBO_DLQ,)
     return (TABLE_OF_SCHEMA.get(schema, BRONZE_MBO), BRONZE_MBO_DLQ)
 

@@ -1,5 +1,6 @@
-"""What ``bronze.mbo`` of a lake holds for a range of sessions: the (session, contract) slices a
-Bronze replay reads, and the instrument facts each needs.
+"""What ``bronze.mbo`` and ``bronze.cmbp_1`` of a lake hold for a range of sessions: the slices a
+Bronze replay reads (a (session, contract) of MBO; a session of OPRA's consolidated quotes), and
+the instrument facts each needs.
 
 Everything is read from one version of the table (:class:`BronzeTable`), so every partition of a
 run reads the same rows however long the run takes and whatever a live ingest appends meanwhile.
@@ -11,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal, cast
+from typing import Final, Literal, cast
 
 import numpy as np
 import pyarrow as pa
@@ -19,9 +20,9 @@ from deltalake import DeltaTable, QueryBuilder
 from deltalake.exceptions import TableNotFoundError
 
 from connectors.delta.lake import Lake
-from connectors.delta.tables import BRONZE_DEFINITIONS, BRONZE_MBO
+from connectors.delta.tables import BRONZE_CMBP_1, BRONZE_DEFINITIONS, BRONZE_MBO, TableSpec
 from operators.calendar import trade_dates_by_feed
-from operators.chunks import InstrumentInfo, InstrumentType
+from operators.chunks import InstrumentInfo, InstrumentType, Schema
 from operators.errors import SourceError
 from operators.instruments import venue_of
 from operators.options.chain import chain_key
@@ -36,16 +37,21 @@ def sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+QUOTES: Final[Schema] = "cmbp-1"
+"""The schema, and the ``contract_id``, of a slice of ``bronze.cmbp_1``: a session's quotes."""
+
+
 @dataclass(frozen=True, slots=True)
 class BronzeTable:
-    """``bronze.mbo`` of one lake, pinned at one version."""
+    """A Bronze table of one lake (``bronze.mbo``, or ``bronze.cmbp_1``), pinned at one version."""
 
     lake: Lake
     version: int
+    spec: TableSpec = BRONZE_MBO
 
     @property
     def uri(self) -> str:
-        return self.lake.uri(BRONZE_MBO)
+        return self.lake.uri(self.spec)
 
     @property
     def path(self) -> str:
@@ -69,6 +75,8 @@ class BronzeSlice:
     """The original sources of its rows (files, topic partitions), by name; the reader replays
     them in the order of their first records (``records.read_group``)."""
     dataset: str
+    schema: Schema = "mbo"
+    """``mbo`` (a contract of ``bronze.mbo``), or ``cmbp-1`` (a session of ``bronze.cmbp_1``)."""
 
     @property
     def source_id(self) -> str:
@@ -90,11 +98,12 @@ class BronzeSlice:
 
     def fed_keys(self, instruments: Mapping[int, InstrumentInfo]) -> tuple[str, ...]:
         """What the slice feeds, given its instruments: an option with an underlying feeds its
-        chain (``operators.options.chain.chain_key``), anything else its own book."""
+        chain (``operators.options.chain.chain_key``), anything else of ``bronze.mbo`` its own
+        book (consolidated quotes feed chains only)."""
         keys = {chain_key(info.underlying_id, self.session_day)
                 if (info := instruments.get(iid)) is not None and info.instrument_type == "OPT" and info.underlying_id
-                else f"{iid}:{self.session_day}" for iid in self.instrument_ids}
-        return tuple(sorted(keys))
+                else "" if self.schema == QUOTES else f"{iid}:{self.session_day}" for iid in self.instrument_ids}
+        return tuple(sorted(keys - {""}))
 
 
 def pinned_bronze(lake: Lake) -> BronzeTable:
@@ -105,6 +114,15 @@ def pinned_bronze(lake: Lake) -> BronzeTable:
         raise SourceError(f"The lake {lake.root} has no bronze.mbo table to replay; ingest files or a topic "
                           "into it first.") from None
     return BronzeTable(lake, table.version())
+
+
+def pinned_quotes(lake: Lake) -> BronzeTable | None:
+    """``bronze.cmbp_1`` of ``lake`` at its current version; None when the lake has none."""
+    try:
+        table = DeltaTable(lake.uri(BRONZE_CMBP_1), storage_options=lake.storage_options or None)
+    except TableNotFoundError:
+        return None
+    return BronzeTable(lake, table.version(), BRONZE_CMBP_1)
 
 
 _FACTS = ('select distinct "session_date", "contract_id", "underlier", "instrument_type", "instrument_id", "source", '
@@ -127,6 +145,26 @@ def bronze_slices(table: BronzeTable, first: date | None = None, last: date | No
         groups[(row["session_date"], row["contract_id"])].append(row)
     _refuse_ambiguous(groups)
     return [_slice(day, contract, rows) for (day, contract), rows in sorted(groups.items())]
+
+
+_QUOTE_FACTS = 'select distinct "session_date", "instrument_id", "source", "dataset" from t{}'
+
+
+def quote_slices(table: BronzeTable, first: date | None = None, last: date | None = None) -> list[BronzeSlice]:
+    """One slice per session and original source with rows in ``bronze.cmbp_1`` (``first``…``last``
+    inclusive; None: all), ``bronze:<session>/cmbp-1/<source>``: a day's ``cmbp-1`` file, or one
+    partition of a topic, replays as the source it was, and a chain fed by several takes the
+    least of their clocks, as a file replay of several quote files does."""
+    where = ""
+    if first is not None and last is not None:
+        where = f' where "session_date" between {sql_text(first.isoformat())} and {sql_text(last.isoformat())}'
+    facts = pa.table(QueryBuilder().register("t", table.open()).execute(_QUOTE_FACTS.format(where)).read_all())
+    by_source: dict[tuple[date, str], list[dict]] = defaultdict(list)
+    for row in facts.to_pylist():
+        by_source[(row["session_date"], row["source"])].append(row)
+    return [BronzeSlice(day, f"{QUOTES}/{source}", "", "", tuple(sorted({int(r["instrument_id"]) for r in rows})),
+                        (source,), min(r["dataset"] for r in rows), QUOTES)
+            for (day, source), rows in sorted(by_source.items())]
 
 
 def _slice(day: date, contract: str, rows: list[dict]) -> BronzeSlice:
@@ -208,5 +246,8 @@ _RIGHTS: dict[str, Literal["C", "P", ""]] = {"C": "C", "P": "P"}
 
 
 def _undefined(instrument_id: int, part: BronzeSlice) -> InstrumentInfo:
+    if part.schema == QUOTES:  # a quote row names no contract: an instrument never defined is unknown (no chain)
+        return InstrumentInfo(instrument_id, str(instrument_id), "", "UNKNOWN", source="symbology",
+                              venue=venue_of(part.dataset))
     return InstrumentInfo(instrument_id, part.contract_id, part.underlier,
                           cast(InstrumentType, part.instrument_type), source="symbology", venue=venue_of(part.dataset))

@@ -17,19 +17,24 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
+from deltalake import DeltaTable
 
 from connectors.bronze.catalog import BronzeSlice, BronzeTable
 from connectors.bronze.records import read_group
 
+Reader = Callable[[DeltaTable, Sequence[BronzeSlice]], dict[str, np.ndarray]]
+"""Reads the slices of one group of a table: each one's records in order, by partition id."""
+
 
 class SliceReads:
-    """The reads of one Bronze source in this process, shared by its partitions on every worker."""
+    """The reads of one Bronze table in this process, shared by its partitions on every worker.
+    ``read``: how a group of its slices is read (None: ``bronze.mbo``'s, ``records.read_group``)."""
 
-    def __init__(self, table: BronzeTable, slices: Sequence[BronzeSlice]) -> None:
-        self._table = table
+    def __init__(self, table: BronzeTable, slices: Sequence[BronzeSlice], read: Reader | None = None) -> None:
+        self._table, self._reader = table, read
         self._groups: dict[tuple, list[BronzeSlice]] = defaultdict(list)
         for part in slices:
             self._groups[part.group].append(part)
@@ -90,7 +95,7 @@ class SliceReads:
     def _read(self, asker: BronzeSlice, members: list[BronzeSlice]) -> None:
         records: dict[str, np.ndarray] = {}
         try:
-            records = read_group(self._table.open(), members)
+            records = (self._reader or read_group)(self._table.open(), members)
         finally:  # a failed read wakes its waiters, which then read (and fail) themselves
             with self._lock:
                 self._ready.update((k, v) for k, v in records.items() if k in self._wanted or k == asker.source_id)

@@ -1,4 +1,5 @@
-"""Replay ``bronze.mbo`` as a Bytewax source: a (session, contract) is a partition.
+"""Replay ``bronze.mbo`` (and ``bronze.cmbp_1``) as a Bytewax source: a (session, contract) of
+MBO is a partition, and so is a session of OPRA's consolidated quotes.
 
 This is how a day captured live is recomputed after the topic's retention has passed, or after a
 change to an operator: the Bronze rows go back through the same graph, and each book sees exactly
@@ -9,7 +10,8 @@ Items are the ones the DBN file source emits: ``RecordChunk``s of MBO records in
 its bits), positioned by their index in the partition's ordered sequence and carrying the
 partition's instruments (``catalog.instruments_for``); then one ``SourceEnd`` naming the books
 the partition fed (an option's: its chain), so they close exactly as a file's end closes them. The end's ``schema`` is
-``bronze.mbo``: a source that reads that table, whose manifest row is told apart from a file's.
+the table read (``bronze.mbo``), whose manifest row is told apart from a file's. A quote slice
+emits ``cmbp-1`` chunks (``quotes.read_quotes``) and ends as ``bronze.cmbp_1``; it feeds chains only.
 
 Definitions ride on every chunk as instruments and are not emitted as records, and statistics are
 not read here (the plan reads the open interest its chains need: ``flows.bronze_plan``); a Bronze
@@ -36,12 +38,11 @@ import numpy as np
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from typing_extensions import override
 
-from connectors.bronze.catalog import BronzeSlice, BronzeTable
+from connectors.bronze.catalog import QUOTES, BronzeSlice, BronzeTable
+from connectors.bronze.quotes import read_quotes
 from connectors.bronze.reads import SliceReads
-from connectors.delta.tables import BRONZE_MBO
 from operators.chunks import InstrumentInfo, RecordChunk, SourceEnd
 from operators.errors import SourceError
-from operators.records import MBO_DTYPE
 
 Item = RecordChunk | SourceEnd
 
@@ -93,7 +94,7 @@ class _SlicePartition(StatefulSourcePartition[Item, int]):
         if self._next >= len(records):
             return [self._end(records)]
         n = min(self._batch, len(records) - self._next)
-        chunk = RecordChunk(part.source_id, self._next, "mbo", part.dataset, records[self._next:self._next + n],
+        chunk = RecordChunk(part.source_id, self._next, part.schema, part.dataset, records[self._next:self._next + n],
                             self._instruments)
         self._next += n
         self._counter.add(n)
@@ -102,15 +103,15 @@ class _SlicePartition(StatefulSourcePartition[Item, int]):
     def _end(self, records: np.ndarray) -> SourceEnd:
         part = self._part
         if self._next > len(records):
-            raise SourceError(f"bronze.mbo holds {len(records):,} rows of {part.source_id}, fewer than the "
-                              f"{self._next:,} this partition had emitted; it changed since the run began.")
+            raise SourceError(f"{self._table.spec.name} holds {len(records):,} rows of {part.source_id}, fewer than "
+                              f"the {self._next:,} this partition had emitted; it changed since the run began.")
         self._next, self._records = ENDED, None
         self._reads.done(part.source_id)
         ts = records["ts_recv"]
         return SourceEnd(
             source_id=part.source_id,
             path=self._table.path,
-            schema=BRONZE_MBO.name,
+            schema=self._table.spec.name,
             records=len(records),
             faults=0,
             first_ts_recv=int(ts.min()) if len(ts) else -1,
@@ -118,7 +119,7 @@ class _SlicePartition(StatefulSourcePartition[Item, int]):
             book_keys=part.fed_keys(self._instruments),
             session_days=(part.session_day,),
             sha256="",
-            size_bytes=len(records) * MBO_DTYPE.itemsize,
+            size_bytes=len(records) * records.dtype.itemsize,
         )
 
     @override
@@ -150,7 +151,8 @@ class _DonePartition(StatefulSourcePartition[Item, int]):
 
 class BronzeReplaySource(FixedPartitionedSource[Item, int]):
     """Replay slices of ``bronze.mbo``; one (session, contract) per partition, keyed
-    ``bronze:<session>/<contract>``, independent of the worker count.
+    ``bronze:<session>/<contract>``, independent of the worker count; and with ``quotes``, the
+    sessions of ``bronze.cmbp_1`` among ``slices`` (``bronze:<session>/cmbp-1``).
 
     ``done`` names partitions listed but not read. Delivery: at-least-once; exactly-once with a
     sink idempotent on ``(source_id, position)``. The ``SourceEnd``'s ``size_bytes`` is the size of
@@ -159,14 +161,19 @@ class BronzeReplaySource(FixedPartitionedSource[Item, int]):
 
     def __init__(self, table: BronzeTable, slices: Sequence[BronzeSlice],
                  instruments: Mapping[str, dict[int, InstrumentInfo]], *, done: Sequence[str] = (),
-                 batch_records: int = 65_536) -> None:
+                 batch_records: int = 65_536, quotes: BronzeTable | None = None) -> None:
         if batch_records < 1:
             raise SourceError(f"batch_records must be at least 1, not {batch_records}.")
-        self._table, self._batch = table, batch_records
+        if quotes is None and any(s.schema == QUOTES for s in slices):
+            raise SourceError("quote slices need the bronze.cmbp_1 table they were listed from (quotes=).")
+        self._batch = batch_records
         self._slices = {s.source_id: s for s in slices}
         self._instruments = dict(instruments)
         self._done = frozenset(done) - set(self._slices)
-        self._reads = SliceReads(table, slices)
+        self._tables = {"mbo": table} | ({QUOTES: quotes} if quotes is not None else {})
+        self._reads = {"mbo": SliceReads(table, [s for s in slices if s.schema != QUOTES])}
+        if quotes is not None:
+            self._reads[QUOTES] = SliceReads(quotes, [s for s in slices if s.schema == QUOTES], read_quotes)
         self._counter = _Counter()
 
     @property
@@ -184,5 +191,6 @@ class BronzeReplaySource(FixedPartitionedSource[Item, int]):
         part = self._slices.get(for_part)
         if part is None:
             return _DonePartition()
-        return _SlicePartition(self._table, part, self._instruments[for_part], batch_records=self._batch,
-                               resume_at=resume_state, reads=self._reads, counter=self._counter)
+        kind = QUOTES if part.schema == QUOTES else "mbo"
+        return _SlicePartition(self._tables[kind], part, self._instruments[for_part], batch_records=self._batch,
+                               resume_at=resume_state, reads=self._reads[kind], counter=self._counter)

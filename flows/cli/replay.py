@@ -150,6 +150,8 @@ def plan_lines(prepared: PreparedRun) -> list[str]:
 
 
 def _bronze_lines(bronze: BronzePlan, chains: ChainFacts, run_id: str) -> list[str]:
+    from connectors.bronze.catalog import QUOTES
+
     lines = []
     if bronze.finished:
         lines.append(f"skipping {len(bronze.finished)} (session, contract) partition(s) already replayed from "
@@ -157,8 +159,13 @@ def _bronze_lines(bronze: BronzePlan, chains: ChainFacts, run_id: str) -> list[s
     if bronze.original:
         lines.append(f"skipping {len(bronze.original)} (session, contract) partition(s) this lake already computed "
                      "from their original source (use --overwrite to recompute them from Bronze)")
-    lines.append(f"planned run {run_id}: {len(bronze.slices)} (session, contract) partition(s) of {bronze.table.uri} "
-                 f"at version {bronze.table.version} to replay ({len(bronze.overwritten)} overwritten)")
+    quotes = sum(1 for s in bronze.slices if s.schema == QUOTES)
+    lines.append(f"planned run {run_id}: {len(bronze.slices) - quotes} (session, contract) partition(s) of "
+                 f"{bronze.table.uri} at version {bronze.table.version} to replay "
+                 f"({len(bronze.overwritten)} overwritten)")
+    if quotes and bronze.quotes is not None:
+        lines.append(f"and {quotes} (session, source) partition(s) of consolidated option quotes, "
+                     f"{bronze.quotes.uri} at version {bronze.quotes.version}")
     if chains.feeds:
         options = sum(len(sources) for sources in chains.feeds.values())
         lines.append(f"rebuilding {len(chains.feeds)} option chain(s) (underlier and session) from {options} option "

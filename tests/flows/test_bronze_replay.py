@@ -34,12 +34,15 @@ from connectors.delta.tables import (
     CHAIN_TABLES,
     GOLD_SETUP_VECTORS,
     SILVER_BOOK_1S,
+    SILVER_GEX_SUMMARY_1S,
 )
 from flows.app import PreparedRun, prepare
+from flows.cli.replay import plan_lines
 from flows.config import DateRange, load_config
 from flows.jobs.integrity import check_lake
 from flows.runner import recovery_config, run_flow
 from operators.errors import ConfigError
+from operators.options.chain import chain_key
 from operators.records import MBO_DTYPE
 from operators.vectors.layout import OPTIONS_BLOCK
 from tests.conftest import WALL_CLOCK_COLUMNS, app_config, lake_differences, table_content, table_versions
@@ -122,6 +125,37 @@ def test_a_bronze_replay_builds_the_option_chains_of_the_file_replay(chain_lake:
     assert [redo.lake.count(spec) for spec in CHAIN_TABLES] == [0, 0, 0]
     started = [r for r in redo.lake.read(BRONZE_MANIFEST).to_pylist() if r["status"] == "started"]
     assert len(started) == slices and {r["generation"] for r in started} == {1}
+
+
+def test_a_bronze_replay_builds_the_stock_chain_from_its_consolidated_quotes(tmp_path: Path) -> None:
+    """OPRA's quotes (``bronze.cmbp_1``) come back as a slice per session and source feeding the TSLA chain:
+    its tops, GEX surface and summary, and the stock's vectors, equal the file replay's; a rerun
+    finds the quote slice finished."""
+    from replay.equities import TSLA
+    from replay.synth import write_sample
+
+    write_sample(tmp_path / "in", days=1, seed=12, events_per_day=20_000, truth=False, options=True, equities=True)
+    inputs = sorted(p for p in (tmp_path / "in").glob("*.dbn.zst") if ".options." not in p.name)  # not ES's chain
+    files = tmp_path / "files"
+    run_flow(prepare(app_config(inputs, files)))
+    assert Lake(str(files)).count(SILVER_GEX_SUMMARY_1S) > 0  # the file replay built the stock's chain
+
+    prepared = _from_bronze(files, tmp_path / "copy")
+    quotes = [s for s in present(prepared.bronze).slices if s.schema == "cmbp-1"]
+    assert len(quotes) == 1 and quotes[0].sources[0].endswith(".cmbp-1.dbn.zst")  # a slice per session and source
+    assert quotes[0].source_id == f"bronze:{quotes[0].session_date}/cmbp-1/{quotes[0].sources[0]}"
+    assert prepared.plan.chains.feeds == {chain_key(TSLA.instrument_id, quotes[0].session_day):
+                                          frozenset({quotes[0].source_id})}
+    assert any(line.startswith("and 1 (session, source) partition(s) of consolidated option quotes")
+               for line in plan_lines(prepared))
+    run_flow(prepared, workers=2)
+
+    differences = lake_differences(prepared.lake, Lake(str(files)), SILVER_GOLD, DROPPED)
+    assert not differences, "\n".join(differences)
+    summary = prepared.lake.read(SILVER_GEX_SUMMARY_1S, ["underlier"])["underlier"].to_pylist()
+    assert summary and set(summary) == {"TSLA"}
+    again = _from_bronze(files, tmp_path / "copy")
+    assert present(again.bronze).slices == () and quotes[0].source_id in present(again.bronze).finished
 
 
 def test_bronze_replay_into_its_own_lake_recomputes_only_with_overwrite(file_lake: Path, tmp_path: Path) -> None:

@@ -74,3 +74,29 @@ def test_the_topic_gives_the_files_rows(opra: tuple[SampleManifest, list[Path]],
     assert report.failed == 0 and report.by_schema["cmbp-1"] == file_lake.count(BRONZE_CMBP_1)
     for spec in (BRONZE_CMBP_1, BRONZE_DEFINITIONS, BRONZE_STATISTICS):
         assert table_content(lake, spec, POSITIONS).equals(table_content(file_lake, spec, POSITIONS)), spec.name
+
+
+def test_a_bronze_quote_slice_gives_back_the_files_records_byte_for_byte(
+        opra: tuple[SampleManifest, list[Path]], file_lake: Lake) -> None:
+    """What a replay from Bronze reads (``connectors.bronze.quotes``): the session's slice of the
+    quote file, every record as the file reader gives it (DBN v3), in the file's order."""
+    import numpy as np
+
+    from connectors.bronze.catalog import QUOTES, pinned_quotes, quote_slices
+    from connectors.bronze.quotes import read_quotes
+    from connectors.dbn.reader import DbnFileReader, upgrade_to_v3
+
+    quotes = next(p for p in opra[1] if ".cmbp-1." in p.name)
+    reader = DbnFileReader(quotes)
+    try:
+        h = reader.header
+        want = upgrade_to_v3(reader.read(10_000_000), "cmbp-1", h.version, h.ts_out)
+    finally:
+        reader.close()
+    table = present(pinned_quotes(file_lake))
+    (part,) = quote_slices(table)
+
+    got = read_quotes(table.open(), [part])[part.source_id]
+
+    assert part.schema == QUOTES and part.sources == (f"dbn:{quotes.name}",) and len(want) > 1_000
+    assert got.dtype == want.dtype and np.array_equal(got.view(np.uint8), want.view(np.uint8))
