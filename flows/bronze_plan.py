@@ -45,7 +45,7 @@ from operators.chunks import InstrumentInfo
 
 SCHEMA = BRONZE_MBO.name
 """The manifest ``schema`` of a Bronze slice: the table it was read from (``bronze.mbo``, or
-``bronze.cmbp_1`` for a session of quotes: ``schema_of``)."""
+``bronze.cmbp_1`` for a slice of quotes: ``schema_of``)."""
 
 
 def schema_of(part: BronzeSlice) -> str:

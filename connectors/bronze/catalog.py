@@ -64,7 +64,8 @@ class BronzeTable:
 
 @dataclass(frozen=True, slots=True)
 class BronzeSlice:
-    """One (session, contract) of ``bronze.mbo``: what a partition reads, known before it reads."""
+    """One (session, contract) of ``bronze.mbo``, or one (session, source) of ``bronze.cmbp_1``
+    (``quote_slices``): what a partition reads, known before it reads."""
 
     session_date: date
     contract_id: str
