@@ -64,4 +64,6 @@ def test_each_animation_frame_s_cpu_time_comes_from_chromium_s_trace() -> None:
             browser.close()
     assert len(wall) == 12 and (wall >= 29.0).all(), wall  # the page's frames only, each its 30 ms spin
     assert (wall < 10_000.0).all()  # milliseconds, not microseconds
-    assert (cpu > 0.0).all() and (cpu <= wall + 0.01).all()  # time on the thread within the frame's wall time
+    # time on the thread within the frame's wall time: the two clocks are read at slightly different
+    # moments (a frame of a fresh clone's run showed 30.078 ms on the thread in 30.029 ms of wall time)
+    assert (cpu > 0.0).all() and (cpu <= wall + 0.5).all()
