@@ -1,5 +1,5 @@
 """What a replay from Bronze will read: the (session, contract) slices of ``bronze.mbo`` and the
-session slices of ``bronze.cmbp_1`` in the date range, less those already done, each under its
+(session, source) slices of ``bronze.cmbp_1`` in the date range, less those already done, each under its
 generation; and what ``--overwrite`` deletes.
 
 The decisions are the file replay's (``flows.plan``), made per slice instead of per file. A slice

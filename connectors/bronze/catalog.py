@@ -1,6 +1,6 @@
 """What ``bronze.mbo`` and ``bronze.cmbp_1`` of a lake hold for a range of sessions: the slices a
-Bronze replay reads (a (session, contract) of MBO; a session of OPRA's consolidated quotes), and
-the instrument facts each needs.
+Bronze replay reads (a (session, contract) of MBO; a (session, source) of OPRA's consolidated
+quotes), and the instrument facts each needs.
 
 Everything is read from one version of the table (:class:`BronzeTable`), so every partition of a
 run reads the same rows however long the run takes and whatever a live ingest appends meanwhile.
@@ -38,7 +38,8 @@ def sql_text(value: str) -> str:
 
 
 QUOTES: Final[Schema] = "cmbp-1"
-"""The schema, and the ``contract_id``, of a slice of ``bronze.cmbp_1``: a session's quotes."""
+"""The schema of a slice of ``bronze.cmbp_1`` (one session of one source's quotes), and the first
+part of its ``contract_id``: ``cmbp-1/<source>``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +78,7 @@ class BronzeSlice:
     them in the order of their first records (``records.read_group``)."""
     dataset: str
     schema: Schema = "mbo"
-    """``mbo`` (a contract of ``bronze.mbo``), or ``cmbp-1`` (a session of ``bronze.cmbp_1``)."""
+    """``mbo`` (a contract of ``bronze.mbo``), or ``cmbp-1`` (a source of ``bronze.cmbp_1``)."""
 
     @property
     def source_id(self) -> str:
@@ -101,29 +102,44 @@ class BronzeSlice:
         """What the slice feeds, given its instruments: an option with an underlying feeds its
         chain (``operators.options.chain.chain_key``), anything else of ``bronze.mbo`` its own
         book (consolidated quotes feed chains only)."""
-        keys = {chain_key(info.underlying_id, self.session_day)
-                if (info := instruments.get(iid)) is not None and info.instrument_type == "OPT" and info.underlying_id
-                else "" if self.schema == QUOTES else f"{iid}:{self.session_day}" for iid in self.instrument_ids}
-        return tuple(sorted(keys - {""}))
+        keys = set()
+        for iid in self.instrument_ids:
+            info = instruments.get(iid)
+            if info is not None and info.instrument_type == "OPT" and info.underlying_id:
+                keys.add(chain_key(info.underlying_id, self.session_day))
+            elif self.schema != QUOTES:
+                keys.add(f"{iid}:{self.session_day}")
+        return tuple(sorted(keys))
+
+
+def _pinned(lake: Lake, spec: TableSpec) -> BronzeTable | None:
+    """``spec`` of ``lake`` at its current version; None when the lake has no such table."""
+    try:
+        table = DeltaTable(lake.uri(spec), storage_options=lake.storage_options or None)
+    except TableNotFoundError:
+        return None
+    return BronzeTable(lake, table.version(), spec)
 
 
 def pinned_bronze(lake: Lake) -> BronzeTable:
     """``bronze.mbo`` of ``lake`` at its current version; a one-sentence error if there is none."""
-    try:
-        table = DeltaTable(lake.uri(BRONZE_MBO), storage_options=lake.storage_options or None)
-    except TableNotFoundError:
+    table = _pinned(lake, BRONZE_MBO)
+    if table is None:
         raise SourceError(f"The lake {lake.root} has no bronze.mbo table to replay; ingest files or a topic "
-                          "into it first.") from None
-    return BronzeTable(lake, table.version())
+                          "into it first.")
+    return table
 
 
 def pinned_quotes(lake: Lake) -> BronzeTable | None:
     """``bronze.cmbp_1`` of ``lake`` at its current version; None when the lake has none."""
-    try:
-        table = DeltaTable(lake.uri(BRONZE_CMBP_1), storage_options=lake.storage_options or None)
-    except TableNotFoundError:
-        return None
-    return BronzeTable(lake, table.version(), BRONZE_CMBP_1)
+    return _pinned(lake, BRONZE_CMBP_1)
+
+
+def _between(first: date | None, last: date | None) -> str:
+    """The SQL filter on sessions ``first``…``last`` (inclusive); empty when either is None."""
+    if first is None or last is None:
+        return ""
+    return f' where "session_date" between {sql_text(first.isoformat())} and {sql_text(last.isoformat())}'
 
 
 _FACTS = ('select distinct "session_date", "contract_id", "underlier", "instrument_type", "instrument_id", "source", '
@@ -134,9 +150,7 @@ def bronze_slices(table: BronzeTable, first: date | None = None, last: date | No
     """Every (session, contract) with rows in sessions ``first``…``last`` (inclusive; None: all),
     sorted by session then contract. One query over the table's partition columns and a few
     dictionary-encoded ones; no record is read."""
-    where = ""
-    if first is not None and last is not None:
-        where = f' where "session_date" between {sql_text(first.isoformat())} and {sql_text(last.isoformat())}'
+    where = _between(first, last)
     facts = pa.table(QueryBuilder().register("t", table.open()).execute(_FACTS.format(where)).read_all()).to_pylist()
     if not facts:
         span = "" if not where else f" in sessions {first} to {last}"
@@ -156,9 +170,7 @@ def quote_slices(table: BronzeTable, first: date | None = None, last: date | Non
     inclusive; None: all), ``bronze:<session>/cmbp-1/<source>``: a day's ``cmbp-1`` file, or one
     partition of a topic, replays as the source it was, and a chain fed by several takes the
     least of their clocks, as a file replay of several quote files does."""
-    where = ""
-    if first is not None and last is not None:
-        where = f' where "session_date" between {sql_text(first.isoformat())} and {sql_text(last.isoformat())}'
+    where = _between(first, last)
     facts = pa.table(QueryBuilder().register("t", table.open()).execute(_QUOTE_FACTS.format(where)).read_all())
     by_source: dict[tuple[date, str], list[dict]] = defaultdict(list)
     for row in facts.to_pylist():

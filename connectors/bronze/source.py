@@ -1,5 +1,5 @@
 """Replay ``bronze.mbo`` (and ``bronze.cmbp_1``) as a Bytewax source: a (session, contract) of
-MBO is a partition, and so is a session of OPRA's consolidated quotes.
+MBO is a partition, and so is a (session, source) of OPRA's consolidated quotes.
 
 This is how a day captured live is recomputed after the topic's retention has passed, or after a
 change to an operator: the Bronze rows go back through the same graph, and each book sees exactly
@@ -152,7 +152,7 @@ class _DonePartition(StatefulSourcePartition[Item, int]):
 class BronzeReplaySource(FixedPartitionedSource[Item, int]):
     """Replay slices of ``bronze.mbo``; one (session, contract) per partition, keyed
     ``bronze:<session>/<contract>``, independent of the worker count; and with ``quotes``, the
-    sessions of ``bronze.cmbp_1`` among ``slices`` (``bronze:<session>/cmbp-1``).
+    (session, source) slices of ``bronze.cmbp_1`` among ``slices`` (``bronze:<session>/cmbp-1/<source>``).
 
     ``done`` names partitions listed but not read. Delivery: at-least-once; exactly-once with a
     sink idempotent on ``(source_id, position)``. The ``SourceEnd``'s ``size_bytes`` is the size of
@@ -191,6 +191,5 @@ class BronzeReplaySource(FixedPartitionedSource[Item, int]):
         part = self._slices.get(for_part)
         if part is None:
             return _DonePartition()
-        kind = QUOTES if part.schema == QUOTES else "mbo"
-        return _SlicePartition(self._tables[kind], part, self._instruments[for_part], batch_records=self._batch,
-                               resume_at=resume_state, reads=self._reads[kind], counter=self._counter)
+        return _SlicePartition(self._tables[part.schema], part, self._instruments[for_part], batch_records=self._batch,
+                               resume_at=resume_state, reads=self._reads[part.schema], counter=self._counter)

@@ -154,10 +154,10 @@ def _bronze_lines(bronze: BronzePlan, chains: ChainFacts, run_id: str) -> list[s
 
     lines = []
     if bronze.finished:
-        lines.append(f"skipping {len(bronze.finished)} (session, contract) partition(s) already replayed from "
+        lines.append(f"skipping {len(bronze.finished)} Bronze partition(s) already replayed from "
                      "Bronze (use --overwrite to recompute)")
     if bronze.original:
-        lines.append(f"skipping {len(bronze.original)} (session, contract) partition(s) this lake already computed "
+        lines.append(f"skipping {len(bronze.original)} Bronze partition(s) this lake already computed "
                      "from their original source (use --overwrite to recompute them from Bronze)")
     quotes = sum(1 for s in bronze.slices if s.schema == QUOTES)
     lines.append(f"planned run {run_id}: {len(bronze.slices) - quotes} (session, contract) partition(s) of "
