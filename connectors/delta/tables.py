@@ -31,7 +31,8 @@ class TableSpec:
     delta_encoded: tuple[str, ...] = ()
     """Increasing integer columns (times, offsets): DELTA_BINARY_PACKED, no dictionary."""
     high_cardinality: tuple[str, ...] = ()
-    """Columns with nearly unique values (ids, hashes): no dictionary attempt."""
+    """Columns written without a dictionary: nearly unique values (ids, hashes), or any whose
+    dictionary costs more CPU than the bytes it saves are worth."""
     statistics: tuple[str, ...] | None = None
     """Columns with min/max statistics (for data skipping); None means every column."""
 
@@ -438,10 +439,13 @@ SILVER_GEX_SURFACE_1S: Final = TableSpec(
                                              "call_oi", "put_oi", "call_sign", "put_sign", "call_gex", "put_gex",
                                              "net_gex")]]),
     ("session_date",), **_CHAIN_LAYOUT,
-    # nearly every row's own value: a dictionary is built and thrown away per column chunk (on the
-    # 5M-record bench day's 4.3M rows, a third of the write's CPU; the files came out 3 % smaller)
-    high_cardinality=("underlying_px", "t_years", "call_iv", "put_iv", "call_gamma", "put_gamma", "call_gex",
-                      "put_gex", "net_gex"))
+    # no dictionary but for the text and the listing (expiry, strike): most numbers are nearly every
+    # row's own, and a dictionary built and thrown away per column chunk was a third of the write's
+    # CPU; the rest are one value per column chunk (the rate, the signs), and hashing each of their
+    # millions of values cost a quarter of the write again, to save 8 % of the files' size
+    high_cardinality=("underlying_id", "underlying_px", "t_years", "rate", "carry", "vol_floor", "multiplier",
+                      "call_mid", "put_mid", "call_iv", "put_iv", "call_gamma", "put_gamma", "call_oi", "put_oi",
+                      "call_sign", "put_sign", "call_gex", "put_gex", "net_gex"))
 """Per underlier, second, expiry and strike: the call and the put side by side with every input
 their gamma exposure was computed from (``operators.options.surface``; recompute with
 ``recompute``). Written at each second an input changed and at least once a minute

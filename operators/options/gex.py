@@ -112,12 +112,14 @@ def option_gex_seconds(chain: ChainQuotes, seconds_ns: np.ndarray, mids: np.ndar
     is_call, strike = chain.is_call.astype(np.bool_), chain.strike.astype(np.float64)
     expiration, oi = chain.expiration_ns.astype(np.int64), chain.open_interest.astype(np.float64)
     multiplier, b = chain.multiplier.astype(np.float64), carry(model, cfg.rate, dividend_yield)
+    expiries, expiry_slot = np.unique(expiration, return_inverse=True)
     m = quotes.shape[0]
     t, iv, gamma, gex = np.empty((m, n)), np.empty((m, n)), np.empty((m, n)), np.empty((m, n))
 
     def options(lo: int, hi: int) -> None:
-        _chain_numbers(seconds, s, quotes, is_call, strike, expiration, oi, multiplier, call_sign, put_sign,
-                       cfg.rate, b, cfg.min_years, cfg.min_vol, start, lo, hi, t, iv, gamma, gex)
+        _chain_numbers(seconds, s, quotes, is_call, strike, expiry_slot.ravel().astype(np.int64), expiries, oi,
+                       multiplier, call_sign, put_sign, cfg.rate, b, cfg.min_years, cfg.min_vol, start, lo, hi,
+                       t, iv, gamma, gex)
 
     in_halves(n, options, units=m * n)
     return {"t_years": t, "iv": iv, "gamma": gamma, "gex": gex}
@@ -125,20 +127,38 @@ def option_gex_seconds(chain: ChainQuotes, seconds_ns: np.ndarray, mids: np.ndar
 
 @njit(cache=True, nogil=True)
 def _chain_numbers(seconds: np.ndarray, s: np.ndarray, mids: np.ndarray, is_call: np.ndarray, strike: np.ndarray,
-                   expiration: np.ndarray, oi: np.ndarray, multiplier: np.ndarray, call_sign: float,
-                   put_sign: float, rate: float, b: float, min_years: float, min_vol: float,
+                   expiry_slot: np.ndarray, expiries: np.ndarray, oi: np.ndarray, multiplier: np.ndarray,
+                   call_sign: float, put_sign: float, rate: float, b: float, min_years: float, min_vol: float,
                    guess: np.ndarray, lo: int, hi: int, t: np.ndarray, iv: np.ndarray, gamma: np.ndarray,
                    gex: np.ndarray) -> None:
     """Floored time to expiry, σ, Γ (with σ floored) and GEX per second of options ``[lo, hi)``,
     in one pass into the outputs' columns: a chain's second is a few hundred solves, too few to
-    pay for a numpy call per step. Each option's search starts from its σ the second before."""
+    pay for a numpy call per step. Each option's search starts from its σ the second before.
+    What a solve needs of its expiry (t, e^{(b−r)t}, e^{−rt}, √t) is computed once per expiry and
+    second, and ln S once per spot: ln(S/K) = ln S − ln K."""
     last = guess[lo:hi].copy()
+    log_k = np.empty(hi - lo)
+    for i in range(lo, hi):
+        log_k[i - lo] = math.log(strike[i]) if strike[i] > 0.0 and math.isfinite(strike[i]) else math.nan
+    e = expiries.shape[0]
+    years, carry, disc, root = np.empty(e), np.empty(e), np.empty(e), np.empty(e)
     for j in range(mids.shape[0]):
+        for x in range(e):
+            tt = max((float(expiries[x]) - float(seconds[j])) / YEAR_NS, min_years)
+            years[x], carry[x], disc[x], root[x] = tt, math.exp((b - rate) * tt), math.exp(-rate * tt), math.sqrt(tt)
+        known_s, log_s = math.nan, math.nan
         for i in range(lo, hi):
-            tt = max((float(expiration[i]) - float(seconds[j])) / YEAR_NS, min_years)
-            spot = s[j, i]
-            sigma = pricing.implied_vol_from(mids[j, i], is_call[i], spot, strike[i], tt, rate, b, last[i - lo])
-            g = pricing.gamma(spot, strike[i], tt, rate, b, max(sigma, min_vol)) if math.isfinite(sigma) else math.nan
+            x = expiry_slot[i]
+            tt, spot = years[x], s[j, i]
+            sigma, g = math.nan, math.nan
+            if spot > 0.0 and math.isfinite(spot) and math.isfinite(log_k[i - lo]):
+                if spot != known_s:
+                    known_s, log_s = spot, math.log(spot)
+                moneyness = log_s - log_k[i - lo]
+                sigma = pricing.implied_vol_with(mids[j, i], is_call[i], spot, strike[i], tt, rate, b, last[i - lo],
+                                                 carry[x], disc[x], root[x], moneyness)
+                if math.isfinite(sigma):
+                    g = pricing.gamma_with(spot, tt, b, max(sigma, min_vol), carry[x], root[x], moneyness)
             sign = call_sign if is_call[i] else put_sign
             t[j, i], iv[j, i], gamma[j, i], last[i - lo] = tt, sigma, g, sigma
             gex[j, i] = sign * (0.0 if math.isnan(g) else g) * oi[i] * multiplier[i] * spot * spot * 0.01

@@ -84,29 +84,27 @@ def chain_layout(chain: ChainQuotes) -> ChainLayout:
                        strikes, slot.ravel(), np.unique(chain.expiration_ns))
 
 
-def _side(values: np.ndarray, index: np.ndarray, missing: float) -> np.ndarray:
-    """Each key's call (or put) value from per-option ``values`` (its last axis), ``missing`` where none."""
-    return np.where(index >= 0, values[..., np.maximum(index, 0)], missing)
-
-
 @dataclass(frozen=True, slots=True)
 class Repeated:
-    """One text value on every row of a column set (an underlier, a model, a convention): a
+    """One value on every row of a column set (an underlier, a model, a convention, the rate): a
     surface has ~130 rows a second, and a Python string per row and column was a tenth of a
-    second's GEX cost on the options bench day."""
+    second's GEX cost on the options bench day; an array of one number repeated is memory written
+    twice (here, then into Arrow) for nothing."""
 
-    value: str
+    value: str | float
     n: int
 
     def __len__(self) -> int:
         return self.n
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> Iterator[str | float]:
         return repeat(self.value, self.n)
 
     def __array__(self, dtype: np.dtype | None = None, copy: bool | None = None) -> np.ndarray:
         """As numpy sees it: the value on each row (``np.asarray`` of a column set's columns)."""
-        return np.full(self.n, self.value, dtype=np.dtype(object) if dtype is None else dtype)
+        if dtype is None:
+            dtype = np.dtype(object) if isinstance(self.value, str) else np.dtype(np.float64)
+        return np.full(self.n, self.value, dtype=dtype)
 
 
 Columns = dict[str, np.ndarray | Repeated]
@@ -161,21 +159,23 @@ def gex_seconds(underlier: str, seconds_ns: np.ndarray, spots: np.ndarray, chain
             summary_rows(underlier, seconds_ns, spots, chain, underlying, model, cfg, per, dividend_yield, layout), per)
 
 
+_SURFACE_NUMBERS = ("underlying_px", "t_years", "multiplier", "call_mid", "put_mid", "call_iv", "put_iv", "call_gamma",
+                    "put_gamma", "call_oi", "put_oi", "call_gex", "put_gex", "net_gex")
+"""The surface's number columns that vary by row, in the order ``_surface_numbers`` fills them."""
+
+
 def surface_rows(underlier: str, seconds_ns: np.ndarray, chain: ChainQuotes, mids: np.ndarray, underlying: np.ndarray,
                  model: OptionModel, cfg: GexConfig, per: dict[str, np.ndarray], dividend_yield: float,
                  layout: ChainLayout) -> Columns:
     """Per second, one row per (expiry, strike) listed for ``underlier``: the call and the put side by side."""
-    keys, calls, puts = layout.keys, layout.calls, layout.puts
-    either = np.where(calls >= 0, calls, puts)
+    keys = layout.keys
     call_sign, put_sign = SIGN_CONVENTIONS[cfg.sign_convention]
     m, k = len(seconds_ns), keys.shape[0]
     n = m * k
-
-    def flat(values: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(values).reshape(n)
-
-    call_gex, put_gex = flat(_side(per["gex"], calls, 0.0)), flat(_side(per["gex"], puts, 0.0))
-    oi = chain.open_interest.astype(np.float64)
+    numbers = np.empty((len(_SURFACE_NUMBERS), n))
+    _surface_numbers(layout.calls, layout.puts, np.ascontiguousarray(mids, np.float64),
+                     np.ascontiguousarray(underlying, np.float64), per["t_years"], per["iv"], per["gamma"], per["gex"],
+                     chain.open_interest.astype(np.float64), chain.multiplier.astype(np.float64), numbers)
     return {
         "underlier": Repeated(underlier, n),
         "ts_second": np.repeat(np.asarray(seconds_ns, np.int64), k),
@@ -183,26 +183,39 @@ def surface_rows(underlier: str, seconds_ns: np.ndarray, chain: ChainQuotes, mid
         "strike": np.tile(keys["strike"], m),
         "model": Repeated(model, n),
         "sign_convention": Repeated(cfg.sign_convention, n),
-        "underlying_px": flat(np.asarray(underlying, np.float64)[:, either]),
-        "t_years": flat(per["t_years"][:, either]),
-        "rate": np.full(n, cfg.rate),
-        "carry": np.full(n, carry(model, cfg.rate, dividend_yield)),
-        "vol_floor": np.full(n, cfg.min_vol),
-        "multiplier": np.tile(chain.multiplier[either].astype(np.float64), m),
-        "call_mid": flat(_side(np.asarray(mids, np.float64), calls, math.nan)),
-        "put_mid": flat(_side(np.asarray(mids, np.float64), puts, math.nan)),
-        "call_iv": flat(_side(per["iv"], calls, math.nan)),
-        "put_iv": flat(_side(per["iv"], puts, math.nan)),
-        "call_gamma": flat(_side(per["gamma"], calls, math.nan)),
-        "put_gamma": flat(_side(per["gamma"], puts, math.nan)),
-        "call_oi": np.tile(_side(oi, calls, 0.0), m),
-        "put_oi": np.tile(_side(oi, puts, 0.0), m),
-        "call_sign": np.full(n, call_sign),
-        "put_sign": np.full(n, put_sign),
-        "call_gex": call_gex,
-        "put_gex": put_gex,
-        "net_gex": call_gex + put_gex,
+        "rate": Repeated(cfg.rate, n),
+        "carry": Repeated(carry(model, cfg.rate, dividend_yield), n),
+        "vol_floor": Repeated(cfg.min_vol, n),
+        "call_sign": Repeated(call_sign, n),
+        "put_sign": Repeated(put_sign, n),
+        **dict(zip(_SURFACE_NUMBERS, numbers, strict=True)),
     }
+
+
+@njit(cache=True)
+def _surface_numbers(calls: np.ndarray, puts: np.ndarray, mids: np.ndarray, underlying: np.ndarray, t: np.ndarray,
+                     iv: np.ndarray, gamma: np.ndarray, gex: np.ndarray, oi: np.ndarray, multiplier: np.ndarray,
+                     out: np.ndarray) -> None:
+    """``_SURFACE_NUMBERS`` of every (second, key) row into ``out``'s rows, in one pass: per column
+    a gather, a ``where`` and a reshape in numpy wrote each surface three times over."""
+    nan = math.nan
+    m, k = mids.shape[0], calls.shape[0]
+    for j in range(m):
+        for q in range(k):
+            r, c, p = j * k + q, calls[q], puts[q]
+            e = c if c >= 0 else p
+            out[0, r], out[1, r], out[2, r] = underlying[j, e], t[j, e], multiplier[e]
+            out[3, r] = mids[j, c] if c >= 0 else nan
+            out[4, r] = mids[j, p] if p >= 0 else nan
+            out[5, r] = iv[j, c] if c >= 0 else nan
+            out[6, r] = iv[j, p] if p >= 0 else nan
+            out[7, r] = gamma[j, c] if c >= 0 else nan
+            out[8, r] = gamma[j, p] if p >= 0 else nan
+            out[9, r] = oi[c] if c >= 0 else 0.0
+            out[10, r] = oi[p] if p >= 0 else 0.0
+            call_gex = gex[j, c] if c >= 0 else 0.0
+            put_gex = gex[j, p] if p >= 0 else 0.0
+            out[11, r], out[12, r], out[13, r] = call_gex, put_gex, call_gex + put_gex
 
 
 def recompute(row: dict[str, float]) -> dict[str, float]:
@@ -234,9 +247,9 @@ def summary_rows(underlier: str, seconds_ns: np.ndarray, spots: np.ndarray, chai
                                carry(model, cfg.rate, dividend_yield), per["iv"], chain.is_call.astype(np.bool_),
                                chain.open_interest.astype(np.float64), chain.multiplier.astype(np.float64),
                                call_sign, put_sign, cfg.min_vol)
-    gex, calls = per["gex"], chain.is_call.astype(bool)
-    net, call_gex, put_gex = _side_sums(np.ascontiguousarray(gex), calls)
-    call_walls, put_walls = _walls(layout.call_groups, gex), _walls(layout.put_groups, gex)
+    gex, calls = np.ascontiguousarray(per["gex"]), chain.is_call.astype(np.bool_)
+    net, call_gex, put_gex = _side_sums(gex, calls)
+    call_walls, put_walls = _walls(*layout.call_groups, gex), _walls(*layout.put_groups, gex)
     priced = np.isfinite(per["iv"]).sum(axis=1)
     return [GexSummary(
         underlier=underlier, ts_second=int(second), underlying_px=float(spot), model=model,
@@ -264,12 +277,25 @@ def _side_sums(gex: np.ndarray, is_call: np.ndarray) -> tuple[np.ndarray, np.nda
     return net, calls, puts
 
 
-def _walls(groups: tuple[np.ndarray, np.ndarray, np.ndarray], gex: np.ndarray) -> np.ndarray:
+@njit(cache=True)
+def _walls(order: np.ndarray, starts: np.ndarray, strikes: np.ndarray, gex: np.ndarray) -> np.ndarray:
     """Per second (row of ``gex``), the strike holding the most |GEX| over all expiries (the lowest
-    such strike on a tie); NaN where the side holds none."""
-    order, starts, strikes = groups
-    if order.size == 0:
-        return np.full(gex.shape[0], math.nan)
-    side = gex[:, order]
-    total = np.add.reduceat(np.abs(side), starts, axis=1)
-    return np.where(np.any(side != 0.0, axis=1), strikes[np.argmax(total, axis=1)], math.nan)
+    such strike on a tie); NaN where the side holds none. ``order``, ``starts``, ``strikes``: the
+    side's options in strike order, where each strike's run starts, and that strike. Each
+    strike's |GEX| is summed in that order, as ``np.add.reduceat`` sums."""
+    m, groups = gex.shape[0], starts.shape[0]
+    out = np.full(m, math.nan)
+    for j in range(m):
+        best, best_total, held = -1, -1.0, False
+        for g in range(groups):
+            end = starts[g + 1] if g + 1 < groups else order.shape[0]
+            total = 0.0
+            for i in range(starts[g], end):
+                value = gex[j, order[i]]
+                held |= value != 0.0
+                total += abs(value)
+            if total > best_total:
+                best, best_total = g, total
+        if held:
+            out[j] = strikes[best]
+    return out
