@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
+import pyarrow as pa
 
 from operators.chunks import InstrumentInfo, RecordChunk, SourceEnd, SourceFault, SourceTick
 from operators.levels import Level, SessionSummary
@@ -100,6 +101,19 @@ class ChainRows:
     sources: tuple[str, ...] = ()
     """With ``final``: every source that fed the chain, each of whose streams the end marks (so
     each source's completion check finds its chains done)."""
+    tables: ChainTables | None = None
+    """The rows above as the chain tables' Arrow rows, when the chain's thread built them
+    (``flows.steps.option_chain``); None: ``flows.writes.ChainWrites`` builds them."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChainTables:
+    """``ChainRows`` as ``silver.options_top_1s``, ``silver.gex_surface_1s`` and
+    ``silver.gex_summary_1s`` rows, each with its rows' positions (their seconds)."""
+
+    tops: pa.Table
+    surface: tuple[pa.Table, np.ndarray]
+    summary: tuple[pa.Table, np.ndarray]
 
 
 @dataclass(frozen=True, slots=True)

@@ -302,16 +302,19 @@ class ChainWrites:
 
     def tops(self, out: ChainRows) -> list[Keyed]:
         uid, day = chain_of(out.key)
-        rows = options_top_rows(out.tops, out.instruments, out.underlier, uid, day_to_date(day))
+        rows = (out.tables.tops if out.tables is not None
+                else options_top_rows(out.tops, out.instruments, out.underlier, uid, day_to_date(day)))
         return self._write(out, rows, out.tops["ts_recv"])
 
     def surface(self, out: ChainRows) -> list[Keyed]:
         uid, day = chain_of(out.key)
-        return self._write(out, *gex_surface_rows(out.surfaces, uid, day_to_date(day)))
+        return self._write(out, *(out.tables.surface if out.tables is not None
+                                  else gex_surface_rows(out.surfaces, uid, day_to_date(day))))
 
     def summary(self, out: ChainRows) -> list[Keyed]:
         uid, day = chain_of(out.key)
-        return self._write(out, *gex_summary_rows(out.summaries, uid, day_to_date(day)))
+        return self._write(out, *(out.tables.summary if out.tables is not None
+                                  else gex_summary_rows(out.summaries, uid, day_to_date(day))))
 
 
 class EventhouseWrites:

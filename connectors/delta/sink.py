@@ -57,6 +57,7 @@ from typing_extensions import override
 
 from connectors.delta.clock import MONOTONIC, CommitClock
 from connectors.delta.lake import Lake
+from connectors.delta.local_append import append, local_root
 from connectors.delta.tables import TableSpec
 
 _COMMIT_RETRIES = 8
@@ -301,27 +302,27 @@ class _DeltaAppendPartition(StatefulSinkPartition[TableWrite, SinkCarry | None])
             marks.extend(item.marks)
         if not fresh and not marks:
             return
-        data = pa.concat_tables(fresh) if fresh else self._spec.schema.empty_table()
-        data = _stamp_ingest(data)
+        now = datetime.now(UTC)
+        fresh = [_stamp_ingest(rows, now) for rows in fresh]
         txns = [Transaction(app_id=s, version=v) for s, v in sorted(high.items())]
         txns += [Transaction(app_id=m, version=1) for m in sorted(set(marks))]
         self._stats.seconds += time.perf_counter() - started
-        self._commit(data, txns)
+        self._commit(fresh, txns)
         assert self._committed is not None
         self._committed.update(high)
 
-    def _commit(self, data: pa.Table, txns: list[Transaction]) -> None:
+    def _commit(self, fresh: list[pa.Table], txns: list[Transaction]) -> None:
         started = time.perf_counter()
         try:
-            self._commit_with_retries(data, txns)
+            self._commit_with_retries(fresh, txns)
         finally:
             self._stats.commit_seconds += time.perf_counter() - started
 
-    def _commit_with_retries(self, data: pa.Table, txns: list[Transaction]) -> None:
+    def _commit_with_retries(self, fresh: list[pa.Table], txns: list[Transaction]) -> None:
         for attempt in range(_COMMIT_RETRIES):
             try:
-                self._write(data, txns)
-                self._stats.rows += data.num_rows
+                self._write(fresh, txns)
+                self._stats.rows += sum(rows.num_rows for rows in fresh)
                 self._stats.commits += 1
                 return
             except CommitFailedError:  # lost to a concurrent commit (another partition or process): retry
@@ -330,7 +331,7 @@ class _DeltaAppendPartition(StatefulSinkPartition[TableWrite, SinkCarry | None])
                 self._table = None  # re-read the log before the next attempt
                 time.sleep(0.01 * (attempt + 1))
 
-    def _write(self, data: pa.Table, txns: list[Transaction]) -> None:
+    def _write(self, fresh: list[pa.Table], txns: list[Transaction]) -> None:
         """Append through the partition's open table, which the write moves to its own version.
 
         Writing to the table's URI instead loads its snapshot anew for every commit: the last
@@ -340,12 +341,19 @@ class _DeltaAppendPartition(StatefulSinkPartition[TableWrite, SinkCarry | None])
         table that is behind
         (other partitions, other processes) is brought forward by the commit's own conflict
         check, which reads only the commits it missed; appends never conflict with appends.
+
+        On a local lake the files are written here (``connectors.delta.local_append``: delta-rs
+        copies every write to split it by partition first), unless a write spans partitions.
         """
         if self._table is None:
             self._table = self._lake.open(self._spec)
+        local = local_root(self._lake.root, self._lake.storage_options)
+        if local is not None and self._table is not None and fresh and append(
+                self._table, local / self._spec.relative_path, self._spec, fresh, txns):
+            return
         write_deltalake(
             self._table if self._table is not None else self._lake.uri(self._spec),
-            data,
+            pa.concat_tables(fresh) if fresh else self._spec.schema.empty_table(),
             mode="append",
             partition_by=list(self._spec.partition_by) or None,
             storage_options=self._lake.storage_options or None,
@@ -370,10 +378,11 @@ def writer_properties(spec: TableSpec) -> WriterProperties:
     return WriterProperties(compression="SNAPPY", column_properties=columns)
 
 
-def _stamp_ingest(data: pa.Table) -> pa.Table:
+def _stamp_ingest(data: pa.Table, when: datetime) -> pa.Table:
+    """The rows with ``ts_ingest`` set to ``when`` (one commit's writes share it)."""
     if "ts_ingest" not in data.column_names:
         return data
-    now = pa.scalar(datetime.now(UTC), pa.timestamp("us", tz="UTC"))
+    now = pa.scalar(when, pa.timestamp("us", tz="UTC"))
     index = data.column_names.index("ts_ingest")
     return data.set_column(index, "ts_ingest", pa.array(np.full(data.num_rows, now.value), pa.int64()).cast(now.type))
 

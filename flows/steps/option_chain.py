@@ -11,10 +11,21 @@ has passed its close, so the rows do not depend on how the sources interleave. T
 when every source and the underlying have ended; when the run replays no book of the underlying
 for the session (``ChainFacts.books``), the options' end alone ends it, with option tops and no
 GEX.
+
+The chain's numbers (``ChainGex``: the options' σ, Γ and GEX, the zero-gamma search, the surface's
+columns) and the Arrow rows of its tables are computed on a thread of the step's own, in the order
+asked, while the worker goes on with the other steps: on the options bench day they were a third
+of a one-worker flow's time on its one thread, and their kernels release the GIL. Each item's call
+returns the rows computed by then; a snapshot waits for the rest and keeps them in the state until
+the next call, the chain's last item waits for all of its rows, and so does the end of the input
+(``on_eof``).
 """
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -22,7 +33,17 @@ from bytewax.operators import StatefulLogic
 from typing_extensions import override
 
 from connectors.dbn.chains import ChainFacts
-from flows.items import BookRows, ChainEnd, ChainProfiles, ChainRows, OptionSlice, UnderlyingSeconds, book_key
+from connectors.delta.option_rows import gex_summary_rows, gex_surface_rows, options_top_rows
+from flows.items import (
+    BookRows,
+    ChainEnd,
+    ChainProfiles,
+    ChainRows,
+    ChainTables,
+    OptionSlice,
+    UnderlyingSeconds,
+    book_key,
+)
 from operators.calendar import US_EQUITIES, calendar_of
 from operators.options.chain import (
     NS,
@@ -59,6 +80,8 @@ class ChainLogicState:
     through: int = -1
     ended: frozenset[str] = frozenset()
     held: np.ndarray | None = None
+    unsent: tuple[ChainRows, ...] = ()
+    """Rows computed before the snapshot and not emitted yet (emitted first after a resume)."""
 
 
 def underlying_seconds(underlyings: frozenset[int], rows: BookRows) -> tuple[str, UnderlyingSeconds] | None:
@@ -116,6 +139,10 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
         self._underlying_ended = False
         self._through = -1
         """The last underlying close whose GEX is computed (``ChainRows.through_ns``)."""
+        self._pool: ThreadPoolExecutor | None = None
+        self._inflight: deque[Future[ChainRows | None]] = deque()
+        """The chain's computations asked for, oldest first (see the module docstring)."""
+        self._ready: list[ChainRows] = []
         if resume is not None:
             self._resume(resume)
 
@@ -134,6 +161,7 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
         self._closes, self._mids = resume.closes.copy(), resume.mids.copy()
         self._underlying_ended = resume.underlying_ended
         self._through = resume.through
+        self._ready = list(resume.unsent)
 
     def _open_interest(self) -> dict[int, int]:
         return session_open_interest(self._facts, *chain_of(self._key))
@@ -178,7 +206,8 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
         if isinstance(value, OptionSlice):
             self._keyed(value.key, value.source_id)
             gex = self._chain()
-            gex.add(value.instruments.values())
+            options = list(value.instruments.values())
+            self._submit(lambda: gex.add(options))
             books = self._tops.setdefault(value.source_id, OptionTops())
             rows = books.apply(value.records, {i: o.tick for i, o in value.instruments.items()})
             self._hold(rows)
@@ -220,36 +249,81 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
             rows = by_second(rows)
         return rows
 
+    def _submit(self, work: Callable[[], ChainRows | None]) -> None:
+        """Run ``work`` on the chain's thread after everything asked before it."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="spymaster-chain")
+        self._inflight.append(self._pool.submit(work))
+
+    def _collect(self, *, wait: bool) -> list[ChainRows]:
+        """The rows computed so far, in the order asked (all of them, waiting, with ``wait``)."""
+        out, self._ready = self._ready, []
+        while self._inflight and (wait or self._inflight[0].done()):
+            rows = self._inflight.popleft().result()
+            if rows is not None:
+                out.append(rows)
+        return out
+
+    def _close(self) -> list[ChainRows]:
+        out = self._collect(wait=True)
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+        return out
+
     def _emit(self) -> tuple[list[ChainRows], bool]:
         gex = self._gex
         clock = self._options_clock()
         options_ended = clock == FOREVER
         tops = self._release(clock)
-        if gex is not None and len(tops):
-            gex.quotes(tops)
         uid, day = chain_of(self._key)
         waits = book_key(uid, day) in self._facts.books
         done = options_ended and (self._underlying_ended or not waits)
         ready = int(np.searchsorted(self._closes, clock, side="left"))  # closes before the options' clock
-        surfaces, summaries, profiles = (gex.seconds(self._closes[:ready], self._mids[:ready]) if gex is not None
-                                         else ([], [], []))
+        closes, mids = self._closes[:ready], self._mids[:ready]
         if ready:
             self._through = int(self._closes[ready - 1])
         self._closes, self._mids = self._closes[ready:], self._mids[ready:]
-        if not self._source or not (len(tops) or ready or done):
-            return [], StatefulLogic.RETAIN  # nothing to say yet (or only the underlying has spoken)
-        assert gex is not None
-        options = gex.options
-        named = {int(i): options[int(i)] for i in np.unique(tops["instrument_id"])}  # what the tops rows need
-        out = ChainRows(self._key, self._source, gex.underlier, day, tops, named, surfaces, summaries, done,
-                        tuple(profiles), FOREVER if done else self._through,
-                        tuple(self._sources()) if done else ())
-        return [out], StatefulLogic.DISCARD if done else StatefulLogic.RETAIN
+        say = bool(self._source) and bool(len(tops) or ready or done)  # else nothing yet (or only the underlying)
+        if gex is not None and (len(tops) or ready or say):
+            self._submit(self._rows_of(gex, tops, closes, mids, done, say))
+        if done and self._source:
+            return self._close(), StatefulLogic.DISCARD
+        return self._collect(wait=False), StatefulLogic.RETAIN
+
+    def _rows_of(self, gex: ChainGex, tops: np.ndarray, closes: np.ndarray, mids: np.ndarray, done: bool,
+                 say: bool) -> Callable[[], ChainRows | None]:
+        """The work of one call: the released option tops applied, the GEX of the closes before the
+        options' clock, and the rows they make (None when the step has nothing to say yet)."""
+        key, source, through = self._key, self._source, FOREVER if done else self._through
+        sources = tuple(self._sources()) if done else ()
+
+        def work() -> ChainRows | None:
+            if len(tops):
+                gex.quotes(tops)
+            surfaces, summaries, profiles = gex.seconds(closes, mids)
+            if not say:
+                return None
+            named = {int(i): gex.options[int(i)] for i in np.unique(tops["instrument_id"])}  # what the tops rows need
+            uid, day = chain_of(key)
+            when = day_to_date(day)
+            tables = ChainTables(options_top_rows(tops, named, gex.underlier, uid, when),
+                                 gex_surface_rows(surfaces, uid, when), gex_summary_rows(summaries, uid, when))
+            return ChainRows(key, source, gex.underlier, day, tops, named, surfaces, summaries, done,
+                             tuple(profiles), through, sources, tables)
+
+        return work
+
+    @override
+    def on_eof(self) -> tuple[list[ChainRows], bool]:
+        """The input has ended before the chain did: every row computed goes out."""
+        return self._collect(wait=True), StatefulLogic.RETAIN
 
     @override
     def snapshot(self) -> ChainLogicState:
+        self._ready = self._collect(wait=True)  # the chain's state is whole only once its thread is idle
         return ChainLogicState(self._key, self._source, {s: t.snapshot() for s, t in self._tops.items()},
                                self._gex.snapshot() if self._gex is not None else None, self._closes.copy(),
                                self._mids.copy(), dict(self._clocks), self._options_clock() == FOREVER,
                                self._underlying_ended, self._through, frozenset(self._ended),
-                               np.concatenate(self._held) if self._held else None)
+                               np.concatenate(self._held) if self._held else None, tuple(self._ready))

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import databento
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from connectors.dbn.chains import ChainFacts
 from connectors.dbn.files import read_mbo_file
+from connectors.delta.option_rows import gex_summary_rows, gex_surface_rows, options_top_rows
 from flows.items import ChainEnd, ChainRows, OptionSlice, UnderlyingSeconds, book_key
 from flows.steps.option_chain import ChainLogic
 from operators.options.chain import NS, ChainGexConfig, chain_key
@@ -105,3 +107,46 @@ def test_many_sources_give_the_one_file_rows_in_any_order_and_across_a_resume(da
     early = _run(many_facts, many_items[:last_heard])
     assert not early or not any(len(r.tops) or r.summaries for r in early)
     assert want[-1].sources == ("dbn:one",)  # one unnamed source: the one heard
+
+
+def test_every_row_the_chain_thread_computes_comes_out_as_the_writers_would_build_it(day: SampleManifest) -> None:
+    """The chain's numbers run on its own thread: rows still in flight when the input ends come
+    out at ``on_eof``, the same rows a step that waits at every item gives, and the Arrow rows
+    built there are the ones ``ChainWrites`` would build."""
+    _, items, facts = _items(day, split=False, chunk=4_000)
+    cut = items[: 2 * len(items) // 3]  # the input ends before the chain does
+    logic, late = ChainLogic(facts, ChainGexConfig(), None), []
+    for item in cut:
+        late += logic.on_item(item)[0]
+    late += logic.on_eof()[0]
+    waited_logic, waited = ChainLogic(facts, ChainGexConfig(), None), []
+    for item in cut:
+        waited += waited_logic.on_item(item)[0]
+        waited_logic.snapshot()  # waits for the rows asked so far; they come out with the next call
+    waited += waited_logic.on_eof()[0]
+
+    tops, summaries, net = _tables(late)
+    assert len(tops) > 100 and len(summaries) > 10 and not any(r.final for r in late)
+    want_tops, want_summaries, want_net = _tables(waited)
+    assert np.array_equal(tops, want_tops) and repr(summaries) == repr(want_summaries)
+    assert np.array_equal(net, want_net)
+    for rows in late:
+        assert rows.tables is not None
+        uid, when = ESZ5, day.days[0].trade_date
+        assert _same(rows.tables.tops, options_top_rows(rows.tops, rows.instruments, rows.underlier, uid, when))
+        surface, seconds = gex_surface_rows(rows.surfaces, uid, when)
+        assert _same(rows.tables.surface[0], surface) and np.array_equal(rows.tables.surface[1], seconds)
+        assert _same(rows.tables.summary[0], gex_summary_rows(rows.summaries, uid, when)[0])
+
+
+def _same(a: pa.Table, b: pa.Table) -> bool:
+    """Equal tables, NaN equal to NaN (Arrow's own ``equals`` has NaN unequal to itself)."""
+    if not a.schema.equals(b.schema) or a.num_rows != b.num_rows:
+        return False
+    for x, y in zip(a.columns, b.columns, strict=True):
+        if pa.types.is_floating(x.type):
+            if not np.array_equal(x.to_numpy(), y.to_numpy(), equal_nan=True) or x.null_count != y.null_count:
+                return False
+        elif not x.equals(y):
+            return False
+    return True
