@@ -11,7 +11,7 @@ import numba
 import numpy as np
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _codes(keys: np.ndarray, distinct: np.ndarray, codes: np.ndarray) -> int:
     n_distinct = 0
     last_key = keys[0]

@@ -61,7 +61,7 @@ class DeadLetter:
     ts_recv: int = -1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _reason_kernel(rtype, length, action, side, price, size, instrument, ts_recv, known, ts_lo, ts_hi, code) -> None:
     for i in range(rtype.shape[0]):
         a = action[i]
@@ -79,12 +79,8 @@ def _reason_kernel(rtype, length, action, side, price, size, instrument, ts_recv
         elif a == ACTION_ADD and size[i] == 0:
             c = 6
         else:
-            found = False
-            for k in range(known.shape[0]):
-                if known[k] == instrument[i]:
-                    found = True
-                    break
-            if not found:
+            k = np.searchsorted(known, instrument[i])  # known is sorted: a chain lists hundreds of options
+            if k == known.shape[0] or known[k] != instrument[i]:
                 c = 7
             elif ts_recv[i] < ts_lo or ts_recv[i] >= ts_hi:
                 c = 8
@@ -104,7 +100,7 @@ def reason_codes(records: np.ndarray, known_instruments: np.ndarray,
     code = np.empty(len(records), np.int8)
     _reason_kernel(records["rtype"], records["length"], records["action"].view(np.uint8),
                    records["side"].view(np.uint8), records["price"], records["size"],
-                   records["instrument_id"], records["ts_recv"], known_instruments.astype(np.uint32),
+                   records["instrument_id"], records["ts_recv"], np.sort(known_instruments.astype(np.uint32)),
                    np.uint64(lo), np.uint64(max(hi, lo)), code)
     return code
 
@@ -200,7 +196,7 @@ def _detail(record: np.void, reason: str) -> str:
             return f"ts_recv {int(record['ts_recv'])} is outside the time range its source covers"
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _mix_rows(words: np.ndarray) -> np.ndarray:
     out = np.empty(words.shape[0], np.int64)
     for i in range(words.shape[0]):

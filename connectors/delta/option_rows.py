@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from operator import attrgetter
 
 import numpy as np
 import pyarrow as pa
@@ -71,11 +72,13 @@ def _surface_table(surface: Columns, underlying_id: int, day: date) -> pa.Table:
 
 
 def gex_summary_rows(summaries: list[GexSummary], underlying_id: int, day: date) -> tuple[pa.Table, np.ndarray]:
-    ts = np.array([s.ts_second for s in summaries], np.int64)
+    """One row per summary; its fields read in one call per summary, not one per field."""
+    names = [f.name for f in SILVER_GEX_SUMMARY_1S.schema if f.name not in ("underlying_id", "session_date", "ts_recv")]
+    values = list(zip(*map(attrgetter("ts_second", *names), summaries), strict=True)) if summaries else []
+    ts = np.array(values[0] if values else [], np.int64)
     columns: dict[str, object] = _chain("", underlying_id, day, ts)
-    for name in (f.name for f in SILVER_GEX_SUMMARY_1S.schema if f.name not in columns):
-        columns[name] = [getattr(s, name) for s in summaries]
-    columns["underlier"] = [s.underlier for s in summaries]
-    zero = np.array([s.zero_gamma for s in summaries], np.float64)
+    for n, name in enumerate(names, start=1):
+        columns[name] = list(values[n]) if values else []
+    zero = np.array(columns["zero_gamma"], np.float64)
     columns["zero_gamma"] = pa.array(zero, pa.float64(), mask=np.isnan(zero))
     return pa.Table.from_pydict(columns, schema=SILVER_GEX_SUMMARY_1S.schema), ts

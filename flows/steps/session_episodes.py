@@ -27,6 +27,7 @@ closes a micro-batch on that instead of waiting out its wall-clock deadline.
 from __future__ import annotations
 
 import copy
+from bisect import bisect_right
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -110,20 +111,19 @@ class _Chain:
         return not self.waits or self.through == FOREVER
 
     def at(self, start: int) -> GexProfile | None:
-        """The last profile at or before ``start``."""
-        best = None
-        for p in self.profiles:
-            if p.ts_second > start:
-                break
-            best = p
-        return best
+        """The last profile at or before ``start`` (profiles are in time order)."""
+        at = bisect_right(self.profiles, start, key=_second)
+        return self.profiles[at - 1] if at else None
 
     def keep_from(self, cutoff: int) -> None:
         """Drop what no episode starting at or after ``cutoff`` can read."""
-        later = [i for i, p in enumerate(self.profiles) if p.ts_second > cutoff]
-        first = (later[0] if later else len(self.profiles)) - 1
+        first = bisect_right(self.profiles, cutoff, key=_second) - 1
         if first > 0:
             del self.profiles[:first]
+
+
+def _second(profile: GexProfile) -> int:
+    return profile.ts_second
 
 
 EpisodesState = tuple[list[SeriesPiece], bool, SessionSummary | None, "_Session | None", _Chain]

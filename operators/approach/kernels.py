@@ -30,7 +30,7 @@ WINDOW_NS = 30 * NS
 NO_TS = np.iinfo(np.int64).min
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _velocity(ring_ts: np.ndarray, ring_mid: np.ndarray, t: int, m: np.int64, d: int, tick: int) -> float:
     best = t
     ref = 0.0
@@ -45,7 +45,7 @@ def _velocity(ring_ts: np.ndarray, ring_mid: np.ndarray, t: int, m: np.int64, d:
     return d * ((m - mref) / tick) / ((t - best) / NS)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def detect_approaches(
     ts: np.ndarray,
     mid: np.ndarray,

@@ -47,12 +47,12 @@ KERNEL_FEATURES: tuple[str, ...] = (
 )
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _ratio(num, den):
     return num / den if den != 0 else np.nan
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _near(bpx, bsz, apx, asz, j, tick):
     """Resting size within NEAR_TICKS of the mid per side at row ``j``; ok=False without a mid."""
     bb = bpx[j, 0]
@@ -73,7 +73,7 @@ def _near(bpx, bsz, apx, asz, j, tick):
     return nb, na, True
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _span(px, j, tick, sign):
     """Ticks from the best level to the deepest present one (of the first LEVELS); NaN if none."""
     if px[j, 0] == _UNDEF:
@@ -85,7 +85,7 @@ def _span(px, j, tick, sign):
     return sign * (np.float64(px[j, 0]) - np.float64(px[j, deep])) / tick
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _side(px, sz, j, tick, m2, sign, scratch, f, c):
     """Wall features of one side (size, ratio, distance); returns the ratio and the next column.
 
@@ -126,7 +126,7 @@ def _side(px, sz, j, tick, m2, sign, scratch, f, c):
     return ratio, c + 3
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _finish(start, end, n, ts_close, iid, valid, bpx, bsz, apx, asz, mid, micro, to, th, tl, tc,
             vol, buy, sell, trades, notional, mo, mh, ml, ofi, addb, adda, canb, cana, pullb,
             pulla, events, tick, ema, o_ts, o_iid, o_n, o_valid, o_to, o_th, o_tl, o_tc, o_vol,
@@ -312,7 +312,7 @@ def _finish(start, end, n, ts_close, iid, valid, bpx, bsz, apx, asz, mid, micro,
     c += 7
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def fold_bars(ts, iid, valid, bpx, bsz, apx, asz, mid, micro, to, th, tl, tc, vol, buy, sell,
               trades, notional, mo, mh, ml, ofi, addb, adda, canb, cana, pullb, pulla, events,
               bar_ns, tick, final, ema, ema_ts, o_ts, o_iid, o_n, o_valid, o_to, o_th, o_tl,

@@ -46,9 +46,10 @@ _F = TypeVar("_F", bound=Callable[..., object])
 
 
 def _kernel(inline: Literal["never", "always"] = "never") -> Callable[[_F], Dispatcher[_F]]:
-    """``njit`` as every kernel here is compiled: cached, and without the runtime (``_nrt=False``)."""
+    """``njit`` as every kernel here is compiled: cached, without the GIL (the chain step and the Delta
+    committers run beside the worker meanwhile), and without the runtime (``_nrt=False``)."""
     # numba accepts its private _nrt flag (numba.core.options), but its stub's _JITOptions omits it
-    return njit(cache=True, inline=inline, _nrt=False)  # type: ignore[call-overload]
+    return njit(cache=True, nogil=True, inline=inline, _nrt=False)  # type: ignore[call-overload]
 
 # Statuses returned by the drivers.
 OK = 0

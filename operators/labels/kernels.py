@@ -15,7 +15,7 @@ REJECT = 1
 CHOP = 2
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def label_piece(
     ts: np.ndarray,
     mid: np.ndarray,

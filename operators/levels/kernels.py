@@ -24,7 +24,7 @@ M_HIGH = 0
 M_LOW = 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def window_extremes(
     ts: np.ndarray,
     trade_high: np.ndarray,
@@ -85,7 +85,7 @@ def window_extremes(
     return used
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def trailing_mean(values: np.ndarray, window: int, out: np.ndarray) -> int:
     """``out[i]`` = mean of the non-NaN values in rows ``i - window + 1 .. i``.
 

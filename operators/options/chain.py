@@ -381,7 +381,7 @@ class ChainGex:
 
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _advance(closes: np.ndarray, spots: np.ndarray, row_ts: np.ndarray, row_slot: np.ndarray, row_mid: np.ndarray,
              row_volume: np.ndarray, mid: np.ndarray, volume: np.ndarray, changed: bool, spot: float,
              last_row_s: int, heartbeat_s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool, float, int]:

@@ -197,7 +197,7 @@ def _zero_gamma_levels(spots: np.ndarray, grids: np.ndarray, s: np.ndarray, stri
         out[j] = zero_gamma_level(spots[j], grids[j], scale, strike, t[j], rate, b, vol, weight)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _terms(scale: np.ndarray, strike: np.ndarray, t: np.ndarray, rate: float, b: float, vol: np.ndarray,
            weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per option, what does not move with the spot: Γ(S)·S²·0.01 = c·S·exp(−½((ln S + a)·w)²)."""
@@ -213,7 +213,7 @@ def _terms(scale: np.ndarray, strike: np.ndarray, t: np.ndarray, rate: float, b:
     return a, w, c
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _net(spot: float, a: np.ndarray, w: np.ndarray, c: np.ndarray) -> float:
     ln_s, acc = math.log(spot), 0.0
     for i in range(a.shape[0]):
@@ -223,7 +223,7 @@ def _net(spot: float, a: np.ndarray, w: np.ndarray, c: np.ndarray) -> float:
     return acc * spot
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def net_gex_on_grid(spots: np.ndarray, scale: np.ndarray, strike: np.ndarray, t: np.ndarray, rate: float,
                     b: float, vol: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Σ weight × Γ(S') × S'² × 0.01 over the options at each grid spot, where option i's
@@ -236,7 +236,7 @@ def net_gex_on_grid(spots: np.ndarray, scale: np.ndarray, strike: np.ndarray, t:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def zero_gamma_level(spot: float, grid: np.ndarray, scale: np.ndarray, strike: np.ndarray, t: np.ndarray,
                      rate: float, b: float, vol: np.ndarray, weight: np.ndarray) -> float:
     """The spot where the net GEX changes sign nearest ``spot``: the grid interval of the sign
@@ -264,7 +264,7 @@ def zero_gamma_level(spot: float, grid: np.ndarray, scale: np.ndarray, strike: n
     return _root(grid[best], grid[best + 1], net[best], net[best + 1], a, w, c)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _net_slope(spot: float, a: np.ndarray, w: np.ndarray, c: np.ndarray) -> tuple[float, float]:
     """``_net`` and its derivative in the spot, from the same exponentials: each term is
     c·S·e^{−d²/2} with d = (ln S + a)·w, whose derivative is c·e^{−d²/2}·(1 − d·w)."""
@@ -278,7 +278,7 @@ def _net_slope(spot: float, a: np.ndarray, w: np.ndarray, c: np.ndarray) -> tupl
     return acc * spot, slope
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _root(lo: float, hi: float, f_lo: float, f_hi: float, a: np.ndarray, w: np.ndarray, c: np.ndarray) -> float:
     """The net GEX's zero in a bracket of its sign change, to 1e-10 relative: Newton's steps on
     the exact derivative (``_net_slope``: no transcendental call beyond the value's own) from the

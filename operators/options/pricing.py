@@ -43,17 +43,17 @@ _SQRT2: Final = math.sqrt(2.0)
 _INV_SQRT2PI: Final = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def norm_cdf(x: float) -> float:
     return 0.5 * math.erfc(-x / _SQRT2)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def norm_pdf(x: float) -> float:
     return _INV_SQRT2PI * math.exp(-0.5 * x * x)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def price(is_call: bool, s: float, k: float, t: float, r: float, b: float, sigma: float) -> float:
     """The generalized Black-Scholes price (``b = 0``: Black-76; ``b = r − q``: BSM)."""
     carry, disc = math.exp((b - r) * t), math.exp(-r * t)
@@ -68,7 +68,7 @@ def price(is_call: bool, s: float, k: float, t: float, r: float, b: float, sigma
     return k * disc * norm_cdf(-d2) - s * carry * norm_cdf(-d1)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def gamma(s: float, k: float, t: float, r: float, b: float, sigma: float) -> float:
     """∂²price/∂S², per unit of the underlying, the same for a call and a put."""
     if t <= 0.0 or sigma <= 0.0:
@@ -78,7 +78,7 @@ def gamma(s: float, k: float, t: float, r: float, b: float, sigma: float) -> flo
     return math.exp((b - r) * t) * norm_pdf(d1) / (s * vol)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def vega(s: float, k: float, t: float, r: float, b: float, sigma: float) -> float:
     """∂price/∂σ (per unit of vol, not per vol point)."""
     vol = sigma * math.sqrt(t)
@@ -86,7 +86,7 @@ def vega(s: float, k: float, t: float, r: float, b: float, sigma: float) -> floa
     return s * math.exp((b - r) * t) * norm_pdf(d1) * math.sqrt(t)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def implied_vol(premium: float, is_call: bool, s: float, k: float, t: float, r: float, b: float) -> float:
     """σ such that ``price(σ) == premium`` to about 1e-12 relative, or NaN when no σ in
     [VOL_LOW, VOL_HIGH] gives it (at or below intrinsic value, above the price's upper bound,
@@ -94,7 +94,7 @@ def implied_vol(premium: float, is_call: bool, s: float, k: float, t: float, r: 
     return implied_vol_from(premium, is_call, s, k, t, r, b, math.nan)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def implied_vol_from(premium: float, is_call: bool, s: float, k: float, t: float, r: float, b: float,
                      guess: float) -> float:
     """``implied_vol`` with Newton started at ``guess`` (a previous second's σ; NaN: none)."""
@@ -104,7 +104,7 @@ def implied_vol_from(premium: float, is_call: bool, s: float, k: float, t: float
                             math.sqrt(t), math.log(s / k))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def implied_vol_with(premium: float, is_call: bool, s: float, k: float, t: float, r: float, b: float, guess: float,
                      carry: float, disc: float, root_t: float, moneyness: float) -> float:
     """``implied_vol_from`` given what does not move with σ: ``carry`` e^{(b−r)t}, ``disc`` e^{−rt},
@@ -151,7 +151,7 @@ def implied_vol_with(premium: float, is_call: bool, s: float, k: float, t: float
     return sigma
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def gamma_with(s: float, t: float, b: float, sigma: float, carry: float, root_t: float, moneyness: float) -> float:
     """``gamma`` given ``implied_vol_with``'s terms (``t`` and ``sigma`` positive)."""
     vol = sigma * root_t
@@ -159,7 +159,7 @@ def gamma_with(s: float, t: float, b: float, sigma: float, carry: float, root_t:
     return carry * norm_pdf(d1) / (s * vol)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _price_vega(is_call: bool, s: float, k: float, t: float, b: float, sigma: float, carry: float, disc: float,
                 root_t: float, moneyness: float) -> tuple[float, float, float]:
     """``price``, ``vega`` and vomma / vega (d1·d2/σ) at once: a Halley step needs all three, and
@@ -174,7 +174,7 @@ def _price_vega(is_call: bool, s: float, k: float, t: float, b: float, sigma: fl
     return value, s * carry * norm_pdf(d1) * root_t, d1 * d2 / sigma
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def implied_vols(premiums: np.ndarray, is_call: np.ndarray, s: np.ndarray, k: np.ndarray, t: np.ndarray,
                  r: float, b: np.ndarray, guess: np.ndarray) -> np.ndarray:
     """``implied_vol_from`` for each option of a chain (NaN where the mid has no solution)."""
@@ -184,7 +184,7 @@ def implied_vols(premiums: np.ndarray, is_call: np.ndarray, s: np.ndarray, k: np
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def prices(is_call: np.ndarray, s: np.ndarray, k: np.ndarray, t: np.ndarray, r: float, b: np.ndarray,
            sigma: np.ndarray) -> np.ndarray:
     """``price`` for each option of a chain."""
@@ -194,7 +194,7 @@ def prices(is_call: np.ndarray, s: np.ndarray, k: np.ndarray, t: np.ndarray, r: 
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def gammas(s: np.ndarray, k: np.ndarray, t: np.ndarray, r: float, b: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     """``gamma`` for each option of a chain (NaN where its vol is NaN)."""
     out = np.empty(s.shape[0])

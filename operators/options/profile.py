@@ -86,7 +86,7 @@ def gex_profiles(seconds_ns: np.ndarray, spots: np.ndarray, zero_gamma: np.ndarr
                                                          np.asarray(zero_gamma, np.float64).tolist(), strict=True))]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _by_strike(slot: np.ndarray, strikes: int, values: np.ndarray) -> np.ndarray:
     """Per second (row), ``values`` summed per strike in option order (as ``np.bincount`` sums)."""
     out = np.zeros((values.shape[0], strikes))
@@ -107,7 +107,7 @@ def skew(second_ns: int, spot: float, expiration_ns: np.ndarray, strike: np.ndar
                         np.asarray(listed, np.int64))[0])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _skews(seconds: np.ndarray, spots: np.ndarray, expiration: np.ndarray, strike: np.ndarray, is_call: np.ndarray,
            iv: np.ndarray, expiries: np.ndarray) -> np.ndarray:
     """``skew`` per second: the strikes nearest the targets are the first of the closest (``argmin``)."""

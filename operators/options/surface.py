@@ -192,7 +192,7 @@ def surface_rows(underlier: str, seconds_ns: np.ndarray, chain: ChainQuotes, mid
     }
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _surface_numbers(calls: np.ndarray, puts: np.ndarray, mids: np.ndarray, underlying: np.ndarray, t: np.ndarray,
                      iv: np.ndarray, gamma: np.ndarray, gex: np.ndarray, oi: np.ndarray, multiplier: np.ndarray,
                      out: np.ndarray) -> None:
@@ -260,7 +260,7 @@ def summary_rows(underlier: str, seconds_ns: np.ndarray, spots: np.ndarray, chai
     ) for j, (second, spot) in enumerate(zip(np.asarray(seconds_ns).tolist(), spots.tolist(), strict=True))]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _side_sums(gex: np.ndarray, is_call: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per second: net, call and put GEX, each summed in option order. A row's sums must not depend
     on how many seconds share its batch (numpy's reductions over one axis of a 2-D array can), or
@@ -277,7 +277,7 @@ def _side_sums(gex: np.ndarray, is_call: np.ndarray) -> tuple[np.ndarray, np.nda
     return net, calls, puts
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _walls(order: np.ndarray, starts: np.ndarray, strikes: np.ndarray, gex: np.ndarray) -> np.ndarray:
     """Per second (row of ``gex``), the strike holding the most |GEX| over all expiries (the lowest
     such strike on a tie); NaN where the side holds none. ``order``, ``starts``, ``strikes``: the

@@ -37,7 +37,7 @@ EMPTY_PX = np.iinfo(np.int64).max
 NO_SPOT = np.iinfo(np.int64).min
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _hidden(px: np.ndarray, sz: np.ndarray, p: int, is_bid: bool) -> bool:
     """True when ``p`` lies beyond the last of a full side's levels (not visible in the top N)."""
     last = px.shape[0] - 1
@@ -46,7 +46,7 @@ def _hidden(px: np.ndarray, sz: np.ndarray, p: int, is_bid: bool) -> bool:
     return p < px[last] if is_bid else p > px[last]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _deplete(prev_px: np.ndarray, prev_sz: np.ndarray, px: np.ndarray, sz: np.ndarray, is_bid: bool, spot: np.int64,
              tick: int, half_width: int, out: np.ndarray) -> None:
     """Add one side's pulled size, price by price, to ``out`` (a row by offset from ``spot``).
@@ -66,7 +66,7 @@ def _deplete(prev_px: np.ndarray, prev_sz: np.ndarray, px: np.ndarray, sz: np.nd
             out[off + half_width] += gone
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def surface_rows(
     valid: np.ndarray,
     mid: np.ndarray,
