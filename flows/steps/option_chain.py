@@ -12,13 +12,13 @@ when every source and the underlying have ended; when the run replays no book of
 for the session (``ChainFacts.books``), the options' end alone ends it, with option tops and no
 GEX.
 
-The chain's numbers (``ChainGex``: the options' σ, Γ and GEX, the zero-gamma search, the surface's
-columns) and the Arrow rows of its tables are computed on a thread of the step's own, in the order
-asked, while the worker goes on with the other steps: on the options bench day they were a third
-of a one-worker flow's time on its one thread, and their kernels release the GIL. Each item's call
-returns the rows computed by then; a snapshot waits for the rest and keeps them in the state until
-the next call, the chain's last item waits for all of its rows, and so does the end of the input
-(``on_eof``).
+The chain's work (the option books; ``ChainGex``: the options' σ, Γ and GEX, the zero-gamma
+search, the surface's columns; the Arrow rows of its tables) is done on a thread of the step's
+own, in the order asked, while the worker goes on with the other steps: on the options bench day
+it was a third of a one-worker flow's time on its one thread, and its kernels release the GIL.
+Each item's call returns the rows done by then; a snapshot waits for the rest and keeps them in
+the state until the next call, the chain's last item waits for all of its rows, and so does the
+end of the input (``on_eof``).
 """
 
 from __future__ import annotations
@@ -206,19 +206,14 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
         if isinstance(value, OptionSlice):
             self._keyed(value.key, value.source_id)
             gex = self._chain()
-            options = list(value.instruments.values())
-            self._submit(lambda: gex.add(options))
-            books = self._tops.setdefault(value.source_id, OptionTops())
-            rows = books.apply(value.records, {i: o.tick for i, o in value.instruments.items()})
-            self._hold(rows)
+            self._submit(self._books_of(gex, value))
             if len(value.records):  # a source is heard once it has a clock
                 self._clocks[value.source_id] = (int(value.records["ts_recv"][-1]) // NS + 1) * NS
                 self._heard(value.source_id)
         elif isinstance(value, ChainEnd):
             self._keyed(value.key, value.source_id)
             self._chain()
-            ended = self._tops.pop(value.source_id) if value.source_id in self._tops else None
-            self._hold(ended.close() if ended is not None else np.zeros(0, OPTION_TOP_DTYPE))
+            self._submit(self._book_end(value.source_id))
             self._ended.add(value.source_id)
             self._heard(value.source_id)
         else:
@@ -229,12 +224,31 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
             self._underlying_ended |= value.final
         return self._emit()
 
+    def _books_of(self, gex: ChainGex, value: OptionSlice) -> Callable[[], None]:
+        """The work of an options slice: its options join the chain, its records go to the source's
+        books, and the rows of the seconds they close are held until every source passes them."""
+        def work() -> None:
+            gex.add(value.instruments.values())
+            books = self._tops.setdefault(value.source_id, OptionTops())
+            self._hold(books.apply(value.records, {i: o.tick for i, o in value.instruments.items()}))
+
+        return work
+
+    def _book_end(self, source_id: str) -> Callable[[], None]:
+        """The work of a source's end: its books' last second is held, and the books dropped."""
+        def work() -> None:
+            ended = self._tops.pop(source_id) if source_id in self._tops else None
+            self._hold(ended.close() if ended is not None else np.zeros(0, OPTION_TOP_DTYPE))
+
+        return work
+
     def _hold(self, rows: np.ndarray) -> None:
         if len(rows):
             self._held.append(rows)
 
-    def _release(self, clock: int) -> np.ndarray:
-        """The held rows of the seconds closing before ``clock``, in (second, option) order."""
+    def _release(self, clock: int, several: bool) -> np.ndarray:
+        """The held rows of the seconds closing before ``clock``, in (second, option) order
+        (``several``: more than one source has spoken, so their rows interleave)."""
         if clock <= self._released or not self._held:
             return np.zeros(0, OPTION_TOP_DTYPE)
         self._released = clock
@@ -245,12 +259,13 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
             if not due.all():
                 self._held = [rows[~due]]
                 rows = rows[due]
-        if len(self._clocks.keys() | self._ended) > 1 and len(rows):  # one source's rows are in order already
+        if several and len(rows):  # one source's rows are in order already
             rows = by_second(rows)
         return rows
 
     def _submit(self, work: Callable[[], ChainRows | None]) -> None:
-        """Run ``work`` on the chain's thread after everything asked before it."""
+        """Run ``work`` on the chain's thread after everything asked before it: the thread alone
+        touches the chain's books, held rows and ``ChainGex`` while any work is in flight."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="spymaster-chain")
         self._inflight.append(self._pool.submit(work))
@@ -275,7 +290,6 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
         gex = self._gex
         clock = self._options_clock()
         options_ended = clock == FOREVER
-        tops = self._release(clock)
         uid, day = chain_of(self._key)
         waits = book_key(uid, day) in self._facts.books
         done = options_ended and (self._underlying_ended or not waits)
@@ -284,25 +298,27 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
         if ready:
             self._through = int(self._closes[ready - 1])
         self._closes, self._mids = self._closes[ready:], self._mids[ready:]
-        say = bool(self._source) and bool(len(tops) or ready or done)  # else nothing yet (or only the underlying)
-        if gex is not None and (len(tops) or ready or say):
-            self._submit(self._rows_of(gex, tops, closes, mids, done, say))
+        if gex is not None:
+            self._submit(self._rows_of(gex, clock, closes, mids, done))
         if done and self._source:
             return self._close(), StatefulLogic.DISCARD
         return self._collect(wait=False), StatefulLogic.RETAIN
 
-    def _rows_of(self, gex: ChainGex, tops: np.ndarray, closes: np.ndarray, mids: np.ndarray, done: bool,
-                 say: bool) -> Callable[[], ChainRows | None]:
-        """The work of one call: the released option tops applied, the GEX of the closes before the
-        options' clock, and the rows they make (None when the step has nothing to say yet)."""
+    def _rows_of(self, gex: ChainGex, clock: int, closes: np.ndarray, mids: np.ndarray,
+                 done: bool) -> Callable[[], ChainRows | None]:
+        """The work of one call: the option tops of the seconds closing before the options' clock
+        released and applied, the GEX of the underlying's closes before it, and the rows they make
+        (None when the step has nothing to say yet: no source has spoken, or nothing changed)."""
         key, source, through = self._key, self._source, FOREVER if done else self._through
         sources = tuple(self._sources()) if done else ()
+        several = len(self._clocks.keys() | self._ended) > 1
 
         def work() -> ChainRows | None:
+            tops = self._release(clock, several)
             if len(tops):
                 gex.quotes(tops)
             surfaces, summaries, profiles = gex.seconds(closes, mids)
-            if not say:
+            if not source or not (len(tops) or len(closes) or done):
                 return None
             named = {int(i): gex.options[int(i)] for i in np.unique(tops["instrument_id"])}  # what the tops rows need
             uid, day = chain_of(key)
