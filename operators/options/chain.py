@@ -320,7 +320,11 @@ class ChainGex:
             return
         self._settle()
         known = among(tops["instrument_id"], self._ids)  # ids are sorted
-        self._pending = by_second(np.concatenate([self._pending, tops[known]]))
+        rows = tops if known.all() else tops[known]
+        if len(self._pending) and int(self._pending_ts[-1]) >= int(rows["ts_recv"].min()):  # they interleave
+            self._pending = by_second(np.concatenate([self._pending, rows]))
+        else:  # later seconds than any pending (a chain's usual case): in order once they are
+            self._pending = np.concatenate([self._pending, by_second(rows)]) if len(self._pending) else by_second(rows)
         self._pending_ts = np.ascontiguousarray(self._pending["ts_recv"])
 
     def seconds(self, closes: np.ndarray,
