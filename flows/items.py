@@ -93,6 +93,9 @@ class ChainRows:
     summaries: list
     """``GexSummary`` per second computed."""
     final: bool
+    tables: ChainTables
+    """The rows above as the chain tables' Arrow rows, built on the chain's thread
+    (``flows.steps.option_chain``), so the writes only hand them on."""
     profiles: tuple = ()
     """``operators.options.profile.GexProfile`` of the same seconds (what setup vectors read)."""
     through_ns: int = 0
@@ -101,9 +104,6 @@ class ChainRows:
     sources: tuple[str, ...] = ()
     """With ``final``: every source that fed the chain, each of whose streams the end marks (so
     each source's completion check finds its chains done)."""
-    tables: ChainTables | None = None
-    """The rows above as the chain tables' Arrow rows, when the chain's thread built them
-    (``flows.steps.option_chain``); None: ``flows.writes.ChainWrites`` builds them."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,6 @@ from connectors.delta.analytics_rows import (
     vector_rows,
     wall_rows,
 )
-from connectors.delta.option_rows import gex_summary_rows, gex_surface_rows, options_top_rows
 from connectors.delta.rows import (
     anomaly_rows,
     book_second_rows,
@@ -60,7 +59,6 @@ from operators.chunks import RecordChunk, SourceEnd, SourceFault
 from operators.features.registry import REGISTRY_VERSION
 from operators.grouping import group_rows
 from operators.normalize import DeadLetter, fault_letter, split_definitions
-from operators.options.chain import chain_of
 from operators.sessions import day_to_date
 from operators.vectors import LOOKBACK_SPEC, feature_hash, model_id_for
 
@@ -301,20 +299,13 @@ class ChainWrites:
         return keyed_write(self._plan, out.key, out.source_id, out.final, table, ts, out.sources)
 
     def tops(self, out: ChainRows) -> list[Keyed]:
-        uid, day = chain_of(out.key)
-        rows = (out.tables.tops if out.tables is not None
-                else options_top_rows(out.tops, out.instruments, out.underlier, uid, day_to_date(day)))
-        return self._write(out, rows, out.tops["ts_recv"])
+        return self._write(out, out.tables.tops, out.tops["ts_recv"])
 
     def surface(self, out: ChainRows) -> list[Keyed]:
-        uid, day = chain_of(out.key)
-        return self._write(out, *(out.tables.surface if out.tables is not None
-                                  else gex_surface_rows(out.surfaces, uid, day_to_date(day))))
+        return self._write(out, *out.tables.surface)
 
     def summary(self, out: ChainRows) -> list[Keyed]:
-        uid, day = chain_of(out.key)
-        return self._write(out, *(out.tables.summary if out.tables is not None
-                                  else gex_summary_rows(out.summaries, uid, day_to_date(day))))
+        return self._write(out, *out.tables.summary)
 
 
 class EventhouseWrites:

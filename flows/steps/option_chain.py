@@ -325,8 +325,8 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
             when = day_to_date(day)
             tables = ChainTables(options_top_rows(tops, named, gex.underlier, uid, when),
                                  gex_surface_rows(surfaces, uid, when), gex_summary_rows(summaries, uid, when))
-            return ChainRows(key, source, gex.underlier, day, tops, named, surfaces, summaries, done,
-                             tuple(profiles), through, sources, tables)
+            return ChainRows(key, source, gex.underlier, day, tops, named, surfaces, summaries, done, tables,
+                             tuple(profiles), through, sources)
 
         return work
 

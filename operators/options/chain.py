@@ -323,6 +323,8 @@ class ChainGex:
         self._settle()
         known = among(tops["instrument_id"], self._ids)  # ids are sorted
         rows = tops if known.all() else tops[known]
+        if not len(rows):
+            return
         if len(self._pending) and int(self._pending_ts[-1]) >= int(rows["ts_recv"].min()):  # they interleave
             self._pending = by_second(np.concatenate([self._pending, rows]))
         else:  # later seconds than any pending (a chain's usual case): in order once they are

@@ -215,12 +215,7 @@ def _terms(scale: np.ndarray, strike: np.ndarray, t: np.ndarray, rate: float, b:
 
 @njit(cache=True, nogil=True)
 def _net(spot: float, a: np.ndarray, w: np.ndarray, c: np.ndarray) -> float:
-    ln_s, acc = math.log(spot), 0.0
-    for i in range(a.shape[0]):
-        if c[i] != 0.0:
-            d1 = (ln_s + a[i]) * w[i]
-            acc += c[i] * math.exp(-0.5 * d1 * d1)
-    return acc * spot
+    return _net_slope(spot, a, w, c)[0]
 
 
 @njit(cache=True, nogil=True)

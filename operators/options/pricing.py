@@ -73,9 +73,7 @@ def gamma(s: float, k: float, t: float, r: float, b: float, sigma: float) -> flo
     """∂²price/∂S², per unit of the underlying, the same for a call and a put."""
     if t <= 0.0 or sigma <= 0.0:
         return 0.0
-    vol = sigma * math.sqrt(t)
-    d1 = (math.log(s / k) + (b + 0.5 * sigma * sigma) * t) / vol
-    return math.exp((b - r) * t) * norm_pdf(d1) / (s * vol)
+    return gamma_with(s, t, b, sigma, math.exp((b - r) * t), math.sqrt(t), math.log(s / k))
 
 
 @njit(cache=True, nogil=True)

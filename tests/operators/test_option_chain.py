@@ -199,3 +199,21 @@ def test_a_mid_changed_and_changed_back_between_two_closes_is_no_change(back: bo
     closes = (1_762_000_000 + np.r_[1:41, 45:200]) * NS
     _, rows, _ = gex.seconds(closes, np.full(len(closes), 6000.0))
     assert [r.ts_second // NS - 1_762_000_000 for r in rows] == want
+
+
+def test_quotes_of_options_the_chain_does_not_list_change_nothing() -> None:
+    """Rows of an option not listed in the chain are dropped (a chunk may hold none of its options)."""
+    from operators.chunks import InstrumentInfo
+
+    option = InstrumentInfo(1, "ESZ5 C6000", "ES", "OPT", 50_000_000, 50.0, 1_800_000_000 * NS, 6000 * NS,
+                            underlying_id=7, option_right="C")
+    gex = ChainGex("ESZ5", {1: 100}, ChainGexConfig(heartbeat_s=60))
+    gex.add([option])
+    listed, stranger = np.zeros(1, OPTION_TOP_DTYPE), np.zeros(1, OPTION_TOP_DTYPE)
+    listed["ts_recv"], listed["instrument_id"] = 1_762_000_001 * NS, 1
+    listed["bid_px"], listed["ask_px"] = 100 * NS, 101 * NS
+    stranger["ts_recv"], stranger["instrument_id"] = 1_762_000_002 * NS, 99
+    stranger["bid_px"], stranger["ask_px"] = NS, 2 * NS
+    gex.quotes(listed)
+    gex.quotes(stranger)
+    assert gex.snapshot().pending.tobytes() == listed.tobytes()
