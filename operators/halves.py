@@ -2,7 +2,7 @@
 
 A chain's σ solves and zero-gamma searches are independent per option and per second, and their
 kernels release the GIL (``nogil=True``), so half of the range can run beside the other half
-while a one-worker flow leaves a core to the Delta committers alone. Each half writes its own
+where the machine has a core to spare (``SPLIT_CORES``). Each half writes its own
 slice of the outputs, so the numbers are the same however the range is cut (or not cut).
 
 Each calling thread (a Bytewax worker) has one helper of its own, started at its first call and
@@ -21,6 +21,11 @@ from queue import Empty, SimpleQueue
 
 SPLIT_MIN = 4_096
 """Below this many units of work (options × seconds), the caller's thread does it all."""
+SPLIT_CORES = 3
+"""Nor on a machine with fewer cores: the chain step runs on a thread of its own beside the worker,
+so on two cores a helper only takes turns with both (the options bench's flow ran 0.3 s slower
+with it, in four pairs of six)."""
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 class _Half:
@@ -91,8 +96,9 @@ def _hand_over(half: _Half) -> None:
 
 def in_halves(n: int, work: Callable[[int, int], None], *, units: int | None = None) -> None:
     """``work(lo, hi)`` over ``[0, n)``: ``[0, n // 2)`` on a helper thread and the rest here,
-    when ``units`` (default ``n``) is at least ``SPLIT_MIN`` and ``n`` at least 2."""
-    if n < 2 or (units if units is not None else n) < SPLIT_MIN:
+    when ``units`` (default ``n``) is at least ``SPLIT_MIN``, ``n`` at least 2 and the machine
+    has ``SPLIT_CORES``."""
+    if n < 2 or CORES < SPLIT_CORES or (units if units is not None else n) < SPLIT_MIN:
         work(0, n)
         return
     half = _Half(work, n // 2)

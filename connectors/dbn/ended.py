@@ -48,7 +48,9 @@ def _tally_chunk(tally: _Tally, chunk: RecordChunk) -> _Tally:
         return tally
     counted = replace(tally, records=tally.records + len(r))
     if chunk.schema == "mbo":
-        r = r[valid_mask(chunk)]
+        valid = valid_mask(chunk)
+        if not valid.all():  # most chunks are whole: no copy of them
+            r = r[valid]
         if len(r) == 0:
             return counted
     ts = r["ts_recv"]
@@ -62,16 +64,20 @@ def _tally_chunk(tally: _Tally, chunk: RecordChunk) -> _Tally:
     ends = calendar.trade_date_days(np.array([ts.min(), ts.max()]))  # the trade date only grows with time
     days = np.full(len(r), ends[0], np.int32) if ends[0] == ends[1] else calendar.trade_date_days(ts)
     options = among(r["instrument_id"], option_ids(chunk.instruments))  # their chain's, not a book (flows.route)
-    pairs, _ = group_codes((r["instrument_id"][~options].astype(np.int64) << 32) | days[~options].astype(np.int64))
-    keys = {f"{int(p >> 32)}:{int(p & 0xFFFFFFFF)}" for p in pairs}
+    keys: set[str] = set()
+    if not options.all():
+        books = ~options if options.any() else slice(None)  # a slice: no copy of a futures chunk
+        pairs, _ = group_codes((r["instrument_id"][books].astype(np.int64) << 32) | days[books].astype(np.int64))
+        keys |= {f"{int(p >> 32)}:{int(p & 0xFFFFFFFF)}" for p in pairs}
     if options.any():
-        keys |= {chain_key(u, d) for u, d in _chains(r[options], days[options], chunk) if u}
+        chains = options if not options.all() else slice(None)
+        keys |= {chain_key(u, d) for u, d in _chains(r[chains], days[chains], chunk) if u}
     return replace(
         counted,
         first_ts_recv=first,
         last_ts_recv=int(ts[-1]),
         book_keys=tally.book_keys | keys,
-        session_days=tally.session_days | {int(d) for d in np.unique(days)},
+        session_days=tally.session_days | {int(d) for d in (ends[:1] if ends[0] == ends[1] else np.unique(days))},
     )
 
 

@@ -121,7 +121,8 @@ def _write_file(directory: Path, spec: TableSpec, key: tuple[str, ...], rows: pa
     target = directory / relative
     target.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(
-        data, target, compression="snappy", store_schema=False,
+        data, target, compression={c: "none" if c in spec.uncompressed else "snappy" for c in data.column_names},
+        store_schema=False,
         use_dictionary=[c for c in data.column_names if c not in plain],
         column_encoding={c: "DELTA_BINARY_PACKED" for c in spec.delta_encoded if c in data.column_names},
         write_statistics=[c for c in (spec.statistics or ()) if c in data.column_names],

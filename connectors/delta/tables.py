@@ -35,6 +35,9 @@ class TableSpec:
     dictionary costs more CPU than the bytes it saves are worth."""
     statistics: tuple[str, ...] | None = None
     """Columns with min/max statistics (for data skipping); None means every column."""
+    uncompressed: tuple[str, ...] = ()
+    """Columns written without compression: values snappy cannot shrink (hashes, solved floats),
+    where trying cost time and saved nothing."""
 
     @property
     def relative_path(self) -> str:
@@ -75,6 +78,7 @@ BRONZE_MBO: Final = TableSpec(
     ("session_date", "underlier", "instrument_type"),
     delta_encoded=("ts_event", "ts_recv", "sequence", "source_offset"),
     high_cardinality=("order_id", "dedupe_key", "ts_in_delta"),
+    uncompressed=("dedupe_key",),  # a hash: snappy took a sixth of the write to save nothing
     statistics=("ts_recv", "instrument_id", "source_offset", "price"),
 )
 
@@ -445,7 +449,9 @@ SILVER_GEX_SURFACE_1S: Final = TableSpec(
     # millions of values cost a quarter of the write again, to save 8 % of the files' size
     high_cardinality=("underlying_id", "underlying_px", "t_years", "rate", "carry", "vol_floor", "multiplier",
                       "call_mid", "put_mid", "call_iv", "put_iv", "call_gamma", "put_gamma", "call_oi", "put_oi",
-                      "call_sign", "put_sign", "call_gex", "put_gex", "net_gex"))
+                      "call_sign", "put_sign", "call_gex", "put_gex", "net_gex"),
+    # solved σ, Γ and GEX: snappy took a quarter of the write to shrink them by a few percent
+    uncompressed=("call_iv", "put_iv", "call_gamma", "put_gamma", "call_gex", "put_gex", "net_gex"))
 """Per underlier, second, expiry and strike: the call and the put side by side with every input
 their gamma exposure was computed from (``operators.options.surface``; recompute with
 ``recompute``). Written at each second an input changed and at least once a minute

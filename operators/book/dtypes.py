@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
 from operators.records import BOOK_DEPTH, NEAR_DEPTH
 
 
+@cache  # a chain builds hundreds of books: a dtype of 45 fields is slow to build each time
 def top_dtype(depth: int = BOOK_DEPTH) -> np.dtype:
     """One row per F_LAST record, like Databento's MBP-10 but with (depth,) subarray fields."""
     return np.dtype(
@@ -26,6 +29,7 @@ def top_dtype(depth: int = BOOK_DEPTH) -> np.dtype:
     )
 
 
+@cache
 def second_dtype(depth: int = BOOK_DEPTH, near_depth: int = NEAR_DEPTH) -> np.dtype:
     """One ``silver.book_snapshot_1s`` row: the book at ``ts_recv`` = end of the second.
 

@@ -110,19 +110,20 @@ class OptionTops:
         ids, counts, parts = [], [], []
         for iid, rows in group_rows(records["instrument_id"]):
             mine = take_records(records, rows)
-            if consolidated:  # OPRA's cmbp-1: each record carries the top after it, no book to keep
-                tops = quote_tops(mine)
-            else:
-                book = self._books.get(iid)
-                if book is None:
-                    book = self._books[iid] = L3Book(self._ticks.get(iid, 0), depth=1)
-                tops = book.apply_events(mine)
+            # OPRA's cmbp-1: each record carries the top after it, no book to keep
+            tops = quote_tops(mine) if consolidated else self._book(iid).apply_events(mine)
             ids.append(iid)
             counts.append(len(tops))
             parts.append(tops)
         trades = records[records["action"].view(np.uint8) == _TRADE]
         tops = _top_fields(np.concatenate(parts))  # once for the chunk: per option it was most of the loop
         return by_second(_per_second(np.repeat(np.array(ids, np.int64), counts), tops, trades))
+
+    def _book(self, instrument_id: int) -> L3Book:
+        book = self._books.get(instrument_id)
+        if book is None:
+            book = self._books[instrument_id] = L3Book(self._ticks.get(instrument_id, 0), depth=1)
+        return book
 
 
 _QUOTE_TOP = np.dtype([("ts_recv", "<u8"), ("book_valid", "?"), ("bid_px", "<i8", (1,)), ("ask_px", "<i8", (1,)),

@@ -12,6 +12,23 @@ from operators.options.surface import gex_second, gex_seconds
 from tests.operators.test_gex import SECOND, SPOT, es_chain
 
 
+@pytest.fixture(autouse=True)
+def _cores_enough(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cut as on a machine with cores to spare (this one may have two, where nothing is cut)."""
+    from operators import halves
+
+    monkeypatch.setattr(halves, "CORES", halves.SPLIT_CORES)
+
+
+def test_two_cores_cut_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from operators import halves
+
+    monkeypatch.setattr(halves, "CORES", 2)
+    cuts: list[tuple[int, int]] = []
+    in_halves(10, lambda lo, hi: cuts.append((lo, hi)), units=SPLIT_MIN)
+    assert cuts == [(0, 10)]
+
+
 def test_the_halves_cover_the_range_once_and_small_work_stays_on_the_caller() -> None:
     seen = np.zeros(10, np.int64)
     cuts: list[tuple[int, int]] = []
