@@ -83,10 +83,23 @@ def take_records(records: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
 
 
 def among(values: np.ndarray, members: np.ndarray) -> np.ndarray:
-    """``np.isin(values, members)`` for a sorted, duplicate-free ``members`` (a chunk's option ids):
-    a binary search per value, not a sort of both arrays (which ``np.isin`` does unless the ids'
-    range is small), three times per chunk of a day with a chain."""
-    if members.size == 0:
-        return np.zeros(values.shape[0], np.bool_)
-    at = np.minimum(np.searchsorted(members, values), members.size - 1)
-    return members[at] == values
+    """``np.isin(values, members)`` for a sorted, duplicate-free ``members`` (a chunk's option ids),
+    three times per chunk of a day with a chain: a binary search per run of equal values (a
+    futures chunk holds a few instruments in long runs), not a sort of both arrays (``np.isin``)."""
+    out = np.zeros(values.shape[0], np.bool_)
+    if members.size and values.size:
+        _among(np.ascontiguousarray(values), np.ascontiguousarray(members, np.int64), out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _among(values: np.ndarray, members: np.ndarray, out: np.ndarray) -> None:
+    last = np.int64(values[0])
+    k = np.searchsorted(members, last)
+    hit = k < members.shape[0] and members[k] == last
+    for i in range(values.shape[0]):
+        v = np.int64(values[i])
+        if v != last:
+            k = np.searchsorted(members, v)
+            last, hit = v, k < members.shape[0] and members[k] == v
+        out[i] = hit

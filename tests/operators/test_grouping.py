@@ -26,3 +26,13 @@ def test_among_is_isin_for_a_sorted_set() -> None:
                              [members[0], members[-1], members[-1] + 1, 0]]).astype(np.uint32)
     assert np.array_equal(among(values, members), np.isin(values, members))
     assert not among(values, np.zeros(0, np.int64)).any()
+    assert among(values[:0], members).shape == (0,)
+
+
+def test_among_in_runs_of_one_instrument_is_isin() -> None:
+    """A futures chunk: long runs of a few ids, members and not, in every order of change."""
+    rng = np.random.default_rng(6)
+    members = np.array([3, 7, 11], np.int64)
+    for _ in range(50):
+        values = np.repeat(rng.integers(0, 14, 12), rng.integers(1, 5, 12)).astype(np.uint32)
+        assert np.array_equal(among(values, members), np.isin(values, members)), values
