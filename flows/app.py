@@ -14,12 +14,14 @@ from connectors.blob_files import fetch_inputs, is_remote
 from connectors.dbn.ended import EndedDbnSource
 from connectors.dbn.source import DbnReplaySource, resolve_inputs, source_id_of
 from connectors.delta.lake import Lake
+from connectors.machine import usable_cores
 from connectors.topic.input import is_topic_input
 from flows.bronze_plan import BronzePlan
 from flows.config import AppConfig
 from flows.graph import Sinks, build_flow
 from flows.heap import freeze_start_up
 from flows.plan import ReplayPlan, plan_replay
+from operators import halves
 from operators.errors import ConfigError, SourceError
 
 log = logging.getLogger("spymaster")
@@ -75,6 +77,7 @@ def local_inputs(cfg: AppConfig) -> list[str]:
 
 def prepare(cfg: AppConfig) -> PreparedRun:
     """Resolve inputs, plan the replay, create the tables and wire the flow."""
+    halves.use_cores(usable_cores())  # a pod's CPU limit, not the node's cores, decides a split
     if not cfg.run.run_id:
         cfg = replace(cfg, run=replace(cfg.run, run_id=uuid.uuid4().hex[:12]))
     if is_topic_input(cfg.source.inputs):

@@ -22,10 +22,17 @@ from queue import Empty, SimpleQueue
 SPLIT_MIN = 4_096
 """Below this many units of work (options × seconds), the caller's thread does it all."""
 SPLIT_CORES = 3
-"""Nor on a machine with fewer cores: the chain step runs on a thread of its own beside the worker,
-so on two cores a helper only takes turns with both (the options bench's flow ran 0.3 s slower
-with it, in four pairs of six)."""
+"""Nor with fewer cores: the chain step runs on a thread of its own beside the worker, so on two
+cores a helper only takes turns with both (the options bench's flow ran 0.3 s slower with it, in
+four pairs of six)."""
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+"""The cores this process may keep busy: its CPU affinity until the flow says (``use_cores``:
+``flows.app`` gives what a container's CPU quota allows, ``connectors.machine``)."""
+
+
+def use_cores(cores: int) -> None:
+    global CORES
+    CORES = max(1, int(cores))
 
 
 class _Half:
