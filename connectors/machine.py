@@ -17,6 +17,11 @@ def usable_cores(cgroup_root: Path = CGROUP_ROOT) -> int:
     return max(1, min(cores, math.ceil(quota))) if quota is not None else cores
 
 
+def cores_per_worker(workers: int, cgroup_root: Path = CGROUP_ROOT) -> int:
+    """The usable cores shared among a process's Bytewax workers (at least one each)."""
+    return max(1, usable_cores(cgroup_root) // max(1, workers))
+
+
 def cgroup_cpu_quota(root: Path = CGROUP_ROOT) -> float | None:
     """CPUs' worth of time per period the cgroup allows; None without a quota (or a cgroup).
     cgroup v2 keeps ``cpu.max`` (``max 100000``, or ``<quota> <period>``); v1 keeps

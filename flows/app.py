@@ -14,7 +14,7 @@ from connectors.blob_files import fetch_inputs, is_remote
 from connectors.dbn.ended import EndedDbnSource
 from connectors.dbn.source import DbnReplaySource, resolve_inputs, source_id_of
 from connectors.delta.lake import Lake
-from connectors.machine import usable_cores
+from connectors.machine import cores_per_worker
 from connectors.topic.input import is_topic_input
 from flows.bronze_plan import BronzePlan
 from flows.config import AppConfig
@@ -77,7 +77,7 @@ def local_inputs(cfg: AppConfig) -> list[str]:
 
 def prepare(cfg: AppConfig) -> PreparedRun:
     """Resolve inputs, plan the replay, create the tables and wire the flow."""
-    halves.use_cores(usable_cores())  # a pod's CPU limit, not the node's cores, decides a split
+    halves.use_cores(cores_per_worker(cfg.run.workers))  # a pod's CPU limit, not the node's cores
     if not cfg.run.run_id:
         cfg = replace(cfg, run=replace(cfg.run, run_id=uuid.uuid4().hex[:12]))
     if is_topic_input(cfg.source.inputs):

@@ -26,8 +26,9 @@ SPLIT_CORES = 3
 cores a helper only takes turns with both (the options bench's flow ran 0.3 s slower with it, in
 four pairs of six)."""
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-"""The cores this process may keep busy: its CPU affinity until the flow says (``use_cores``:
-``flows.app`` gives what a container's CPU quota allows, ``connectors.machine``)."""
+"""The cores a worker may keep busy: the process's CPU affinity until the flow says (``use_cores``:
+``flows.app`` gives a container's CPU quota shared among the process's workers,
+``connectors.machine.cores_per_worker``)."""
 
 
 def use_cores(cores: int) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.machine import cgroup_cpu_quota, usable_cores
+from connectors.machine import cgroup_cpu_quota, cores_per_worker, usable_cores
 
 
 def _affinity() -> int:
@@ -40,12 +40,20 @@ def test_no_cgroup_is_the_affinity(tmp_path: Path) -> None:
     assert usable_cores(tmp_path / "absent") == _affinity()
 
 
+def test_workers_share_the_cores(tmp_path: Path) -> None:
+    (tmp_path / "cpu.max").write_text("400000 100000\n")
+    cores = usable_cores(tmp_path)
+    assert cores_per_worker(1, tmp_path) == cores
+    assert cores_per_worker(2, tmp_path) == max(1, cores // 2)
+    assert cores_per_worker(cores + 3, tmp_path) == 1
+
+
 def test_a_one_core_quota_keeps_the_chain_kernels_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from operators import halves
 
     monkeypatch.setattr(halves, "CORES", 8)
     (tmp_path / "cpu.max").write_text("100000 100000\n")
-    halves.use_cores(usable_cores(tmp_path))
+    halves.use_cores(cores_per_worker(1, tmp_path))
     cuts: list[tuple[int, int]] = []
     halves.in_halves(10, lambda lo, hi: cuts.append((lo, hi)), units=halves.SPLIT_MIN)
     assert cuts == [(0, 10)]
