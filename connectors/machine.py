@@ -5,14 +5,15 @@ two CPUs on a 16-core node sees 16 in its affinity and gets two cores' worth of 
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
+
+from operators.halves import affinity_cores
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 def usable_cores(cgroup_root: Path = CGROUP_ROOT) -> int:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = affinity_cores()
     quota = cgroup_cpu_quota(cgroup_root)
     return max(1, min(cores, math.ceil(quota))) if quota is not None else cores
 

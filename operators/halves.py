@@ -25,7 +25,14 @@ SPLIT_CORES = 3
 """Nor with fewer cores: the chain step runs on a thread of its own beside the worker, so on two
 cores a helper only takes turns with both (the options bench's flow ran 0.3 s slower with it, in
 four pairs of six)."""
-CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def affinity_cores() -> int:
+    """The cores this process may run on (its CPU affinity; the CPU count where there is none)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+CORES = affinity_cores()
 """The cores a worker may keep busy: the process's CPU affinity until the flow says (``use_cores``:
 ``flows.app`` gives a container's CPU quota shared among the process's workers,
 ``connectors.machine.cores_per_worker``)."""

@@ -64,13 +64,14 @@ def _tally_chunk(tally: _Tally, chunk: RecordChunk) -> _Tally:
     ends = calendar.trade_date_days(np.array([ts.min(), ts.max()]))  # the trade date only grows with time
     days = np.full(len(r), ends[0], np.int32) if ends[0] == ends[1] else calendar.trade_date_days(ts)
     options = among(r["instrument_id"], option_ids(chunk.instruments))  # their chain's, not a book (flows.route)
+    some, every = bool(options.any()), bool(options.all())
     keys: set[str] = set()
-    if not options.all():
-        books = ~options if options.any() else slice(None)  # a slice: no copy of a futures chunk
+    if not every:
+        books = ~options if some else slice(None)  # a slice: no copy of a futures chunk
         pairs, _ = group_codes((r["instrument_id"][books].astype(np.int64) << 32) | days[books].astype(np.int64))
         keys |= {f"{int(p >> 32)}:{int(p & 0xFFFFFFFF)}" for p in pairs}
-    if options.any():
-        chains = options if not options.all() else slice(None)
+    if some:
+        chains = slice(None) if every else options
         keys |= {chain_key(u, d) for u, d in _chains(r[chains], days[chains], chunk) if u}
     return replace(
         counted,

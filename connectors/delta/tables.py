@@ -37,7 +37,8 @@ class TableSpec:
     """Columns with min/max statistics (for data skipping); None means every column."""
     uncompressed: tuple[str, ...] = ()
     """Columns written without compression: values snappy cannot shrink (hashes, solved floats),
-    where trying cost time and saved nothing."""
+    where trying cost time and saved nothing. Local lakes only (``local_append``): delta-rs's
+    writer, for remote lakes, takes one codec for every column."""
 
     @property
     def relative_path(self) -> str:
