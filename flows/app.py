@@ -101,13 +101,13 @@ def prepare(cfg: AppConfig) -> PreparedRun:
 
 def _prepare_topic(cfg: AppConfig) -> PreparedRun:
     """A Kafka / Event Hubs input: same graph, no file plan (positions make reruns idempotent)."""
-    from connectors.topic.dispatch import topic_source
+    from connectors.topic.dispatch import partition_source_ids, topic_source
     from flows.plan import plan_topic
 
     source = topic_source(cfg)  # fails fast, in one sentence, if the broker or topic is not there
     lake = Lake(cfg.lake.root, dict(cfg.lake.storage_options))
     lake.ensure_all()
-    plan = plan_topic(lake)
+    plan = plan_topic(lake, partition_source_ids(source), bounded=cfg.source.kafka_stop_at_end)
     sinks = Sinks.delta(cfg, lake)
     return _started(PreparedRun(cfg, lake, plan, build_flow(cfg, source, plan, sinks), sinks))
 

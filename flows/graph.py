@@ -64,7 +64,7 @@ from flows.items import (
     SessionSeries,
 )
 from flows.plan import ReplayPlan
-from flows.route import book_slices, chain_slices, check
+from flows.route import book_slices, chain_slices, check, partition_news
 from flows.steps.book_1s import BookLogicState, BookSecondsLogic
 from flows.steps.option_chain import (
     ChainItem,
@@ -72,8 +72,10 @@ from flows.steps.option_chain import (
     ChainLogicState,
     chain_profiles,
     chained_sessions,
+    profiled_sessions,
     underlying_seconds,
 )
+from flows.steps.option_relay import OptionRelayLogic, RelayState
 from flows.steps.prior_sessions import PriorSessionLogic, _JoinState
 from flows.steps.radar_1s import SurfaceLogic, _SurfaceLogicState
 from flows.steps.session_episodes import EpisodeInput, EpisodesState, SessionEpisodesLogic
@@ -183,8 +185,15 @@ def _option_chains(cfg: AppConfig, plan: ReplayPlan, sinks: Sinks, checked: Stre
                    seconds: Stream[BookRows]) -> Stream[tuple[str, ChainProfiles]]:
     """Option books, their 1-second tops and the GEX of each chain (see ``flows.steps.option_chain``);
     returns the chains' profiles under the sessions whose vectors read them."""
-    options = op.flat_map("chain_slices", checked, chain_slices)
-    underlying = op.filter_map("underlying_seconds", seconds, partial(underlying_seconds, plan.chains.underlyings))
+    options: Stream[tuple[str, ChainItem]]
+    if plan.chains.relayed:  # a topic run: the partitions' options meet in the relay first
+        lateness = round(cfg.source.ticks.lateness_s * 1e9)
+        news = op.flat_map("partition_news", checked, partial(partition_news, lateness))
+        options = op.map("relayed", op.stateful("option_relay", news, partial(_new_relay, plan.chains)), _value)
+    else:
+        options = op.flat_map("chain_slices", checked, chain_slices)
+    wanted = None if plan.chains.relayed else plan.chains.underlyings
+    underlying = op.filter_map("underlying_seconds", seconds, partial(underlying_seconds, wanted))
     both: Stream[tuple[str, ChainItem]] = op.merge("chain_inputs", options, underlying)
     chains = op.stateful("option_chain", both, partial(_new_chain, plan.chains, cfg.options))
     rows = op.map("chain_rows", chains, _value)
@@ -194,11 +203,15 @@ def _option_chains(cfg: AppConfig, plan: ReplayPlan, sinks: Sinks, checked: Stre
     summary = op.flat_map(f"{_step(SILVER_GEX_SUMMARY_1S)}_rows", rows, writes.summary)
     op.output(_step(SILVER_GEX_SUMMARY_1S), summary, sinks[SILVER_GEX_SUMMARY_1S])
     _to_eventhouse(sinks, "Gex", lambda: _lake_rows("gex_for_eventhouse", summary, gex_rows))
-    return op.filter_map("chain_profiles", rows, partial(chain_profiles, chained_sessions(plan.chains)))
+    return op.filter_map("chain_profiles", rows, partial(chain_profiles, profiled_sessions(plan.chains)))
 
 
 def _new_chain(facts: ChainFacts, options: ChainGexConfig, resume: ChainLogicState | None) -> ChainLogic:
     return ChainLogic(facts, options, resume)
+
+
+def _new_relay(facts: ChainFacts, resume: RelayState | None) -> OptionRelayLogic:
+    return OptionRelayLogic(facts, resume)
 
 
 def _radar(plan: ReplayPlan, sinks: Sinks, seconds: Stream[BookRows]) -> None:
@@ -237,7 +250,7 @@ def _level_analytics(cfg: AppConfig, plan: ReplayPlan, sinks: Sinks, seconds: St
     both: Stream[tuple[str, EpisodeInput]] = op.merge(
         "pieces_and_priors", op.key_on("pieces_by_session", pieces, _session_key),
         op.key_on("priors_by_session", priors, _session_key), *([profiles] if profiles is not None else []))
-    chained = chained_sessions(plan.chains) if profiles is not None else frozenset()
+    chained = chained_sessions(plan.chains) if profiles is not None else frozenset()  # None: every session
     found = op.map("session_updates",
                    op.stateful("session_episodes", both, partial(_new_episodes, cfg.analytics, chained)), _value)
     writes = AnalyticsWrites(plan, cfg.analytics)
@@ -316,6 +329,6 @@ def _new_join(expected: frozenset, stored: dict, grow: bool, resume: _JoinState 
     return PriorSessionLogic(expected, stored, resume, grow)
 
 
-def _new_episodes(cfg: AnalyticsConfig, chained: frozenset[str],
+def _new_episodes(cfg: AnalyticsConfig, chained: frozenset[str] | None,
                   resume: EpisodesState | None) -> SessionEpisodesLogic:
     return SessionEpisodesLogic(cfg, resume, chained)

@@ -93,9 +93,10 @@ class ChainRows:
     summaries: list
     """``GexSummary`` per second computed."""
     final: bool
-    tables: ChainTables
+    tables: ChainTables | None
     """The rows above as the chain tables' Arrow rows, built on the chain's thread
-    (``flows.steps.option_chain``), so the writes only hand them on."""
+    (``flows.steps.option_chain``), so the writes only hand them on. None: a topic run's chain that
+    has had no option says how far its session is (``through_ns``), and writes nothing."""
     profiles: tuple = ()
     """``operators.options.profile.GexProfile`` of the same seconds (what setup vectors read)."""
     through_ns: int = 0
@@ -122,6 +123,54 @@ class ChainEnd:
 
     key: str
     source_id: str
+    underlying_book: bool = False
+    """From the option relay (a topic run): the run fed the underlying's book for the session, so
+    the chain waits for its last mids (a file run knows it up front: ``ChainFacts.books``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChainTick:
+    """A topic run's options are in for every second of the chain closing before ``clock_ns``
+    (``flows.steps.option_relay``): the chain's options clock for ``source_id``."""
+
+    key: str
+    source_id: str
+    clock_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChainNotice:
+    """What a topic run learns about a chain as it reads (``flows.steps.option_relay``): open
+    interest published on the topic, and the underlying's definition (its symbol and venue)."""
+
+    key: str
+    open_interest: np.ndarray
+    """``connectors.dbn.chains.OI_DTYPE`` rows, added to those the chain has."""
+    underlying: InstrumentInfo | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionNews:
+    """What one topic partition's item tells the option relay (``flows.route.partition_news``):
+    its options' records by chain, how far its event time has gone, the books of instruments that
+    are not options it fed, their definitions, and open interest."""
+
+    source_id: str
+    watermark_ns: int
+    """No record still to come on the partition starts before this (-1: it does not say)."""
+    dataset: str = ""
+    """The records' dataset: whose calendar dates their sessions."""
+    options: tuple[OptionSlice, ...] = ()
+    books: tuple[str, ...] = ()
+    """``iid:day`` books of the item's MBO records that are not options."""
+    instruments: tuple[InstrumentInfo, ...] = ()
+    """Instruments that are not options, defined by the item (a definition chunk)."""
+    open_interest: np.ndarray | None = None
+    ended: bool = False
+    """The partition's final end (a bounded read): it says nothing more."""
+    idle: bool = False
+    """A tailed partition that has heard nothing for its idle timeout: the relay does not wait for
+    it until it speaks again."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 from deltalake import DeltaTable
 
-from connectors.dbn.chains import ChainFacts, chain_facts
+from connectors.dbn.chains import ChainFacts, chain_facts, stored_open_interest
 from connectors.dbn.reader import BadHeader, DbnFileReader
 from connectors.dbn.source import source_id_of
 from connectors.delta.lake import Lake
@@ -302,9 +302,13 @@ def record_starts(lake: Lake, started: list[tuple[str, int]], path: Path | str, 
                     storage_options=lake.storage_options or None)
 
 
-def plan_topic(lake: Lake) -> ReplayPlan:
+def plan_topic(lake: Lake, partitions: tuple[str, ...] = (), *, bounded: bool = False) -> ReplayPlan:
     """The plan of a topic source: nothing to skip (the sinks drop what an earlier run already
     committed, by position), generation 0, sessions learnt as they open, every stored session
-    summary available as a prior."""
+    summary available as a prior. ``partitions``: the topic's (their source ids), whose options the
+    relay gathers into chains, with the open interest earlier runs stored; ``bounded``: a read to
+    the topic's end, whose setup vectors wait for their chains (``ChainFacts.vectors_wait``)."""
+    chains = ChainFacts(open_interest=stored_open_interest(lake), partitions=partitions,
+                        vectors_wait=bounded) if partitions else ChainFacts()
     return ReplayPlan(files=(), stored_summaries=stored_summaries_outside(lake, frozenset()),
-                      calibrations=stored_calibrations(lake), open_sessions=True)
+                      calibrations=stored_calibrations(lake), open_sessions=True, chains=chains)

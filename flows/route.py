@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from flows.items import BookSlice, ChainEnd, Checked, CheckedChunk, OptionSlice, book_key
+from connectors.dbn.chains import open_interest_rows
+from flows.items import BookSlice, ChainEnd, Checked, CheckedChunk, OptionSlice, PartitionNews, book_key
 from operators.calendar import calendar_of
 from operators.chunks import RecordChunk, SourceEnd, SourceFault, SourceTick
 from operators.grouping import among, group_rows, take_records
@@ -84,6 +85,53 @@ def chain_slices(item: Checked) -> list[tuple[str, OptionSlice | ChainEnd]]:
         key = chain_key(uid, day)
         out.append((key, OptionSlice(key, chunk.source_id, part, {int(i): instruments[int(i)] for i in ids}, day)))
     return out
+
+
+RELAY_KEY = "options"
+"""The option relay's one key (``flows.steps.option_relay``): every partition's news meets there."""
+
+
+def partition_news(lateness_ns: int, item: Checked) -> list[tuple[str, PartitionNews]]:
+    """A topic run: what ``item`` tells the option relay, under its one key (nothing for a fault,
+    a session's close, or an item that says nothing).
+
+    The partition's watermark is its latest record's ``ts_recv`` less ``lateness_ns`` (records of
+    different instruments on a partition may be that far out of order: ``[source] lateness_s``),
+    or a tick's event time; definitions and statistics do not move it (they are reference data,
+    published ahead of the records they describe)."""
+    if isinstance(item, SourceTick):
+        return [(RELAY_KEY, PartitionNews(item.source_id, item.event_ns, idle=item.idle))]
+    if isinstance(item, SourceEnd):
+        return [(RELAY_KEY, PartitionNews(item.source_id, -1, ended=True))] if item.final else []
+    if isinstance(item, CheckedChunk):
+        return [(RELAY_KEY, _mbo_news(lateness_ns, item))] if item.valid is not None else []
+    if not isinstance(item, RecordChunk) or not len(item.records):
+        return []
+    if item.schema == "definition":
+        defined = np.unique(item.records["instrument_id"])
+        infos = tuple(info for i in defined.tolist() if (info := item.instruments.get(int(i))) is not None
+                      and info.instrument_type != "OPT")
+        news = PartitionNews(item.source_id, -1, dataset=item.dataset, instruments=infos)
+        return [(RELAY_KEY, news)] if infos else []
+    if item.schema == "statistics":
+        oi = open_interest_rows(item.records)
+        news = PartitionNews(item.source_id, -1, dataset=item.dataset, open_interest=oi)
+        return [(RELAY_KEY, news)] if len(oi) else []
+    if item.schema == "cmbp-1":
+        mark = int(item.records["ts_recv"].max()) - lateness_ns
+        options = tuple(s for _, s in chain_slices(item) if isinstance(s, OptionSlice))
+        return [(RELAY_KEY, PartitionNews(item.source_id, mark, dataset=item.dataset, options=options))]
+    return []
+
+
+def _mbo_news(lateness_ns: int, item: CheckedChunk) -> PartitionNews:
+    records, days = _current(item)
+    mark = int(item.valid.records["ts_recv"].max()) - lateness_ns if item.valid is not None else -1
+    options = tuple(s for _, s in chain_slices(item) if isinstance(s, OptionSlice))
+    others = ~among(records["instrument_id"], option_ids(item.chunk.instruments))
+    pairs = np.unique((records["instrument_id"][others].astype(np.int64) << 32) | days[others].astype(np.int64))
+    books = tuple(book_key(int(v >> 32), int(v & 0xFFFFFFFF)) for v in pairs.tolist())
+    return PartitionNews(item.chunk.source_id, mark, dataset=item.chunk.dataset, options=options, books=books)
 
 
 def _current(item: CheckedChunk) -> tuple[np.ndarray, np.ndarray]:

@@ -299,13 +299,13 @@ class ChainWrites:
         return keyed_write(self._plan, out.key, out.source_id, out.final, table, ts, out.sources)
 
     def tops(self, out: ChainRows) -> list[Keyed]:
-        return self._write(out, out.tables.tops, out.tops["ts_recv"])
+        return self._write(out, out.tables.tops, out.tops["ts_recv"]) if out.tables is not None else []
 
     def surface(self, out: ChainRows) -> list[Keyed]:
-        return self._write(out, *out.tables.surface)
+        return self._write(out, *out.tables.surface) if out.tables is not None else []
 
     def summary(self, out: ChainRows) -> list[Keyed]:
-        return self._write(out, *out.tables.summary)
+        return self._write(out, *out.tables.summary) if out.tables is not None else []
 
 
 class EventhouseWrites:

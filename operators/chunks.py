@@ -144,3 +144,6 @@ class SourceTick:
     source_id: str
     event_ns: int
     book_keys: tuple[str, ...]
+    idle: bool = False
+    """No message has come for the idle timeout: the option relay stops waiting for the partition
+    until it speaks again (``flows.steps.option_relay``). ``event_ns`` -1: it has read none yet."""

@@ -2,7 +2,8 @@
 
 Order on the topic: every definition first (so consumers know the instruments before any book
 event), then the MBO of all files merged by ``ts_recv`` (a stable merge: each file's own order is
-kept, so every book sees exactly its file's record sequence), then statistics. Messages are
+kept, so every book sees exactly its file's record sequence), with the statistics and
+consolidated quotes merged in by event time as a feed sends them. Messages are
 keyed by instrument id (a contract stays on one partition) and batched like a feed handler
 flushes: consecutive records of one instrument within a short event-time window, at most
 ``max_bytes`` of records (960 kB under Event Hubs' 1 MB Kafka request; 250 kB on the AMQP path,
@@ -19,9 +20,10 @@ The schedule is computed up front (:func:`schedule`), so it is tested exactly, w
 
 from __future__ import annotations
 
+import heapq
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -176,22 +178,43 @@ def schedule(loaded: Loaded, *, speed: float | None, window_ms: float = DEFAULT_
     mbo = loaded.by_schema.get("mbo")
     t0 = int(mbo["ts_recv"].min()) if mbo is not None and len(mbo) else 0
     last_due, last_ts = 0.0, t0
-    for schema in sorted(loaded.by_schema, key=_SCHEMA_ORDER.__getitem__):
-        records = loaded.by_schema[schema]
-        window = window_ns if schema in ("mbo", "cmbp-1") else 2**62  # reference data: one batch per instrument
-        for iid, batch in batches(records, window_ns=window, max_bytes=max_bytes):
-            due = 0.0
-            if speed is not None and schema != "definition":
-                ts = max(int(batch["ts_recv"].max()), last_ts)
-                wait = (ts - last_ts) / 1e9 / speed
-                if max_idle_s is not None:
-                    wait = min(wait, max_idle_s)
-                due = last_due + wait
-                last_due, last_ts = due, ts
-            out.append(Message(iid, schema, batch, due))
+    for schema, iid, batch in _in_send_order(loaded.by_schema, window_ns, max_bytes):
+        due = 0.0
+        if speed is not None and schema != "definition":
+            ts = max(int(batch["ts_recv"].max()), last_ts)
+            wait = (ts - last_ts) / 1e9 / speed
+            if max_idle_s is not None:
+                wait = min(wait, max_idle_s)
+            due = last_due + wait
+            last_due, last_ts = due, ts
+        out.append(Message(iid, schema, batch, due))
     empty = np.zeros(0, np.uint8)
     out.extend(Message(0, "fault", empty, last_due, raw=f.raw) for f in loaded.faults if f.raw)
     return out
+
+
+def _in_send_order(by_schema: Mapping[str, np.ndarray], window_ns: int,
+                   max_bytes: int) -> Iterator[tuple[str, int, np.ndarray]]:
+    """``(schema, instrument, records)`` batches as a feed sends them: definitions first, then MBO,
+    statistics and consolidated quotes merged by event time (each batch at the running maximum of
+    its schema's batches' last ``ts_recv``, so every schema keeps its own order; ties in
+    ``_SCHEMA_ORDER``). A statistic comes when it was published: open interest before the
+    session's quotes, as a chain needs it (``flows.steps.option_relay``)."""
+    definitions = by_schema.get("definition")
+    if definitions is not None:
+        yield from (("definition", iid, b) for iid, b in batches(definitions, window_ns=2**62, max_bytes=max_bytes))
+    timed = sorted((s for s in by_schema if s != "definition"), key=_SCHEMA_ORDER.__getitem__)
+    streams = [_keyed_batches(s, batches(by_schema[s], window_ns=window_ns, max_bytes=max_bytes)) for s in timed]
+    for _, _, schema, iid, batch in heapq.merge(*streams, key=lambda m: (m[0], m[1])):
+        yield schema, iid, batch
+
+
+def _keyed_batches(schema: str, parts: Iterator[tuple[int, np.ndarray]]
+                   ) -> Iterator[tuple[int, int, str, int, np.ndarray]]:
+    rank, seen = _SCHEMA_ORDER[schema], -(1 << 63)
+    for iid, batch in parts:
+        seen = max(seen, int(batch["ts_recv"].max()))
+        yield seen, rank, schema, iid, batch
 
 
 def ensure_topic(bootstrap: str, topic: str, partitions: int, add_config: Mapping[str, str] | None = None,

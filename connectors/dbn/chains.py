@@ -47,10 +47,21 @@ class ChainFacts:
     """Per chain key, the sources of its options when the run knows them all up front (a Bronze
     replay: one slice per option); a chain waits for every one of them. A chain not named here
     takes the sources it hears from (one options file)."""
+    partitions: tuple[str, ...] = ()
+    """A topic run's partitions (their source ids): its chains are not known up front, and every
+    chain hears from all of them through the option relay (``flows.steps.option_relay``)."""
+    vectors_wait: bool = True
+    """A topic run's setup vectors wait for their session's chain (a bounded read, whose tables
+    equal the files'); a tailed run's read the chain as computed by then (no delay to a score)."""
 
     @property
     def any(self) -> bool:
-        return bool(self.underlyings)
+        return bool(self.underlyings or self.partitions)
+
+    @property
+    def relayed(self) -> bool:
+        """The chains are learnt as the run reads (a topic run)."""
+        return bool(self.partitions)
 
 
 def chain_facts(lake: Lake, files: Iterable[tuple[Path, str, tuple[date, ...]]]) -> ChainFacts:
@@ -130,13 +141,15 @@ def _open_interest_in(path: Path) -> np.ndarray:
         h = reader.header
         while len(rows := reader.read(_BATCH)):
             rows = upgrade_to_v3(rows, "statistics", h.version, h.ts_out)
-            parts.append(_oi(rows[rows["stat_type"] == OPEN_INTEREST]))
+            parts.append(open_interest_rows(rows))
     finally:
         reader.close()
     return np.concatenate(parts) if parts else np.zeros(0, OI_DTYPE)
 
 
-def _oi(rows: np.ndarray) -> np.ndarray:
+def open_interest_rows(statistics: np.ndarray) -> np.ndarray:
+    """The open-interest records among ``statistics`` (DBN v3) as ``OI_DTYPE`` rows."""
+    rows = statistics[statistics["stat_type"] == OPEN_INTEREST]
     out = np.zeros(len(rows), OI_DTYPE)
     for name in OI_DTYPE.names or ():
         out[name] = rows[name]

@@ -97,10 +97,18 @@ def session_rows(lake: Lake, session: date, contract: ContractInfo) -> SessionRo
                        **gex_rows(lake, session, contract))
 
 
+GEX_COLUMNS: dict[str, list[str]] = {
+    "gex_summary": ["ts_recv", "net_gex", "zero_gamma", "call_wall", "put_wall"],
+    "gex_surface": ["ts_recv", "strike", "expiration", "net_gex"],
+}
+"""The option chain's columns a frame is made of (read by the chain's underlier, not by contract)."""
+GEX_TABLES: dict[str, TableSpec] = {"gex_summary": SILVER_GEX_SUMMARY_1S, "gex_surface": SILVER_GEX_SURFACE_1S}
+
+
 def gex_rows(lake: Lake, session: date, contract: ContractInfo) -> dict[str, pa.Table]:
     """The GEX of the option chain written on ``contract`` (empty tables when it has none)."""
     where = f"\"session_date\" = '{session.isoformat()}' AND \"underlying_id\" = {contract.instrument_id}"
-    summary = lake.read(SILVER_GEX_SUMMARY_1S, ["ts_recv", "net_gex", "zero_gamma", "call_wall", "put_wall"], where)
-    surface = lake.read(SILVER_GEX_SURFACE_1S, ["ts_recv", "strike", "expiration", "net_gex"], where)  # empty: no chain
+    summary = lake.read(GEX_TABLES["gex_summary"], GEX_COLUMNS["gex_summary"], where)
+    surface = lake.read(GEX_TABLES["gex_surface"], GEX_COLUMNS["gex_surface"], where)  # empty: no chain
     return {"gex_summary": summary, "gex_strikes": strike_totals(surface)}
 

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from connectors.hud.lake import TABLES
+from connectors.hud.lake import GEX_TABLES, TABLES
 from connectors.kafka.outputs import OutputConfig
 from operators.errors import ConfigError
 
@@ -27,7 +27,8 @@ FETCH_WAIT_MS = 20
 
 def hud_topics(outputs: OutputConfig) -> dict[str, str]:
     """``SessionRows`` field -> topic, from the flow's output settings; a clear error naming what
-    to add when a table the display needs is not teed to a topic."""
+    to add when a table the display needs is not teed to a topic. The option chains' GEX tables
+    are read when they are teed too (both of them), and the GEX panel stays empty when not."""
     by_table = dict(outputs.topics)
     missing = [spec.name for spec in TABLES.values() if spec.name not in by_table]
     if not outputs.bootstrap or missing:
@@ -36,7 +37,9 @@ def hud_topics(outputs: OutputConfig) -> dict[str, str]:
                + ("set SPYMASTER_OUTPUT_BOOTSTRAP and " if not outputs.bootstrap else "")
                + f"add to SPYMASTER_OUTPUT_TOPICS (the flow's and the display's): {wanted}")
         raise ConfigError(msg)
-    return {field: by_table[spec.name] for field, spec in TABLES.items()}
+    out = {field: by_table[spec.name] for field, spec in TABLES.items()}
+    gex = {field: by_table[spec.name] for field, spec in GEX_TABLES.items() if spec.name in by_table}
+    return {**out, **gex} if len(gex) == len(GEX_TABLES) else out
 
 
 class TopicRows:

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 from bytewax.inputs import FixedPartitionedSource
 
 from connectors.topic.input import TopicInput, is_topic_input
-from connectors.topic.partition import KafkaPartitionState
+from connectors.topic.partition import KafkaPartitionState, partition_source_id
 from connectors.topic.positions import Item
 from operators.errors import ConfigError, SourceError
 
@@ -88,3 +88,10 @@ def topic_source(cfg: object) -> FixedPartitionedSource[Item, KafkaPartitionStat
     except SourceError as err:
         raise ConfigError(str(err)) from None
     return KafkaMboSource(topic)
+
+
+def partition_source_ids(source: FixedPartitionedSource[Item, KafkaPartitionState]) -> tuple[str, ...]:
+    """The ``source_id`` of every partition of a :func:`topic_source`, as its items will carry it."""
+    topic: TopicInput = source.input  # type: ignore[attr-defined]
+    prefix = "eventhubs" if topic.transport == "amqp" else "kafka"
+    return tuple(partition_source_id(prefix, topic.topic, int(part.split("-", 1)[0])) for part in source.list_parts())

@@ -142,12 +142,19 @@ class KafkaPartitionState:
     """Every session before this day (days since the epoch) is closed: a record of one is late."""
     late: int = 0
     """Records that arrived for a closed session (in Bronze, in no book)."""
+    quotes_ns: int = -1
+    """Latest ``ts_recv`` of the partition's consolidated quotes (``cmbp-1``): event time too."""
 
     def __setstate__(self, state: list[object]) -> None:
         """A state pickled before a field was added (a recovery store of an older build) loads
         with that field's default."""
         for i, f in enumerate(fields(self)):
             object.__setattr__(self, f.name, state[i] if i < len(state) else f.default)
+
+
+def partition_source_id(prefix: str, topic: str, index: int) -> str:
+    """A partition's ``source_id``: ``kafka:<topic>/<partition>`` (``eventhubs:`` over AMQP)."""
+    return f"{prefix}:{topic}/{index}"
 
 
 class TopicPartition(StatefulSourcePartition[Item, KafkaPartitionState]):
@@ -164,7 +171,7 @@ class TopicPartition(StatefulSourcePartition[Item, KafkaPartitionState]):
                  state: KafkaPartitionState, *, prefix: str = "kafka", until_eof: bool = False,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._inner, self._src, self._index = inner, source, index
-        self._id = f"{prefix}:{source.topic}/{index}"
+        self._id = partition_source_id(prefix, source.topic, index)
         self._next, self._end_offset, self._until_eof = state.next_offset, state.end_offset, until_eof
         self._first, self._messages, self._eof = state.first_offset, state.messages, state.eof_offset
         self._instruments: dict[int, InstrumentInfo] = {i.instrument_id: i for i in state.instruments}
@@ -177,6 +184,7 @@ class TopicPartition(StatefulSourcePartition[Item, KafkaPartitionState]):
         self._records, self._faults, self._bytes = state.records, state.faults, state.bytes_read
         self._first_ts, self._last_ts = state.first_ts_recv, state.last_ts_recv
         self._ended = state.ended
+        self._quotes_ns = state.quotes_ns
         self._awake: datetime | None = None
         self._done, self._warned = False, False
         ticking = not source.stop_at_end and source.ticks.tick_s > 0
@@ -253,14 +261,20 @@ class TopicPartition(StatefulSourcePartition[Item, KafkaPartitionState]):
         return False
 
     def _tick(self) -> list[Item]:
-        """Tailing: close the sessions the partition's event time has left, tell the rest how far it is."""
+        """Tailing: close the sessions the partition's event time has left, tell the rest how far it is.
+
+        The tick goes out even when no book is open: the option relay hears every partition's
+        event time (``flows.steps.option_relay``), and whether it is idle (one with no event time
+        yet says so once its idle timeout has passed)."""
         assert self._clock is not None
-        at = self._clock.tick(self._sessions.event_ns)
+        event_ns = max(self._sessions.event_ns, self._quotes_ns)
+        if event_ns < 0:
+            return [SourceTick(self._id, -1, (), idle=True)] if self._clock.silent() else []
+        at = self._clock.tick(event_ns)
         if at is None:
             return []
         out = self._close_before(int(self._calendar.trade_date_days(np.array([at], np.int64))[0]))
-        if self._sessions.open:
-            out.append(SourceTick(self._id, at, tuple(sorted(self._sessions.open))))
+        out.append(SourceTick(self._id, at, tuple(sorted(self._sessions.open)), idle=self._clock.idle()))
         return out
 
     def _decode(self, offset: int, msg: SourceMessage) -> list[Item]:
@@ -298,6 +312,8 @@ class TopicPartition(StatefulSourcePartition[Item, KafkaPartitionState]):
             self._last_ts = int(ts[-1])
         if piece.schema == "mbo":
             return self._mbo(offset, piece, records)
+        if piece.schema == "cmbp-1" and len(records):
+            self._quotes_ns = max(self._quotes_ns, int(records["ts_recv"].max()))
         self._records += len(records)
         return [RecordChunk(self._id, position(offset, piece.index), piece.schema, piece.dataset, records,
                             self._instruments)]
@@ -372,7 +388,7 @@ class TopicPartition(StatefulSourcePartition[Item, KafkaPartitionState]):
             session_days=sessions.days, ended=self._ended, first_offset=self._first,
             messages=self._messages, eof_offset=self._eof, event_ns=sessions.event_ns,
             tick_ns=-1 if self._clock is None else self._clock.tick_ns, closed_before=sessions.closed_before,
-            late=sessions.late)
+            late=sessions.late, quotes_ns=self._quotes_ns)
 
     @override
     def close(self) -> None:

@@ -95,6 +95,19 @@ class PartitionClock:
         self.tick_ns = at
         return at
 
+    def silent(self) -> bool:
+        """Whether a partition with no event time yet (no record read) says so now: a tick is due and
+        no message has come for ``idle_timeout_s`` (the option relay then stops waiting for it)."""
+        now = self._clock()
+        if now < self._due or now - self._heard < self._cfg.idle_timeout_s:
+            return False
+        self._due = now + self._cfg.tick_s
+        return True
+
+    def idle(self) -> bool:
+        """No message has come for ``idle_timeout_s``."""
+        return self._clock() - self._heard >= self._cfg.idle_timeout_s
+
     def watermark(self, event_ns: int, now: float) -> int:
         """No record still to come starts before this event time (see the module docstring)."""
         if event_ns < 0:

@@ -68,9 +68,11 @@ def _live() -> FrameSource:
 
     outputs = load_config().outputs
     topics = hud_topics(outputs)
-    print(f"following {len(topics)} topics on {outputs.bootstrap} from their beginning; Ctrl-C to stop",
-          file=sys.stderr, flush=True)
-    return LiveSource(TopicRows(outputs, topics), live_schemas())
+    chains = "gex_summary" in topics
+    print(f"following {len(topics)} topics on {outputs.bootstrap} from their beginning"
+          f"{'' if chains else ' (no GEX: tee silver.gex_summary_1s and silver.gex_surface_1s to show it)'}"
+          "; Ctrl-C to stop", file=sys.stderr, flush=True)
+    return LiveSource(TopicRows(outputs, topics), live_schemas(gex=chains))
 
 
 def _replay(args: argparse.Namespace) -> FrameSource:

@@ -37,11 +37,11 @@ import pyarrow as pa
 from aiohttp import WSMsgType, web
 
 from connectors.delta.lake import Lake
-from connectors.hud.lake import COLUMNS, TABLES, ContractInfo, session_contracts, session_rows
+from connectors.hud.lake import COLUMNS, GEX_COLUMNS, GEX_TABLES, TABLES, ContractInfo, session_contracts, session_rows
 from connectors.hud.topics import TopicRows
 from operators.errors import ConfigError
 from operators.hud.frames import FRAME_SCHEMA, HUD_VERSION, frames, ipc_message
-from operators.hud.live import LiveSession
+from operators.hud.live import GEX, LiveSession
 
 log = logging.getLogger("spymaster.hud")
 
@@ -163,6 +163,7 @@ class LiveSource:
     def __init__(self, topics: TopicRows, schemas: dict[str, pa.Schema], *, poll_s: float = 0.25) -> None:
         self._topics, self._schemas, self._poll_s = topics, schemas, poll_s
         self._sessions: dict[str, LiveSession] = {}
+        self._early: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
         self.on_contracts: Callable[[], None] = lambda: None
         self.watched: Callable[[str], bool] = lambda _contract: True
 
@@ -202,18 +203,24 @@ class LiveSource:
     def _take(self, rows: list[tuple[str, dict[str, Any]]], publish: Publish) -> None:
         known = {c.contract for c in self.contracts()}
         grouped: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
-        for name, row in rows:
-            key = (str(row.get("contract_id")), str(row.get("session_date")))
+        for name, row in rows:  # a chain's rows name their underlier, the contract it is written on
+            key = (str(row.get("underlier" if name in GEX else "contract_id")), str(row.get("session_date")))
             grouped.setdefault(key, {}).setdefault(name, []).append(row)
         for (contract, day), tables in grouped.items():
             session = self._sessions.get(contract)
             if session is not None and day < session.session_date:
                 continue  # an older session's rows: the display shows each contract's latest
             if session is None or day > session.session_date:
-                first = next(iter(next(iter(tables.values()))))
+                first = next((rows[0] for name, rows in tables.items() if name not in GEX), None)
+                if first is None:  # a chain's rows before its contract's: kept until the contract's come
+                    for name, early in tables.items():
+                        self._early.setdefault((contract, day), {}).setdefault(name, []).extend(early)
+                    continue
                 session = LiveSession(contract, day, int(first.get("instrument_id") or 0), self._schemas)
                 self._sessions[contract] = session
-            for name in ("book", "wall", "vacuum", "bands", "levels", "approaches", "scores", "labels"):
+                for name, early in self._early.pop((contract, day), {}).items():
+                    session.add(name, early)
+            for name in self._schemas:
                 session.add(name, tables.get(name, []))
             if not self.watched(contract):
                 continue
@@ -224,13 +231,16 @@ class LiveSource:
             self.on_contracts()
 
 
-def live_schemas() -> dict[str, pa.Schema]:
-    """The columns a live session keeps per table (the lake's types), book activity included."""
+def live_schemas(gex: bool = True) -> dict[str, pa.Schema]:
+    """The columns a live session keeps per table (the lake's types), book activity included, and
+    the option chains' (``gex``: the display reads their topics)."""
     out = {}
     for name, columns in COLUMNS.items():
         spec = TABLES[name]
         wanted = [*columns, "event_count"] if name == "book" else columns
         out[name] = pa.schema([spec.schema.field(c) for c in wanted])
+    for name, columns in GEX_COLUMNS.items() if gex else ():
+        out[name] = pa.schema([GEX_TABLES[name].schema.field(c) for c in columns])
     return out
 
 

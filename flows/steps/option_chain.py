@@ -7,10 +7,20 @@ underlying's mids (``UnderlyingSeconds``, from its book rows). A chain's options
 several sources: one options file, or one Bronze slice per option (``ChainFacts.feeds`` names
 them up front). Each source keeps its own option books, and the options' clock is the least of
 the sources' clocks: a second's option tops go out, and its GEX is computed, once every source
-has passed its close, so the rows do not depend on how the sources interleave. The step ends
-when every source and the underlying have ended; when the run replays no book of the underlying
-for the session (``ChainFacts.books``), the options' end alone ends it, with option tops and no
-GEX.
+has passed its close, so the rows do not depend on how the sources interleave. The chain's GEX
+begins with the second of its earliest option record: once every source has passed a close, an
+option record at or before it would have been heard, so the closes before it are dropped. The
+step ends when every source and the underlying have ended; when the run replays no book of the
+underlying for the session (``ChainFacts.books``), the options' end alone ends it, with option
+tops and no GEX.
+
+A topic run's chain has one source, the topic, through the option relay
+(``flows.steps.option_relay``): its options' records in ``ts_recv`` order, a ``ChainTick`` for
+the relay's clock (the seconds it passes are whole, though no record of theirs has come after
+them to close them), a ``ChainNotice`` for open interest and the underlying's definition as they
+are read, and a ``ChainEnd`` that says whether the run fed the underlying's book. Every book of
+a topic run has a chain key (the run cannot tell which will have options): a chain that has had
+no option writes nothing and only says how far its session is, for the session's vectors.
 
 The chain's work (the option books; ``ChainGex``: the options' σ, Γ and GEX, the zero-gamma
 search, the surface's columns; the Arrow rows of its tables) is done on a thread of the step's
@@ -26,25 +36,28 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 from bytewax.operators import StatefulLogic
 from typing_extensions import override
 
-from connectors.dbn.chains import ChainFacts
+from connectors.dbn.chains import OI_DTYPE, ChainFacts
 from connectors.delta.option_rows import gex_summary_rows, gex_surface_rows, options_top_rows
 from flows.items import (
     BookRows,
     ChainEnd,
+    ChainNotice,
     ChainProfiles,
     ChainRows,
     ChainTables,
+    ChainTick,
     OptionSlice,
     UnderlyingSeconds,
     book_key,
 )
 from operators.calendar import US_EQUITIES, calendar_of
+from operators.chunks import InstrumentInfo
 from operators.options.chain import (
     NS,
     OPTION_TOP_DTYPE,
@@ -61,7 +74,7 @@ from operators.options.chain import (
 from operators.records import UNDEF_PRICE
 from operators.sessions import day_to_date
 
-ChainItem = OptionSlice | ChainEnd | UnderlyingSeconds
+ChainItem = OptionSlice | ChainEnd | UnderlyingSeconds | ChainTick | ChainNotice
 FOREVER = 2**63 - 1
 
 
@@ -82,12 +95,26 @@ class ChainLogicState:
     held: np.ndarray | None = None
     unsent: tuple[ChainRows, ...] = ()
     """Rows computed before the snapshot and not emitted yet (emitted first after a resume)."""
+    open_interest: np.ndarray | None = None
+    """A topic run's: the open interest the relay sent (``ChainNotice``)."""
+    underlying: InstrumentInfo | None = None
+    waits: bool = False
+    """The chain waits for its underlying's last mids (it has had some, or the relay said so)."""
+    first: int = -1
+    """The earliest option record heard (``FOREVER``: none); -1 in a snapshot of a build whose
+    chains began their GEX with the underlying's first second."""
+
+    def __setstate__(self, state: list[object]) -> None:
+        """A snapshot of an older build (fewer fields) loads with the defaults of the rest."""
+        for i, f in enumerate(fields(self)):
+            object.__setattr__(self, f.name, state[i] if i < len(state) else f.default)
 
 
-def underlying_seconds(underlyings: frozenset[int], rows: BookRows) -> tuple[str, UnderlyingSeconds] | None:
+def underlying_seconds(underlyings: frozenset[int] | None, rows: BookRows) -> tuple[str, UnderlyingSeconds] | None:
     """A book's rows as the mids its chains need, under their chain key; None for a book no
-    option of the run is written on."""
-    if rows.info.instrument_id not in underlyings:
+    option of the run is written on (``underlyings`` None: a topic run, which cannot tell, sends
+    every book's)."""
+    if underlyings is not None and rows.info.instrument_id not in underlyings:
         return None
     key = chain_key(rows.info.instrument_id, rows.session_day)
     r = rows.rows
@@ -96,24 +123,34 @@ def underlying_seconds(underlyings: frozenset[int], rows: BookRows) -> tuple[str
     return key, UnderlyingSeconds(key, rows.rows["ts_recv"].astype(np.int64), mid, rows.final)
 
 
-def chained_sessions(facts: ChainFacts) -> frozenset[str]:
-    """The underlier sessions (``book_key``) whose episodes read a chain: the run feeds both the
-    chain and the underlying's book."""
+def chained_sessions(facts: ChainFacts) -> frozenset[str] | None:
+    """The underlier sessions (``book_key``) whose episodes wait for a chain: the run feeds both
+    the chain and the underlying's book. None: every session (a bounded topic read, which learns
+    its chains as it reads, so every book's session waits for its chain, with or without
+    options); none in a tailed topic run, whose vectors read the chain as computed by then."""
+    if facts.relayed:
+        return None if facts.vectors_wait else frozenset()
     return facts.sessions & facts.books
 
 
-def chain_profiles(chained: frozenset[str], rows: ChainRows) -> tuple[str, ChainProfiles] | None:
+def profiled_sessions(facts: ChainFacts) -> frozenset[str] | None:
+    """The underlier sessions (``book_key``) that get their chain's profiles (None: every one)."""
+    return None if facts.relayed else facts.sessions & facts.books
+
+
+def chain_profiles(chained: frozenset[str] | None, rows: ChainRows) -> tuple[str, ChainProfiles] | None:
     """A chain step's output as its underlier's session step reads it (None for a session that
     reads no chain)."""
     key = book_key(*chain_of(rows.key))
-    return (key, ChainProfiles(key, rows.profiles, rows.through_ns)) if key in chained else None
+    return (key, ChainProfiles(key, rows.profiles, rows.through_ns)) if chained is None or key in chained else None
 
 
-def session_open_interest(facts: ChainFacts, underlying_id: int, session_day: int) -> dict[int, int]:
+def session_open_interest(facts: ChainFacts, underlying_id: int, session_day: int,
+                          venue: str | None = None) -> dict[int, int]:
     """Open interest for a session of the underlying's calendar (on CME Globex 18:00 ET the evening
-    before to 17:00 ET): the prior close's."""
+    before to 17:00 ET): the prior close's. ``venue``: the underlying's, when the facts lack it."""
     d = day_to_date(session_day)
-    calendar = calendar_of(facts.venues.get(underlying_id, ""))
+    calendar = calendar_of(venue if venue is not None else facts.venues.get(underlying_id, ""))
     return open_interest_before(facts.open_interest, calendar.session_start_ns(d), calendar.session_end_ns(d))
 
 
@@ -136,7 +173,14 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
         """The options' clock the held rows were last released at."""
         self._gex: ChainGex | None = None
         self._closes, self._mids = np.zeros(0, np.int64), np.zeros(0)
+        self._more: list[UnderlyingSeconds] = []
+        """Mids not yet joined to ``_closes`` (a topic run's chain may hold a session of them)."""
         self._underlying_ended = False
+        self._oi = np.zeros(0, OI_DTYPE)
+        self._underlying: InstrumentInfo | None = None
+        self._waits = False
+        self._first = FOREVER
+        """The earliest option record heard: the chain's GEX begins with the second it falls in."""
         self._through = -1
         """The last underlying close whose GEX is computed (``ChainRows.through_ns``)."""
         self._pool: ThreadPoolExecutor | None = None
@@ -148,6 +192,8 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
 
     def _resume(self, resume: ChainLogicState) -> None:
         self._key, self._source = resume.key, resume.source_id
+        self._oi = resume.open_interest if resume.open_interest is not None else self._oi
+        self._underlying, self._waits, self._first = resume.underlying, resume.waits, resume.first
         if isinstance(resume.tops, OptionTopsState):  # one source, as every chain had before ``feeds``
             tops, clocks = {resume.source_id: resume.tops}, {resume.source_id: int(resume.options_clock)}  # type: ignore[arg-type]
             ended = {resume.source_id} if resume.options_ended else set()
@@ -164,18 +210,24 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
         self._ready = list(resume.unsent)
 
     def _open_interest(self) -> dict[int, int]:
-        return session_open_interest(self._facts, *chain_of(self._key))
+        facts = replace(self._facts, open_interest=np.concatenate([self._facts.open_interest, self._oi])) \
+            if len(self._oi) else self._facts
+        return session_open_interest(facts, *chain_of(self._key), venue=self._venue())
+
+    def _venue(self) -> str:
+        uid = chain_of(self._key)[0]
+        return self._facts.venues.get(uid) or (self._underlying.venue if self._underlying is not None else "")
 
     def _model_cfg(self) -> ChainGexConfig:
         """Black-76 on the future for a futures chain; Black-Scholes-Merton on the spot for options on
         a stock (the underlying's venue keeps the US equities calendar)."""
-        venue = self._facts.venues.get(chain_of(self._key)[0], "")
-        return replace(self._cfg, model="bsm") if calendar_of(venue) is US_EQUITIES else self._cfg
+        return replace(self._cfg, model="bsm") if calendar_of(self._venue()) is US_EQUITIES else self._cfg
 
     def _chain(self) -> ChainGex:
         if self._gex is None:
             uid = chain_of(self._key)[0]
-            self._gex = ChainGex(self._facts.symbols.get(uid, f"#{uid}"), self._open_interest(), self._model_cfg())
+            named = self._underlying.raw_symbol if self._underlying is not None else f"#{uid}"
+            self._gex = ChainGex(self._facts.symbols.get(uid, named), self._open_interest(), self._model_cfg())
         return self._gex
 
     def _sources(self) -> list[str]:
@@ -208,21 +260,50 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
             gex = self._chain()
             self._submit(self._books_of(gex, value))
             if len(value.records):  # a source is heard once it has a clock
+                self._first = min(self._first, int(value.records["ts_recv"].min()))
                 self._clocks[value.source_id] = (int(value.records["ts_recv"][-1]) // NS + 1) * NS
                 self._heard(value.source_id)
         elif isinstance(value, ChainEnd):
             self._keyed(value.key, value.source_id)
-            self._chain()
-            self._submit(self._book_end(value.source_id))
+            self._waits |= value.underlying_book
+            if self._gex is not None or not self._facts.relayed:  # a relayed chain without options: no work
+                self._chain()
+                self._submit(self._book_end(value.source_id))
             self._ended.add(value.source_id)
             self._heard(value.source_id)
+        elif isinstance(value, ChainTick):
+            self._keyed(value.key, value.source_id)
+            if self._gex is not None:  # only a chain with options has books to close seconds of
+                self._submit(self._books_through(value.source_id, value.clock_ns))
+            self._clocks[value.source_id] = max(self._clocks.get(value.source_id, -1), value.clock_ns)
+            self._heard(value.source_id)
+        elif isinstance(value, ChainNotice):
+            self._notice(value)
         else:
             self._key = value.key
-            self._chain()
-            self._closes = np.concatenate([self._closes, value.closes])
-            self._mids = np.concatenate([self._mids, value.mids])
+            if not self._facts.relayed:
+                self._chain()
+            self._more.append(value)
+            self._waits = True
             self._underlying_ended |= value.final
         return self._emit()
+
+    def _notice(self, value: ChainNotice) -> None:
+        """A topic run's news of the chain: its underlying's definition, open interest read."""
+        self._key = value.key
+        if value.underlying is not None:
+            self._underlying = value.underlying
+        if len(value.open_interest):
+            self._oi = np.concatenate([self._oi, value.open_interest])
+            if self._gex is not None:
+                gex, oi = self._gex, self._open_interest()
+                self._submit(lambda: gex.set_open_interest(oi))
+
+    def _joined_mids(self) -> None:
+        if self._more:
+            self._closes = np.concatenate([self._closes, *(m.closes for m in self._more)])
+            self._mids = np.concatenate([self._mids, *(m.mids for m in self._more)])
+            self._more = []
 
     def _books_of(self, gex: ChainGex, value: OptionSlice) -> Callable[[], None]:
         """The work of an options slice: its options join the chain, its records go to the source's
@@ -231,6 +312,16 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
             gex.add(value.instruments.values())
             books = self._tops.setdefault(value.source_id, OptionTops())
             self._hold(books.apply(value.records, {i: o.tick for i, o in value.instruments.items()}))
+
+        return work
+
+    def _books_through(self, source_id: str, clock_ns: int) -> Callable[[], None]:
+        """The work of a tick: the source's seconds closing by ``clock_ns`` are whole, though no
+        record of theirs has come after them to close them."""
+        def work() -> None:
+            books = self._tops.get(source_id)
+            if books is not None:
+                self._hold(books.through(clock_ns))
 
         return work
 
@@ -291,18 +382,33 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
         clock = self._options_clock()
         options_ended = clock == FOREVER
         uid, day = chain_of(self._key)
-        waits = book_key(uid, day) in self._facts.books
+        waits = self._waits or book_key(uid, day) in self._facts.books
         done = options_ended and (self._underlying_ended or not waits)
+        if clock >= 0:
+            self._joined_mids()
         ready = int(np.searchsorted(self._closes, clock, side="left"))  # closes before the options' clock
         closes, mids = self._closes[:ready], self._mids[:ready]
         if ready:
             self._through = int(self._closes[ready - 1])
         self._closes, self._mids = self._closes[ready:], self._mids[ready:]
+        if ready and (closes[0] <= self._first < FOREVER or self._first == FOREVER):
+            # no GEX before the chain's first option record: every source has passed these
+            # closes, so an option record at or before them would have been heard
+            kept = closes > self._first if self._first < FOREVER else np.zeros(ready, np.bool_)
+            closes, mids = closes[kept], mids[kept]
         if gex is not None:
             self._submit(self._rows_of(gex, clock, closes, mids, done))
+        elif self._facts.relayed and (ready or done):  # no option yet: how far the session is, for its vectors
+            self._ready.append(self._progress(day, done))
         if done and self._source:
             return self._close(), StatefulLogic.DISCARD
         return self._collect(wait=False), StatefulLogic.RETAIN
+
+    def _progress(self, day: int, done: bool) -> ChainRows:
+        """A topic run's chain that has had no option: no rows, only how far its seconds are (the
+        session's vectors wait for every chain of a topic run: ``chain_profiles``)."""
+        return ChainRows(self._key, self._source, "", day, np.zeros(0, OPTION_TOP_DTYPE), {}, [], [], done, None, (),
+                         FOREVER if done else self._through)
 
     def _rows_of(self, gex: ChainGex, clock: int, closes: np.ndarray, mids: np.ndarray,
                  done: bool) -> Callable[[], ChainRows | None]:
@@ -338,8 +444,10 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
     @override
     def snapshot(self) -> ChainLogicState:
         self._ready = self._collect(wait=True)  # the chain's state is whole only once its thread is idle
+        self._joined_mids()
         return ChainLogicState(self._key, self._source, {s: t.snapshot() for s, t in self._tops.items()},
                                self._gex.snapshot() if self._gex is not None else None, self._closes.copy(),
                                self._mids.copy(), dict(self._clocks), self._options_clock() == FOREVER,
                                self._underlying_ended, self._through, frozenset(self._ended),
-                               np.concatenate(self._held) if self._held else None, tuple(self._ready))
+                               np.concatenate(self._held) if self._held else None, tuple(self._ready),
+                               self._oi if len(self._oi) else None, self._underlying, self._waits, self._first)

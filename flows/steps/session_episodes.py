@@ -136,7 +136,7 @@ class SessionEpisodesLogic(StatefulLogic[EpisodeInput, EpisodeUpdate, EpisodesSt
     """Keyed by contract-session: waits for the prior session, then streams (see module docstring)."""
 
     def __init__(self, cfg: AnalyticsConfig, resume: EpisodesState | None,
-                 chained: frozenset[str] = frozenset()) -> None:
+                 chained: frozenset[str] | None = frozenset()) -> None:
         self._cfg = cfg
         self._chained = chained
         self._waiting: list[SeriesPiece] = []
@@ -153,8 +153,11 @@ class SessionEpisodesLogic(StatefulLogic[EpisodeInput, EpisodeUpdate, EpisodesSt
     def on_item(self, value: EpisodeInput) -> tuple[list[EpisodeUpdate], bool]:
         out: list[EpisodeUpdate] = []
         if self._chain.waits is None:
-            self._chain.waits = value.key in self._chained
+            self._chain.waits = self._chained is None or value.key in self._chained
         if isinstance(value, ChainProfiles):
+            if (value.through_ns == FOREVER and not self._chain.waits and self._s is None and not self._waiting
+                    and not self._prior_known):
+                return [], StatefulLogic.DISCARD  # a tailed run's chain, ended after its session's episodes
             self._chain.profiles += value.profiles
             self._chain.through = max(self._chain.through, value.through_ns)
             if self._s is not None:

@@ -9,6 +9,13 @@ out again, recomputed: the page replaces a second it already has. Once every row
 the frames held equal the replay's frames of the same session, second for second (``frames`` is
 computed per second from the rows known at that second, so a window computes what the whole
 session would).
+
+The option chain's GEX (``gex_summary``, ``gex_surface``: when the flow tees them) is not needed
+for a second to be complete: a chain's rows come about ``lateness_s`` after the book's, and each
+makes the seconds from its own go out again. A chain writes a second's rows only when an input
+changed, so a window also reads the chain's last second before it. Surface rows are many (every
+strike and expiry of a second); they are kept without a record of each one seen, and a row the
+topic delivered twice is dropped when a window reads them.
 """
 
 from __future__ import annotations
@@ -21,20 +28,24 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from operators.hud.frames import FRAME_SCHEMA, SessionRows, frames
+from operators.hud.frames import FRAME_SCHEMA, SessionRows, frames, strike_totals
 from operators.instruments import tick_of_prices
 
 EFFECTIVE: dict[str, str] = {"book": "ts_recv", "wall": "ts_recv", "vacuum": "ts_recv", "bands": "ts_recv",
                              "approaches": "start_ts", "scores": "vector_time", "labels": "resolved_ts",
-                             "levels": "known_ts"}
+                             "levels": "known_ts", "gex_summary": "ts_recv", "gex_surface": "ts_recv"}
 """Per table: the column saying from which second on a row changes the frames."""
 IDENTITY: dict[str, tuple[str, ...]] = {"book": ("ts_recv",), "wall": ("ts_recv",), "vacuum": ("ts_recv",),
                                         "bands": ("ts_recv",), "approaches": ("episode_id",),
                                         "scores": ("episode_id", "model_id"), "labels": ("episode_id",),
-                                        "levels": ("level_type",)}
+                                        "levels": ("level_type",), "gex_summary": ("ts_recv",),
+                                        "gex_surface": ("ts_recv", "strike", "expiration")}
 """Per table: what makes a row itself. The topics are at-least-once (a resumed flow may send a row
 twice); a row seen before is dropped."""
 RADAR = ("wall", "vacuum", "bands")
+GEX = ("gex_summary", "gex_surface")
+TIMED = ("book", *RADAR, *GEX)
+"""Tables of rows per second: a window reads their rows of its seconds only."""
 NEVER = math.inf
 
 
@@ -49,6 +60,8 @@ class LiveSession:
         self._seen: dict[str, set[tuple[Any, ...]]] = {name: set() for name in schemas}
         self._book_ts: list[int] = []
         self._radar_ts: dict[str, set[int]] = {name: set() for name in RADAR}
+        self._gex_ts: dict[str, list[int]] = {name: [] for name in GEX}
+        """The seconds each GEX table has rows of, ascending (a window reads the last one before it)."""
         self._sent_upto = -1  # ns: the last second sent
         self._dirty: float = NEVER  # ns: the earliest sent second a late row changed
         self._sent_chunks: list[pa.Table] = []  # windows sent, in time order (cut where a second went again)
@@ -69,14 +82,15 @@ class LiveSession:
 
     def add(self, name: str, rows: list[dict[str, Any]]) -> None:
         """Rows of one table (the topics' JSON objects, columns by name); repeats are dropped."""
-        seen, key = self._seen[name], IDENTITY[name]
-        fresh = []
-        for row in rows:
-            identity = tuple(row.get(k) for k in key)
-            if identity not in seen:
-                seen.add(identity)
-                fresh.append(row)
-        rows = fresh
+        if name != "gex_surface":  # those are many: dropped when a window reads them (``_rows``)
+            seen, key = self._seen[name], IDENTITY[name]
+            fresh = []
+            for row in rows:
+                identity = tuple(row.get(k) for k in key)
+                if identity not in seen:
+                    seen.add(identity)
+                    fresh.append(row)
+            rows = fresh
         if not rows:
             return
         table = pa.Table.from_pylist(rows, schema=self._schemas[name])
@@ -92,6 +106,12 @@ class LiveSession:
                 self.tick = tick_of_prices(np.array(ladder, np.int64))
         elif name in RADAR:
             self._radar_ts[name].update(known)
+        elif name in GEX:
+            seconds = self._gex_ts[name]
+            for ts in sorted(set(known)):
+                at = bisect.bisect_left(seconds, ts)
+                if at == len(seconds) or seconds[at] != ts:
+                    seconds.insert(at, ts)
         if known and min(known) <= self._sent_upto:
             self._dirty = min(self._dirty, min(known))
 
@@ -151,13 +171,36 @@ class LiveSession:
         """The rows the frames of seconds ``start..upto`` are made of: the per-second tables cut
         to the window, the episode and level tables whole."""
         def table(name: str) -> pa.Table:
-            timed = name in ("book", *RADAR)
+            timed = name in TIMED
+            first = start
+            if name in GEX:  # the chain's last second at or before the window holds at its start
+                seconds = self._gex_ts[name]
+                at = bisect.bisect_right(seconds, start)
+                first = seconds[at - 1] if at else start
             chunks = [c for c, (lo, hi) in zip(self._chunks[name], self._spans[name], strict=True)
-                      if not timed or (hi >= start and lo <= upto)]
+                      if not timed or (hi >= first and lo <= upto)]
             whole = pa.concat_tables(chunks) if chunks else self._schemas[name].empty_table()
             if timed and whole.num_rows:
                 ts = whole["ts_recv"].to_numpy()
-                whole = whole.filter(pa.array((ts >= start) & (ts <= upto)))
+                whole = whole.filter(pa.array((ts >= first) & (ts <= upto)))
             return whole
 
-        return SessionRows(self.contract, self.session_date, self.tick, **{n: table(n) for n in self._schemas})
+        tables = {n: table(n) for n in self._schemas}
+        gex = {}
+        if "gex_summary" in tables:
+            gex["gex_summary"] = tables.pop("gex_summary")
+        if "gex_surface" in tables:
+            gex["gex_strikes"] = strike_totals(_once(tables.pop("gex_surface")))
+        return SessionRows(self.contract, self.session_date, self.tick, **tables, **gex)
+
+
+def _once(surface: pa.Table) -> pa.Table:
+    """Surface rows without the repeats an at-least-once topic may deliver (one per second, strike
+    and expiry), nulls (JSON's NaN) back to NaN so that sums match the lake's."""
+    if surface.num_rows == 0:
+        return surface
+    net = surface["net_gex"].fill_null(float("nan"))
+    surface = surface.set_column(surface.schema.get_field_index("net_gex"), "net_gex", net)
+    keys = ["ts_recv", "strike", "expiration"]
+    return surface.group_by(keys, use_threads=False).aggregate([("net_gex", "first")]).rename_columns(
+        [*keys, "net_gex"])

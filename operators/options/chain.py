@@ -97,6 +97,15 @@ class OptionTops:
         self._open = rows[~done]
         return rows[done]
 
+    def through(self, clock_ns: int) -> np.ndarray:
+        """The rows of the seconds closing at or before ``clock_ns``, when no record before it is
+        still to come (a topic's tick: the chain's clock moved on without a record of its own)."""
+        done = self._open["ts_recv"].astype(np.int64) <= clock_ns
+        if not done.any():
+            return np.zeros(0, OPTION_TOP_DTYPE)
+        out, self._open = self._open[done], self._open[~done]
+        return out
+
     def close(self) -> np.ndarray:
         """The last second's rows (the end of the session)."""
         out, self._open = self._open, np.zeros(0, OPTION_TOP_DTYPE)
@@ -310,6 +319,13 @@ class ChainGex:
         self._iv = np.full(len(options), np.nan)  # where each σ search starts: the last σ found
         self._layout: tuple[np.ndarray, ChainLayout, ChainQuotes] | None = None
         """The live options' mask, their ``ChainLayout`` and listing (rebuilt when the mask changes)."""
+
+    def set_open_interest(self, open_interest: Mapping[int, int]) -> None:
+        """Open interest learnt after the chain began (a live topic publishes it as it comes): the
+        seconds computed from now on use it."""
+        self._all_oi = dict(open_interest)
+        self._oi = np.array([float(self._all_oi.get(int(i), 0)) for i in self._ids.tolist()])
+        self._layout = None
 
     def snapshot(self) -> ChainGexState:
         self._settle()

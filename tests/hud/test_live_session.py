@@ -9,6 +9,7 @@ import random
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pytest
 
 from connectors.delta.lake import Lake
@@ -83,3 +84,73 @@ def test_a_contract_no_page_shows_gets_no_frames_until_one_asks_then_the_replays
     hidden_frames = source.history(hidden.contract, 24 * 60.0)
     assert hidden_frames.num_rows == hidden_want.num_rows
     assert not same_frames(hidden_frames, hidden_want), hidden.contract
+
+
+Delivery = tuple[Any, Any, dict[str, list[dict[str, Any]]]]
+
+
+@pytest.fixture(name="chain_delivery", scope="module")
+def fixture_chain_delivery(tmp_path_factory: pytest.TempPathFactory) -> Delivery:
+    """An ES day with its options replayed: the front contract's info, the replay's frames (its
+    chain's GEX included), and its rows as the topics carry them, the chain's two GEX tables too."""
+    from connectors.hud.lake import GEX_COLUMNS, GEX_TABLES
+    from replay.synth import write_sample
+    from tests.conftest import app_config
+
+    sample = write_sample(tmp_path_factory.mktemp("chain-hud"), days=1, seed=3, events_per_day=10_000, truth=False,
+                          options=True)
+    lake = _replayed(app_config([sample.out_dir], tmp_path_factory.mktemp("chain-hud-lake")))
+    day = session_contracts_dates(lake)
+    contract = session_contracts(lake, day)[0]
+    rows = _topic_rows(lake, day, contract.contract)
+    where = f"\"session_date\" = '{day.isoformat()}' AND \"underlier\" = '{contract.contract}'"
+    for name, columns in GEX_COLUMNS.items():
+        table = lake.read(GEX_TABLES[name], ["underlier", "session_date", *columns], where)
+        rows[name] = [json.loads(r) for r in rows_as_json(table.sort_by([("ts_recv", "ascending")]))]
+    return contract, frames(session_rows(lake, day, contract), contract.instrument_id), rows
+
+
+def _replayed(cfg: Any) -> Lake:
+    from flows.app import prepare
+    from flows.runner import run_flow
+
+    prepared = prepare(cfg)
+    run_flow(prepared)
+    return prepared.lake
+
+
+def session_contracts_dates(lake: Lake) -> date:
+    from connectors.hud.lake import sessions
+
+    (day,) = sessions(lake)
+    return day
+
+
+@pytest.mark.integration
+def test_a_chains_gex_arriving_after_its_seconds_gives_the_replays_frames(chain_delivery: Delivery) -> None:
+    """The chain's rows come late (after the book's, as a chain's clock trails the book's), some
+    surface rows twice (an at-least-once topic); the frames sent equal the replay's, GEX panel and
+    zero-gamma line included."""
+    from connectors.hud.topics import TopicRows
+    from connectors.kafka.outputs import OutputConfig
+    from flows.services.hud import LiveSource
+
+    contract, want, rows = chain_delivery
+    assert len(rows["gex_summary"]) > 100 and len(rows["gex_surface"]) > 10_000
+    assert np.isfinite(want["gex_net_bn"].to_numpy(zero_copy_only=False)).sum() > want.num_rows // 2
+    source = LiveSource(TopicRows(OutputConfig(), {}), live_schemas())
+    rng = random.Random(3)
+    plain = [(n, r) for n in rows if n not in ("gex_summary", "gex_surface") for r in rows[n]]
+    chain = [(n, r) for n in ("gex_summary", "gex_surface") for r in rows[n]]
+    chain.sort(key=lambda nr: nr[1]["ts_recv"])
+    chain += rng.sample(chain, 500)  # delivered twice
+    sent = 0
+    published = lambda _contract, table: None  # noqa: E731 - frames are read from the session below
+    source._take(chain[:50], published)  # noqa: SLF001 - a chain's rows before its contract's: kept
+    for k in range(0, max(len(plain), len(chain)), 3_000):
+        source._take(plain[k:k + 3_000], published)  # noqa: SLF001
+        source._take(chain[50 + k // 2:50 + (k + 3_000) // 2], published)  # noqa: SLF001 - trailing the book
+        sent += 1
+    source._take(chain[50 + len(plain) // 2:], published)  # noqa: SLF001
+    session = source._sessions[contract.contract]  # noqa: SLF001
+    assert sent > 3 and not same_frames(session.sent, want), contract.contract

@@ -38,12 +38,17 @@ def test_merge_keeps_every_file_in_order_and_sorts_by_ts_recv(loaded: Loaded, sa
         assert day.tobytes() == f.tobytes()
 
 
-def test_schedule_sends_definitions_first_then_mbo_then_statistics(loaded: Loaded) -> None:
+def test_schedule_sends_definitions_first_then_mbo_and_statistics_by_event_time(loaded: Loaded) -> None:
     messages = schedule(loaded, speed=None, window_ms=1000)
     order = [m.schema for m in messages]
-    first_mbo, first_stat = order.index("mbo"), order.index("statistics")
-    assert set(order[:first_mbo]) == {"definition"}
-    assert set(order[first_mbo:first_stat]) == {"mbo"} and set(order[first_stat:]) == {"statistics"}
+    first_timed = min(order.index("mbo"), order.index("statistics"))
+    assert set(order[:first_timed]) == {"definition"} and "definition" not in order[first_timed:]
+    sent = np.maximum.accumulate([int(m.records["ts_recv"].max()) for m in messages[first_timed:]])
+    for schema in ("mbo", "statistics"):  # each schema at its own running event time, merged in order
+        own = np.maximum.accumulate([int(m.records["ts_recv"].max()) for m in messages if m.schema == schema])
+        assert np.array_equal(own, sent[[k for k, s in enumerate(order[first_timed:]) if s == schema]])
+    stats = np.concatenate([m.records for m in messages if m.schema == "statistics"])
+    assert len(stats) == len(loaded.by_schema["statistics"])
     assert all(m.due_s == 0.0 for m in messages)
     for m in messages:
         assert (m.records["instrument_id"] == m.instrument_id).all()

@@ -283,10 +283,13 @@ def test_an_idle_partition_closes_its_sessions_once_event_time_passes_the_trade_
 
     assert ticks[0] == [SourceTick(source, last - NS, keys)]  # 17:59:55.5
     assert ticks[1] == []  # idle for the timeout exactly: still 17:59:55.5
-    assert ticks[2] == [SourceTick(source, last - NS + 3 * NS, keys)]  # 3 s past the timeout: 17:59:58.5
-    end = ticks[3]  # 18:00:00.5: trade date D+1, the books of D close (and no book is left to tick)
-    assert [(type(e).__name__, e.book_keys, e.final) for e in end] == [("SourceEnd", keys, False)]
-    assert ticks[4] == []
+    assert ticks[2] == [SourceTick(source, last - NS + 3 * NS, keys, idle=True)]  # 3 s past the timeout: 17:59:58.5
+    end = list(ticks[3])  # 18:00:00.5: trade date D+1, the books of D close (no book is left to tick; the
+    # partition still tells its event time, which the option relay hears)
+    assert [(type(e).__name__, e.book_keys, getattr(e, "final", None)) for e in end] == \
+        [("SourceEnd", keys, False), ("SourceTick", (), None)]
+    assert end[1] == SourceTick(source, last - NS + 5 * NS, (), idle=True)
+    assert ticks[4] == [SourceTick(source, last - NS + 17 * NS, (), idle=True)]
     assert state.open_keys == () and state.tick_ns == last - NS + 17 * NS and state.event_ns == last
 
 

@@ -1,6 +1,6 @@
 """OPRA's consolidated top of book (``cmbp-1``) lands in ``bronze.cmbp_1`` record for record, the
-same from the files and from a topic they were published to, and every byte of the file is
-accounted for."""
+same from the files and from a topic they were published to (and so does the chain it makes), and
+every byte of the file is accounted for."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from connectors.delta.lake import Lake
-from connectors.delta.tables import BRONZE_CMBP_1, BRONZE_DEFINITIONS, BRONZE_MBO_DLQ, BRONZE_STATISTICS
+from connectors.delta.tables import (
+    BRONZE_CMBP_1,
+    BRONZE_DEFINITIONS,
+    BRONZE_MBO_DLQ,
+    BRONZE_STATISTICS,
+    CHAIN_TABLES,
+    SILVER_OPTIONS_TOP_1S,
+)
 from flows.jobs.accounting import account_for_file
 from replay.synth import SampleManifest
 from tests.conftest import app_config, table_content
@@ -74,6 +81,10 @@ def test_the_topic_gives_the_files_rows(opra: tuple[SampleManifest, list[Path]],
     assert report.failed == 0 and report.by_schema["cmbp-1"] == file_lake.count(BRONZE_CMBP_1)
     for spec in (BRONZE_CMBP_1, BRONZE_DEFINITIONS, BRONZE_STATISTICS):
         assert table_content(lake, spec, POSITIONS).equals(table_content(file_lake, spec, POSITIONS)), spec.name
+    assert file_lake.count(SILVER_OPTIONS_TOP_1S) > 1_000  # the chain's tops (no stock book here: no GEX)
+    for spec in CHAIN_TABLES:  # the quotes' chain, gathered from both partitions by the option relay
+        drop = ("ts_ingest", "source", "stream")
+        assert table_content(lake, spec, drop).equals(table_content(file_lake, spec, drop)), spec.name
 
 
 def test_a_bronze_quote_slice_gives_back_the_files_records_byte_for_byte(
