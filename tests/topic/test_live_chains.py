@@ -1,8 +1,8 @@
 """Option chains from a topic: an ES day with its options published to a topic of several
 partitions, read in bounded mode, gives the same option tops, GEX surface and GEX summary as the
-replay of its files, whatever partition each option landed on (``flows.steps.option_relay``), and
-the same setup vectors, options block included. Tailed (no end), the flow writes the same chain
-rows while it runs."""
+replay of its files, whatever partition each option landed on (``flows.steps.option_relay``) and
+at one worker or two, and the same setup vectors, options block included. Tailed (no end), the
+flow writes the same chain rows while it runs."""
 
 from __future__ import annotations
 
@@ -24,12 +24,12 @@ from tests.conftest import app_config, table_content
 VARYING = ("ts_ingest", "source", "stream", "data_version")
 
 
-def _run(cfg) -> Lake:  # noqa: ANN001 - an AppConfig
+def _run(cfg, workers: int = 1) -> Lake:  # noqa: ANN001 - an AppConfig
     from flows.app import prepare
     from flows.runner import run_flow
 
     prepared = prepare(cfg)
-    run_flow(prepared)
+    run_flow(prepared, workers=workers)
     return prepared.lake
 
 
@@ -49,14 +49,15 @@ def fixture_es_file_lake(es_day: SampleManifest, tmp_path_factory: pytest.TempPa
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("workers", [1, 2])
 def test_a_bounded_topic_read_builds_the_chains_of_the_files(es_day: SampleManifest, es_file_lake: Lake,
-                                                             kafka_broker, tmp_path: Path) -> None:
+                                                             kafka_broker, tmp_path: Path, workers: int) -> None:
     from replay.publish import publish_files
 
     topic = f"chain_{uuid.uuid4().hex[:8]}"
     report = publish_files([str(p) for p in _published(es_day)], kafka_broker.bootstrap, topic, None, partitions=3)
     cfg = app_config([f"kafka://{kafka_broker.bootstrap}/{topic}"], tmp_path / "lake")
-    lake = _run(replace(cfg, source=replace(cfg.source, kafka_stop_at_end=True)))
+    lake = _run(replace(cfg, source=replace(cfg.source, kafka_stop_at_end=True)), workers)
 
     assert report.failed == 0
     assert es_file_lake.count(SILVER_OPTIONS_TOP_1S) > 5_000 and es_file_lake.count(SILVER_GEX_SUMMARY_1S) > 100
