@@ -66,16 +66,22 @@ def chain_slices(item: Checked) -> list[tuple[str, OptionSlice | ChainEnd]]:
         records, days = _current(item)
     else:
         return []
-    instruments = chunk.instruments
-    options = option_ids(instruments)
+    options = option_ids(chunk.instruments)
     if options.size == 0:
         return []
-    mine = np.flatnonzero(among(records["instrument_id"], options))
+    return list(_option_slices(chunk, records, days, among(records["instrument_id"], options)))
+
+
+def _option_slices(chunk: RecordChunk, records: np.ndarray, days: np.ndarray,
+                   options: np.ndarray) -> list[tuple[str, OptionSlice]]:
+    """The records ``options`` marks, as one slice per chain (underlying, session)."""
+    mine = np.flatnonzero(options)
     if mine.size == 0:
         return []
+    instruments = chunk.instruments
     records, days = take_records(records, mine), days[mine]
     under = underlying_ids(records["instrument_id"], instruments)
-    out: list[tuple[str, OptionSlice | ChainEnd]] = []
+    out: list[tuple[str, OptionSlice]] = []
     for value, index in group_rows((under << 32) | days.astype(np.int64)):
         uid, day = value >> 32, value & 0xFFFFFFFF
         if uid == 0:
@@ -104,7 +110,7 @@ def partition_news(lateness_ns: int, item: Checked) -> list[tuple[str, Partition
     if isinstance(item, SourceEnd):
         return [(RELAY_KEY, PartitionNews(item.source_id, -1, ended=True))] if item.final else []
     if isinstance(item, CheckedChunk):
-        return [(RELAY_KEY, _mbo_news(lateness_ns, item))] if item.valid is not None else []
+        return [(RELAY_KEY, _mbo_news(lateness_ns, item))] if item.valid is not None and len(item.valid.records) else []
     if not isinstance(item, RecordChunk) or not len(item.records):
         return []
     if item.schema == "definition":
@@ -125,13 +131,16 @@ def partition_news(lateness_ns: int, item: Checked) -> list[tuple[str, Partition
 
 
 def _mbo_news(lateness_ns: int, item: CheckedChunk) -> PartitionNews:
+    """An MBO chunk's news: its options by chain and the other books it fed, split once."""
+    assert item.valid is not None
+    mark = int(item.valid.records["ts_recv"].max()) - lateness_ns
     records, days = _current(item)
-    mark = int(item.valid.records["ts_recv"].max()) - lateness_ns if item.valid is not None else -1
-    options = tuple(s for _, s in chain_slices(item) if isinstance(s, OptionSlice))
-    others = ~among(records["instrument_id"], option_ids(item.chunk.instruments))
+    options = among(records["instrument_id"], option_ids(item.chunk.instruments))
+    slices = tuple(s for _, s in _option_slices(item.chunk, records, days, options))
+    others = ~options
     pairs = np.unique((records["instrument_id"][others].astype(np.int64) << 32) | days[others].astype(np.int64))
     books = tuple(book_key(int(v >> 32), int(v & 0xFFFFFFFF)) for v in pairs.tolist())
-    return PartitionNews(item.chunk.source_id, mark, dataset=item.chunk.dataset, options=options, books=books)
+    return PartitionNews(item.chunk.source_id, mark, dataset=item.chunk.dataset, options=slices, books=books)
 
 
 def _current(item: CheckedChunk) -> tuple[np.ndarray, np.ndarray]:

@@ -99,7 +99,7 @@ class PartitionClock:
         """Whether a partition with no event time yet (no record read) says so now: a tick is due and
         no message has come for ``idle_timeout_s`` (the option relay then stops waiting for it)."""
         now = self._clock()
-        if now < self._due or now - self._heard < self._cfg.idle_timeout_s:
+        if now < self._due or not self.idle():
             return False
         self._due = now + self._cfg.tick_s
         return True

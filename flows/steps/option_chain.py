@@ -279,10 +279,8 @@ class ChainLogic(StatefulLogic[ChainItem, ChainRows, ChainLogicState]):
             self._heard(value.source_id)
         elif isinstance(value, ChainNotice):
             self._notice(value)
-        else:
+        else:  # the mids alone start no GEX: the chain waits for a source of its options to speak
             self._key = value.key
-            if not self._facts.relayed:
-                self._chain()
             self._more.append(value)
             self._waits = True
             self._underlying_ended |= value.final

@@ -312,7 +312,7 @@ class ChainGex:
         self._strike = np.array([o.strike_price / 1e9 for o in options])
         self._is_call = np.array([o.option_right == "C" for o in options], np.bool_)
         self._multiplier = np.array([o.multiplier for o in options])
-        self._oi = np.array([float(self._all_oi.get(o.instrument_id, 0)) for o in options])
+        self._oi = self._open_interest_of([o.instrument_id for o in options])
         self._mid = mids.astype(np.float64) if len(mids) == len(options) else np.full(len(options), np.nan)
         self._volume = volume.astype(np.float64) if len(volume) == len(options) else np.zeros(len(options))
         """Contracts traded in the session so far, per option (for ``GexProfile``)."""
@@ -324,8 +324,11 @@ class ChainGex:
         """Open interest learnt after the chain began (a live topic publishes it as it comes): the
         seconds computed from now on use it."""
         self._all_oi = dict(open_interest)
-        self._oi = np.array([float(self._all_oi.get(int(i), 0)) for i in self._ids.tolist()])
+        self._oi = self._open_interest_of(self._ids.tolist())
         self._layout = None
+
+    def _open_interest_of(self, ids: list[int]) -> np.ndarray:
+        return np.array([float(self._all_oi.get(i, 0)) for i in ids])
 
     def snapshot(self) -> ChainGexState:
         self._settle()
